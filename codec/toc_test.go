@@ -1,0 +1,77 @@
+package codec
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestParseTOC(t *testing.T) {
+	tests := []struct {
+		name    string
+		packet  []byte
+		mode    Mode
+		bw      Bandwidth
+		stereo  bool
+		frame   int
+		frames  int
+		samples int
+	}{
+		{"SILK NB 10 ms", []byte{0 << 3}, ModeSILK, Narrowband, false, 480, 1, 480},
+		{"SILK WB 20 ms", []byte{9 << 3, 1, 2}, ModeSILK, Wideband, false, 960, 1, 960},
+		{"SILK WB 60 ms", []byte{11 << 3, 1}, ModeSILK, Wideband, false, 2880, 1, 2880},
+		{"SILK MB 40 ms", []byte{6 << 3}, ModeSILK, Mediumband, false, 1920, 1, 1920},
+		{"hybrid SWB 10 ms", []byte{12 << 3}, ModeHybrid, SuperWideband, false, 480, 1, 480},
+		{"hybrid FB 20 ms stereo", []byte{15<<3 | 0x04}, ModeHybrid, Fullband, true, 960, 1, 960},
+		{"CELT NB 2.5 ms", []byte{16 << 3}, ModeCELT, Narrowband, false, 120, 1, 120},
+		{"CELT FB 20 ms", []byte{31 << 3}, ModeCELT, Fullband, false, 960, 1, 960},
+		{"code 1: two equal frames", []byte{31<<3 | 1, 0, 0}, ModeCELT, Fullband, false, 960, 2, 1920},
+		{"code 2: two frames", []byte{9<<3 | 2, 1, 0}, ModeSILK, Wideband, false, 960, 2, 1920},
+		{"code 1: two 60 ms frames, exactly 120 ms", []byte{11<<3 | 1}, ModeSILK, Wideband, false, 2880, 2, 5760},
+		{"code 3: six 20 ms frames", []byte{31<<3 | 3, 6}, ModeCELT, Fullband, false, 960, 6, 5760},
+		{"code 3: 48 CELT 2.5 ms frames", []byte{16<<3 | 3, 0x80 | 48}, ModeCELT, Narrowband, false, 120, 48, 5760},
+		{"code 3: VBR and padding flags ignored for duration", []byte{23<<3 | 3, 0xC0 | 3}, ModeCELT, Wideband, false, 960, 3, 2880},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			toc, err := ParseTOC(tc.packet)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if toc.Mode != tc.mode || toc.Bandwidth != tc.bw || toc.Stereo != tc.stereo ||
+				toc.FrameSamples != tc.frame || toc.Frames != tc.frames || toc.Samples() != tc.samples {
+				t.Fatalf("got %+v (samples %d)", toc, toc.Samples())
+			}
+			if toc.Config != tc.packet[0]>>3 {
+				t.Fatalf("config %d, want %d", toc.Config, tc.packet[0]>>3)
+			}
+		})
+	}
+}
+
+func TestParseTOCMalformed(t *testing.T) {
+	for name, packet := range map[string][]byte{
+		"empty":                    nil,
+		"code 3 without count":     {31<<3 | 3},
+		"code 3 with zero frames":  {31<<3 | 3, 0},
+		"code 3 longer than 120ms": {31<<3 | 3, 7}, // 7 × 20 ms
+		"40 ms × 4 frames":         {10<<3 | 3, 4}, // 160 ms
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := ParseTOC(packet)
+			if !errors.Is(err, ErrMalformedPacket) {
+				t.Fatalf("err = %v, want ErrMalformedPacket", err)
+			}
+		})
+	}
+}
+
+func FuzzParseTOC(f *testing.F) {
+	f.Add([]byte{31<<3 | 3, 6})
+	f.Add([]byte{9 << 3})
+	f.Fuzz(func(t *testing.T, packet []byte) {
+		toc, err := ParseTOC(packet)
+		if err == nil && (toc.Samples() < 120 || toc.Samples() > MaxFrameSamples) {
+			t.Fatalf("duration %d outside 2.5..120 ms", toc.Samples())
+		}
+	})
+}

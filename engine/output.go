@@ -1,0 +1,90 @@
+package engine
+
+import (
+	"encoding/binary"
+
+	"github.com/handsup-audio/handsup/codec"
+	"github.com/handsup-audio/handsup/mixer"
+)
+
+// Sink receives a participant's outgoing RTP packets: a 12-byte header of
+// the participant's own and a payload that may be shared with many others.
+//
+// The contract: WriteRTP must not block (queue or drop instead: the room's
+// tick waits for it). header is valid only during the call; payload stays
+// unchanged until the room's next tick starts, so a transport may batch the
+// packets of one tick without copying payloads. A returned error is counted
+// and the participant stays in the room.
+type Sink interface {
+	WriteRTP(header, payload []byte) error
+}
+
+// SinkFunc adapts a function to a Sink.
+type SinkFunc func(header, payload []byte) error
+
+// WriteRTP calls f.
+func (f SinkFunc) WriteRTP(header, payload []byte) error { return f(header, payload) }
+
+// outStream is one participant's outgoing RTP stream. Its sequence numbers
+// and timestamps follow the room's ticks, whichever encoder fed it.
+type outStream struct {
+	ssrc        uint32
+	payloadType uint8
+	seq         uint16
+	tsBase      uint32 // timestamp at the room tick joinTick
+	joinTick    uint64
+	marker      bool // set the marker bit on the next packet: a talkspurt starts
+	header      [12]byte
+}
+
+// send frames payload in this stream's header for room tick t and hands it
+// to sink. DTX packets are not sent; the timestamp still advances, and the
+// next packet carries the marker, as RFC 7587 asks.
+func (o *outStream) send(t uint64, payload []byte, sink Sink, c *counters) {
+	if codec.IsDTX(payload) {
+		o.marker = true
+		return
+	}
+	h := &o.header
+	h[0] = 0x80 // version 2, no padding, no extension, no CSRC
+	h[1] = o.payloadType & 0x7f
+	if o.marker {
+		h[1] |= 0x80
+		o.marker = false
+	}
+	binary.BigEndian.PutUint16(h[2:], o.seq)
+	binary.BigEndian.PutUint32(h[4:], o.tsBase+uint32(t-o.joinTick)*codec.FrameSamples)
+	binary.BigEndian.PutUint32(h[8:], o.ssrc)
+	o.seq++
+	if sink == nil {
+		return
+	}
+	if err := sink.WriteRTP(h[:], payload); err != nil {
+		c.sinkErrors.Add(1)
+		return
+	}
+	c.packetsOut.Add(1)
+	c.bytesOut.Add(uint64(len(h) + len(payload)))
+}
+
+// encodedOutput is one encoder's output stage: limiter, PCM and packet
+// buffers. The room's shared output and each private mix-minus have one.
+type encodedOutput struct {
+	enc     *codec.Encoder
+	lim     mixer.Limiter
+	pcm     [codec.FrameSamples]int16
+	buf     [codec.MaxPacketBytes]byte
+	payload []byte // the tick's packet, a slice of buf
+}
+
+// encode turns o.pcm into o.payload. On an encoder error the payload is
+// empty (nothing is sent) and the error counted.
+func (o *encodedOutput) encode(c *counters) {
+	c.encodes.Add(1)
+	n, err := o.enc.Encode(o.pcm[:], o.buf[:])
+	if err != nil {
+		c.encodeErrors.Add(1)
+		n = 0
+	}
+	o.payload = o.buf[:n]
+}

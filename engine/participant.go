@@ -1,0 +1,248 @@
+package engine
+
+import (
+	"math"
+	"sync"
+	"sync/atomic"
+
+	"github.com/pion/rtp"
+
+	"github.com/handsup-audio/handsup/codec"
+	"github.com/handsup-audio/handsup/jitter"
+	"github.com/handsup-audio/handsup/mixer"
+)
+
+// ParticipantConfig describes a participant as it joins. The zero value
+// joins a listener with payload type 111, a random SSRC and no sink.
+type ParticipantConfig struct {
+	Role        Role
+	Muted       bool
+	PayloadType uint8  // Opus payload type in and out; default 111
+	SSRC        uint32 // SSRC of the participant's output stream; 0 picks one at random
+	Sink        Sink   // where the participant's output goes; nil discards it
+}
+
+// Participant is one member of a room. Its methods are safe for concurrent
+// use.
+type Participant struct {
+	id   string
+	room *Room
+
+	role   atomic.Uint32 // Role; read by WriteRTP without the room lock
+	left   atomic.Bool
+	hand   atomic.Bool
+	muted  bool    // guarded by room.mu
+	gainDB float64 // guarded by room.mu
+	sink   Sink
+
+	in  *inputSide // non-nil while the role contributes; guarded by room.mu
+	inP atomic.Pointer[inputSide]
+
+	out      outStream
+	private  *encodedOutput // private mix-minus encoder, while held
+	lastMix  uint64         // room tick the participant's voice was last mixed
+	everMix  bool
+	sharedAt int // index in room.shared for this tick, -1 when private
+	index    int // position in room.members
+}
+
+// inputSide is what a contributing participant needs to be heard: the
+// parser state for WriteRTP, the jitter buffer, the decoder and the mixer
+// source. Listeners do not carry one, so a large audience costs little.
+type inputSide struct {
+	payloadType uint8
+
+	mu  sync.Mutex // serialises WriteRTP's reused packet struct
+	pkt rtp.Packet
+
+	jb  *jitter.Buffer
+	dec *codec.Decoder
+	src *mixer.Source
+
+	// Decoded audio not played yet: a 60 ms packet covers three ticks.
+	fifo    [codec.MaxFrameSamples + codec.FrameSamples]int16
+	fifoLen int
+	audible bool    // the frame being assembled holds decoded audio
+	fade    float32 // gain applied to long concealment; 1 when not fading
+}
+
+// ID is the participant's id, unique in its room.
+func (p *Participant) ID() string { return p.id }
+
+// Room is the room the participant joined.
+func (p *Participant) Room() *Room { return p.room }
+
+// Role is the participant's current role.
+func (p *Participant) Role() Role { return Role(p.role.Load()) }
+
+// SSRC is the SSRC of the participant's output stream.
+func (p *Participant) SSRC() uint32 { return p.out.ssrc }
+
+// HandRaised reports whether the participant's hand is up.
+func (p *Participant) HandRaised() bool { return p.hand.Load() }
+
+// RaiseHand puts the participant's hand up (asking to speak); it reports
+// whether that changed anything.
+func (p *Participant) RaiseHand() bool { return p.setHand(true) }
+
+// LowerHand puts the participant's hand down; it reports whether that
+// changed anything.
+func (p *Participant) LowerHand() bool { return p.setHand(false) }
+
+func (p *Participant) setHand(up bool) bool {
+	if p.hand.Swap(up) == up {
+		return false
+	}
+	p.room.emit(Event{Kind: EventHand, Participant: p.id, HandRaised: up})
+	return true
+}
+
+// Muted reports whether the participant is muted.
+func (p *Participant) Muted() bool {
+	p.room.mu.Lock()
+	defer p.room.mu.Unlock()
+	return p.muted
+}
+
+// SetMuted mutes or unmutes the participant. A muted speaker leaves the mix
+// at the next tick and keeps hearing the room.
+func (p *Participant) SetMuted(m bool) {
+	r := p.room
+	r.mu.Lock()
+	changed := p.muted != m
+	p.muted = m
+	r.mu.Unlock()
+	if changed {
+		r.emit(Event{Kind: EventMuted, Participant: p.id, Muted: m})
+	}
+}
+
+// GainDB is the gain applied to the participant's voice, in dB.
+func (p *Participant) GainDB() float64 {
+	p.room.mu.Lock()
+	defer p.room.mu.Unlock()
+	return p.gainDB
+}
+
+// SetGainDB sets the gain applied to the participant's voice, clamped to
+// -60..+20 dB.
+func (p *Participant) SetGainDB(db float64) {
+	db = max(-60, min(20, db))
+	r := p.room
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p.gainDB = db
+	if p.in != nil {
+		p.in.src.SetGain(dbToLinear(db))
+	}
+}
+
+func dbToLinear(db float64) float32 { return float32(math.Pow(10, db/20)) }
+
+// SetRole changes the participant's role while the room runs: a promoted
+// listener is heard from its next packets, a demoted speaker leaves the mix
+// at once, and the participant's output stream stays continuous. Promotion
+// fails with ErrStageFull when the room's MaxSpeakers are on stage.
+func (p *Participant) SetRole(role Role) error {
+	if role > Moderator {
+		return ErrBadRole
+	}
+	r := p.room
+	r.mu.Lock()
+	old := p.Role()
+	if r.closed || p.left.Load() {
+		r.mu.Unlock()
+		return ErrLeft
+	}
+	if old == role {
+		r.mu.Unlock()
+		return nil
+	}
+	if err := r.setRoleLocked(p, role); err != nil {
+		r.mu.Unlock()
+		return err
+	}
+	r.mu.Unlock()
+	r.emit(Event{Kind: EventRole, Participant: p.id, Role: role})
+	return nil
+}
+
+// Leave takes the participant out of the room; its sink gets nothing more.
+func (p *Participant) Leave() { p.room.remove(p, "left") }
+
+// WriteRTP takes one incoming RTP packet from the participant. It is safe
+// from any goroutine and does not keep buf. Packets the room cannot use are
+// counted and dropped; the error says why (ErrMalformedRTP, ErrPayloadType,
+// ErrNotSpeaker, ErrLeft, ErrJitterDrop).
+func (p *Participant) WriteRTP(buf []byte) error {
+	c := &p.room.counters
+	c.packetsIn.Add(1)
+	c.bytesIn.Add(uint64(len(buf)))
+	if p.left.Load() {
+		c.dropped[DropLeft].Add(1)
+		return ErrLeft
+	}
+	in := p.inP.Load()
+	if in == nil || !p.Role().Contributes() {
+		c.dropped[DropNotSpeaker].Add(1)
+		return ErrNotSpeaker
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if err := in.pkt.Unmarshal(buf); err != nil || len(in.pkt.Payload) == 0 {
+		c.dropped[DropMalformed].Add(1)
+		return ErrMalformedRTP
+	}
+	if in.pkt.PayloadType != in.payloadType {
+		c.dropped[DropPayloadType].Add(1)
+		return ErrPayloadType
+	}
+	switch in.jb.Push(&in.pkt, p.room.eng.now()) {
+	case jitter.Duplicate:
+		c.dropped[DropDuplicate].Add(1)
+	case jitter.Late:
+		c.dropped[DropLate].Add(1)
+	case jitter.Malformed:
+		c.dropped[DropBadOpus].Add(1)
+	case jitter.Overflow:
+		c.dropped[DropOverflow].Add(1)
+	default:
+		return nil
+	}
+	return ErrJitterDrop
+}
+
+// ParticipantStats is a snapshot of a participant's state.
+type ParticipantStats struct {
+	ID         string
+	Role       Role
+	Muted      bool
+	HandRaised bool
+	GainDB     float64
+	SSRC       uint32
+	// Level is the RFC 6464 level of the participant's last frame: 0 (loud)
+	// to 127 (silent).
+	Level   uint8
+	Mixed   bool          // the participant's voice was in the last tick's mix
+	Private bool          // the participant hears its own mix-minus encoder
+	Jitter  *jitter.Stats // the input jitter buffer's statistics; nil for listeners
+}
+
+// Stats returns a snapshot of the participant's state.
+func (p *Participant) Stats() ParticipantStats {
+	r := p.room
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := ParticipantStats{
+		ID: p.id, Role: p.Role(), Muted: p.muted, HandRaised: p.HandRaised(),
+		GainDB: p.gainDB, SSRC: p.out.ssrc, Level: mixer.SilentLevel,
+		Private: p.private != nil,
+	}
+	if p.in != nil {
+		s.Level = p.in.src.Level()
+		s.Mixed = p.in.src.Mixed()
+		js := p.in.jb.Stats()
+		s.Jitter = &js
+	}
+	return s
+}

@@ -1,0 +1,113 @@
+package engine
+
+import "sync/atomic"
+
+// DropReason says why an incoming packet was not played.
+type DropReason int
+
+// Reasons for dropping an incoming packet.
+const (
+	DropMalformed   DropReason = iota // not a parsable RTP packet
+	DropPayloadType                   // payload type other than the participant's
+	DropNotSpeaker                    // sent by a listener
+	DropLeft                          // sent after the participant left
+	DropDuplicate                     // a copy of a packet already held or played
+	DropLate                          // arrived after its play-out time
+	DropBadOpus                       // RTP was fine, the Opus payload was not
+	DropOverflow                      // the jitter buffer was full
+	numDropReasons
+)
+
+var dropReasonNames = [numDropReasons]string{
+	"malformed", "payload_type", "not_speaker", "left",
+	"duplicate", "late", "bad_opus", "overflow",
+}
+
+func (d DropReason) String() string {
+	if d < 0 || d >= numDropReasons {
+		return "unknown"
+	}
+	return dropReasonNames[d]
+}
+
+// DropReasons lists every reason, for exporters that pre-create labels.
+func DropReasons() []DropReason {
+	out := make([]DropReason, numDropReasons)
+	for i := range out {
+		out[i] = DropReason(i)
+	}
+	return out
+}
+
+// counters are the atomic totals a room keeps and the engine sums at read
+// time, so the hot path touches only its own room's cache lines.
+type counters struct {
+	packetsIn, bytesIn   atomic.Uint64
+	packetsOut, bytesOut atomic.Uint64
+	dropped              [numDropReasons]atomic.Uint64
+	decodes              atomic.Uint64 // Decode calls on received packets
+	fecRecovered         atomic.Uint64 // frames recovered from in-band FEC
+	concealed            atomic.Uint64 // frames of packet-loss concealment
+	decodeErrors         atomic.Uint64
+	encodes              atomic.Uint64
+	encodeErrors         atomic.Uint64
+	sinkErrors           atomic.Uint64
+	ticks                atomic.Uint64
+}
+
+// Counters is a snapshot of cumulative totals, for a room or the engine.
+type Counters struct {
+	PacketsIn, BytesIn   uint64
+	PacketsOut, BytesOut uint64
+	Dropped              [numDropReasons]uint64 // indexed by DropReason
+	Decodes              uint64                 // packets decoded
+	FECRecovered         uint64                 // frames recovered from in-band FEC
+	Concealed            uint64                 // frames concealed (PLC)
+	DecodeErrors         uint64                 // corrupt payloads (concealed instead)
+	Encodes              uint64
+	EncodeErrors         uint64
+	SinkErrors           uint64
+	RoomTicks            uint64 // ticks summed over rooms
+}
+
+// DroppedTotal sums the drops over every reason.
+func (c Counters) DroppedTotal() uint64 {
+	var n uint64
+	for _, v := range c.Dropped {
+		n += v
+	}
+	return n
+}
+
+func (c *counters) snapshot() Counters {
+	s := Counters{
+		PacketsIn: c.packetsIn.Load(), BytesIn: c.bytesIn.Load(),
+		PacketsOut: c.packetsOut.Load(), BytesOut: c.bytesOut.Load(),
+		Decodes: c.decodes.Load(), FECRecovered: c.fecRecovered.Load(),
+		Concealed: c.concealed.Load(), DecodeErrors: c.decodeErrors.Load(),
+		Encodes: c.encodes.Load(), EncodeErrors: c.encodeErrors.Load(),
+		SinkErrors: c.sinkErrors.Load(), RoomTicks: c.ticks.Load(),
+	}
+	for i := range c.dropped {
+		s.Dropped[i] = c.dropped[i].Load()
+	}
+	return s
+}
+
+func (s *Counters) add(o Counters) {
+	s.PacketsIn += o.PacketsIn
+	s.BytesIn += o.BytesIn
+	s.PacketsOut += o.PacketsOut
+	s.BytesOut += o.BytesOut
+	for i := range s.Dropped {
+		s.Dropped[i] += o.Dropped[i]
+	}
+	s.Decodes += o.Decodes
+	s.FECRecovered += o.FECRecovered
+	s.Concealed += o.Concealed
+	s.DecodeErrors += o.DecodeErrors
+	s.Encodes += o.Encodes
+	s.EncodeErrors += o.EncodeErrors
+	s.SinkErrors += o.SinkErrors
+	s.RoomTicks += o.RoomTicks
+}

@@ -1,0 +1,200 @@
+package engine
+
+import (
+	"github.com/handsup-audio/handsup/codec"
+	"github.com/handsup-audio/handsup/jitter"
+	"github.com/handsup-audio/handsup/mixer"
+)
+
+// runTick mixes and sends one 20 ms frame for the whole room.
+func (r *Room) runTick() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return
+	}
+	r.tick++
+	t := r.tick
+	c := &r.counters
+	c.ticks.Add(1)
+
+	for _, p := range r.speakers {
+		p.in.nextFrame(p.muted, c)
+	}
+	r.mix.Mix()
+	for _, p := range r.speakers {
+		p.in.jb.MarkQuiet(p.in.src.Level() >= quietLevel)
+	}
+
+	// Speakers whose voice is in the mix, or was within the hangover, hear
+	// their own mix-minus; everyone else shares the room's encoder.
+	sharedUsers := 0
+	for _, p := range r.members {
+		if r.wantsPrivateLocked(p, t) {
+			if p.private == nil {
+				p.private = r.takeEncoderLocked()
+			}
+			if p.private != nil {
+				p.sharedAt = -1
+				continue
+			}
+		} else if p.private != nil {
+			r.releasePrivateLocked(p)
+		}
+		p.sharedAt = sharedUsers
+		sharedUsers++
+	}
+
+	for _, p := range r.speakers {
+		if p.private == nil {
+			continue
+		}
+		o := p.private
+		r.mix.MixMinus(p.in.src, &o.lim, o.pcm[:])
+		o.encode(c)
+		p.out.send(t, o.payload, p.sink, c)
+	}
+	if sharedUsers == 0 {
+		return
+	}
+	o := &r.shared
+	r.mix.Room(&o.lim, o.pcm[:])
+	o.encode(c)
+	for _, p := range r.members {
+		if p.sharedAt >= 0 {
+			p.out.send(t, o.payload, p.sink, c)
+		}
+	}
+}
+
+// wantsPrivateLocked: a contributing, unmuted speaker whose voice was mixed
+// within the hangover.
+func (r *Room) wantsPrivateLocked(p *Participant, t uint64) bool {
+	if p.in == nil || p.muted {
+		return false
+	}
+	if p.in.src.Mixed() {
+		p.lastMix, p.everMix = t, true
+		return true
+	}
+	return p.everMix && t-p.lastMix <= r.hangover
+}
+
+// takeEncoderLocked gives a private encoder, reusing a spare one.
+func (r *Room) takeEncoderLocked() *encodedOutput {
+	if n := len(r.spare); n > 0 {
+		o := r.spare[n-1]
+		r.spare = r.spare[:n-1]
+		return o
+	}
+	enc, err := codec.NewEncoder(r.cfg.Encoder)
+	if err != nil {
+		r.counters.encodeErrors.Add(1)
+		return nil
+	}
+	return &encodedOutput{enc: enc}
+}
+
+// releasePrivateLocked returns p's private encoder to the spares, reset so
+// its next speaker starts clean.
+func (r *Room) releasePrivateLocked(p *Participant) {
+	o := p.private
+	if o == nil {
+		return
+	}
+	p.private = nil
+	if o.enc.Reset() != nil {
+		return
+	}
+	o.lim = mixer.Limiter{}
+	r.spare = append(r.spare, o)
+}
+
+// quietLevel is the RFC 6464 level (-50 dBov) below which a frame counts as
+// a pause, where the jitter buffer may drop or insert time unheard.
+const quietLevel = 50
+
+// concealFade is how much of its level concealment keeps per 20 ms once the
+// jitter buffer says a loss has gone on too long: silence within ~100 ms.
+const concealFade = 0.5
+
+// nextFrame fills the mixer source with the next 20 ms of this speaker:
+// decoded, recovered from FEC, concealed or silent.
+func (in *inputSide) nextFrame(muted bool, c *counters) {
+	in.audible = in.fifoLen > 0 && in.audible
+	for in.fifoLen < codec.FrameSamples {
+		f := in.jb.Pop()
+		n := in.play(f, c)
+		in.fifoLen += n
+	}
+	src := in.src
+	copy(src.PCM, in.fifo[:codec.FrameSamples])
+	in.fifoLen = copy(in.fifo[:], in.fifo[codec.FrameSamples:in.fifoLen])
+	src.Present = in.audible && !muted
+}
+
+// play writes one jitter-buffer answer into the FIFO and returns the
+// samples it added.
+func (in *inputSide) play(f jitter.Frame, c *counters) int {
+	samples := f.Samples
+	if samples <= 0 {
+		samples = codec.FrameSamples
+	}
+	room := len(in.fifo) - in.fifoLen
+	samples = min(samples, room)
+	dst := in.fifo[in.fifoLen : in.fifoLen+samples]
+	switch f.Kind {
+	case jitter.Decode:
+		n, err := in.dec.Decode(f.Payload, in.fifo[in.fifoLen:])
+		if err == nil && n > 0 {
+			c.decodes.Add(1)
+			in.audible, in.fade = true, 1
+			return n
+		}
+		c.decodeErrors.Add(1)
+		return in.conceal(dst, false, c)
+	case jitter.DecodeFEC:
+		if err := in.dec.DecodeFEC(f.Payload, dst); err == nil {
+			c.fecRecovered.Add(1)
+			in.audible, in.fade = true, 1
+			return samples
+		}
+		c.decodeErrors.Add(1)
+		return in.conceal(dst, false, c)
+	case jitter.Conceal:
+		return in.conceal(dst, f.Fading, c)
+	default:
+		clear(dst)
+		return samples
+	}
+}
+
+// conceal runs the decoder's PLC into dst; a long loss fades to silence
+// rather than buzz.
+func (in *inputSide) conceal(dst []int16, fading bool, c *counters) int {
+	c.concealed.Add(1)
+	if in.fade == 0 {
+		clear(dst)
+		return len(dst)
+	}
+	if err := in.dec.Conceal(dst); err != nil {
+		clear(dst)
+		return len(dst)
+	}
+	in.audible = true
+	if !fading {
+		return len(dst)
+	}
+	from, to := in.fade, in.fade*concealFade
+	if to < 0.05 {
+		to = 0
+	}
+	step := (to - from) / float32(len(dst))
+	g := from
+	for i, v := range dst {
+		g += step
+		dst[i] = int16(float32(v) * g)
+	}
+	in.fade = to
+	return len(dst)
+}

@@ -1,0 +1,10 @@
+module github.com/handsup-audio/handsup
+
+go 1.26.8
+
+require github.com/hraban/opus v0.0.0-20260708213942-bde8e4304501
+
+require (
+	github.com/pion/randutil v0.1.0 // indirect
+	github.com/pion/rtp v1.10.6 // indirect
+)
