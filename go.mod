@@ -7,4 +7,6 @@ require github.com/hraban/opus v0.0.0-20260708213942-bde8e4304501
 require (
 	github.com/pion/randutil v0.1.0 // indirect
 	github.com/pion/rtp v1.10.6 // indirect
+	golang.org/x/net v0.62.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
 )

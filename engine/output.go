@@ -39,8 +39,9 @@ type outStream struct {
 
 // send frames payload in this stream's header for room tick t and hands it
 // to sink. DTX packets are not sent; the timestamp still advances, and the
-// next packet carries the marker, as RFC 7587 asks.
-func (o *outStream) send(t uint64, payload []byte, sink Sink, c *counters) {
+// next packet carries the marker, as RFC 7587 asks. The tally, not the
+// room's atomics, counts the packet: a tick sends to thousands of listeners.
+func (o *outStream) send(t uint64, payload []byte, sink Sink, n *tally) {
 	if codec.IsDTX(payload) {
 		o.marker = true
 		return
@@ -60,11 +61,22 @@ func (o *outStream) send(t uint64, payload []byte, sink Sink, c *counters) {
 		return
 	}
 	if err := sink.WriteRTP(h[:], payload); err != nil {
-		c.sinkErrors.Add(1)
+		n.errors++
 		return
 	}
-	c.packetsOut.Add(1)
-	c.bytesOut.Add(uint64(len(h) + len(payload)))
+	n.packets++
+	n.bytes += uint64(len(h) + len(payload))
+}
+
+// tally counts one tick's sends, added to the room's counters once.
+type tally struct{ packets, bytes, errors uint64 }
+
+func (n *tally) flush(c *counters) {
+	c.packetsOut.Add(n.packets)
+	c.bytesOut.Add(n.bytes)
+	if n.errors > 0 {
+		c.sinkErrors.Add(n.errors)
+	}
 }
 
 // encodedOutput is one encoder's output stage: limiter, PCM and packet

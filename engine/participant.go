@@ -42,8 +42,8 @@ type Participant struct {
 	private  *encodedOutput // private mix-minus encoder, while held
 	lastMix  uint64         // room tick the participant's voice was last mixed
 	everMix  bool
-	sharedAt int // index in room.shared for this tick, -1 when private
-	index    int // position in room.members
+	onShared bool // hears the shared encoder this tick
+	index    int  // position in room.members
 }
 
 // inputSide is what a contributing participant needs to be heard: the

@@ -29,6 +29,10 @@ type RoomConfig struct {
 	// OnEvent, if set, hears the room's events (joins, leaves, role changes,
 	// mutes, hands). It is called synchronously and must not block.
 	OnEvent func(Event)
+	// AfterTick, if set, runs at the end of each of the room's ticks on the
+	// goroutine that ticked it, after every sink call: a transport that
+	// batches a tick's packets sends them here.
+	AfterTick func()
 }
 
 func (c RoomConfig) withDefaults() RoomConfig {

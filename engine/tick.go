@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"time"
+
 	"github.com/handsup-audio/handsup/codec"
 	"github.com/handsup-audio/handsup/jitter"
 	"github.com/handsup-audio/handsup/mixer"
@@ -13,13 +15,17 @@ func (r *Room) runTick() {
 	if r.closed {
 		return
 	}
+	if r.cfg.AfterTick != nil {
+		defer r.cfg.AfterTick()
+	}
 	r.tick++
 	t := r.tick
 	c := &r.counters
 	c.ticks.Add(1)
 
+	now := r.eng.now()
 	for _, p := range r.speakers {
-		p.in.nextFrame(p.muted, c)
+		p.in.nextFrame(now, p.muted, c)
 	}
 	r.mix.Mix()
 	for _, p := range r.speakers {
@@ -35,16 +41,18 @@ func (r *Room) runTick() {
 				p.private = r.takeEncoderLocked()
 			}
 			if p.private != nil {
-				p.sharedAt = -1
+				p.onShared = false
 				continue
 			}
 		} else if p.private != nil {
 			r.releasePrivateLocked(p)
 		}
-		p.sharedAt = sharedUsers
+		p.onShared = true
 		sharedUsers++
 	}
 
+	var sent tally
+	defer sent.flush(c)
 	for _, p := range r.speakers {
 		if p.private == nil {
 			continue
@@ -52,7 +60,7 @@ func (r *Room) runTick() {
 		o := p.private
 		r.mix.MixMinus(p.in.src, &o.lim, o.pcm[:])
 		o.encode(c)
-		p.out.send(t, o.payload, p.sink, c)
+		p.out.send(t, o.payload, p.sink, &sent)
 	}
 	if sharedUsers == 0 {
 		return
@@ -61,8 +69,8 @@ func (r *Room) runTick() {
 	r.mix.Room(&o.lim, o.pcm[:])
 	o.encode(c)
 	for _, p := range r.members {
-		if p.sharedAt >= 0 {
-			p.out.send(t, o.payload, p.sink, c)
+		if p.onShared {
+			p.out.send(t, o.payload, p.sink, &sent)
 		}
 	}
 }
@@ -120,10 +128,10 @@ const concealFade = 0.5
 
 // nextFrame fills the mixer source with the next 20 ms of this speaker:
 // decoded, recovered from FEC, concealed or silent.
-func (in *inputSide) nextFrame(muted bool, c *counters) {
+func (in *inputSide) nextFrame(now time.Time, muted bool, c *counters) {
 	in.audible = in.fifoLen > 0 && in.audible
 	for in.fifoLen < codec.FrameSamples {
-		f := in.jb.Pop()
+		f := in.jb.Pop(now)
 		n := in.play(f, c)
 		in.fifoLen += n
 	}

@@ -1,0 +1,10 @@
+// Package rtpudp carries handsup's RTP and RTCP over plain UDP, the way
+// ffmpeg, GStreamer and Janus AudioBridge's plain-RTP participants speak.
+//
+// One socket serves every participant. Incoming datagrams are
+// demultiplexed by source address (the address a participant declared when
+// it joined); RTP and RTCP share the port (RFC 5761). Outgoing packets are
+// gathered per room during a tick and leave in batches through sendmmsg, a
+// listener's packet as two buffers — its own 12-byte header and the room's
+// shared payload — so the payload is never copied per listener.
+package rtpudp

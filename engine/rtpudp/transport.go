@@ -1,0 +1,346 @@
+package rtpudp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/net/ipv4"
+
+	"github.com/handsup-audio/handsup/engine"
+)
+
+// Errors callers branch on.
+var (
+	ErrAddrTaken = errors.New("rtpudp: another participant already uses this address")
+	ErrClosed    = errors.New("rtpudp: transport closed")
+)
+
+// Config holds a transport's settings. The zero value works: every zero
+// field takes the default written beside it.
+type Config struct {
+	Addr         string // UDP address to listen on; default "127.0.0.1:5004"
+	BatchSize    int    // datagrams per sendmmsg; default 256
+	SocketBuffer int    // SO_SNDBUF and SO_RCVBUF in bytes; default 4 MiB
+	// OnRTCP, if set, gets every RTCP datagram from a declared address, on
+	// the reading goroutine; it must not keep packet.
+	OnRTCP func(peer *Peer, packet []byte)
+}
+
+func (c Config) withDefaults() Config {
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:5004"
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = 256
+	}
+	if c.SocketBuffer <= 0 {
+		c.SocketBuffer = 4 << 20
+	}
+	return c
+}
+
+// Transport is one UDP socket serving every participant.
+type Transport struct {
+	cfg   Config
+	conn  *net.UDPConn
+	batch batchWriter
+	local netip.AddrPort
+
+	mu     sync.RWMutex
+	peers  map[netip.AddrPort]*Peer
+	closed atomic.Bool
+
+	stats counters
+}
+
+// batchWriter is what ipv4.PacketConn and ipv6.PacketConn share: sendmmsg.
+type batchWriter interface {
+	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
+// Listen opens the socket.
+func Listen(cfg Config) (*Transport, error) {
+	cfg = cfg.withDefaults()
+	ap, err := netip.ParseAddrPort(cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("rtpudp: address %q: %w", cfg.Addr, err)
+	}
+	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap))
+	if err != nil {
+		return nil, fmt.Errorf("rtpudp: listen %s: %w", cfg.Addr, err)
+	}
+	// Best effort: the kernel caps these at its own limits.
+	_ = conn.SetReadBuffer(cfg.SocketBuffer)
+	_ = conn.SetWriteBuffer(cfg.SocketBuffer)
+	t := &Transport{
+		cfg:   cfg,
+		conn:  conn,
+		local: conn.LocalAddr().(*net.UDPAddr).AddrPort(),
+		peers: make(map[netip.AddrPort]*Peer),
+	}
+	t.batch = ipv4.NewPacketConn(conn) // sendmmsg works on v4 and v6 sockets alike
+	return t, nil
+}
+
+// LocalAddr is the address the socket listens on.
+func (t *Transport) LocalAddr() netip.AddrPort { return t.local }
+
+// Close closes the socket; Serve returns.
+func (t *Transport) Close() error {
+	if t.closed.Swap(true) {
+		return nil
+	}
+	return t.conn.Close()
+}
+
+// NewBatch makes a send batch for one room: the room's sinks gather a
+// tick's packets into it and its AfterTick hook calls Flush.
+func (t *Transport) NewBatch() *Batch {
+	n := t.cfg.BatchSize
+	b := &Batch{
+		t:       t,
+		msgs:    make([]ipv4.Message, n),
+		headers: make([]byte, n*maxHeader),
+		bufs:    make([][]byte, 2*n),
+	}
+	for i := range b.msgs {
+		b.msgs[i].Buffers = b.bufs[2*i : 2*i+2]
+	}
+	return b
+}
+
+// AddPeer declares that remote belongs to a participant: its datagrams go
+// to the participant bound with Peer.Bind, and the participant's packets
+// leave through batch. An address serves one participant at a time.
+func (t *Transport) AddPeer(remote netip.AddrPort, batch *Batch) (*Peer, error) {
+	remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
+	p := &Peer{t: t, remote: remote, addr: net.UDPAddrFromAddrPort(remote), batch: batch}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed.Load() {
+		return nil, ErrClosed
+	}
+	if _, taken := t.peers[remote]; taken {
+		return nil, fmt.Errorf("%w: %s", ErrAddrTaken, remote)
+	}
+	t.peers[remote] = p
+	return p, nil
+}
+
+// RemovePeer forgets a peer's address.
+func (t *Transport) RemovePeer(p *Peer) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.peers[p.remote] == p {
+		delete(t.peers, p.remote)
+	}
+}
+
+// Peers is how many addresses are declared.
+func (t *Transport) Peers() int {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return len(t.peers)
+}
+
+func (t *Transport) peer(addr netip.AddrPort) *Peer {
+	addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
+	t.mu.RLock()
+	p := t.peers[addr]
+	t.mu.RUnlock()
+	return p
+}
+
+// Serve reads datagrams until ctx ends or the transport closes. RTP goes to
+// the participant's WriteRTP, RTCP to Config.OnRTCP; datagrams from
+// undeclared addresses are dropped and counted.
+func (t *Transport) Serve(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() { _ = t.Close() })
+	defer stop()
+	buf := make([]byte, 2048)
+	for {
+		n, from, err := t.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if t.closed.Load() {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				return nil
+			}
+			t.stats.readErrors.Add(1)
+			continue
+		}
+		t.receive(buf[:n], from)
+	}
+}
+
+// receive routes one datagram.
+func (t *Transport) receive(pkt []byte, from netip.AddrPort) {
+	if len(pkt) > maxDatagram {
+		t.stats.oversized.Add(1)
+		return
+	}
+	p := t.peer(from)
+	if p == nil {
+		t.stats.unknownSource.Add(1)
+		return
+	}
+	if IsRTCP(pkt) {
+		t.stats.rtcpIn.Add(1)
+		if t.cfg.OnRTCP != nil {
+			t.cfg.OnRTCP(p, pkt)
+		}
+		return
+	}
+	t.stats.rtpIn.Add(1)
+	if part := p.part.Load(); part != nil {
+		_ = part.WriteRTP(pkt) // the engine counts its own drops
+	} else {
+		t.stats.unbound.Add(1)
+	}
+}
+
+// maxDatagram is the largest datagram handsup accepts: an Ethernet MTU's
+// worth. Opus at any sane bitrate fits many times over.
+const maxDatagram = 1500
+
+// IsRTCP tells RTCP from RTP on a shared port (RFC 5761 §4): RTCP packet
+// types 192–223 sit where RTP would have the marker bit and payload types
+// 64–95, which RTP profiles leave unused.
+func IsRTCP(pkt []byte) bool {
+	return len(pkt) >= 2 && pkt[0]>>6 == 2 && pkt[1] >= 192 && pkt[1] <= 223
+}
+
+// WriteTo sends one datagram at once, outside any batch (RTCP reports).
+func (t *Transport) WriteTo(pkt []byte, to netip.AddrPort) error {
+	_, err := t.conn.WriteToUDPAddrPort(pkt, to)
+	if err != nil {
+		t.stats.sendErrors.Add(1)
+	}
+	return err
+}
+
+// Peer is one declared address and the participant behind it. It is the
+// participant's engine.Sink.
+type Peer struct {
+	t      *Transport
+	remote netip.AddrPort
+	addr   *net.UDPAddr
+	batch  *Batch
+	part   atomic.Pointer[engine.Participant]
+}
+
+// Bind sets the participant whose RTP arrives from the peer's address.
+func (p *Peer) Bind(part *engine.Participant) { p.part.Store(part) }
+
+// Participant is the bound participant, or nil.
+func (p *Peer) Participant() *engine.Participant { return p.part.Load() }
+
+// Remote is the declared address.
+func (p *Peer) Remote() netip.AddrPort { return p.remote }
+
+// WriteRTP queues one packet in the peer's batch; it never blocks on the
+// network. It satisfies engine.Sink.
+func (p *Peer) WriteRTP(header, payload []byte) error {
+	return p.batch.add(p.addr, header, payload)
+}
+
+// maxHeader bounds a queued RTP header: 12 bytes plus CSRCs and an extension.
+const maxHeader = 64
+
+// Batch gathers one room's outgoing packets for a tick and sends them with
+// as few sendmmsg calls as fit. Headers are copied into the batch; payloads
+// are referenced, as the engine keeps them until the room's next tick.
+type Batch struct {
+	t       *Transport
+	mu      sync.Mutex
+	msgs    []ipv4.Message
+	headers []byte
+	bufs    [][]byte
+	n       int
+}
+
+var errHeaderTooLong = errors.New("rtpudp: RTP header longer than 64 bytes")
+
+func (b *Batch) add(to *net.UDPAddr, header, payload []byte) error {
+	if len(header) > maxHeader {
+		return errHeaderTooLong
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.n == len(b.msgs) {
+		b.flushLocked()
+	}
+	i := b.n
+	h := b.headers[i*maxHeader : i*maxHeader+len(header)]
+	copy(h, header)
+	m := &b.msgs[i]
+	m.Buffers[0], m.Buffers[1] = h, payload
+	m.Addr = to
+	b.n++
+	return nil
+}
+
+// Flush sends what the batch holds. Rooms call it from their AfterTick.
+func (b *Batch) Flush() {
+	b.mu.Lock()
+	b.flushLocked()
+	b.mu.Unlock()
+}
+
+func (b *Batch) flushLocked() {
+	st := &b.t.stats
+	for sent := 0; sent < b.n; {
+		k, err := b.t.batch.WriteBatch(b.msgs[sent:b.n], 0)
+		st.syscalls.Add(1)
+		if k > 0 {
+			sent += k
+			st.packetsOut.Add(uint64(k))
+		}
+		if err != nil {
+			// The message at sent failed: count it and go on with the rest.
+			st.sendErrors.Add(1)
+			sent++
+		}
+	}
+	for i := 0; i < b.n; i++ { // let go of payloads and addresses
+		b.msgs[i].Buffers[1] = nil
+		b.msgs[i].Addr = nil
+	}
+	b.n = 0
+}
+
+type counters struct {
+	rtpIn, rtcpIn, unknownSource, unbound, oversized, readErrors atomic.Uint64
+	packetsOut, syscalls, sendErrors                             atomic.Uint64
+}
+
+// Stats counts the transport's traffic.
+type Stats struct {
+	RTPIn, RTCPIn uint64 // datagrams from declared addresses
+	UnknownSource uint64 // dropped: from an address no participant declared
+	Unbound       uint64 // dropped: declared address, no participant bound yet
+	Oversized     uint64 // dropped: longer than 1500 bytes
+	ReadErrors    uint64
+	PacketsOut    uint64 // datagrams sent
+	SendSyscalls  uint64 // sendmmsg calls
+	SendErrors    uint64
+	DeclaredPeers int
+}
+
+// Stats returns the transport's counters.
+func (t *Transport) Stats() Stats {
+	s := &t.stats
+	return Stats{
+		RTPIn: s.rtpIn.Load(), RTCPIn: s.rtcpIn.Load(),
+		UnknownSource: s.unknownSource.Load(), Unbound: s.unbound.Load(),
+		Oversized: s.oversized.Load(), ReadErrors: s.readErrors.Load(),
+		PacketsOut: s.packetsOut.Load(), SendSyscalls: s.syscalls.Load(),
+		SendErrors: s.sendErrors.Load(), DeclaredPeers: t.Peers(),
+	}
+}

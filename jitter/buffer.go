@@ -1,0 +1,494 @@
+package jitter
+
+import (
+	"sync"
+	"time"
+
+	"github.com/pion/rtp"
+
+	"github.com/handsup-audio/handsup/codec"
+)
+
+// PushResult says what Push did with a packet.
+type PushResult uint8
+
+const (
+	// Accepted: the packet is buffered.
+	Accepted PushResult = iota
+	// Reset: the packet starts a new stream (SSRC change or a timestamp
+	// jump beyond Config.ResetJump); what was buffered is dropped, and the
+	// packet is buffered.
+	Reset
+	// Duplicate: the packet was seen already; dropped.
+	Duplicate
+	// Late: the packet's time has been played (or is too old to place);
+	// dropped.
+	Late
+	// Malformed: the payload is not a valid Opus packet; dropped.
+	Malformed
+	// Overflow: the buffer was full; the packet is buffered and the oldest
+	// buffered packet was dropped to make room.
+	Overflow
+)
+
+var resultNames = [...]string{"accepted", "reset", "duplicate", "late", "malformed", "overflow"}
+
+func (r PushResult) String() string {
+	if int(r) < len(resultNames) {
+		return resultNames[r]
+	}
+	return "unknown"
+}
+
+const (
+	clockRate   = codec.SampleRate
+	frame       = codec.FrameSamples // one tick, 20 ms
+	bucketWidth = 20 * time.Millisecond
+	// forgetFactor weighs the arrival histogram's past per packet
+	// (NetEQ's 0.983: a spike needs three packets to move the 95th
+	// percentile, a calm link halves old weight in about 0.8 s).
+	forgetFactor = 0.983
+	quantile     = 0.95
+	history      = 2 * time.Second // window of the relative-delay minimum
+	historySize  = 256             // arrivals kept; 2 s of 10 ms packets
+	// actionEvery is the least time between two drift corrections.
+	actionEvery = 10 * frame
+	// fadeAfter consecutive concealed frames (100 ms) the frame says Fading;
+	// after silentAfter (200 ms) concealment is counted as silent; after
+	// giveUpAfter (200 ms) with nothing buffered the buffer stops concealing
+	// and waits for the stream to come back, as after DTX.
+	fadeAfter   = 5
+	silentAfter = 10
+	giveUpAfter = 10
+)
+
+// slot is one buffered packet. Payloads live in preallocated arrays, so
+// pushing does not allocate.
+type slot struct {
+	seq     int64 // extended sequence number
+	ts      int64 // extended timestamp, 48 kHz
+	samples int
+	arrival time.Duration // since the buffer's epoch
+	n       int
+	payload [codec.MaxPacketBytes]byte
+}
+
+// arrivalRecord is one packet in the relative-delay history.
+type arrivalRecord struct {
+	at      time.Duration // arrival since epoch
+	transit time.Duration // arrival minus media time
+}
+
+// Buffer is one incoming stream's jitter buffer. Push and Pop are safe to
+// call from different goroutines.
+type Buffer struct {
+	mu  sync.Mutex
+	cfg Config
+
+	slots []slot
+	free  []int32 // indices of unused slots
+	order []int32 // indices of used slots, by timestamp
+
+	// Stream identity and unwrapping.
+	epoch      time.Time
+	haveEpoch  bool
+	streamInit bool
+	ssrc       uint32
+	highSeq    int64 // highest extended sequence number seen
+	highTS     int64 // highest extended timestamp seen
+	firstSeq   int64
+	// PacketsReceived when the stream started, to count its losses.
+	streamStartReceived uint64
+	seen                [2]uint64 // bitmap of the 128 sequence numbers up to highSeq
+
+	// Arrival statistics.
+	arrivals    [historySize]arrivalRecord
+	arrivalHead int
+	arrivalN    int
+	hist        []float64 // relative-delay histogram, bucketWidth buckets
+	target      int       // target buffer level in samples
+	packetLen   int       // duration of the last packet pushed, in samples
+	lastTransit time.Duration
+	haveTransit bool
+	jitter      float64 // RFC 3550 interarrival jitter, seconds
+
+	// Playout.
+	playing     bool  // playTS is the next sample to play
+	playValid   bool  // playTS bounds what is late, even while waiting
+	playTS      int64 // extended timestamp of the next sample to play
+	lastSeq     int64 // sequence number of the last packet played
+	haveLastSeq bool
+	lastWasDTX  bool
+	concealRun  int   // consecutive concealed frames
+	debt        int64 // samples concealed while empty, not yet skipped
+	avgLevel    float64
+	sinceAction int
+	quiet       bool
+	out         [codec.MaxPacketBytes]byte
+
+	stats      Stats
+	lostBefore int64 // packets lost in earlier streams (before resets)
+}
+
+// Stats are the buffer's counters, named after W3C webrtc-stats
+// (RTCInboundRtpStreamStats). Counters are cumulative over resets.
+type Stats struct {
+	PacketsReceived   uint64  // packets pushed, not counting malformed ones
+	PacketsLost       int64   // expected minus received, as in RTCP
+	PacketsDiscarded  uint64  // late, or dropped for room (overflow)
+	PacketsDuplicated uint64  // received more than once; dropped
+	Jitter            float64 // RFC 3550 interarrival jitter, seconds
+	// JitterBufferDelay is the sum over emitted samples of the time each
+	// spent buffered, in seconds; divide by JitterBufferEmittedCount.
+	JitterBufferDelay float64
+	// JitterBufferTargetDelay is the sum over emitted samples of the target
+	// delay when they left, in seconds.
+	JitterBufferTargetDelay        float64
+	JitterBufferEmittedCount       uint64 // samples decoded from received packets
+	TotalSamplesReceived           uint64 // samples played since the stream started, concealment included
+	ConcealedSamples               uint64 // samples of concealment (PLC)
+	SilentConcealedSamples         uint64 // concealment after it has faded to silence
+	ConcealmentEvents              uint64 // runs of concealment
+	FecPacketsReceived             uint64 // packets whose in-band FEC recovered a loss
+	InsertedSamplesForDeceleration uint64
+	RemovedSamplesForAcceleration  uint64
+	Resets                         uint64 // new streams: SSRC change or timestamp jump
+
+	TargetDelay time.Duration // current target buffer level
+	BufferLevel time.Duration // audio buffered now, from the next sample to play
+}
+
+// New returns an empty buffer; it allocates everything it will use.
+func New(cfg Config) *Buffer {
+	cfg = cfg.withDefaults()
+	b := &Buffer{
+		cfg:   cfg,
+		slots: make([]slot, cfg.Capacity),
+		free:  make([]int32, cfg.Capacity),
+		order: make([]int32, 0, cfg.Capacity),
+		hist:  make([]float64, int(cfg.MaxDelay/bucketWidth)+2),
+	}
+	for i := range b.free {
+		b.free[i] = int32(cfg.Capacity - 1 - i)
+	}
+	// Until arrivals say otherwise, all weight sits at the start delay.
+	b.hist[b.bucketOf(cfg.StartDelay-bucketWidth)] = 1
+	b.target = durToSamples(cfg.StartDelay)
+	return b
+}
+
+func (c Config) withDefaults() Config {
+	if c.MinDelay <= 0 {
+		c.MinDelay = 20 * time.Millisecond
+	}
+	if c.MaxDelay <= 0 {
+		c.MaxDelay = 400 * time.Millisecond
+	}
+	c.MaxDelay = max(c.MaxDelay, c.MinDelay)
+	if c.StartDelay <= 0 {
+		c.StartDelay = 80 * time.Millisecond
+	}
+	c.StartDelay = min(max(c.StartDelay, c.MinDelay), c.MaxDelay)
+	if c.Capacity <= 0 {
+		c.Capacity = 64
+	}
+	if c.ResetJump <= 0 {
+		c.ResetJump = 3 * time.Second
+	}
+	return c
+}
+
+func durToSamples(d time.Duration) int { return int(d * clockRate / time.Second) }
+
+func samplesToDur(n int64) time.Duration { return time.Duration(n) * time.Second / clockRate }
+
+// Push buffers one packet that arrived at the given time. It does not keep
+// pkt or its payload.
+func (b *Buffer) Push(pkt *rtp.Packet, arrival time.Time) PushResult {
+	samples, err := codec.PacketSamples(pkt.Payload)
+	if err != nil || len(pkt.Payload) > codec.MaxPacketBytes {
+		return Malformed
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.haveEpoch {
+		b.epoch, b.haveEpoch = arrival, true
+	}
+	at := arrival.Sub(b.epoch)
+
+	result := Accepted
+	if b.streamInit && pkt.SSRC != b.ssrc {
+		b.newStreamLocked()
+		result = Reset
+	}
+	if !b.streamInit {
+		b.initStreamLocked(pkt)
+	}
+	seq, ts := b.unwrapLocked(pkt)
+	if d := ts - b.highTS; d > int64(durToSamples(b.cfg.ResetJump)) || -d > int64(durToSamples(b.cfg.ResetJump)) {
+		b.newStreamLocked()
+		b.initStreamLocked(pkt)
+		seq, ts = b.unwrapLocked(pkt)
+		result = Reset
+	}
+
+	if seq <= b.highSeq-128 {
+		b.stats.PacketsReceived++
+		b.stats.PacketsDiscarded++
+		return Late
+	}
+	if b.seenLocked(seq) {
+		b.stats.PacketsDuplicated++
+		return Duplicate
+	}
+	b.markSeenLocked(seq)
+	b.stats.PacketsReceived++
+	if ts > b.highTS {
+		b.highTS = ts
+	}
+	b.observeArrivalLocked(at, ts)
+
+	if b.playValid && ts < b.playTS {
+		b.stats.PacketsDiscarded++
+		return Late
+	}
+	if len(b.order) == cap(b.order) {
+		b.evictOldestLocked()
+		result = Overflow
+	}
+	b.packetLen = samples
+	b.insertLocked(seq, ts, samples, at, pkt.Payload)
+	return result
+}
+
+// initStreamLocked takes pkt as the first packet of a stream.
+func (b *Buffer) initStreamLocked(pkt *rtp.Packet) {
+	b.streamInit = true
+	b.ssrc = pkt.SSRC
+	b.highSeq = int64(pkt.SequenceNumber)
+	b.firstSeq = b.highSeq
+	b.highTS = int64(pkt.Timestamp)
+	b.seen = [2]uint64{}
+	b.streamStartReceived = b.stats.PacketsReceived
+}
+
+// unwrapLocked extends pkt's 16-bit sequence number and 32-bit timestamp
+// relative to the highest seen, so wrap-around is invisible above.
+func (b *Buffer) unwrapLocked(pkt *rtp.Packet) (seq, ts int64) {
+	seq = b.highSeq + int64(int16(pkt.SequenceNumber-uint16(b.highSeq)))
+	ts = b.highTS + int64(int32(pkt.Timestamp-uint32(b.highTS)))
+	return seq, ts
+}
+
+func (b *Buffer) seenLocked(seq int64) bool {
+	if seq > b.highSeq {
+		return false
+	}
+	d := b.highSeq - seq
+	return b.seen[d/64]&(1<<(d%64)) != 0
+}
+
+// markSeenLocked records seq, sliding the 128-packet window when seq is the
+// new highest.
+func (b *Buffer) markSeenLocked(seq int64) {
+	if seq > b.highSeq {
+		shift := seq - b.highSeq
+		switch {
+		case shift >= 128:
+			b.seen = [2]uint64{}
+		case shift >= 64:
+			b.seen[1] = b.seen[0] << (shift - 64)
+			b.seen[0] = 0
+		default:
+			b.seen[1] = b.seen[1]<<shift | b.seen[0]>>(64-shift)
+			b.seen[0] <<= shift
+		}
+		b.highSeq = seq
+	}
+	d := b.highSeq - seq
+	b.seen[d/64] |= 1 << (d % 64)
+}
+
+// newStreamLocked forgets the current stream: buffered packets, playout
+// position and unwrapping state. Arrival statistics and counters stay; the
+// network has not changed.
+func (b *Buffer) newStreamLocked() {
+	if b.streamInit {
+		b.lostBefore = b.lostLocked()
+		b.stats.Resets++
+	}
+	b.clearPlayoutLocked()
+	b.streamInit = false
+	b.haveTransit = false
+	b.arrivalN = 0
+}
+
+func (b *Buffer) clearPlayoutLocked() {
+	for _, i := range b.order {
+		b.free = append(b.free, i)
+	}
+	b.order = b.order[:0]
+	b.playing, b.playValid = false, false
+	b.haveLastSeq, b.lastWasDTX = false, false
+	b.concealRun, b.debt = 0, 0
+	b.avgLevel, b.sinceAction = 0, 0
+}
+
+func (b *Buffer) lostLocked() int64 {
+	if !b.streamInit {
+		return b.lostBefore
+	}
+	expected := b.highSeq - b.firstSeq + 1
+	return b.lostBefore + expected - int64(b.receivedInStream())
+}
+
+// receivedInStream counts the unique packets of the current stream.
+func (b *Buffer) receivedInStream() uint64 { return b.stats.PacketsReceived - b.streamStartReceived }
+
+// observeArrivalLocked updates the interarrival jitter and the
+// relative-delay histogram that sets the target (NetEQ's method): a
+// packet's delay relative to the fastest packet of the last two seconds,
+// in 20 ms buckets, old weight forgotten per packet.
+func (b *Buffer) observeArrivalLocked(at time.Duration, ts int64) {
+	transit := at - samplesToDur(ts)
+	if b.haveTransit {
+		d := (transit - b.lastTransit).Seconds()
+		if d < 0 {
+			d = -d
+		}
+		b.jitter += (d - b.jitter) / 16
+	}
+	b.lastTransit, b.haveTransit = transit, true
+	b.stats.Jitter = b.jitter
+
+	b.arrivals[b.arrivalHead] = arrivalRecord{at: at, transit: transit}
+	b.arrivalHead = (b.arrivalHead + 1) % historySize
+	b.arrivalN = min(b.arrivalN+1, historySize)
+	fastest := transit
+	for i := 1; i <= b.arrivalN; i++ {
+		r := &b.arrivals[(b.arrivalHead-i+historySize)%historySize]
+		if at-r.at > history {
+			break
+		}
+		fastest = min(fastest, r.transit)
+	}
+	relative := transit - fastest
+
+	total := 0.0
+	for i := range b.hist {
+		b.hist[i] *= forgetFactor
+		total += b.hist[i]
+	}
+	b.hist[b.bucketOf(relative)] += 1 - forgetFactor
+	total += 1 - forgetFactor
+
+	// The target level is the 95th percentile of relative delay plus the
+	// frame being played, within the configured bounds.
+	acc, b95 := 0.0, 0
+	for i, w := range b.hist {
+		acc += w
+		if acc >= quantile*total {
+			b95 = i
+			break
+		}
+	}
+	t := time.Duration(b95)*bucketWidth + bucketWidth
+	t = min(max(t, b.cfg.MinDelay), b.cfg.MaxDelay)
+	b.target = durToSamples(t)
+}
+
+// bucketOf rounds a relative delay up to its 20 ms bucket.
+func (b *Buffer) bucketOf(d time.Duration) int {
+	if d <= 0 {
+		return 0
+	}
+	i := int((d + bucketWidth - 1) / bucketWidth)
+	return min(i, len(b.hist)-1)
+}
+
+// insertLocked copies the packet into a free slot and keeps order sorted by
+// timestamp; packets mostly arrive in order, so the search runs from the end.
+func (b *Buffer) insertLocked(seq, ts int64, samples int, at time.Duration, payload []byte) {
+	i := b.free[len(b.free)-1]
+	b.free = b.free[:len(b.free)-1]
+	s := &b.slots[i]
+	s.seq, s.ts, s.samples, s.arrival = seq, ts, samples, at
+	s.n = copy(s.payload[:], payload)
+
+	pos := len(b.order)
+	for pos > 0 && b.slots[b.order[pos-1]].ts > ts {
+		pos--
+	}
+	b.order = b.order[:len(b.order)+1]
+	copy(b.order[pos+1:], b.order[pos:])
+	b.order[pos] = i
+}
+
+// evictOldestLocked drops the oldest packet to make room; playout skips
+// past it rather than concealing a hole.
+func (b *Buffer) evictOldestLocked() {
+	s := &b.slots[b.order[0]]
+	if b.playValid {
+		b.playTS = max(b.playTS, s.ts+int64(s.samples))
+	}
+	b.removeHeadLocked()
+	b.stats.PacketsDiscarded++
+}
+
+func (b *Buffer) removeHeadLocked() {
+	b.free = append(b.free, b.order[0])
+	copy(b.order, b.order[1:])
+	b.order = b.order[:len(b.order)-1]
+}
+
+// MarkQuiet tells the buffer whether the audio it last gave out was quiet;
+// drift corrections prefer quiet moments, where they are not heard.
+func (b *Buffer) MarkQuiet(quiet bool) {
+	b.mu.Lock()
+	b.quiet = quiet
+	b.mu.Unlock()
+}
+
+// TargetDelay is the current target buffer level.
+func (b *Buffer) TargetDelay() time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return samplesToDur(int64(b.target))
+}
+
+// effectiveTarget is the target level, at least one packet long: a buffer
+// of 60 ms packets holds 60 ms whatever the network does.
+func (b *Buffer) effectiveTarget() int { return max(b.target, b.packetLen) }
+
+// Reset drops everything buffered and waits for the stream to start again;
+// counters and arrival statistics stay.
+func (b *Buffer) Reset() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.newStreamLocked()
+}
+
+// Stats returns a snapshot of the counters.
+func (b *Buffer) Stats() Stats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.stats
+	s.PacketsLost = b.lostLocked()
+	s.TargetDelay = samplesToDur(int64(b.target))
+	s.BufferLevel = samplesToDur(int64(b.levelLocked()))
+	return s
+}
+
+// levelLocked is the audio buffered from the next sample to play, in
+// samples.
+func (b *Buffer) levelLocked() int {
+	if len(b.order) == 0 {
+		return 0
+	}
+	last := &b.slots[b.order[len(b.order)-1]]
+	from := b.slots[b.order[0]].ts
+	if b.playing {
+		from = b.playTS
+	}
+	return int(max(0, last.ts+int64(last.samples)-from))
+}
