@@ -179,7 +179,7 @@ func (e *Engine) Tick() {
 	default:
 	}
 	rooms := *e.list.Load()
-	helpers := min(e.cfg.Workers, len(rooms)) - 1
+	helpers := max(0, min(e.cfg.Workers, len(rooms))-1)
 	e.current = rooms
 	e.next.Store(0)
 	e.pending.Add(helpers)

@@ -189,7 +189,7 @@ func (p *Participant) WriteRTP(buf []byte) error {
 	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	if err := in.pkt.Unmarshal(buf); err != nil || len(in.pkt.Payload) == 0 {
+	if err := in.pkt.Unmarshal(buf); err != nil || in.pkt.Version != 2 || len(in.pkt.Payload) == 0 {
 		c.dropped[DropMalformed].Add(1)
 		return ErrMalformedRTP
 	}
