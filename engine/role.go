@@ -13,7 +13,11 @@ const (
 	Speaker
 	// Moderator is a speaker with moderator rights (the server enforces them).
 	Moderator
+	numRoles
 )
+
+// Roles lists every role, for exporters that pre-create labels.
+func Roles() []Role { return []Role{Listener, Speaker, Moderator} }
 
 // Contributes reports whether the role's audio goes into the mix.
 func (r Role) Contributes() bool { return r == Speaker || r == Moderator }
