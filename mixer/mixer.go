@@ -192,7 +192,10 @@ func (m *Mixer) select_() {
 			m.selected++
 			continue
 		}
-		q := m.quietestSelected()
+		// Only talking holders can be displaced: a holder in its hangover
+		// reads silent (127), so any newcomer would look clearly louder and
+		// the hangover would never keep a slot against competition.
+		q := m.quietestTalking()
 		if q == nil || int(q.level)-int(c.level) < int(m.cfg.SwitchMarginDB) {
 			return
 		}
@@ -220,6 +223,18 @@ func (m *Mixer) quietestSelected() *Source {
 	var q *Source
 	for _, s := range m.sources {
 		if s.selected && (q == nil || s.level > q.level) {
+			q = s
+		}
+	}
+	return q
+}
+
+// quietestTalking is the selected, not silent source with the highest level
+// number.
+func (m *Mixer) quietestTalking() *Source {
+	var q *Source
+	for _, s := range m.sources {
+		if s.selected && s.level < m.cfg.SilenceLevel && (q == nil || s.level > q.level) {
 			q = s
 		}
 	}
