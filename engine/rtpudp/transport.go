@@ -116,10 +116,15 @@ func (t *Transport) NewBatch() *Batch {
 
 // AddPeer declares that remote belongs to a participant: its datagrams go
 // to the participant bound with Peer.Bind, and the participant's packets
-// leave through batch. An address serves one participant at a time.
-func (t *Transport) AddPeer(remote netip.AddrPort, batch *Batch) (*Peer, error) {
+// leave through batch towards sendTo, or towards remote when sendTo is the
+// zero value (symmetric RTP; clients such as ffmpeg send and receive on
+// different ports). An address serves one participant at a time.
+func (t *Transport) AddPeer(remote, sendTo netip.AddrPort, batch *Batch) (*Peer, error) {
 	remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
-	p := &Peer{t: t, remote: remote, addr: net.UDPAddrFromAddrPort(remote), batch: batch}
+	if !sendTo.IsValid() {
+		sendTo = remote
+	}
+	p := &Peer{t: t, remote: remote, sendTo: sendTo, addr: net.UDPAddrFromAddrPort(sendTo), batch: batch}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed.Load() {
@@ -229,8 +234,9 @@ func (t *Transport) WriteTo(pkt []byte, to netip.AddrPort) error {
 // participant's engine.Sink.
 type Peer struct {
 	t      *Transport
-	remote netip.AddrPort
-	addr   *net.UDPAddr
+	remote netip.AddrPort // where its datagrams come from
+	sendTo netip.AddrPort // where its stream goes
+	addr   *net.UDPAddr   // sendTo, as WriteBatch wants it
 	batch  *Batch
 	part   atomic.Pointer[engine.Participant]
 }
@@ -241,8 +247,11 @@ func (p *Peer) Bind(part *engine.Participant) { p.part.Store(part) }
 // Participant is the bound participant, or nil.
 func (p *Peer) Participant() *engine.Participant { return p.part.Load() }
 
-// Remote is the declared address.
+// Remote is the declared address its datagrams come from.
 func (p *Peer) Remote() netip.AddrPort { return p.remote }
+
+// SendTo is the address its stream goes to.
+func (p *Peer) SendTo() netip.AddrPort { return p.sendTo }
 
 // WriteRTP queues one packet in the peer's batch; it never blocks on the
 // network. It satisfies engine.Sink.

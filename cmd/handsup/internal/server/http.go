@@ -1,0 +1,437 @@
+package server
+
+import (
+	"crypto/subtle"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/pprof"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/handsup-audio/handsup/engine"
+	"github.com/handsup-audio/handsup/engine/rtpudp"
+)
+
+// route is one API endpoint; the table is the single source the mux and
+// the OpenAPI test both read.
+type route struct {
+	method, pattern string
+	auth            authKind
+	handle          func(*Server, http.ResponseWriter, *http.Request)
+}
+
+type authKind int
+
+const (
+	authAdmin  authKind = iota // the admin token, when one is set
+	authInvite                 // the admin token or, for joins, a signed invite
+	authNone
+)
+
+var apiRoutes = []route{
+	{"GET", "/v1/openapi.json", authNone, (*Server).getOpenAPI},
+	{"POST", "/v1/rooms", authAdmin, (*Server).postRoom},
+	{"GET", "/v1/rooms", authAdmin, (*Server).getRooms},
+	{"GET", "/v1/rooms/{room}", authAdmin, (*Server).getRoom},
+	{"DELETE", "/v1/rooms/{room}", authAdmin, (*Server).deleteRoomHandler},
+	{"POST", "/v1/rooms/{room}/participants", authInvite, (*Server).postParticipant},
+	{"GET", "/v1/rooms/{room}/participants/{id}", authAdmin, (*Server).getParticipant},
+	{"PATCH", "/v1/rooms/{room}/participants/{id}", authAdmin, (*Server).patchParticipant},
+	{"DELETE", "/v1/rooms/{room}/participants/{id}", authAdmin, (*Server).deleteParticipant},
+	{"POST", "/v1/rooms/{room}/participants/{id}/hand", authAdmin, (*Server).raiseHand},
+	{"DELETE", "/v1/rooms/{room}/participants/{id}/hand", authAdmin, (*Server).lowerHand},
+	{"POST", "/v1/rooms/{room}/invites", authAdmin, (*Server).postInvite},
+	{"GET", "/v1/rooms/{room}/events", authAdmin, (*Server).getEvents},
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	paths := http.NewServeMux() // the same paths, any method: tells 405 from 404
+	allowed := map[string][]string{}
+	for _, rt := range apiRoutes {
+		mux.HandleFunc(rt.method+" "+rt.pattern, s.guard(rt))
+		if allowed[rt.pattern] == nil {
+			paths.HandleFunc(rt.pattern, http.NotFound)
+		}
+		allowed[rt.pattern] = append(allowed[rt.pattern], rt.method)
+	}
+	// Requests under /v1 that match no route get a JSON 404 or 405, not
+	// net/http's plain text.
+	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := paths.Handler(r); pattern != "" {
+			w.Header().Set("Allow", strings.Join(allowed[pattern], ", "))
+			writeError(w, http.StatusMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path)
+			return
+		}
+		writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !s.ready.Load() || s.draining.Load() {
+			writeError(w, http.StatusServiceUnavailable, "not ready")
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	if s.cfg.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	return mux
+}
+
+// guard checks the admin token (invite-carrying joins check their invite
+// in the handler) and bounds the request body.
+func (s *Server) guard(rt route) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+		}
+		if rt.auth == authAdmin && !s.isAdmin(r) {
+			s.unauthorized(w, r)
+			return
+		}
+		rt.handle(s, w, r)
+	}
+}
+
+func (s *Server) isAdmin(r *http.Request) bool {
+	if s.cfg.AdminToken == "" {
+		return true
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.AdminToken)) == 1
+}
+
+func (s *Server) unauthorized(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="handsup"`)
+	msg := "missing admin token: send Authorization: Bearer <token>"
+	if r.Header.Get("Authorization") != "" {
+		msg = "invalid admin token"
+	}
+	writeError(w, http.StatusUnauthorized, msg)
+}
+
+//go:embed openapi.json
+var openAPIDocument []byte
+
+func (s *Server) getOpenAPI(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(openAPIDocument)
+}
+
+type roomView struct {
+	ID           string            `json:"id"`
+	InviteOnly   bool              `json:"invite_only"`
+	MaxSpeakers  int               `json:"max_speakers"`
+	TopN         int               `json:"top_n"`
+	Participants int               `json:"participants"`
+	Speakers     int               `json:"speakers"`
+	Listeners    int               `json:"listeners"`
+	HandsRaised  int               `json:"hands_raised"`
+	Members      []participantView `json:"members,omitempty"`
+}
+
+func summary(r *room) roomView {
+	cfg := r.Config()
+	snap := r.Snapshot()
+	return roomView{
+		ID: r.ID(), InviteOnly: cfg.InviteOnly, MaxSpeakers: cfg.MaxSpeakers, TopN: cfg.TopN,
+		Participants: snap.Members,
+		Speakers:     snap.ByRole[engine.Speaker] + snap.ByRole[engine.Moderator],
+		Listeners:    snap.ByRole[engine.Listener],
+		HandsRaised:  snap.HandsUp,
+	}
+}
+
+func (s *Server) postRoom(w http.ResponseWriter, r *http.Request) {
+	var req createRoomRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	rm, err := s.createRoom(req)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/rooms/"+rm.ID())
+	writeJSON(w, http.StatusCreated, summary(rm))
+}
+
+func (s *Server) getRooms(w http.ResponseWriter, _ *http.Request) {
+	rooms := s.roomList()
+	out := make([]roomView, 0, len(rooms))
+	for _, r := range rooms {
+		out = append(out, summary(r))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	writeJSON(w, http.StatusOK, map[string]any{"rooms": out})
+}
+
+func (s *Server) roomOf(w http.ResponseWriter, r *http.Request) (*room, bool) {
+	rm, err := s.room(r.PathValue("room"))
+	if err != nil {
+		writeErr(w, err)
+		return nil, false
+	}
+	return rm, true
+}
+
+func (s *Server) getRoom(w http.ResponseWriter, r *http.Request) {
+	rm, ok := s.roomOf(w, r)
+	if !ok {
+		return
+	}
+	v := summary(rm)
+	ps := rm.Participants()
+	v.Members = make([]participantView, 0, len(ps))
+	for _, p := range ps {
+		v.Members = append(v.Members, viewOf(p))
+	}
+	sort.Slice(v.Members, func(i, j int) bool { return v.Members[i].ID < v.Members[j].ID })
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) deleteRoomHandler(w http.ResponseWriter, r *http.Request) {
+	if err := s.deleteRoom(r.PathValue("room")); err != nil {
+		writeErr(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) postParticipant(w http.ResponseWriter, r *http.Request) {
+	rm, ok := s.roomOf(w, r)
+	if !ok {
+		return
+	}
+	var req joinRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	// Invite-only rooms take a valid invite from everyone; open rooms take
+	// the admin token (or a valid invite).
+	needInvite := rm.Config().InviteOnly || !s.isAdmin(r)
+	if needInvite {
+		if req.Invite == "" {
+			if rm.Config().InviteOnly {
+				writeError(w, http.StatusForbidden, "room is invite-only: an invite is required")
+			} else {
+				s.unauthorized(w, r)
+			}
+			return
+		}
+		if err := s.invites.verify(req.Invite, rm.ID(), req.ID, req.Role, time.Now()); err != nil {
+			writeError(w, http.StatusForbidden, err.Error())
+			return
+		}
+	}
+	v, err := s.join(rm, req)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/rooms/"+rm.ID()+"/participants/"+v.ID)
+	writeJSON(w, http.StatusCreated, v)
+}
+
+func (s *Server) participantOf(w http.ResponseWriter, r *http.Request) (*room, *engine.Participant, bool) {
+	rm, ok := s.roomOf(w, r)
+	if !ok {
+		return nil, nil, false
+	}
+	p, found := rm.Participant(r.PathValue("id"))
+	if !found {
+		writeErr(w, fmt.Errorf("%w: %q", engine.ErrNoParticipant, r.PathValue("id")))
+		return nil, nil, false
+	}
+	return rm, p, true
+}
+
+func (s *Server) getParticipant(w http.ResponseWriter, r *http.Request) {
+	if _, p, ok := s.participantOf(w, r); ok {
+		writeJSON(w, http.StatusOK, viewOf(p))
+	}
+}
+
+type patchRequest struct {
+	Role   *string  `json:"role"`
+	Muted  *bool    `json:"muted"`
+	GainDB *float64 `json:"gain_db"`
+}
+
+func (s *Server) patchParticipant(w http.ResponseWriter, r *http.Request) {
+	_, p, ok := s.participantOf(w, r)
+	if !ok {
+		return
+	}
+	var req patchRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	var role engine.Role
+	if req.Role != nil {
+		var err error
+		if role, err = engine.ParseRole(*req.Role); err != nil {
+			writeError(w, http.StatusBadRequest, "role must be speaker, listener or moderator")
+			return
+		}
+	}
+	if req.GainDB != nil && (*req.GainDB < -60 || *req.GainDB > 20) {
+		writeError(w, http.StatusBadRequest, "gain_db must be -60 to 20")
+		return
+	}
+	if req.Role != nil {
+		if err := p.SetRole(role); err != nil {
+			writeErr(w, err)
+			return
+		}
+	}
+	if req.Muted != nil {
+		p.SetMuted(*req.Muted)
+	}
+	if req.GainDB != nil {
+		p.SetGainDB(*req.GainDB)
+	}
+	writeJSON(w, http.StatusOK, viewOf(p))
+}
+
+func (s *Server) deleteParticipant(w http.ResponseWriter, r *http.Request) {
+	rm, ok := s.roomOf(w, r)
+	if !ok {
+		return
+	}
+	if err := rm.Kick(r.PathValue("id"), "removed"); err != nil {
+		writeErr(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) raiseHand(w http.ResponseWriter, r *http.Request) {
+	if _, p, ok := s.participantOf(w, r); ok {
+		p.RaiseHand()
+		writeJSON(w, http.StatusOK, viewOf(p))
+	}
+}
+
+func (s *Server) lowerHand(w http.ResponseWriter, r *http.Request) {
+	if _, p, ok := s.participantOf(w, r); ok {
+		p.LowerHand()
+		writeJSON(w, http.StatusOK, viewOf(p))
+	}
+}
+
+type inviteRequest struct {
+	ID         string `json:"id"`
+	Role       string `json:"role"`
+	TTLSeconds int    `json:"ttl_seconds"`
+}
+
+func (s *Server) postInvite(w http.ResponseWriter, r *http.Request) {
+	rm, ok := s.roomOf(w, r)
+	if !ok {
+		return
+	}
+	var req inviteRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if !idPattern.MatchString(req.ID) {
+		writeError(w, http.StatusBadRequest, "participant id must be 1 to 128 letters, digits or ._~-")
+		return
+	}
+	if _, err := engine.ParseRole(req.Role); err != nil {
+		writeError(w, http.StatusBadRequest, "role must be speaker, listener or moderator")
+		return
+	}
+	if req.TTLSeconds == 0 {
+		req.TTLSeconds = 3600
+	}
+	if req.TTLSeconds < 1 || req.TTLSeconds > 7*24*3600 {
+		writeError(w, http.StatusBadRequest, "ttl_seconds must be 1 to 604800")
+		return
+	}
+	exp := time.Now().Add(time.Duration(req.TTLSeconds) * time.Second)
+	token := s.invites.sign(invite{Room: rm.ID(), ID: req.ID, Role: req.Role, Expires: exp.Unix()})
+	writeJSON(w, http.StatusCreated, map[string]any{
+		"invite": token, "room": rm.ID(), "id": req.ID, "role": req.Role,
+		"expires_at": exp.UTC().Format(time.RFC3339),
+	})
+}
+
+func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
+	if rm, ok := s.roomOf(w, r); ok {
+		s.serveEvents(w, r, rm)
+	}
+}
+
+// decode reads a JSON body into v, answering 400 or 413 itself.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		writeError(w, http.StatusUnsupportedMediaType, "body must be application/json")
+		return false
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.Decode(&struct{}{}) != io.EOF {
+		err = errors.New("body holds more than one JSON value")
+	}
+	if err == nil {
+		return true
+	}
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is over %d bytes", tooBig.Limit))
+		return false
+	}
+	if errors.Is(err, io.EOF) {
+		err = errors.New("body is empty")
+	}
+	writeError(w, http.StatusBadRequest, "bad JSON: "+err.Error())
+	return false
+}
+
+// writeErr maps an error to its status code.
+func writeErr(w http.ResponseWriter, err error) {
+	status := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, errBadRequest), errors.Is(err, engine.ErrBadID), errors.Is(err, engine.ErrBadRole):
+		status = http.StatusBadRequest
+	case errors.Is(err, engine.ErrNoRoom), errors.Is(err, engine.ErrNoParticipant), errors.Is(err, engine.ErrLeft):
+		status = http.StatusNotFound
+	case errors.Is(err, engine.ErrRoomExists), errors.Is(err, engine.ErrParticipantExists),
+		errors.Is(err, rtpudp.ErrAddrTaken), errors.Is(err, engine.ErrStageFull),
+		errors.Is(err, engine.ErrRoomClosed):
+		status = http.StatusConflict
+	case errors.Is(err, errDraining), errors.Is(err, engine.ErrEngineClosed), errors.Is(err, rtpudp.ErrClosed):
+		status = http.StatusServiceUnavailable
+	}
+	writeError(w, status, err.Error())
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

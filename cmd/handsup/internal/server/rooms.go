@@ -1,0 +1,217 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"regexp"
+
+	"github.com/handsup-audio/handsup/engine"
+	"github.com/handsup-audio/handsup/engine/rtpudp"
+)
+
+// errBadRequest wraps every error that is the client's fault (400).
+var (
+	errBadRequest = errors.New("bad request")
+	errDraining   = errors.New("server is shutting down")
+)
+
+func badRequest(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errBadRequest, fmt.Sprintf(format, args...))
+}
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9._~-]{1,128}$`)
+
+type createRoomRequest struct {
+	ID          string `json:"id"`
+	InviteOnly  bool   `json:"invite_only"`
+	MaxSpeakers int    `json:"max_speakers"`
+	TopN        int    `json:"top_n"`
+}
+
+func (s *Server) createRoom(req createRoomRequest) (*room, error) {
+	switch {
+	case s.draining.Load():
+		return nil, errDraining
+	case !idPattern.MatchString(req.ID):
+		return nil, badRequest("room id must be 1 to 128 letters, digits or ._~-")
+	case req.MaxSpeakers < 0 || req.MaxSpeakers > 1000:
+		return nil, badRequest("max_speakers must be 0 (no limit) to 1000")
+	case req.TopN < 0 || req.TopN > 16:
+		return nil, badRequest("top_n must be 0 (default 4) to 16")
+	}
+	r := &room{batch: s.udp.NewBatch(), hub: newHub(), peers: map[string]*rtpudp.Peer{}}
+	er, err := s.eng.NewRoom(req.ID, engine.RoomConfig{
+		InviteOnly:  req.InviteOnly,
+		MaxSpeakers: req.MaxSpeakers,
+		TopN:        req.TopN,
+		AfterTick:   r.batch.Flush,
+		OnEvent:     func(e engine.Event) { s.onEvent(r, e) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.Room = er
+	s.mu.Lock()
+	s.rooms[req.ID] = r
+	s.mu.Unlock()
+	s.log.Info("room created", "room", req.ID, "invite_only", req.InviteOnly,
+		"max_speakers", req.MaxSpeakers, "top_n", er.Config().TopN)
+	return r, nil
+}
+
+func (s *Server) room(id string) (*room, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.rooms[id]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", engine.ErrNoRoom, id)
+	}
+	return r, nil
+}
+
+func (s *Server) roomList() []*room {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*room, 0, len(s.rooms))
+	for _, r := range s.rooms {
+		out = append(out, r)
+	}
+	return out
+}
+
+func (s *Server) deleteRoom(id string) error {
+	s.mu.Lock()
+	r, ok := s.rooms[id]
+	delete(s.rooms, id)
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: %q", engine.ErrNoRoom, id)
+	}
+	err := s.eng.CloseRoom(id) // every participant leaves: onEvent frees their addresses
+	r.hub.close()
+	s.log.Info("room closed", "room", id)
+	return err
+}
+
+type rtpRequest struct {
+	Addr        string `json:"addr"`      // where the client sends from
+	RecvAddr    string `json:"recv_addr"` // where it wants its stream; default addr
+	PayloadType *int   `json:"payload_type"`
+}
+
+type joinRequest struct {
+	ID     string     `json:"id"`
+	Role   string     `json:"role"`
+	RTP    rtpRequest `json:"rtp"`
+	Invite string     `json:"invite"`
+}
+
+type participantView struct {
+	ID            string  `json:"id"`
+	Role          string  `json:"role"`
+	Muted         bool    `json:"muted"`
+	HandRaised    bool    `json:"hand_raised"`
+	GainDB        float64 `json:"gain_db"`
+	Level         uint8   `json:"level"` // RFC 6464: 0 loud .. 127 silent
+	Speaking      bool    `json:"speaking"`
+	SSRC          uint32  `json:"ssrc"`
+	PayloadType   int     `json:"payload_type,omitempty"`
+	RTPAddr       string  `json:"rtp_addr,omitempty"`
+	RecvAddr      string  `json:"recv_addr,omitempty"`
+	ServerRTPAddr string  `json:"server_rtp_addr,omitempty"`
+}
+
+// join validates a join request, declares the client's address to the
+// transport and adds the participant to the room.
+func (s *Server) join(r *room, req joinRequest) (participantView, error) {
+	if s.draining.Load() {
+		return participantView{}, errDraining
+	}
+	if !idPattern.MatchString(req.ID) {
+		return participantView{}, badRequest("participant id must be 1 to 128 letters, digits or ._~-")
+	}
+	role, err := engine.ParseRole(req.Role)
+	if err != nil {
+		return participantView{}, badRequest("role must be speaker, listener or moderator")
+	}
+	addr, ok := parseClientAddr(req.RTP.Addr)
+	if !ok {
+		return participantView{}, badRequest("rtp.addr must be the client's ip:port, for example 127.0.0.1:6000")
+	}
+	var recv netip.AddrPort
+	if req.RTP.RecvAddr != "" {
+		if recv, ok = parseClientAddr(req.RTP.RecvAddr); !ok {
+			return participantView{}, badRequest("rtp.recv_addr must be an ip:port, for example 127.0.0.1:7000")
+		}
+	}
+	pt := 111
+	if req.RTP.PayloadType != nil {
+		pt = *req.RTP.PayloadType
+	}
+	if pt < 96 || pt > 127 {
+		return participantView{}, badRequest("rtp.payload_type must be a dynamic payload type, 96 to 127")
+	}
+	peer, err := s.udp.AddPeer(addr, recv, r.batch)
+	if err != nil {
+		return participantView{}, err
+	}
+	p, err := r.Join(req.ID, engine.ParticipantConfig{Role: role, PayloadType: uint8(pt), Sink: peer})
+	if err != nil {
+		s.udp.RemovePeer(peer)
+		return participantView{}, err
+	}
+	peer.Bind(p)
+	r.mu.Lock()
+	r.peers[req.ID] = peer
+	r.mu.Unlock()
+	v := viewOf(p)
+	v.PayloadType = pt
+	v.RTPAddr = addr.String()
+	v.RecvAddr = peer.SendTo().String()
+	v.ServerRTPAddr = s.publicRTPAddr()
+	return v, nil
+}
+
+// parseClientAddr accepts a concrete ip:port, not a wildcard or port 0.
+func parseClientAddr(s string) (netip.AddrPort, bool) {
+	a, err := netip.ParseAddrPort(s)
+	if err != nil || a.Port() == 0 || a.Addr().IsUnspecified() || a.Addr().IsMulticast() {
+		return netip.AddrPort{}, false
+	}
+	return a, true
+}
+
+func viewOf(p *engine.Participant) participantView {
+	st := p.Stats()
+	return participantView{
+		ID: st.ID, Role: st.Role.String(), Muted: st.Muted, HandRaised: st.HandRaised,
+		GainDB: st.GainDB, Level: st.Level, Speaking: st.Mixed, SSRC: st.SSRC,
+	}
+}
+
+// onEvent logs a room's events, frees a leaver's address and tells the
+// room's event subscribers. It runs synchronously in the engine: quick,
+// never blocking.
+func (s *Server) onEvent(r *room, e engine.Event) {
+	switch e.Kind {
+	case engine.EventJoined:
+		s.log.Info("participant joined", "room", e.Room, "participant", e.Participant, "role", e.Role.String())
+	case engine.EventLeft:
+		r.mu.Lock()
+		peer := r.peers[e.Participant]
+		delete(r.peers, e.Participant)
+		r.mu.Unlock()
+		if peer != nil {
+			s.udp.RemovePeer(peer)
+		}
+		s.log.Info("participant left", "room", e.Room, "participant", e.Participant, "reason", e.Reason)
+	case engine.EventRole:
+		s.log.Info("role changed", "room", e.Room, "participant", e.Participant, "role", e.Role.String())
+	}
+	r.hub.publish(eventFrom(e))
+}
+
+// onRTCP takes RTCP from a declared address. Receiver reports and NACKs
+// are counted by the transport; the weak-network work acts on them.
+func (s *Server) onRTCP(peer *rtpudp.Peer, pkt []byte) {}

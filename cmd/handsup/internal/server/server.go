@@ -1,0 +1,223 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/handsup-audio/handsup/engine"
+	"github.com/handsup-audio/handsup/engine/metrics"
+	"github.com/handsup-audio/handsup/engine/rtpudp"
+)
+
+// Config is the server's settings; cmd/handsup fills it from flags and
+// HANDSUP_* variables.
+type Config struct {
+	HTTPAddr string // default 127.0.0.1:8080
+	RTPAddr  string // default 127.0.0.1:5004
+	// PublicRTPAddr is the RTP address told to clients; default the
+	// socket's own address.
+	PublicRTPAddr string
+	AdminToken    string // bearer token for the API; required off loopback
+	InviteSecret  []byte // HMAC key for invites; default random per start
+	MaxBodyBytes  int64  // default 64 KiB
+	Pprof         bool   // serve /debug/pprof
+	DemoRoom      string // create this open room at start
+	Workers       int    // engine workers; default GOMAXPROCS
+	Logger        *slog.Logger
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = "127.0.0.1:8080"
+	}
+	if c.RTPAddr == "" {
+		c.RTPAddr = "127.0.0.1:5004"
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 64 << 10
+	}
+	if len(c.InviteSecret) == 0 {
+		c.InviteSecret = make([]byte, 32)
+		_, _ = rand.Read(c.InviteSecret)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.AdminToken == "" && !loopback(c.HTTPAddr) {
+		return c, fmt.Errorf("refusing to serve the API on %s without an admin token: set -token or HANDSUP_TOKEN, or listen on a loopback address", c.HTTPAddr)
+	}
+	return c, nil
+}
+
+// loopback reports whether addr's host is a loopback address.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// Server is a running handsup server.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	eng     *engine.Engine
+	udp     *rtpudp.Transport
+	reg     *prometheus.Registry
+	metrics *metrics.Collector
+	invites inviteSigner
+	httpLn  net.Listener
+	http    *http.Server
+
+	mu    sync.Mutex
+	rooms map[string]*room // the engine's rooms with the server's state
+
+	draining atomic.Bool
+	ready    atomic.Bool
+}
+
+// room is an engine room with what the server adds: its send batch, its
+// participants' addresses and its event subscribers.
+type room struct {
+	*engine.Room
+	batch *rtpudp.Batch
+	hub   *hub
+
+	mu    sync.Mutex
+	peers map[string]*rtpudp.Peer // by participant id
+}
+
+// New opens the sockets; Run serves.
+func New(cfg Config) (*Server, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		reg:     prometheus.NewRegistry(),
+		invites: inviteSigner{secret: cfg.InviteSecret},
+		rooms:   map[string]*room{},
+	}
+	s.udp, err = rtpudp.Listen(rtpudp.Config{Addr: cfg.RTPAddr, OnRTCP: s.onRTCP})
+	if err != nil {
+		return nil, err
+	}
+	var collector *metrics.Collector
+	s.eng = engine.New(engine.Config{
+		Workers: cfg.Workers,
+		OnTick: func(d time.Duration) {
+			if collector != nil {
+				collector.ObserveTick(d)
+			}
+		},
+	})
+	collector = metrics.New(s.eng, metrics.Options{Transport: s.udp.Stats, PerRoom: true})
+	s.metrics = collector
+	s.reg.MustRegister(collector,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	s.httpLn, err = net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		_ = s.udp.Close()
+		s.eng.Close()
+		return nil, fmt.Errorf("http listen %s: %w", cfg.HTTPAddr, err)
+	}
+	s.http = &http.Server{
+		Handler:           s.routes(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	if cfg.DemoRoom != "" {
+		if _, err := s.createRoom(createRoomRequest{ID: cfg.DemoRoom}); err != nil {
+			s.closeAll()
+			return nil, fmt.Errorf("demo room: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// HTTPAddr is the address the API listens on.
+func (s *Server) HTTPAddr() net.Addr { return s.httpLn.Addr() }
+
+// RTPAddr is the UDP address RTP and RTCP arrive on.
+func (s *Server) RTPAddr() netip.AddrPort { return s.udp.LocalAddr() }
+
+func (s *Server) publicRTPAddr() string {
+	if s.cfg.PublicRTPAddr != "" {
+		return s.cfg.PublicRTPAddr
+	}
+	return s.udp.LocalAddr().String()
+}
+
+// Run serves until ctx ends, then shuts down within about two seconds:
+// joins are refused, rooms close (every participant leaves), and the HTTP
+// server drains.
+func (s *Server) Run(ctx context.Context) error {
+	errs := make(chan error, 3)
+	go func() { errs <- s.udp.Serve(context.Background()) }()
+	go func() { errs <- s.eng.Run(context.Background()) }()
+	go func() {
+		if err := s.http.Serve(s.httpLn); !errors.Is(err, http.ErrServerClosed) {
+			errs <- err
+		}
+	}()
+	s.ready.Store(true)
+	s.log.Info("serving", "http", s.HTTPAddr().String(), "rtp", s.RTPAddr().String(),
+		"auth", s.cfg.AdminToken != "")
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errs:
+		s.log.Error("stopping after a failure", "err", err)
+	}
+	s.shutdown()
+	return err
+}
+
+func (s *Server) shutdown() {
+	s.ready.Store(false)
+	s.draining.Store(true)
+	s.log.Info("shutting down")
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	s.closeAll()
+	if err := s.http.Shutdown(ctx); err != nil {
+		_ = s.http.Close() // SSE streams that did not end in time
+	}
+}
+
+// closeAll closes every room, the engine and the socket.
+func (s *Server) closeAll() {
+	s.mu.Lock()
+	ids := make([]string, 0, len(s.rooms))
+	for id := range s.rooms {
+		ids = append(ids, id)
+	}
+	s.mu.Unlock()
+	for _, id := range ids {
+		_ = s.deleteRoom(id)
+	}
+	s.eng.Close()
+	_ = s.udp.Close()
+}

@@ -1,0 +1,415 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/handsup-audio/handsup/bench"
+	"github.com/handsup-audio/handsup/codec"
+)
+
+// testServer is a real server on loopback ports the kernel picked.
+type testServer struct {
+	t     *testing.T
+	s     *Server
+	base  string
+	token string
+}
+
+func startServer(t *testing.T, token string) *testServer {
+	t.Helper()
+	s, err := New(Config{
+		HTTPAddr: "127.0.0.1:0", RTPAddr: "127.0.0.1:0", AdminToken: token,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(3 * time.Second):
+			t.Error("server did not stop within 3 s")
+		}
+	})
+	return &testServer{t: t, s: s, base: "http://" + s.HTTPAddr().String(), token: token}
+}
+
+// call does one API request and decodes a JSON answer into out (if set).
+func (ts *testServer) call(method, path, body string, out any) int {
+	ts.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, ts.base+path, rd)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	if ts.token != "" {
+		req.Header.Set("Authorization", "Bearer "+ts.token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if out != nil && len(data) > 0 {
+		if err := json.Unmarshal(data, out); err != nil {
+			ts.t.Fatalf("%s %s: answer is not JSON: %q", method, path, data)
+		}
+	}
+	return resp.StatusCode
+}
+
+func (ts *testServer) mustCall(method, path, body string, want int, out any) {
+	ts.t.Helper()
+	if got := ts.call(method, path, body, out); got != want {
+		ts.t.Fatalf("%s %s: status %d, want %d", method, path, got, want)
+	}
+}
+
+// udpClient is a participant's socket: it sends a tone as Opus/RTP and
+// decodes what the server sends it.
+type udpClient struct {
+	t    *testing.T
+	conn *net.UDPConn
+	to   *net.UDPAddr
+	enc  *codec.Encoder
+	seq  uint16
+	ts   uint32
+	sent int
+
+	mu    sync.Mutex
+	dec   *codec.Decoder
+	heard []int16
+	pkts  int
+}
+
+func newUDPClient(t *testing.T, server *net.UDPAddr) *udpClient {
+	t.Helper()
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	enc, err := codec.NewEncoder(codec.EncoderConfig{Bitrate: 64000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, err := codec.NewDecoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &udpClient{t: t, conn: conn, to: server, enc: enc, dec: dec, seq: 77, ts: 1234}
+	go c.receive()
+	return c
+}
+
+func (c *udpClient) addr() string { return c.conn.LocalAddr().String() }
+
+func (c *udpClient) receive() {
+	buf := make([]byte, 2048)
+	pcm := make([]int16, codec.MaxFrameSamples)
+	for {
+		n, err := c.conn.Read(buf)
+		if err != nil {
+			return
+		}
+		if n < 12 || buf[0]>>6 != 2 || (buf[1] >= 192 && buf[1] <= 223) {
+			continue // RTCP
+		}
+		k, err := c.dec.Decode(buf[12:n], pcm)
+		c.mu.Lock()
+		c.pkts++
+		if err == nil {
+			c.heard = append(c.heard, pcm[:k]...)
+		}
+		c.mu.Unlock()
+	}
+}
+
+// speak sends the next 20 ms of a tone.
+func (c *udpClient) speak(freq float64) {
+	var pcm [codec.FrameSamples]int16
+	bench.Tone(pcm[:], freq, 8000, c.sent*codec.FrameSamples)
+	c.sent++
+	var pkt [1500]byte
+	n, err := c.enc.Encode(pcm[:], pkt[12:])
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.send(c.header(pkt[:12], 111), pkt[:12+n])
+}
+
+func (c *udpClient) header(h []byte, pt byte) []byte {
+	h[0], h[1] = 0x80, pt
+	binary.BigEndian.PutUint16(h[2:], c.seq)
+	binary.BigEndian.PutUint32(h[4:], c.ts)
+	binary.BigEndian.PutUint32(h[8:], 0xABCD)
+	c.seq++
+	c.ts += codec.FrameSamples
+	return h
+}
+
+func (c *udpClient) send(_ []byte, pkt []byte) {
+	if _, err := c.conn.WriteToUDP(pkt, c.to); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *udpClient) mark() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.heard)
+}
+
+func (c *udpClient) levelSince(mark int, freq float64) float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return bench.ToneDB(c.heard[mark:], freq)
+}
+
+// talk sends frames of freq from c in real time (the server's clock is
+// real), 20 ms apart.
+func talk(c *udpClient, freq float64, frames int) {
+	next := time.Now()
+	for range frames {
+		c.speak(freq)
+		next = next.Add(20 * time.Millisecond)
+		time.Sleep(time.Until(next))
+	}
+}
+
+func TestAPIRoomLifecycle(t *testing.T) {
+	ts := startServer(t, "secret-token")
+	var room map[string]any
+	ts.mustCall("POST", "/v1/rooms", `{"id":"r1","max_speakers":3,"top_n":2}`, 201, &room)
+	if room["id"] != "r1" || room["top_n"] != float64(2) {
+		t.Errorf("created room: %v", room)
+	}
+	spk := newUDPClient(t, net.UDPAddrFromAddrPort(ts.s.RTPAddr()))
+	var joined map[string]any
+	ts.mustCall("POST", "/v1/rooms/r1/participants",
+		fmt.Sprintf(`{"id":"alice","role":"speaker","rtp":{"addr":%q}}`, spk.addr()), 201, &joined)
+	if joined["server_rtp_addr"] != ts.s.RTPAddr().String() || joined["ssrc"] == nil {
+		t.Errorf("join answer: %v", joined)
+	}
+	lis := newUDPClient(t, net.UDPAddrFromAddrPort(ts.s.RTPAddr()))
+	ts.mustCall("POST", "/v1/rooms/r1/participants",
+		fmt.Sprintf(`{"id":"bob","role":"listener","rtp":{"addr":%q}}`, lis.addr()), 201, nil)
+
+	ts.mustCall("POST", "/v1/rooms/r1/participants/bob/hand", "", 200, nil)
+	var got map[string]any
+	ts.mustCall("GET", "/v1/rooms/r1", "", 200, &got)
+	if got["hands_raised"] != float64(1) || got["speakers"] != float64(1) || got["listeners"] != float64(1) {
+		t.Errorf("room: %v", got)
+	}
+	ts.mustCall("PATCH", "/v1/rooms/r1/participants/bob", `{"role":"speaker","muted":true,"gain_db":-3}`, 200, &got)
+	if got["role"] != "speaker" || got["muted"] != true || got["gain_db"] != float64(-3) {
+		t.Errorf("patched: %v", got)
+	}
+	ts.mustCall("DELETE", "/v1/rooms/r1/participants/bob/hand", "", 200, nil)
+	var list map[string][]map[string]any
+	ts.mustCall("GET", "/v1/rooms", "", 200, &list)
+	if len(list["rooms"]) != 1 || list["rooms"][0]["participants"] != float64(2) {
+		t.Errorf("rooms: %v", list)
+	}
+	ts.mustCall("DELETE", "/v1/rooms/r1/participants/bob", "", 204, nil)
+	// bob's address is free again.
+	ts.mustCall("POST", "/v1/rooms/r1/participants",
+		fmt.Sprintf(`{"id":"bob2","role":"listener","rtp":{"addr":%q}}`, lis.addr()), 201, nil)
+	ts.mustCall("DELETE", "/v1/rooms/r1", "", 204, nil)
+	ts.mustCall("GET", "/v1/rooms/r1", "", 404, nil)
+	if n := ts.s.udp.Peers(); n != 0 {
+		t.Errorf("%d addresses still declared after the room closed", n)
+	}
+}
+
+func TestInviteOnlyRooms(t *testing.T) {
+	ts := startServer(t, "tok")
+	ts.mustCall("POST", "/v1/rooms", `{"id":"vip","invite_only":true}`, 201, nil)
+	var inv map[string]string
+	ts.mustCall("POST", "/v1/rooms/vip/invites", `{"id":"carol","role":"speaker","ttl_seconds":60}`, 201, &inv)
+	join := func(id, role, invite string) int {
+		c := newUDPClient(t, net.UDPAddrFromAddrPort(ts.s.RTPAddr()))
+		body := fmt.Sprintf(`{"id":%q,"role":%q,"rtp":{"addr":%q},"invite":%q}`, id, role, c.addr(), invite)
+		anon := *ts
+		anon.token = "" // a client joins with its invite, not the admin token
+		return anon.call("POST", "/v1/rooms/vip/participants", body, nil)
+	}
+	if got := join("carol", "listener", inv["invite"]); got != 403 {
+		t.Errorf("invite for another role: %d", got)
+	}
+	if got := join("dave", "speaker", inv["invite"]); got != 403 {
+		t.Errorf("invite for another participant: %d", got)
+	}
+	if got := join("carol", "speaker", inv["invite"]+"x"); got != 403 {
+		t.Errorf("tampered invite: %d", got)
+	}
+	if got := join("carol", "speaker", ""); got != 403 {
+		t.Errorf("no invite: %d", got)
+	}
+	expired := ts.s.invites.sign(invite{Room: "vip", ID: "carol", Role: "speaker", Expires: time.Now().Add(-time.Second).Unix()})
+	if got := join("carol", "speaker", expired); got != 403 {
+		t.Errorf("expired invite: %d", got)
+	}
+	if got := join("carol", "speaker", inv["invite"]); got != 201 {
+		t.Errorf("valid invite: %d", got)
+	}
+}
+
+func TestOpenAPIDocumentMatchesRoutes(t *testing.T) {
+	ts := startServer(t, "")
+	var doc struct {
+		OpenAPI string                                `json:"openapi"`
+		Paths   map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	ts.mustCall("GET", "/v1/openapi.json", "", 200, &doc)
+	if !strings.HasPrefix(doc.OpenAPI, "3.") {
+		t.Fatalf("openapi version %q", doc.OpenAPI)
+	}
+	documented := map[string]bool{}
+	for path, ops := range doc.Paths {
+		for method := range ops {
+			documented[strings.ToUpper(method)+" "+path] = true
+		}
+	}
+	served := map[string]bool{}
+	for _, rt := range apiRoutes {
+		key := rt.method + " " + rt.pattern
+		served[key] = true
+		if !documented[key] {
+			t.Errorf("route %s is not in the OpenAPI document", key)
+		}
+	}
+	for key := range documented {
+		if !served[key] {
+			t.Errorf("the OpenAPI document has %s, which the server does not serve", key)
+		}
+	}
+}
+
+// TestBadRequests: every bad request gets its documented 4xx as JSON, and
+// none a 500.
+func TestBadRequests(t *testing.T) {
+	ts := startServer(t, "tok")
+	ts.mustCall("POST", "/v1/rooms", `{"id":"r"}`, 201, nil)
+	c := newUDPClient(t, net.UDPAddrFromAddrPort(ts.s.RTPAddr()))
+	ts.mustCall("POST", "/v1/rooms/r/participants", fmt.Sprintf(`{"id":"a","role":"speaker","rtp":{"addr":%q}}`, c.addr()), 201, nil)
+	big := `{"id":"` + strings.Repeat("x", 70<<10) + `"}`
+	cases := []struct {
+		name, method, path, body string
+		noAuth                   bool
+		badAuth                  bool
+		want                     int
+	}{
+		{"no token", "GET", "/v1/rooms", "", true, false, 401},
+		{"wrong token", "GET", "/v1/rooms", "", false, true, 401},
+		{"bad JSON", "POST", "/v1/rooms", `{"id":`, false, false, 400},
+		{"empty body", "POST", "/v1/rooms", "", false, false, 400},
+		{"unknown field", "POST", "/v1/rooms", `{"id":"x","colour":"red"}`, false, false, 400},
+		{"two JSON values", "POST", "/v1/rooms", `{"id":"x"}{"id":"y"}`, false, false, 400},
+		{"wrong type", "POST", "/v1/rooms", `{"id":42}`, false, false, 400},
+		{"bad room id", "POST", "/v1/rooms", `{"id":"a b/c"}`, false, false, 400},
+		{"negative max_speakers", "POST", "/v1/rooms", `{"id":"x","max_speakers":-1}`, false, false, 400},
+		{"top_n too big", "POST", "/v1/rooms", `{"id":"x","top_n":99}`, false, false, 400},
+		{"duplicate room", "POST", "/v1/rooms", `{"id":"r"}`, false, false, 409},
+		{"body too big", "POST", "/v1/rooms", big, false, false, 413},
+		{"unknown room", "GET", "/v1/rooms/nope", "", false, false, 404},
+		{"delete unknown room", "DELETE", "/v1/rooms/nope", "", false, false, 404},
+		{"join unknown room", "POST", "/v1/rooms/nope/participants", `{"id":"a","role":"speaker","rtp":{"addr":"127.0.0.1:9"}}`, false, false, 404},
+		{"bad role", "POST", "/v1/rooms/r/participants", `{"id":"b","role":"king","rtp":{"addr":"127.0.0.1:9"}}`, false, false, 400},
+		{"no address", "POST", "/v1/rooms/r/participants", `{"id":"b","role":"speaker"}`, false, false, 400},
+		{"bad address", "POST", "/v1/rooms/r/participants", `{"id":"b","role":"speaker","rtp":{"addr":"nowhere"}}`, false, false, 400},
+		{"port zero", "POST", "/v1/rooms/r/participants", `{"id":"b","role":"speaker","rtp":{"addr":"127.0.0.1:0"}}`, false, false, 400},
+		{"static payload type", "POST", "/v1/rooms/r/participants", `{"id":"b","role":"speaker","rtp":{"addr":"127.0.0.1:9","payload_type":0}}`, false, false, 400},
+		{"duplicate participant", "POST", "/v1/rooms/r/participants", `{"id":"a","role":"speaker","rtp":{"addr":"127.0.0.1:9"}}`, false, false, 409},
+		{"address taken", "POST", "/v1/rooms/r/participants", fmt.Sprintf(`{"id":"z","role":"listener","rtp":{"addr":%q}}`, c.addr()), false, false, 409},
+		{"unknown participant", "GET", "/v1/rooms/r/participants/nobody", "", false, false, 404},
+		{"patch bad role", "PATCH", "/v1/rooms/r/participants/a", `{"role":"god"}`, false, false, 400},
+		{"patch gain out of range", "PATCH", "/v1/rooms/r/participants/a", `{"gain_db":99}`, false, false, 400},
+		{"patch unknown", "PATCH", "/v1/rooms/r/participants/nobody", `{"muted":true}`, false, false, 404},
+		{"hand unknown", "POST", "/v1/rooms/r/participants/nobody/hand", "", false, false, 404},
+		{"invite bad ttl", "POST", "/v1/rooms/r/invites", `{"id":"b","role":"speaker","ttl_seconds":-5}`, false, false, 400},
+		{"invite bad role", "POST", "/v1/rooms/r/invites", `{"id":"b","role":"boss"}`, false, false, 400},
+		{"join without token or invite", "POST", "/v1/rooms/r/participants", `{"id":"q","role":"listener","rtp":{"addr":"127.0.0.1:9"}}`, true, false, 401},
+		{"join with a forged invite", "POST", "/v1/rooms/r/participants", `{"id":"q","role":"listener","rtp":{"addr":"127.0.0.1:9"},"invite":"abc.def"}`, true, false, 403},
+		{"method not allowed", "PUT", "/v1/rooms", "", false, false, 405},
+		{"unknown endpoint", "GET", "/v1/nothing", "", false, false, 404},
+	}
+	for _, tc := range cases {
+		req, _ := http.NewRequest(tc.method, ts.base+tc.path, strings.NewReader(tc.body))
+		switch {
+		case tc.badAuth:
+			req.Header.Set("Authorization", "Bearer nope")
+		case !tc.noAuth:
+			req.Header.Set("Authorization", "Bearer tok")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var e struct{ Error string }
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s: status %d, want %d (%s)", tc.name, resp.StatusCode, tc.want, body)
+		} else if json.Unmarshal(body, &e) != nil || e.Error == "" {
+			t.Errorf("%s: error body is not {\"error\": ...}: %q", tc.name, body)
+		}
+	}
+	if len(cases) < 20 {
+		t.Fatalf("only %d bad requests", len(cases))
+	}
+}
+
+func TestRefusesOpenAPIOffLoopbackWithoutToken(t *testing.T) {
+	_, err := New(Config{HTTPAddr: "0.0.0.0:0", RTPAddr: "127.0.0.1:0"})
+	if err == nil || !strings.Contains(err.Error(), "token") {
+		t.Fatalf("server started on 0.0.0.0 without a token: %v", err)
+	}
+}
+
+func TestEventsStream(t *testing.T) {
+	ts := startServer(t, "")
+	ts.mustCall("POST", "/v1/rooms", `{"id":"ev"}`, 201, nil)
+	resp, err := http.Get(ts.base + "/v1/rooms/ev/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("content type %q", ct)
+	}
+	c := newUDPClient(t, net.UDPAddrFromAddrPort(ts.s.RTPAddr()))
+	ts.mustCall("POST", "/v1/rooms/ev/participants", fmt.Sprintf(`{"id":"x","role":"listener","rtp":{"addr":%q}}`, c.addr()), 201, nil)
+	ts.mustCall("POST", "/v1/rooms/ev/participants/x/hand", "", 200, nil)
+	ts.mustCall("PATCH", "/v1/rooms/ev/participants/x", `{"role":"speaker"}`, 200, nil)
+	ts.mustCall("DELETE", "/v1/rooms/ev", "", 204, nil)
+	data, _ := io.ReadAll(resp.Body) // the stream ends when the room closes
+	for _, want := range []string{"event: joined", "event: hand_raised", "event: role_changed", "event: left", "event: room_closed"} {
+		if !bytes.Contains(data, []byte(want)) {
+			t.Errorf("stream lacks %q:\n%s", want, data)
+		}
+	}
+}

@@ -1,0 +1,109 @@
+// Command handsup is the handsup audio-room server: Opus over plain RTP/UDP
+// in, one mixed Opus/RTP stream per participant out, rooms driven through an
+// HTTP API, Prometheus metrics at /metrics.
+//
+// Every flag has a HANDSUP_* environment variable (the flag wins); run
+// handsup -h for the list.
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/handsup-audio/handsup/cmd/handsup/internal/server"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "handsup:", err)
+		os.Exit(2)
+	}
+}
+
+// run parses flags and environment, then serves until SIGINT or SIGTERM.
+func run(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("handsup", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		cfg       server.Config
+		secret    string
+		logFormat string
+		logLevel  string
+	)
+	str := func(p *string, name, def, usage string) {
+		fs.StringVar(p, name, env(name, def), usage+" (env "+envName(name)+")")
+	}
+	str(&cfg.HTTPAddr, "http", "127.0.0.1:8080", "HTTP API, metrics and health `address`")
+	str(&cfg.RTPAddr, "rtp", "127.0.0.1:5004", "UDP `address` for RTP and RTCP, shared by every participant")
+	str(&cfg.PublicRTPAddr, "public-rtp", "", "RTP `address` told to clients, when it differs from -rtp (NAT, containers)")
+	str(&cfg.AdminToken, "token", "", "admin bearer `token` for the API; required when -http is not a loopback address")
+	str(&secret, "invite-secret", "", "hex `key` signing invites; default: random at each start")
+	str(&cfg.DemoRoom, "demo-room", "", "create an open room with this `id` at start")
+	str(&logFormat, "log-format", "text", "log `format`: text or json")
+	str(&logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	fs.BoolVar(&cfg.Pprof, "pprof", env("pprof", "") == "true", "serve /debug/pprof on the HTTP address (env HANDSUP_PPROF=true)")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: handsup [flags]\n\nThe handsup audio-room server. Flags (each also read from its environment variable):\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+		return fmt.Errorf("-log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch logFormat {
+	case "text":
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stdout, opts))
+	case "json":
+		cfg.Logger = slog.New(slog.NewJSONHandler(os.Stdout, opts))
+	default:
+		return fmt.Errorf("-log-format must be text or json, not %q", logFormat)
+	}
+	if secret != "" {
+		key, err := hex.DecodeString(secret)
+		if err != nil || len(key) < 16 {
+			return errors.New("-invite-secret must be at least 16 bytes in hex")
+		}
+		cfg.InviteSecret = key
+	}
+
+	srv, err := server.New(cfg)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return srv.Run(ctx)
+}
+
+// envName is the environment variable of a flag: -public-rtp is
+// HANDSUP_PUBLIC_RTP.
+func envName(flagName string) string {
+	return "HANDSUP_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func env(flagName, def string) string {
+	if v, ok := os.LookupEnv(envName(flagName)); ok {
+		return v
+	}
+	return def
+}
