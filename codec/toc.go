@@ -96,7 +96,96 @@ func ParseTOC(packet []byte) (TOC, error) {
 	if t.Samples() > maxPacketSamples {
 		return TOC{}, fmt.Errorf("%w: %d samples exceeds 120 ms", ErrMalformedPacket, t.Samples())
 	}
+	if err := checkFraming(packet, t.Frames); err != nil {
+		return TOC{}, err
+	}
 	return t, nil
+}
+
+// maxFrameBytes is the largest compressed frame RFC 6716 allows.
+const maxFrameBytes = 1275
+
+// checkFraming applies the packet-framing rules of RFC 6716 §3.4 (R1–R7):
+// frame lengths and padding must fit in the packet, so a packet that would
+// make the decoder fail is refused before it is buffered.
+func checkFraming(packet []byte, frames int) error {
+	rest := packet[1:]
+	bad := func(why string) error { return fmt.Errorf("%w: %s", ErrMalformedPacket, why) }
+	switch packet[0] & 0x03 {
+	case 0:
+		if len(rest) > maxFrameBytes {
+			return bad("frame longer than 1275 bytes")
+		}
+	case 1:
+		if len(rest)%2 != 0 || len(rest)/2 > maxFrameBytes {
+			return bad("code 1 packet with frames of unequal length")
+		}
+	case 2:
+		n, used, ok := frameLength(rest)
+		if !ok || n > len(rest)-used || len(rest)-used-n > maxFrameBytes {
+			return bad("code 2 frame length past the end")
+		}
+	case 3:
+		vbr, padded := rest[0]&0x80 != 0, rest[0]&0x40 != 0
+		rest = rest[1:]
+		if padded {
+			pad := 0
+			for {
+				if len(rest) == 0 {
+					return bad("code 3 padding length past the end")
+				}
+				b := int(rest[0])
+				rest = rest[1:]
+				if b == 255 {
+					pad += 254
+					continue
+				}
+				pad += b
+				break
+			}
+			if pad > len(rest) {
+				return bad("code 3 padding past the end")
+			}
+			rest = rest[:len(rest)-pad]
+		}
+		if !vbr {
+			if len(rest)%frames != 0 || len(rest)/frames > maxFrameBytes {
+				return bad("code 3 CBR frames of unequal length")
+			}
+			return nil
+		}
+		// VBR: the lengths of all frames but the last come first.
+		sum := 0
+		for range frames - 1 {
+			n, used, ok := frameLength(rest)
+			if !ok || n > maxFrameBytes {
+				return bad("code 3 frame length past the end")
+			}
+			rest = rest[used:]
+			sum += n
+		}
+		if sum > len(rest) {
+			return bad("code 3 frame length past the end")
+		}
+		if len(rest)-sum > maxFrameBytes {
+			return bad("code 3 last frame longer than 1275 bytes")
+		}
+	}
+	return nil
+}
+
+// frameLength reads an Opus frame length (one or two bytes, §3.2.1).
+func frameLength(b []byte) (n, used int, ok bool) {
+	switch {
+	case len(b) == 0:
+		return 0, 0, false
+	case b[0] < 252:
+		return int(b[0]), 1, true
+	case len(b) < 2:
+		return 0, 0, false
+	default:
+		return int(b[0]) + 4*int(b[1]), 2, true
+	}
 }
 
 // PacketSamples is the duration of an Opus packet in samples at 48 kHz.

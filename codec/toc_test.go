@@ -28,8 +28,8 @@ func TestParseTOC(t *testing.T) {
 		{"code 2: two frames", []byte{9<<3 | 2, 1, 0}, ModeSILK, Wideband, false, 960, 2, 1920},
 		{"code 1: two 60 ms frames, exactly 120 ms", []byte{11<<3 | 1}, ModeSILK, Wideband, false, 2880, 2, 5760},
 		{"code 3: six 20 ms frames", []byte{31<<3 | 3, 6}, ModeCELT, Fullband, false, 960, 6, 5760},
-		{"code 3: 48 CELT 2.5 ms frames", []byte{16<<3 | 3, 0x80 | 48}, ModeCELT, Narrowband, false, 120, 48, 5760},
-		{"code 3: VBR and padding flags ignored for duration", []byte{23<<3 | 3, 0xC0 | 3}, ModeCELT, Wideband, false, 960, 3, 2880},
+		{"code 3: 48 CELT 2.5 ms frames", []byte{16<<3 | 3, 48}, ModeCELT, Narrowband, false, 120, 48, 5760},
+		{"code 3: VBR with padding", []byte{23<<3 | 3, 0xC0 | 3, 2, 1, 1, 7, 8, 9, 0, 0}, ModeCELT, Wideband, false, 960, 3, 2880},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -55,6 +55,13 @@ func TestParseTOCMalformed(t *testing.T) {
 		"code 3 with zero frames":  {31<<3 | 3, 0},
 		"code 3 longer than 120ms": {31<<3 | 3, 7}, // 7 × 20 ms
 		"40 ms × 4 frames":         {10<<3 | 3, 4}, // 160 ms
+		"code 1 odd length":        {31<<3 | 1, 1, 2, 3},
+		"code 2 length past end":   {31<<3 | 2, 200, 1},
+		"code 2 without length":    {31<<3 | 2},
+		"code 3 padding past end":  {31<<3 | 3, 0x40 | 1, 9},
+		"code 3 VBR past end":      {31<<3 | 3, 0x80 | 2, 50, 1},
+		"code 3 CBR unequal":       {31<<3 | 3, 2, 1, 2, 3},
+		"frame over 1275 bytes":    append([]byte{31 << 3}, make([]byte, 1276)...),
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := ParseTOC(packet)

@@ -231,6 +231,9 @@ func (b *Buffer) Push(pkt *rtp.Packet, arrival time.Time) PushResult {
 		seq, ts = b.unwrapLocked(pkt)
 		result = Reset
 	}
+	// A packet older than the stream's first (the first ones arrived out of
+	// order) widens what was expected; otherwise PacketsLost goes negative.
+	b.firstSeq = min(b.firstSeq, seq)
 
 	if seq <= b.highSeq-128 {
 		b.stats.PacketsReceived++

@@ -191,7 +191,11 @@ func (b *Buffer) correctDriftLocked() (Frame, bool) {
 		return Frame{}, false
 	}
 	switch {
-	case excess > frame && len(b.order) > 1 && (b.quiet || excess > 3*frame):
+	// Dropping a whole packet must not overshoot into the insertion
+	// band below: a 60 ms packet dropped at 40 ms excess left the buffer
+	// short and the next quiet frame inserted silence back (a drop/insert
+	// ping-pong).
+	case excess > frame && excess-float64(s.samples) >= -frame/2 && len(b.order) > 1 && (b.quiet || excess > 3*frame):
 		n := s.samples
 		b.playTS = s.ts + int64(n)
 		b.lastSeq, b.haveLastSeq = s.seq, true
@@ -200,7 +204,11 @@ func (b *Buffer) correctDriftLocked() (Frame, bool) {
 		b.avgLevel -= float64(n)
 		b.stats.RemovedSamplesForAcceleration += uint64(n)
 		b.sinceAction = 0
-	case excess < -frame && b.quiet:
+	// Insert once the average is half a frame short. The level counts the
+	// frame about to play, so it never averages a full frame below a 40 ms
+	// target before the buffer runs dry: with "< -frame" a slow sender's
+	// drift was corrected by concealment (an underrun every few seconds).
+	case excess < -frame/2 && b.quiet:
 		b.avgLevel += frame
 		b.stats.InsertedSamplesForDeceleration += frame
 		b.sinceAction = 0
