@@ -1,0 +1,412 @@
+package metrics
+
+import (
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/handsup-audio/handsup/engine"
+	"github.com/handsup-audio/handsup/engine/rtpudp"
+	"github.com/handsup-audio/handsup/jitter"
+)
+
+const namespace = "handsup"
+
+// tickBuckets cover a 20 ms tick: fine steps where a healthy tick lands,
+// 0.02 s at the deadline, and 0.025 and 0.04 to show how far a late one
+// ran over.
+var tickBuckets = []float64{.0005, .001, .002, .004, .006, .008, .010, .012, .015, .020, .025, .040}
+
+// Options tune a Collector.
+type Options struct {
+	// Transport, if set, adds the handsup_udp_* families; pass the
+	// transport's Stats method.
+	Transport func() rtpudp.Stats
+	// PerRoom adds a room label to the per-room families (see the package
+	// documentation).
+	PerRoom bool
+}
+
+// jitterField is one summed jitter-buffer counter.
+type jitterField struct {
+	name, help string
+	perRoom    bool // labelled by room under Options.PerRoom
+	mayFall    bool // a fall does not mean the buffer restarted
+	get        func(*jitter.Stats) float64
+}
+
+var jitterFields = [...]jitterField{
+	{name: "jitter_packets_lost_total", mayFall: true,
+		help: "Speakers' RTP packets that never reached the server (W3C packetsLost: expected minus received, per stream), summed over speakers. Rises with packet loss on speakers' uplinks.",
+		get:  func(s *jitter.Stats) float64 { return float64(max(s.PacketsLost, 0)) }},
+	{name: "jitter_packets_discarded_total",
+		help: "Speakers' RTP packets the jitter buffers threw away (W3C packetsDiscarded): arrived after their play-out time, or pushed out of a full buffer. Rises when network jitter outgrows the buffer's target delay.",
+		get:  func(s *jitter.Stats) float64 { return float64(s.PacketsDiscarded) }},
+	{name: "jitter_buffer_delay_seconds_total",
+		help: "Sum over played samples of the time each waited in a jitter buffer (W3C jitterBufferDelay). Divide its rate by that of handsup_jitter_buffer_emitted_count_total for the mean delay the buffers add.",
+		get:  func(s *jitter.Stats) float64 { return s.JitterBufferDelay }},
+	{name: "jitter_buffer_target_delay_seconds_total",
+		help: "Sum over played samples of the buffer's target delay when each left (W3C jitterBufferTargetDelay). Divide its rate by that of handsup_jitter_buffer_emitted_count_total for the mean target.",
+		get:  func(s *jitter.Stats) float64 { return s.JitterBufferTargetDelay }},
+	{name: "jitter_buffer_emitted_count_total",
+		help: "Samples (48 kHz) the jitter buffers released decoded from received packets (W3C jitterBufferEmittedCount); the denominator of the delay sums.",
+		get:  func(s *jitter.Stats) float64 { return float64(s.JitterBufferEmittedCount) }},
+	{name: "total_samples_received_total", perRoom: true,
+		help: "Samples (48 kHz) played from speakers' streams, concealment included (W3C totalSamplesReceived); about 48000 per second per speaker once their stream started. The denominator of the concealment ratio.",
+		get:  func(s *jitter.Stats) float64 { return float64(s.TotalSamplesReceived) }},
+	{name: "concealed_samples_total", perRoom: true,
+		help: "Samples (48 kHz) the decoders made up because a packet was missing (W3C concealedSamples). Its rate over that of handsup_total_samples_received_total is the share of speech listeners hear as glitches.",
+		get:  func(s *jitter.Stats) float64 { return float64(s.ConcealedSamples) }},
+	{name: "silent_concealed_samples_total",
+		help: "Concealed samples played as silence once a loss lasted too long to mask (W3C silentConcealedSamples). Rises with long outages: a speaker's connection stalled.",
+		get:  func(s *jitter.Stats) float64 { return float64(s.SilentConcealedSamples) }},
+	{name: "concealment_events_total",
+		help: "Runs of concealment, each one audible gap (W3C concealmentEvents). Many short events mean scattered loss; few with many samples mean outages.",
+		get:  func(s *jitter.Stats) float64 { return float64(s.ConcealmentEvents) }},
+	{name: "fec_packets_received_total",
+		help: "Packets whose Opus in-band FEC stood in for the lost packet before them (W3C fecPacketsReceived). Rises with loss when clients send FEC.",
+		get:  func(s *jitter.Stats) float64 { return float64(s.FecPacketsReceived) }},
+	{name: "inserted_samples_for_deceleration_total",
+		help: "Samples inserted to slow play-out and let a jitter buffer grow (W3C insertedSamplesForDeceleration). Rises when network jitter increases.",
+		get:  func(s *jitter.Stats) float64 { return float64(s.InsertedSamplesForDeceleration) }},
+	{name: "removed_samples_for_acceleration_total",
+		help: "Samples dropped to speed play-out and shrink a jitter buffer (W3C removedSamplesForAcceleration). Rises when jitter calms down or a client's clock runs fast.",
+		get:  func(s *jitter.Stats) float64 { return float64(s.RemovedSamplesForAcceleration) }},
+	{name: "jitter_buffer_resets_total",
+		help: "Times a speaker's jitter buffer started a new stream: SSRC change or a timestamp jump (client restart or reconnect).",
+		get:  func(s *jitter.Stats) float64 { return float64(s.Resets) }},
+}
+
+const numJitter = len(jitterFields)
+
+// jvec holds one value per jitterFields entry.
+type jvec [numJitter]float64
+
+func jitterVec(s *jitter.Stats) jvec {
+	var v jvec
+	for i := range jitterFields {
+		v[i] = jitterFields[i].get(s)
+	}
+	return v
+}
+
+func (v *jvec) add(o *jvec) {
+	for i := range v {
+		v[i] += o[i]
+	}
+}
+
+func (v *jvec) raise(o *jvec) {
+	for i := range v {
+		v[i] = max(v[i], o[i])
+	}
+}
+
+// restarted reports whether v cannot follow prev in one buffer: a counter
+// fell, so the buffer was replaced.
+func (v *jvec) restarted(prev *jvec) bool {
+	for i := range v {
+		if !jitterFields[i].mayFall && v[i] < prev[i] {
+			return true
+		}
+	}
+	return false
+}
+
+// roomState is what the collector remembers of an open room between
+// scrapes, to keep its jitter counters monotonic.
+type roomState struct {
+	gen      uint64
+	speakers map[string]*speakerState
+	retired  jvec // last seen counters of speakers gone or restarted
+	last     jvec // the room's counters as last exported
+}
+
+type speakerState struct {
+	gen uint64
+	v   jvec
+}
+
+// update folds a room's speakers into its monotonic jitter counters.
+func (rs *roomState) update(speakers []engine.SpeakerSnapshot, gen uint64) *jvec {
+	rs.gen = gen
+	sum := rs.retired
+	for i := range speakers {
+		sp := &speakers[i]
+		v := jitterVec(&sp.Jitter)
+		ss := rs.speakers[sp.ID]
+		if ss == nil {
+			ss = &speakerState{}
+			rs.speakers[sp.ID] = ss
+		} else if v.restarted(&ss.v) {
+			rs.retired.add(&ss.v)
+			sum.add(&ss.v)
+		}
+		ss.gen, ss.v = gen, v
+		sum.add(&v)
+	}
+	for id, ss := range rs.speakers {
+		if ss.gen != gen {
+			rs.retired.add(&ss.v)
+			sum.add(&ss.v)
+			delete(rs.speakers, id)
+		}
+	}
+	rs.last.raise(&sum)
+	return &rs.last
+}
+
+// Collector is a prometheus.Collector for one engine.
+type Collector struct {
+	e     *engine.Engine
+	opts  Options
+	roles []engine.Role
+	drops []engine.DropReason
+	tick  prometheus.Histogram
+	descs []*prometheus.Desc
+
+	rooms, participants, muted, hands                  *prometheus.Desc
+	packetsIn, bytesIn, packetsOut, bytesOut, dropped  *prometheus.Desc
+	jitter                                             [numJitter]*prometheus.Desc
+	targetDelay, interarrival                          *prometheus.Desc
+	decodes, fecRecovered, concealedFrames, decodeErrs *prometheus.Desc
+	encodes, encodeErrs, sinkErrs                      *prometheus.Desc
+	decodesPerTick, encodesPerTick                     *prometheus.Desc
+	ticks, overruns, skipped                           *prometheus.Desc
+	udpIn, udpDropped, udpOut, udpSyscalls             *prometheus.Desc
+	udpSendErrs, udpReadErrs, udpPeers                 *prometheus.Desc
+
+	mu         sync.Mutex // serialises Collect; guards what follows
+	gen        uint64     // scrapes so far
+	roomStates map[*engine.Room]*roomState
+	closed     jvec // jitter counters of closed rooms
+	prev       struct{ ticks, decodes, encodes uint64 }
+	perTick    struct{ decodes, encodes float64 }
+}
+
+// New makes a collector for e. Register it on a registry of your own.
+func New(e *engine.Engine, opts Options) *Collector {
+	c := &Collector{
+		e: e, opts: opts,
+		roles:      engine.Roles(),
+		drops:      engine.DropReasons(),
+		roomStates: make(map[*engine.Room]*roomState),
+		tick: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: namespace,
+			Name:      "tick_duration_seconds",
+			Help:      "Time one engine tick took to mix, encode and send a 20 ms frame for every room. Past 0.02 s the engine falls behind real time (see handsup_tick_overruns_total); growth tracks rooms, speakers and listeners.",
+			Buckets:   tickBuckets,
+		}),
+	}
+
+	c.rooms = c.desc("rooms", false, "Open rooms. Moves as rooms are created and closed.")
+	c.participants = c.desc("participants", true, "Participants in open rooms, by role. Moves as people join or leave and as moderators bring listeners on stage or send speakers back.", "role")
+	c.muted = c.desc("participants_muted", false, "Participants in open rooms who are muted. A muted speaker still hears the room but is left out of the mix.")
+	c.hands = c.desc("hands_raised", false, "Participants in open rooms with a hand raised, asking to speak; falls as moderators answer.")
+
+	c.packetsIn = c.desc("rtp_packets_received_total", true, "RTP packets participants handed to the engine, played or dropped (see handsup_rtp_packets_dropped_total). About 50 per second per talking speaker.")
+	c.bytesIn = c.desc("rtp_bytes_received_total", false, "Bytes of received RTP packets, headers included.")
+	c.packetsOut = c.desc("rtp_packets_sent_total", true, "RTP packets the engine handed to participants' sinks: one per participant per 20 ms tick while the room is not silent (DTX frames are not sent). Refused ones count in handsup_sink_errors_total instead.")
+	c.bytesOut = c.desc("rtp_bytes_sent_total", false, "Bytes of sent RTP packets, the 12-byte header included; listeners share payloads, so this is what the network carries, not what was encoded.")
+	c.dropped = c.desc("rtp_packets_dropped_total", true, "Received RTP packets the engine did not play, by reason: malformed (not RTP), payload_type (not the participant's Opus type), not_speaker (sent by a listener), left (after leaving), duplicate, late (after its play-out time), bad_opus (invalid Opus payload), overflow (jitter buffer full). late and overflow point at the network; malformed, payload_type and bad_opus at a client.", "reason")
+
+	for i, f := range jitterFields {
+		c.jitter[i] = c.desc(f.name, f.perRoom, f.help)
+	}
+	c.targetDelay = c.desc("jitter_buffer_target_delay_seconds", true, "Largest current jitter-buffer target delay among speakers: the play-out delay a buffer chose to absorb its speaker's network jitter. High means someone's network is jittery and everyone hears them late.")
+	c.interarrival = c.desc("interarrival_jitter_seconds", false, "Largest RFC 3550 interarrival jitter among speakers' incoming streams (W3C jitter). Rises with jitter on a speaker's path to the server.")
+
+	c.decodes = c.desc("decodes_total", false, "Opus packets from speakers the engine decoded: 50 per second per talking speaker.")
+	c.fecRecovered = c.desc("fec_recovered_frames_total", false, "Lost frames rebuilt from the in-band FEC of the next packet. Rises with packet loss when clients send FEC.")
+	c.concealedFrames = c.desc("concealed_frames_total", false, "Frames the decoders concealed (packet-loss concealment) because a speaker's packet was missing or corrupt: audible glitches.")
+	c.decodeErrs = c.desc("decode_errors_total", false, "Opus payloads that failed to decode and were concealed instead. Non-zero means a client sends corrupt Opus.")
+	c.encodes = c.desc("encodes_total", false, "Opus frames the engine encoded: per room and tick, one shared mix plus one mix-minus per speaker being heard. The engine's main CPU cost.")
+	c.encodeErrs = c.desc("encode_errors_total", false, "Opus encodes that failed; that frame was not sent. Should stay 0.")
+	c.sinkErrs = c.desc("sink_errors_total", false, "Outgoing packets a participant's sink refused (transport queue full or connection gone); the participant stays in the room.")
+	c.decodesPerTick = c.desc("decodes_per_tick", false, "Packets decoded per engine tick between the last two scrapes, all rooms: about the number of talking speakers. 0 until the second scrape; held while no tick runs.")
+	c.encodesPerTick = c.desc("encodes_per_tick", false, "Opus frames encoded per engine tick between the last two scrapes, all rooms: the rooms plus the speakers hearing their own mix-minus. Times the cost of one encode, it is the tick's CPU budget. 0 until the second scrape; held while no tick runs.")
+
+	c.ticks = c.desc("ticks_total", false, "Engine ticks run; rate() is 50 per second when the clock keeps up.")
+	c.overruns = c.desc("tick_overruns_total", false, "Ticks that started after their 20 ms slot (a long tick, or the process descheduled) and ran at once to catch up. Audio stays on time while handsup_ticks_skipped_total holds still.")
+	c.skipped = c.desc("ticks_skipped_total", false, "Ticks skipped because the clock fell too far behind (engine MaxCatchUp, 100 ms by default); each is 20 ms of audio lost in every room. Non-zero means the server is overloaded.")
+
+	if opts.Transport != nil {
+		c.udpIn = c.desc("udp_datagrams_received_total", false, "UDP datagrams received from declared participant addresses, by kind (rtp or rtcp, told apart as in RFC 5761).", "kind")
+		c.udpDropped = c.desc("udp_datagrams_dropped_total", false, "UDP datagrams dropped before the engine: unknown_source (from an address no participant declared: stale clients, NAT rebinding, scans), unbound (declared address, participant not bound yet), oversized (over 1500 bytes).", "reason")
+		c.udpOut = c.desc("udp_datagrams_sent_total", false, "UDP datagrams sent to participants.")
+		c.udpSyscalls = c.desc("udp_send_syscalls_total", false, "sendmmsg calls made; datagrams sent per call is the batching factor, and a falling one costs CPU.")
+		c.udpSendErrs = c.desc("udp_send_errors_total", false, "Datagrams that failed to send (socket buffer full, destination unreachable).")
+		c.udpReadErrs = c.desc("udp_read_errors_total", false, "Errors reading the UDP socket, other than its closing.")
+		c.udpPeers = c.desc("udp_declared_peers", false, "Participant addresses declared on the UDP transport.")
+	}
+	return c
+}
+
+// desc makes a family's descriptor; perRoom families get a leading room
+// label under Options.PerRoom.
+func (c *Collector) desc(name string, perRoom bool, help string, labels ...string) *prometheus.Desc {
+	if perRoom && c.opts.PerRoom {
+		labels = append([]string{"room"}, labels...)
+		help += " One series per open room (label room); sum over room for the engine."
+	}
+	d := prometheus.NewDesc(prometheus.BuildFQName(namespace, "", name), help, labels, nil)
+	c.descs = append(c.descs, d)
+	return d
+}
+
+// ObserveTick records how long one tick took; pass it as
+// engine.Config.OnTick. It does not allocate.
+func (c *Collector) ObserveTick(d time.Duration) { c.tick.Observe(d.Seconds()) }
+
+// Describe sends every family's descriptor.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	c.tick.Describe(ch)
+	for _, d := range c.descs {
+		ch <- d
+	}
+}
+
+func counter(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, labels ...string) {
+	ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+}
+
+func gauge(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, labels ...string) {
+	ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+}
+
+// perTickRate is (a1-a0)/ticks, 0 if a fell.
+func perTickRate(a1, a0, ticks uint64) float64 {
+	if a1 < a0 {
+		return 0
+	}
+	return float64(a1-a0) / float64(ticks)
+}
+
+// Collect reads the engine and every open room and sends the families.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	c.tick.Collect(ch)
+	if c.opts.Transport != nil {
+		c.collectUDP(ch, c.opts.Transport())
+	}
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := c.e.Stats()
+	rooms := c.e.Rooms()
+	c.gen++
+	perRoom := c.opts.PerRoom
+
+	byRole := make([]int, len(c.roles))
+	var (
+		muted, hands int
+		live         jvec
+		target       time.Duration
+		interarrival float64
+	)
+	for _, r := range rooms {
+		s := r.Snapshot()
+		rs := c.roomStates[r]
+		if rs == nil {
+			rs = &roomState{speakers: make(map[string]*speakerState)}
+			c.roomStates[r] = rs
+		}
+		j := rs.update(s.Speakers, c.gen)
+		live.add(j)
+		muted += s.Muted
+		hands += s.HandsUp
+		target = max(target, s.Jitter.TargetDelay)
+		interarrival = max(interarrival, s.Jitter.Jitter)
+		for i, role := range c.roles {
+			byRole[i] += s.ByRole[role]
+		}
+		if perRoom {
+			c.collectRoom(ch, &s, j)
+		}
+	}
+	for r, rs := range c.roomStates {
+		if rs.gen != c.gen { // closed: keep its counts, forget the room
+			c.closed.add(&rs.last)
+			delete(c.roomStates, r)
+		}
+	}
+	jit := c.closed
+	jit.add(&live)
+
+	gauge(ch, c.rooms, float64(len(rooms)))
+	gauge(ch, c.muted, float64(muted))
+	gauge(ch, c.hands, float64(hands))
+	counter(ch, c.bytesIn, float64(st.BytesIn))
+	counter(ch, c.bytesOut, float64(st.BytesOut))
+	for i := range jitterFields {
+		if !perRoom || !jitterFields[i].perRoom {
+			counter(ch, c.jitter[i], jit[i])
+		}
+	}
+	gauge(ch, c.interarrival, interarrival)
+	if !perRoom {
+		for i, role := range c.roles {
+			gauge(ch, c.participants, float64(byRole[i]), role.String())
+		}
+		counter(ch, c.packetsIn, float64(st.PacketsIn))
+		counter(ch, c.packetsOut, float64(st.PacketsOut))
+		for _, d := range c.drops {
+			counter(ch, c.dropped, float64(st.Dropped[d]), d.String())
+		}
+		gauge(ch, c.targetDelay, target.Seconds())
+	}
+
+	counter(ch, c.decodes, float64(st.Decodes))
+	counter(ch, c.fecRecovered, float64(st.FECRecovered))
+	counter(ch, c.concealedFrames, float64(st.Concealed))
+	counter(ch, c.decodeErrs, float64(st.DecodeErrors))
+	counter(ch, c.encodes, float64(st.Encodes))
+	counter(ch, c.encodeErrs, float64(st.EncodeErrors))
+	counter(ch, c.sinkErrs, float64(st.SinkErrors))
+	counter(ch, c.ticks, float64(st.Ticks))
+	counter(ch, c.overruns, float64(st.Overruns))
+	counter(ch, c.skipped, float64(st.Skipped))
+
+	// Per-tick rates between scrapes; kept while no tick ran in between.
+	if c.gen > 1 && st.Ticks > c.prev.ticks {
+		dt := st.Ticks - c.prev.ticks
+		c.perTick.decodes = perTickRate(st.Decodes, c.prev.decodes, dt)
+		c.perTick.encodes = perTickRate(st.Encodes, c.prev.encodes, dt)
+	}
+	if c.gen == 1 || st.Ticks != c.prev.ticks {
+		c.prev.ticks, c.prev.decodes, c.prev.encodes = st.Ticks, st.Decodes, st.Encodes
+	}
+	gauge(ch, c.decodesPerTick, c.perTick.decodes)
+	gauge(ch, c.encodesPerTick, c.perTick.encodes)
+}
+
+// collectRoom sends one room's series of the per-room families.
+func (c *Collector) collectRoom(ch chan<- prometheus.Metric, s *engine.RoomSnapshot, j *jvec) {
+	for _, role := range c.roles {
+		gauge(ch, c.participants, float64(s.ByRole[role]), s.ID, role.String())
+	}
+	counter(ch, c.packetsIn, float64(s.Counters.PacketsIn), s.ID)
+	counter(ch, c.packetsOut, float64(s.Counters.PacketsOut), s.ID)
+	for _, d := range c.drops {
+		counter(ch, c.dropped, float64(s.Counters.Dropped[d]), s.ID, d.String())
+	}
+	for i := range jitterFields {
+		if jitterFields[i].perRoom {
+			counter(ch, c.jitter[i], j[i], s.ID)
+		}
+	}
+	gauge(ch, c.targetDelay, s.Jitter.TargetDelay.Seconds(), s.ID)
+}
+
+func (c *Collector) collectUDP(ch chan<- prometheus.Metric, s rtpudp.Stats) {
+	counter(ch, c.udpIn, float64(s.RTPIn), "rtp")
+	counter(ch, c.udpIn, float64(s.RTCPIn), "rtcp")
+	counter(ch, c.udpDropped, float64(s.UnknownSource), "unknown_source")
+	counter(ch, c.udpDropped, float64(s.Unbound), "unbound")
+	counter(ch, c.udpDropped, float64(s.Oversized), "oversized")
+	counter(ch, c.udpOut, float64(s.PacketsOut))
+	counter(ch, c.udpSyscalls, float64(s.SendSyscalls))
+	counter(ch, c.udpSendErrs, float64(s.SendErrors))
+	counter(ch, c.udpReadErrs, float64(s.ReadErrors))
+	gauge(ch, c.udpPeers, float64(s.DeclaredPeers))
+}
