@@ -1,23 +1,23 @@
-# handsup: `make run` runs the demo benchmark, `make test` runs the tests.
-# Both install what they need first (make deps).
+# handsup: `make run` starts the server with a demo room, `make test` runs
+# the tests. Both install what they need first (make deps).
 
 GO ?= go
-APT_PACKAGES := pkg-config libopus-dev libopusfile-dev
+APT_PACKAGES := pkg-config libopus-dev libopusfile-dev ffmpeg
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps test bench run vet fmt
+.PHONY: deps test bench bench-demo run vet fmt
 
 # deps makes a fresh Debian/Ubuntu machine ready: libopus and pkg-config for
-# cgo, installed only when pkg-config cannot find opus.
+# cgo, and ffmpeg for the end-to-end test, installed only when missing.
 deps:
-	@if pkg-config --exists opus 2>/dev/null; then \
-		echo "deps: libopus $$(pkg-config --modversion opus) found"; \
+	@if pkg-config --exists opus 2>/dev/null && command -v ffmpeg >/dev/null; then \
+		echo "deps: libopus $$(pkg-config --modversion opus) and ffmpeg found"; \
 	elif [ "$$(uname)" = Darwin ]; then \
-		echo "deps: run: brew install pkg-config opus opusfile"; exit 1; \
+		echo "deps: run: brew install pkg-config opus opusfile ffmpeg"; exit 1; \
 	elif command -v apt-get >/dev/null; then \
 		echo "deps: installing $(APT_PACKAGES)"; \
 		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES); \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); \
 	else \
 		echo "deps: install pkg-config and libopus (with headers) for your system"; exit 1; \
 	fi
@@ -32,8 +32,14 @@ test: deps vet
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-# run: the demo — one room, 5 speakers (3 talking), 10,000 listeners, 10 s.
+# run: the server on 127.0.0.1 (HTTP 8080, RTP 5004) with an open room
+# "demo"; it prints how to speak and listen with ffmpeg.
 run: deps
+	$(GO) run ./cmd/handsup -demo-room demo
+
+# bench-demo: the engine benchmark — one room, 5 speakers (3 talking),
+# 10,000 listeners, 10 s.
+bench-demo: deps
 	$(GO) run ./cmd/handsup-bench -rooms 1 -speakers 5 -active 3 -listeners 10000 -duration 10s
 
 fmt:

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/binary"
+	"sync/atomic"
 
 	"github.com/handsup-audio/handsup/codec"
 	"github.com/handsup-audio/handsup/mixer"
@@ -35,6 +36,11 @@ type outStream struct {
 	joinTick    uint64
 	marker      bool // set the marker bit on the next packet: a talkspurt starts
 	header      [12]byte
+
+	// For RTCP sender reports, read without the room lock: the timestamp
+	// of the latest tick, and the packets and payload octets sent.
+	lastTS          atomic.Uint32
+	packets, octets atomic.Uint64
 }
 
 // send frames payload in this stream's header for room tick t and hands it
@@ -42,6 +48,8 @@ type outStream struct {
 // next packet carries the marker, as RFC 7587 asks. The tally, not the
 // room's atomics, counts the packet: a tick sends to thousands of listeners.
 func (o *outStream) send(t uint64, payload []byte, sink Sink, n *tally) {
+	ts := o.tsBase + uint32(t-o.joinTick)*codec.FrameSamples
+	o.lastTS.Store(ts)
 	if codec.IsDTX(payload) {
 		o.marker = true
 		return
@@ -54,7 +62,7 @@ func (o *outStream) send(t uint64, payload []byte, sink Sink, n *tally) {
 		o.marker = false
 	}
 	binary.BigEndian.PutUint16(h[2:], o.seq)
-	binary.BigEndian.PutUint32(h[4:], o.tsBase+uint32(t-o.joinTick)*codec.FrameSamples)
+	binary.BigEndian.PutUint32(h[4:], ts)
 	binary.BigEndian.PutUint32(h[8:], o.ssrc)
 	o.seq++
 	if sink == nil {
@@ -66,6 +74,8 @@ func (o *outStream) send(t uint64, payload []byte, sink Sink, n *tally) {
 	}
 	n.packets++
 	n.bytes += uint64(len(h) + len(payload))
+	o.packets.Add(1)
+	o.octets.Add(uint64(len(payload)))
 }
 
 // tally counts one tick's sends, added to the room's counters once.

@@ -78,6 +78,18 @@ func (p *Participant) Role() Role { return Role(p.role.Load()) }
 // SSRC is the SSRC of the participant's output stream.
 func (p *Participant) SSRC() uint32 { return p.out.ssrc }
 
+// OutputInfo describes the participant's output stream for RTCP sender
+// reports: its SSRC, the RTP timestamp of the room's latest tick, and the
+// packets and payload octets sent so far. It takes no lock, so a room's
+// AfterTick may call it.
+func (p *Participant) OutputInfo() (ssrc, timestamp uint32, packets, octets uint64) {
+	o := &p.out
+	return o.ssrc, o.lastTS.Load(), o.packets.Load(), o.octets.Load()
+}
+
+// PayloadType is the Opus payload type of the participant's streams.
+func (p *Participant) PayloadType() uint8 { return p.out.payloadType }
+
 // HandRaised reports whether the participant's hand is up.
 func (p *Participant) HandRaised() bool { return p.hand.Load() }
 

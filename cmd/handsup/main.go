@@ -90,6 +90,9 @@ func run(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if cfg.DemoRoom != "" {
+		printDemoHelp(stderr, srv.HTTPAddr().String(), srv.RTPAddr().String(), cfg.DemoRoom, cfg.AdminToken != "")
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return srv.Run(ctx)
@@ -106,4 +109,33 @@ func env(flagName, def string) string {
 		return v
 	}
 	return def
+}
+
+// printDemoHelp tells how to speak and listen in the demo room with ffmpeg.
+func printDemoHelp(w io.Writer, httpAddr, rtpAddr, room string, auth bool) {
+	hdr := ""
+	if auth {
+		hdr = ` -H "Authorization: Bearer $HANDSUP_TOKEN"`
+	}
+	fmt.Fprintf(w, `
+Room %[3]q is open. In another terminal:
+
+  # speak: declare the port you send from, then send a tone (or -f pulse -i default for a microphone)
+  curl -s%[4]s -X POST http://%[1]s/v1/rooms/%[3]s/participants \
+    -d '{"id":"alice","role":"speaker","rtp":{"addr":"127.0.0.1:6000","recv_addr":"127.0.0.1:6002"}}'
+  ffmpeg -re -f lavfi -i sine=frequency=440:sample_rate=48000 -ac 1 -c:a libopus -b:a 32k \
+    -frame_duration 20 -payload_type 111 -f rtp "rtp://%[2]s?localrtpport=6000&localrtcpport=6001"
+
+  # listen: declare where you receive, then play the stream described by an SDP file
+  curl -s%[4]s -X POST http://%[1]s/v1/rooms/%[3]s/participants \
+    -d '{"id":"bob","role":"listener","rtp":{"addr":"127.0.0.1:7000"}}'
+  printf 'v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=handsup\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7000 RTP/AVP 111\r\na=rtpmap:111 opus/48000/2\r\n' > bob.sdp
+  ffplay -nodisp -protocol_whitelist file,udp,rtp -i bob.sdp
+
+  # watch: room state, events and metrics
+  curl -s%[4]s http://%[1]s/v1/rooms/%[3]s
+  curl -sN%[4]s http://%[1]s/v1/rooms/%[3]s/events
+  curl -s http://%[1]s/metrics | grep ^handsup_
+
+`, httpAddr, rtpAddr, room, hdr)
 }

@@ -29,6 +29,10 @@ type Config struct {
 	// OnRTCP, if set, gets every RTCP datagram from a declared address, on
 	// the reading goroutine; it must not keep packet.
 	OnRTCP func(peer *Peer, packet []byte)
+	// OnRTP, if set, also sees every RTP datagram from a declared address,
+	// after the bound participant took it (RTCP statistics for speakers);
+	// same rules as OnRTCP.
+	OnRTP func(peer *Peer, packet []byte)
 }
 
 func (c Config) withDefaults() Config {
@@ -203,10 +207,14 @@ func (t *Transport) receive(pkt []byte, from netip.AddrPort) {
 		return
 	}
 	t.stats.rtpIn.Add(1)
-	if part := p.part.Load(); part != nil {
-		_ = part.WriteRTP(pkt) // the engine counts its own drops
-	} else {
+	part := p.part.Load()
+	if part == nil {
 		t.stats.unbound.Add(1)
+		return
+	}
+	_ = part.WriteRTP(pkt) // the engine counts its own drops
+	if t.cfg.OnRTP != nil {
+		t.cfg.OnRTP(p, pkt)
 	}
 }
 
@@ -239,7 +247,15 @@ type Peer struct {
 	addr   *net.UDPAddr   // sendTo, as WriteBatch wants it
 	batch  *Batch
 	part   atomic.Pointer[engine.Participant]
+	data   atomic.Value
 }
+
+// Attach keeps v with the peer for the transport's user (its per-
+// participant state), so OnRTP and OnRTCP find it without a map.
+func (p *Peer) Attach(v any) { p.data.Store(v) }
+
+// Attached is what Attach stored, or nil.
+func (p *Peer) Attached() any { return p.data.Load() }
 
 // Bind sets the participant whose RTP arrives from the peer's address.
 func (p *Peer) Bind(part *engine.Participant) { p.part.Store(part) }

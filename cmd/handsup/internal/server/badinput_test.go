@@ -127,6 +127,8 @@ func TestMalformedDatagramsHarmNobody(t *testing.T) {
 		}
 	}
 	<-done
+	// The speaker has stopped: what its stream concealed until now counts.
+	concealed := gp.Stats().Jitter.ConcealmentEvents - goodConceal
 	time.Sleep(100 * time.Millisecond) // the last datagrams are read
 
 	after := r.Counters()
@@ -151,7 +153,7 @@ func TestMalformedDatagramsHarmNobody(t *testing.T) {
 	if db < -30 {
 		t.Errorf("the listener lost the good speaker while garbage arrived: %.1f dB", db)
 	}
-	if st := gp.Stats().Jitter; st == nil || st.ConcealmentEvents > goodConceal {
-		t.Errorf("the good speaker's stream was concealed during the garbage: %+v", st)
+	if concealed > 0 {
+		t.Errorf("the good speaker's stream was concealed %d times during the garbage", concealed)
 	}
 }

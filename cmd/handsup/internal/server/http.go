@@ -199,7 +199,7 @@ func (s *Server) getRoom(w http.ResponseWriter, r *http.Request) {
 	ps := rm.Participants()
 	v.Members = make([]participantView, 0, len(ps))
 	for _, p := range ps {
-		v.Members = append(v.Members, viewOf(p))
+		v.Members = append(v.Members, rm.view(p))
 	}
 	sort.Slice(v.Members, func(i, j int) bool { return v.Members[i].ID < v.Members[j].ID })
 	writeJSON(w, http.StatusOK, v)
@@ -262,8 +262,8 @@ func (s *Server) participantOf(w http.ResponseWriter, r *http.Request) (*room, *
 }
 
 func (s *Server) getParticipant(w http.ResponseWriter, r *http.Request) {
-	if _, p, ok := s.participantOf(w, r); ok {
-		writeJSON(w, http.StatusOK, viewOf(p))
+	if rm, p, ok := s.participantOf(w, r); ok {
+		writeJSON(w, http.StatusOK, rm.view(p))
 	}
 }
 
@@ -274,7 +274,7 @@ type patchRequest struct {
 }
 
 func (s *Server) patchParticipant(w http.ResponseWriter, r *http.Request) {
-	_, p, ok := s.participantOf(w, r)
+	rm, p, ok := s.participantOf(w, r)
 	if !ok {
 		return
 	}
@@ -306,7 +306,7 @@ func (s *Server) patchParticipant(w http.ResponseWriter, r *http.Request) {
 	if req.GainDB != nil {
 		p.SetGainDB(*req.GainDB)
 	}
-	writeJSON(w, http.StatusOK, viewOf(p))
+	writeJSON(w, http.StatusOK, rm.view(p))
 }
 
 func (s *Server) deleteParticipant(w http.ResponseWriter, r *http.Request) {
@@ -322,16 +322,16 @@ func (s *Server) deleteParticipant(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) raiseHand(w http.ResponseWriter, r *http.Request) {
-	if _, p, ok := s.participantOf(w, r); ok {
+	if rm, p, ok := s.participantOf(w, r); ok {
 		p.RaiseHand()
-		writeJSON(w, http.StatusOK, viewOf(p))
+		writeJSON(w, http.StatusOK, rm.view(p))
 	}
 }
 
 func (s *Server) lowerHand(w http.ResponseWriter, r *http.Request) {
-	if _, p, ok := s.participantOf(w, r); ok {
+	if rm, p, ok := s.participantOf(w, r); ok {
 		p.LowerHand()
-		writeJSON(w, http.StatusOK, viewOf(p))
+		writeJSON(w, http.StatusOK, rm.view(p))
 	}
 }
 

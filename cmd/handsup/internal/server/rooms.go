@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"time"
 
 	"github.com/handsup-audio/handsup/engine"
-	"github.com/handsup-audio/handsup/engine/rtpudp"
 )
 
 // errBadRequest wraps every error that is the client's fault (400).
@@ -40,12 +40,14 @@ func (s *Server) createRoom(req createRoomRequest) (*room, error) {
 	case req.TopN < 0 || req.TopN > 16:
 		return nil, badRequest("top_n must be 0 (default 4) to 16")
 	}
-	r := &room{batch: s.udp.NewBatch(), hub: newHub(), peers: map[string]*rtpudp.Peer{}}
+	r := &room{batch: s.udp.NewBatch(), hub: newHub(), members: map[string]*member{}}
+	r.srs.CNAME = "handsup"
+	r.srs.Interval = s.cfg.SRInterval
 	er, err := s.eng.NewRoom(req.ID, engine.RoomConfig{
 		InviteOnly:  req.InviteOnly,
 		MaxSpeakers: req.MaxSpeakers,
 		TopN:        req.TopN,
-		AfterTick:   r.batch.Flush,
+		AfterTick:   func() { r.afterTick(time.Now()) },
 		OnEvent:     func(e engine.Event) { s.onEvent(r, e) },
 	})
 	if err != nil {
@@ -120,6 +122,11 @@ type participantView struct {
 	RTPAddr       string  `json:"rtp_addr,omitempty"`
 	RecvAddr      string  `json:"recv_addr,omitempty"`
 	ServerRTPAddr string  `json:"server_rtp_addr,omitempty"`
+	// Reception is what the participant's RTCP receiver reports say about
+	// the stream sent to it; Uplink is what the server measures of a
+	// speaker's incoming stream.
+	Reception *receptionView `json:"reception,omitempty"`
+	Uplink    *uplinkView    `json:"uplink,omitempty"`
 }
 
 // join validates a join request, declares the client's address to the
@@ -161,14 +168,20 @@ func (s *Server) join(r *room, req joinRequest) (participantView, error) {
 		s.udp.RemovePeer(peer)
 		return participantView{}, err
 	}
+	m := &member{s: s, part: p, peer: peer}
+	peer.Attach(m)
 	peer.Bind(p)
 	r.mu.Lock()
-	r.peers[req.ID] = peer
+	r.members[req.ID] = m
+	r.streams = append(r.streams, m)
 	r.mu.Unlock()
-	v := viewOf(p)
+	if role.Contributes() {
+		s.sessMu.Lock()
+		m.startSession()
+		s.sessMu.Unlock()
+	}
+	v := r.view(p)
 	v.PayloadType = pt
-	v.RTPAddr = addr.String()
-	v.RecvAddr = peer.SendTo().String()
 	v.ServerRTPAddr = s.publicRTPAddr()
 	return v, nil
 }
@@ -182,12 +195,24 @@ func parseClientAddr(s string) (netip.AddrPort, bool) {
 	return a, true
 }
 
-func viewOf(p *engine.Participant) participantView {
+// view is a participant as the API shows it.
+func (r *room) view(p *engine.Participant) participantView {
 	st := p.Stats()
-	return participantView{
+	v := participantView{
 		ID: st.ID, Role: st.Role.String(), Muted: st.Muted, HandRaised: st.HandRaised,
 		GainDB: st.GainDB, Level: st.Level, Speaking: st.Mixed, SSRC: st.SSRC,
 	}
+	r.mu.Lock()
+	m := r.members[p.ID()]
+	r.mu.Unlock()
+	if m != nil {
+		v.RTPAddr = m.peer.Remote().String()
+		v.RecvAddr = m.peer.SendTo().String()
+		v.PayloadType = int(p.PayloadType())
+		v.Reception = m.reception()
+		v.Uplink = m.uplink(&st)
+	}
+	return v
 }
 
 // onEvent logs a room's events, frees a leaver's address and tells the
@@ -198,20 +223,45 @@ func (s *Server) onEvent(r *room, e engine.Event) {
 	case engine.EventJoined:
 		s.log.Info("participant joined", "room", e.Room, "participant", e.Participant, "role", e.Role.String())
 	case engine.EventLeft:
-		r.mu.Lock()
-		peer := r.peers[e.Participant]
-		delete(r.peers, e.Participant)
-		r.mu.Unlock()
-		if peer != nil {
-			s.udp.RemovePeer(peer)
+		if m := r.removeMember(e.Participant); m != nil {
+			s.udp.RemovePeer(m.peer)
+			s.sessMu.Lock()
+			m.stopSession()
+			s.sessMu.Unlock()
 		}
 		s.log.Info("participant left", "room", e.Room, "participant", e.Participant, "reason", e.Reason)
 	case engine.EventRole:
+		r.mu.Lock()
+		m := r.members[e.Participant]
+		r.mu.Unlock()
+		if m != nil {
+			s.sessMu.Lock()
+			if e.Role.Contributes() {
+				m.startSession()
+			} else {
+				m.stopSession()
+			}
+			s.sessMu.Unlock()
+		}
 		s.log.Info("role changed", "room", e.Room, "participant", e.Participant, "role", e.Role.String())
 	}
 	r.hub.publish(eventFrom(e))
 }
 
-// onRTCP takes RTCP from a declared address. Receiver reports and NACKs
-// are counted by the transport; the weak-network work acts on them.
-func (s *Server) onRTCP(peer *rtpudp.Peer, pkt []byte) {}
+// removeMember forgets a member, keeping the others' order.
+func (r *room) removeMember(id string) *member {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := r.members[id]
+	if m == nil {
+		return nil
+	}
+	delete(r.members, id)
+	for i, st := range r.streams {
+		if st == m {
+			r.streams = append(r.streams[:i], r.streams[i+1:]...)
+			break
+		}
+	}
+	return m
+}

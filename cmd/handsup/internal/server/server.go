@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/handsup-audio/handsup/engine"
+	"github.com/handsup-audio/handsup/engine/feedback"
 	"github.com/handsup-audio/handsup/engine/metrics"
 	"github.com/handsup-audio/handsup/engine/rtpudp"
 )
@@ -35,7 +36,10 @@ type Config struct {
 	Pprof         bool   // serve /debug/pprof
 	DemoRoom      string // create this open room at start
 	Workers       int    // engine workers; default GOMAXPROCS
-	Logger        *slog.Logger
+	// SRInterval is how long the server takes to send a sender report on
+	// every output stream once; default 5 s.
+	SRInterval time.Duration
+	Logger     *slog.Logger
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -91,17 +95,25 @@ type Server struct {
 
 	draining atomic.Bool
 	ready    atomic.Bool
+
+	sessMu      sync.RWMutex            // guards every member.session
+	rtcpScratch feedback.ListenerReport // used by onRTCP only, on the reading goroutine
+
+	rtcpAccepted, rtcpMalformed, rtcpUnbound atomic.Uint64
+	rtcpSent, nacksReceived                  atomic.Uint64
 }
 
 // room is an engine room with what the server adds: its send batch, its
-// participants' addresses and its event subscribers.
+// members' addresses and RTCP state, and its event subscribers.
 type room struct {
 	*engine.Room
 	batch *rtpudp.Batch
 	hub   *hub
 
-	mu    sync.Mutex
-	peers map[string]*rtpudp.Peer // by participant id
+	mu      sync.Mutex
+	members map[string]*member
+	streams []feedback.SRStream // the members in join order, for sender reports
+	srs     feedback.SenderReportScheduler
 }
 
 // New opens the sockets; Run serves.
@@ -117,7 +129,7 @@ func New(cfg Config) (*Server, error) {
 		invites: inviteSigner{secret: cfg.InviteSecret},
 		rooms:   map[string]*room{},
 	}
-	s.udp, err = rtpudp.Listen(rtpudp.Config{Addr: cfg.RTPAddr, OnRTCP: s.onRTCP})
+	s.udp, err = rtpudp.Listen(rtpudp.Config{Addr: cfg.RTPAddr, OnRTCP: s.onRTCP, OnRTP: s.onRTP})
 	if err != nil {
 		return nil, err
 	}
@@ -133,6 +145,16 @@ func New(cfg Config) (*Server, error) {
 	collector = metrics.New(s.eng, metrics.Options{Transport: s.udp.Stats, PerRoom: true})
 	s.metrics = collector
 	s.reg.MustRegister(collector,
+		counterFunc("handsup_rtcp_packets_received_total",
+			"RTCP compound packets from participants that parsed (receiver reports, NACKs, sender reports).", &s.rtcpAccepted),
+		counterFunc("handsup_rtcp_packets_malformed_total",
+			"RTCP datagrams from declared addresses dropped because they did not parse.", &s.rtcpMalformed),
+		counterFunc("handsup_rtcp_packets_unbound_total",
+			"RTCP datagrams dropped because their participant was still joining.", &s.rtcpUnbound),
+		counterFunc("handsup_rtcp_packets_sent_total",
+			"RTCP packets sent: sender reports on every output stream, receiver reports and NACKs to speakers.", &s.rtcpSent),
+		counterFunc("handsup_rtcp_nacks_received_total",
+			"Sequence numbers participants NACKed on the streams sent to them.", &s.nacksReceived),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -154,6 +176,11 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	return s, nil
+}
+
+func counterFunc(name, help string, v *atomic.Uint64) prometheus.CounterFunc {
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+		func() float64 { return float64(v.Load()) })
 }
 
 // HTTPAddr is the address the API listens on.

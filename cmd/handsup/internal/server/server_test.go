@@ -31,7 +31,8 @@ func startServer(t *testing.T, token string) *testServer {
 	t.Helper()
 	s, err := New(Config{
 		HTTPAddr: "127.0.0.1:0", RTPAddr: "127.0.0.1:0", AdminToken: token,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+		SRInterval: 200 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -103,6 +104,7 @@ type udpClient struct {
 	dec   *codec.Decoder
 	heard []int16
 	pkts  int
+	rtcp  [][]byte
 }
 
 func newUDPClient(t *testing.T, server *net.UDPAddr) *udpClient {
@@ -135,8 +137,14 @@ func (c *udpClient) receive() {
 		if err != nil {
 			return
 		}
-		if n < 12 || buf[0]>>6 != 2 || (buf[1] >= 192 && buf[1] <= 223) {
-			continue // RTCP
+		if n >= 2 && buf[1] >= 192 && buf[1] <= 223 {
+			c.mu.Lock()
+			c.rtcp = append(c.rtcp, append([]byte(nil), buf[:n]...))
+			c.mu.Unlock()
+			continue
+		}
+		if n < 12 {
+			continue
 		}
 		k, err := c.dec.Decode(buf[12:n], pcm)
 		c.mu.Lock()

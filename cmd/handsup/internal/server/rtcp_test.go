@@ -1,0 +1,116 @@
+package server
+
+import (
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/pion/rtcp"
+)
+
+// rtcpPackets parses what a client received as RTCP.
+func (c *udpClient) rtcpPackets(t *testing.T) []rtcp.Packet {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []rtcp.Packet
+	for _, d := range c.rtcp {
+		pkts, err := rtcp.Unmarshal(d)
+		if err != nil {
+			t.Errorf("the server sent malformed RTCP: %v (%x)", err, d)
+			continue
+		}
+		out = append(out, pkts...)
+	}
+	return out
+}
+
+// TestRTCP: every output stream gets sender reports; a listener's receiver
+// report comes back as loss, jitter and RTT in the API; a speaker gets
+// receiver reports on its stream and a NACK for a missing packet.
+func TestRTCP(t *testing.T) {
+	ts := startServer(t, "")
+	ts.mustCall("POST", "/v1/rooms", `{"id":"r"}`, 201, nil)
+	server := net.UDPAddrFromAddrPort(ts.s.RTPAddr())
+	spk, lis := newUDPClient(t, server), newUDPClient(t, server)
+	var lv map[string]any
+	ts.mustCall("POST", "/v1/rooms/r/participants", fmt.Sprintf(`{"id":"s","role":"speaker","rtp":{"addr":%q}}`, spk.addr()), 201, nil)
+	ts.mustCall("POST", "/v1/rooms/r/participants", fmt.Sprintf(`{"id":"l","role":"listener","rtp":{"addr":%q}}`, lis.addr()), 201, &lv)
+	lisSSRC := uint32(lv["ssrc"].(float64))
+
+	talk(spk, 440, 30)
+	spk.seq++ // one packet lost on the way
+	talk(spk, 440, 60)
+
+	// The listener got sender reports on its own stream.
+	var sr *rtcp.SenderReport
+	for _, p := range lis.rtcpPackets(t) {
+		if x, ok := p.(*rtcp.SenderReport); ok && x.SSRC == lisSSRC {
+			sr = x
+		}
+	}
+	if sr == nil {
+		t.Fatal("the listener got no sender report on its stream")
+	}
+	if sr.PacketCount == 0 || sr.OctetCount == 0 {
+		t.Errorf("sender report counts nothing: %+v", sr)
+	}
+
+	// The listener answers with a receiver report: 25% lost, 4 ms jitter,
+	// 10 ms since the SR.
+	rr := &rtcp.ReceiverReport{SSRC: 0x1157E7, Reports: []rtcp.ReceptionReport{{
+		SSRC: lisSSRC, FractionLost: 64, TotalLost: 12, LastSequenceNumber: 100,
+		Jitter:           192,
+		LastSenderReport: uint32(sr.NTPTime >> 16),
+		Delay:            655, // 10 ms in 1/65536 s
+	}}}
+	pkt, err := rr.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lis.conn.WriteToUDP(pkt, server); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Reception *receptionView `json:"reception"`
+		Uplink    *uplinkView    `json:"uplink"`
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for got.Reception == nil && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		ts.mustCall("GET", "/v1/rooms/r/participants/l", "", 200, &got)
+	}
+	if got.Reception == nil {
+		t.Fatal("the receiver report did not reach the API")
+	}
+	if r := got.Reception; r.FractionLost != 0.25 || r.JitterMS != 4 || r.RTTMS < 0 || r.RTTMS > 1000 {
+		t.Errorf("reception %+v", r)
+	}
+	if ts.s.rtcpAccepted.Load() == 0 {
+		t.Error("RTCP not counted")
+	}
+
+	// The speaker's stream: receiver reports and a NACK for the hole.
+	var rrSeen, nacked bool
+	for _, p := range spk.rtcpPackets(t) {
+		switch x := p.(type) {
+		case *rtcp.ReceiverReport:
+			for _, rep := range x.Reports {
+				rrSeen = rrSeen || rep.SSRC == 0xABCD
+			}
+		case *rtcp.TransportLayerNack:
+			nacked = nacked || x.MediaSSRC == 0xABCD
+		}
+	}
+	if !rrSeen {
+		t.Error("the speaker got no receiver report on its stream")
+	}
+	if !nacked {
+		t.Error("the speaker got no NACK for its lost packet")
+	}
+	ts.mustCall("GET", "/v1/rooms/r/participants/s", "", 200, &got)
+	if got.Uplink == nil || got.Uplink.PacketsReceived < 80 || got.Uplink.PacketsLost != 1 {
+		t.Errorf("uplink %+v", got.Uplink)
+	}
+}

@@ -1,0 +1,35 @@
+// Package feedback is the RTCP side of handsup's server: what it tells
+// speakers about their incoming streams, what it learns from every
+// participant about the streams it sends, and the sender reports that make
+// round-trip times measurable. It runs no goroutine per listener.
+//
+// Speakers: a SpeakerSession per speaker's incoming stream runs
+// pion/interceptor's receiver-report generator, NACK generator and stats
+// recorder without pion/webrtc. It binds on the speaker's first RTP packet
+// (OnRTP), takes the speaker's SRs (OnRTCP) and sends receiver reports
+// (every second) and NACKs through SpeakerConfig.WriteRTCP. Those two
+// interceptors run a goroutine and a ticker each per session: acceptable
+// for the few speakers of a room, never spent on listeners. NACKs are worth
+// sending only when a retransmission beats the jitter buffer's target
+// delay; SetNACK and UpdateNACK switch them.
+//
+// Everyone: ParseListenerRTCP reads a participant's compound RTCP (report
+// blocks, NACKs, BYE) into a reusable ListenerReport, validating framing
+// so that malformed datagrams give errors, not panics, and a
+// ListenerTracker per participant keeps smoothed loss, jitter and RTT.
+// Neither runs a goroutine; in steady state neither allocates.
+//
+// Sender reports: AppendSenderReport writes an RFC 3550 SR into a caller's
+// buffer, and a SenderReportScheduler per room, called once per tick,
+// spreads SRs over all the room's output streams (default: each once every
+// 5 s; 10,000 listeners at 20 ms ticks is 40 SRs a tick), recording each
+// SR's NTP time in the stream's SRHistory so the participant's next report
+// yields RTT = A − LSR − DLSR (RFC 3550 §6.4.1).
+//
+// Wiring, with engine/rtpudp (one socket, RTCP muxed on the RTP port): the
+// transport's Config.OnRTCP hands each participant's datagram to its
+// ListenerTracker.Receive (and, for a speaker, also to its
+// SpeakerSession.OnRTCP); speakers' RTP goes to SpeakerSession.OnRTP as well
+// as to the engine; WriteRTCP and SRStream.WriteRTCP are Transport.WriteTo
+// with the peer's address.
+package feedback
