@@ -2,18 +2,19 @@
 # the tests. Both install what they need first (make deps).
 
 GO ?= go
-APT_PACKAGES := pkg-config libopus-dev libopusfile-dev ffmpeg
+APT_PACKAGES := pkg-config libopus-dev libopusfile-dev ffmpeg prometheus
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: deps test bench bench-demo run vet fmt
 
 # deps makes a fresh Debian/Ubuntu machine ready: libopus and pkg-config for
-# cgo, and ffmpeg for the end-to-end test, installed only when missing.
+# cgo, ffmpeg and prometheus for the end-to-end tests, installed only when
+# missing.
 deps:
-	@if pkg-config --exists opus 2>/dev/null && command -v ffmpeg >/dev/null; then \
-		echo "deps: libopus $$(pkg-config --modversion opus) and ffmpeg found"; \
+	@if pkg-config --exists opus 2>/dev/null && command -v ffmpeg >/dev/null && command -v prometheus >/dev/null; then \
+		echo "deps: libopus $$(pkg-config --modversion opus), ffmpeg and prometheus found"; \
 	elif [ "$$(uname)" = Darwin ]; then \
-		echo "deps: run: brew install pkg-config opus opusfile ffmpeg"; exit 1; \
+		echo "deps: run: brew install pkg-config opus opusfile ffmpeg prometheus"; exit 1; \
 	elif command -v apt-get >/dev/null; then \
 		echo "deps: installing $(APT_PACKAGES)"; \
 		$(SUDO) apt-get update -qq && \

@@ -1,0 +1,696 @@
+package bench
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hraban/opus"
+
+	"github.com/handsup-audio/handsup/codec"
+	"github.com/handsup-audio/handsup/engine"
+)
+
+// Config describes a benchmark: Rooms identical rooms on one engine, each
+// with Speakers on stage (the first Active of them talk, the others are
+// silent and send DTX) and Listeners in the audience.
+type Config struct {
+	Rooms     int           // rooms on the engine; at least 1
+	Speakers  int           // speakers on each room's stage
+	Active    int           // speakers per room who talk; at most Speakers
+	Listeners int           // listeners per room
+	Duration  time.Duration // the measured run, after the warm-up; at least one tick
+	Seed      uint64        // voices, SSRCs and sequence numbers derive from it
+}
+
+// Validate reports a configuration Run cannot measure.
+func (c Config) Validate() error {
+	switch {
+	case c.Rooms < 1:
+		return fmt.Errorf("bench: rooms must be at least 1, got %d", c.Rooms)
+	case c.Speakers < 0:
+		return fmt.Errorf("bench: speakers must not be negative, got %d", c.Speakers)
+	case c.Active < 0:
+		return fmt.Errorf("bench: active must not be negative, got %d", c.Active)
+	case c.Active > c.Speakers:
+		return fmt.Errorf("bench: active (%d) must not exceed speakers (%d)", c.Active, c.Speakers)
+	case c.Listeners < 0:
+		return fmt.Errorf("bench: listeners must not be negative, got %d", c.Listeners)
+	case c.Duration < engine.TickInterval:
+		return fmt.Errorf("bench: duration must be at least one tick (%v), got %v", engine.TickInterval, c.Duration)
+	}
+	return nil
+}
+
+// Result is what Run measured. Per-tick figures are per engine tick (all
+// rooms together) over the measured ticks, warm-up excluded.
+type Result struct {
+	Rooms      int     `json:"rooms"`
+	Speakers   int     `json:"speakers"`
+	Active     int     `json:"active"`
+	Listeners  int     `json:"listeners"`
+	DurationS  float64 `json:"duration_s"`
+	Seed       uint64  `json:"seed"`
+	GOMAXPROCS int     `json:"gomaxprocs"`
+	GoVersion  string  `json:"go_version"`
+	Libopus    string  `json:"libopus,omitempty"`
+
+	Ticks        int     `json:"ticks"`
+	TickP50us    float64 `json:"tick_p50_us"` // wall time of Engine.Tick, as OnTick reports it
+	TickP99us    float64 `json:"tick_p99_us"`
+	TickMaxus    float64 `json:"tick_max_us"`
+	TickOverruns uint64  `json:"tick_overruns"` // ticks that started after their 20 ms slot
+	TickSkipped  uint64  `json:"tick_skipped"`  // ticks skipped for falling over 100 ms behind
+
+	DecodesPerTick    float64 `json:"decodes_per_tick"`
+	EncodesPerTick    float64 `json:"encodes_per_tick"`
+	ConcealedPerTick  float64 `json:"concealed_per_tick"`
+	DroppedPackets    uint64  `json:"dropped_packets"` // incoming packets the engine refused
+	PacketsOutPerTick float64 `json:"packets_out_per_tick"`
+	// ListenerPacketsPerTick is what the listeners' sinks received.
+	ListenerPacketsPerTick float64 `json:"listener_packets_per_tick"`
+	ListenerBytesPerTick   float64 `json:"listener_bytes_per_tick"`
+
+	// CPUusPerTick is the process's CPU time (user+system, every thread)
+	// per tick: the engine's work plus the simulated clients' WriteRTP
+	// calls, which are the engine's ingest.
+	CPUusPerTick float64 `json:"cpu_us_per_tick"`
+	// DecodeUS and EncodeUS are libopus's mean CPU time per call, timed
+	// in a tight loop on the run's packets and similar PCM.
+	DecodeUS float64 `json:"decode_us"`
+	EncodeUS float64 `json:"encode_us"`
+	// CodecFloorUsPerTick is DecodeUS·DecodesPerTick + EncodeUS·EncodesPerTick:
+	// the tick's work if everything but libopus were free.
+	CodecFloorUsPerTick float64 `json:"codec_floor_us_per_tick"`
+	OverheadRatio       float64 `json:"overhead_ratio"` // CPUusPerTick / CodecFloorUsPerTick
+	// BaselineCPUusPerTick is CPUusPerTick of a second, shorter run of the
+	// same rooms without listeners; null when Listeners is 0.
+	BaselineCPUusPerTick *float64 `json:"baseline_cpu_us_per_tick"`
+	// NsPerListenerTick is what one listener costs per tick: the CPU the
+	// audience adds over the baseline, divided by Rooms·Listeners; null
+	// when Listeners is 0.
+	NsPerListenerTick *float64 `json:"ns_per_listener_tick"`
+	// AllocsPerTick counts Go heap allocations (runtime.MemStats.Mallocs)
+	// per tick, in the whole process.
+	AllocsPerTick float64 `json:"allocs_per_tick"`
+}
+
+// tuning holds the runner's fixed choices; tests shorten them.
+type tuning struct {
+	warmup      int           // ticks run before measuring: jitter buffers start, encoders settle
+	baselineMin time.Duration // shortest no-listener baseline run
+	loop        time.Duration // pre-encoded audio per speaker, looped
+	floorTicks  int           // most ticks of codec work timed for the floor
+	floorMin    int           // fewest decodes and encodes timed for the floor
+}
+
+var defaultTuning = tuning{
+	warmup:      50,
+	baselineMin: 2 * time.Second,
+	loop:        10 * time.Second,
+	floorTicks:  500,
+	floorMin:    300,
+}
+
+// Run builds cfg's rooms on a fresh engine, drives it in real time with
+// pre-encoded speech and measures it, then times libopus alone for the
+// codec floor. It takes Duration plus a warm-up, plus a shorter baseline
+// run when there are listeners. It returns ctx's error if ctx ends first.
+func Run(ctx context.Context, cfg Config) (Result, error) {
+	return run(ctx, cfg, defaultTuning)
+}
+
+func run(ctx context.Context, cfg Config, tun tuning) (Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return Result{}, err
+	}
+	res := Result{
+		Rooms: cfg.Rooms, Speakers: cfg.Speakers, Active: cfg.Active, Listeners: cfg.Listeners,
+		DurationS: cfg.Duration.Seconds(), Seed: cfg.Seed,
+		GOMAXPROCS: runtime.GOMAXPROCS(0), GoVersion: runtime.Version(),
+		Libopus: strings.TrimPrefix(opus.Version(), "libopus "),
+	}
+	frames := max(1, int(tun.loop/engine.TickInterval))
+	streams, err := preEncode(ctx, cfg, frames)
+	if err != nil {
+		return res, err
+	}
+
+	ticks := max(1, int(cfg.Duration/engine.TickInterval))
+	full, err := measure(ctx, cfg, streams, cfg.Listeners, tun.warmup, ticks)
+	if err != nil {
+		return res, err
+	}
+	n := float64(full.ticks)
+	res.Ticks = full.ticks
+	res.TickP50us = round(us(percentile(full.elapsed, 0.50)), 1)
+	res.TickP99us = round(us(percentile(full.elapsed, 0.99)), 1)
+	res.TickMaxus = round(us(percentile(full.elapsed, 1)), 1)
+	res.TickOverruns = full.stats.Overruns
+	res.TickSkipped = full.stats.Skipped
+	res.DecodesPerTick = round(float64(full.stats.Decodes)/n, 3)
+	res.EncodesPerTick = round(float64(full.stats.Encodes)/n, 3)
+	res.ConcealedPerTick = round(float64(full.stats.Concealed)/n, 3)
+	res.DroppedPackets = full.stats.DroppedTotal()
+	res.PacketsOutPerTick = round(float64(full.stats.PacketsOut)/n, 2)
+	res.ListenerPacketsPerTick = round(float64(full.listenerPackets)/n, 2)
+	res.ListenerBytesPerTick = round(float64(full.listenerBytes)/n, 1)
+	res.AllocsPerTick = round(float64(full.mallocs)/n, 3)
+	cpuNs := float64(full.cpu.Nanoseconds()) / n
+	res.CPUusPerTick = round(cpuNs/1e3, 2)
+
+	// What a listener costs (its RTP header, its Sink call, its turn in the
+	// room's member loops) is small beside the codec work, which moves with
+	// the speech, so it is measured as a difference: the same rooms again
+	// with no listeners, and
+	//   ns_per_listener_tick = (cpu_ns_per_tick − baseline_cpu_ns_per_tick)
+	//                          / (Rooms·Listeners),
+	// the decodes and encodes, the same in both runs, cancelling out. The
+	// baseline is shorter (it only needs a stable mean), so it covers the
+	// first part of the same looped speech; the small difference in codec
+	// work that leaves is divided by Rooms·Listeners.
+	if cfg.Listeners > 0 {
+		bticks := max(1, int(max(tun.baselineMin, cfg.Duration/3)/engine.TickInterval))
+		base, err := measure(ctx, cfg, streams, 0, tun.warmup, bticks)
+		if err != nil {
+			return res, err
+		}
+		baseNs := float64(base.cpu.Nanoseconds()) / float64(base.ticks)
+		b := round(baseNs/1e3, 2)
+		l := round((cpuNs-baseNs)/float64(cfg.Rooms*cfg.Listeners), 2)
+		res.BaselineCPUusPerTick, res.NsPerListenerTick = &b, &l
+	}
+
+	floorTicks := min(ticks, tun.floorTicks)
+	dec, err := decodeCost(ctx, cfg, streams, tun.warmup, floorTicks, tun.floorMin)
+	if err != nil {
+		return res, err
+	}
+	enc, err := encodeCost(ctx, cfg, tun.warmup, floorTicks, tun.floorMin)
+	if err != nil {
+		return res, err
+	}
+	res.DecodeUS, res.EncodeUS = round(dec, 2), round(enc, 2)
+	floor := dec*float64(full.stats.Decodes)/n + enc*float64(full.stats.Encodes)/n
+	res.CodecFloorUsPerTick = round(floor, 2)
+	if floor > 0 {
+		res.OverheadRatio = round(cpuNs/1e3/floor, 3)
+	}
+	return res, nil
+}
+
+// stream is one speaker's pre-encoded packets, one entry per 20 ms frame,
+// played in a loop.
+type stream struct {
+	data []byte  // the payloads back to back
+	off  []int32 // frame i's payload is data[off[i]:off[i+1]]
+	send []bool  // whether the client sends frame i (it skips most DTX frames)
+}
+
+func (s *stream) frames() int { return len(s.send) }
+
+func (s *stream) frame(i int) (payload []byte, send bool) {
+	return s.data[s.off[i]:s.off[i+1]], s.send[i]
+}
+
+// dtxKeepAlive is how often a silent sender still sends a DTX packet.
+const dtxKeepAlive = int(400 * time.Millisecond / engine.TickInterval)
+
+// preEncode encodes every speaker's stream, in parallel: this is the
+// clients' work, done before the engine is measured. Speaker i of room r
+// is speaker number g = r·Speakers+i; active ones speak NewVoice(Seed+g).
+func preEncode(ctx context.Context, cfg Config, frames int) ([]stream, error) {
+	streams := make([]stream, cfg.Rooms*cfg.Speakers)
+	jobs := make(chan int)
+	errs := make([]error, len(streams))
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for g := range jobs {
+				if ctx.Err() != nil {
+					errs[g] = ctx.Err()
+					continue
+				}
+				var v *Voice
+				if g%cfg.Speakers < cfg.Active {
+					v = NewVoice(cfg.Seed + uint64(g))
+				}
+				streams[g], errs[g] = encodeStream(v, frames)
+			}
+		}()
+	}
+	for g := range streams {
+		jobs <- g
+	}
+	close(jobs)
+	wg.Wait()
+	return streams, errors.Join(errs...)
+}
+
+// encodeStream encodes frames of v with its own encoder, or of digital
+// silence when v is nil. A silent speaker's encoder has DTX on and, as
+// WebRTC does, the client sends the first DTX packet of a run (so the
+// receiver knows the silence is meant) and skips the rest of the ≤2-byte
+// packets but one every 400 ms. Sequence numbers count sent packets only;
+// timestamps count every frame (sender.next).
+func encodeStream(v *Voice, frames int) (stream, error) {
+	enc, err := codec.NewEncoder(codec.EncoderConfig{DTX: v == nil})
+	if err != nil {
+		return stream{}, err
+	}
+	pcm := make([]int16, codec.FrameSamples)
+	buf := make([]byte, codec.MaxPacketBytes)
+	if v == nil {
+		// Settle the encoder into DTX first, so the loop is all steady
+		// state: no start-up packets replayed at each wrap.
+		for range 50 {
+			if _, err := enc.Encode(pcm, buf); err != nil {
+				return stream{}, err
+			}
+		}
+	}
+	s := stream{off: make([]int32, 1, frames+1), send: make([]bool, 0, frames)}
+	sinceSent, inDTX := 0, false
+	for range frames {
+		if v != nil {
+			v.Fill(pcm)
+		}
+		n, err := enc.Encode(pcm, buf)
+		if err != nil {
+			return stream{}, err
+		}
+		send := true
+		if codec.IsDTX(buf[:n]) {
+			send = !inDTX || sinceSent+1 >= dtxKeepAlive
+			inDTX = true
+		} else {
+			inDTX = false
+		}
+		if send {
+			sinceSent = 0
+		} else {
+			sinceSent++
+		}
+		s.data = append(s.data, buf[:n]...)
+		s.off = append(s.off, int32(len(s.data)))
+		s.send = append(s.send, send)
+	}
+	return s, nil
+}
+
+// sender plays one speaker's stream into the engine as a client would.
+type sender struct {
+	p      *engine.Participant
+	st     *stream
+	frame  int
+	ssrc   uint32
+	seq    uint16
+	ts     uint32
+	marker bool // the next sent packet starts a talkspurt
+}
+
+// rtpBuf holds one outgoing packet: the header, built per send, and a copy
+// of the payload. WriteRTP does not keep it, so one serves every sender.
+type rtpBuf [12 + codec.MaxPacketBytes]byte
+
+// next sends the speaker's next 20 ms, unless it is a skipped DTX frame.
+// The engine's refusals are counted by the engine (Stats.Dropped).
+func (s *sender) next(buf *rtpBuf) {
+	payload, send := s.st.frame(s.frame)
+	if s.frame++; s.frame == s.st.frames() {
+		s.frame = 0
+	}
+	ts := s.ts
+	s.ts += codec.FrameSamples
+	if !send {
+		s.marker = true
+		return
+	}
+	buf[0] = 0x80 // version 2
+	buf[1] = 111
+	if s.marker {
+		buf[1] |= 0x80
+		s.marker = false
+	}
+	binary.BigEndian.PutUint16(buf[2:], s.seq)
+	binary.BigEndian.PutUint32(buf[4:], ts)
+	binary.BigEndian.PutUint32(buf[8:], s.ssrc)
+	s.seq++
+	n := copy(buf[12:], payload)
+	_ = s.p.WriteRTP(buf[:12+n])
+}
+
+// countSink counts what a room sends to one kind of member. The engine
+// ticks a room on one goroutine at a time, each tick ordered after the
+// last by the clock, so plain fields suffice; each room has its own, padded
+// so rooms ticked on different workers do not share a cache line.
+type countSink struct {
+	packets, bytes uint64
+	_              [48]byte
+}
+
+// WriteRTP counts the packet.
+func (s *countSink) WriteRTP(header, payload []byte) error {
+	s.packets++
+	s.bytes += uint64(len(header) + len(payload))
+	return nil
+}
+
+// snapshot is the process and engine state at a tick boundary.
+type snapshot struct {
+	cpu                            time.Duration
+	mallocs                        uint64
+	stats                          engine.Stats
+	listenerPackets, listenerBytes uint64
+}
+
+// measurement is the difference of two snapshots, over ticks ticks.
+type measurement struct {
+	ticks                          int
+	elapsed                        []time.Duration
+	cpu                            time.Duration
+	mallocs                        uint64
+	stats                          engine.Stats
+	listenerPackets, listenerBytes uint64
+}
+
+// session is one measured run. Its fields are touched only by the engine's
+// clock goroutine (OnTick) until Run returns.
+type session struct {
+	eng       *engine.Engine
+	senders   []sender
+	listeners []*countSink
+	warmup    int
+	ticks     int
+	seen      int
+	elapsed   []time.Duration
+	start     snapshot
+	end       snapshot
+	finished  bool
+	stop      context.CancelFunc
+	buf       rtpBuf
+}
+
+// measure runs cfg's rooms with the given audience in real time for
+// warmup+ticks ticks and measures the last ticks of them.
+func measure(ctx context.Context, cfg Config, streams []stream, listeners, warmup, ticks int) (measurement, error) {
+	warmup = max(1, warmup)
+	s := &session{warmup: warmup, ticks: ticks, elapsed: make([]time.Duration, 0, ticks)}
+	s.eng = engine.New(engine.Config{OnTick: s.onTick})
+	defer s.eng.Close()
+	if err := s.build(cfg, streams, listeners); err != nil {
+		return measurement{}, err
+	}
+
+	// Leave the heap clean (pre-encoding made garbage) so a collection
+	// does not land in the measured ticks.
+	runtime.GC()
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	s.stop = stop
+	done := make(chan error, 1)
+	go func() { done <- s.eng.Run(runCtx) }()
+	err := <-done
+	if !s.finished {
+		if err == nil || errors.Is(err, context.Canceled) {
+			err = ctx.Err()
+		}
+		return measurement{}, err
+	}
+	m := measurement{
+		ticks:           len(s.elapsed),
+		elapsed:         s.elapsed,
+		cpu:             s.end.cpu - s.start.cpu,
+		mallocs:         s.end.mallocs - s.start.mallocs,
+		stats:           statsDelta(s.end.stats, s.start.stats),
+		listenerPackets: s.end.listenerPackets - s.start.listenerPackets,
+		listenerBytes:   s.end.listenerBytes - s.start.listenerBytes,
+	}
+	return m, nil
+}
+
+// build creates the rooms, speakers (with their senders) and listeners.
+func (s *session) build(cfg Config, streams []stream, listeners int) error {
+	rng := splitmix(cfg.Seed)
+	for r := range cfg.Rooms {
+		room, err := s.eng.NewRoom(fmt.Sprintf("room-%d", r), engine.RoomConfig{})
+		if err != nil {
+			return err
+		}
+		speakerSink, listenerSink := new(countSink), new(countSink)
+		s.listeners = append(s.listeners, listenerSink)
+		for i := range cfg.Speakers {
+			g := r*cfg.Speakers + i
+			p, err := room.Join(fmt.Sprintf("speaker-%d", i), engine.ParticipantConfig{
+				Role: engine.Speaker, Sink: speakerSink, SSRC: uint32(rng()) | 1,
+			})
+			if err != nil {
+				return err
+			}
+			s.senders = append(s.senders, sender{
+				p: p, st: &streams[g], ssrc: uint32(rng()) | 1,
+				seq: uint16(rng()), ts: uint32(rng()), marker: true,
+			})
+		}
+		for i := range listeners {
+			if _, err := room.Join(fmt.Sprintf("listener-%d", i), engine.ParticipantConfig{
+				Role: engine.Listener, Sink: listenerSink,
+			}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// onTick runs on the engine's clock goroutine after each tick: it takes the
+// snapshots that bound the measurement, records the tick's time, and sends
+// every speaker's next packet for the next tick.
+func (s *session) onTick(elapsed time.Duration) {
+	s.seen++
+	switch {
+	case s.seen < s.warmup:
+	case s.seen == s.warmup:
+		s.start = s.snapshot(false)
+	case s.seen <= s.warmup+s.ticks:
+		s.elapsed = append(s.elapsed, elapsed)
+		if s.seen == s.warmup+s.ticks {
+			s.end = s.snapshot(true)
+			s.finished = true
+			s.stop()
+			return
+		}
+	default:
+		return // a tick that ran before Run saw the cancel
+	}
+	for i := range s.senders {
+		s.senders[i].next(&s.buf)
+	}
+}
+
+// snapshot reads the counters. The CPU clock is read last at the start
+// and first at the end, so the snapshot's own cost stays outside.
+func (s *session) snapshot(end bool) snapshot {
+	var snap snapshot
+	if end {
+		snap.cpu = cpuTime()
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	snap.mallocs = ms.Mallocs
+	snap.stats = s.eng.Stats()
+	for _, l := range s.listeners {
+		snap.listenerPackets += l.packets
+		snap.listenerBytes += l.bytes
+	}
+	if !end {
+		snap.cpu = cpuTime()
+	}
+	return snap
+}
+
+// cpuTime is the process's user plus system CPU time, all threads.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// statsDelta is a − b for the figures the result uses.
+func statsDelta(a, b engine.Stats) engine.Stats {
+	d := engine.Stats{
+		Ticks: a.Ticks - b.Ticks, Overruns: a.Overruns - b.Overruns, Skipped: a.Skipped - b.Skipped,
+	}
+	d.Decodes = a.Decodes - b.Decodes
+	d.Encodes = a.Encodes - b.Encodes
+	d.Concealed = a.Concealed - b.Concealed
+	d.FECRecovered = a.FECRecovered - b.FECRecovered
+	d.PacketsIn = a.PacketsIn - b.PacketsIn
+	d.PacketsOut = a.PacketsOut - b.PacketsOut
+	d.BytesOut = a.BytesOut - b.BytesOut
+	for i := range d.Dropped {
+		d.Dropped[i] = a.Dropped[i] - b.Dropped[i]
+	}
+	return d
+}
+
+// decodeCost is libopus's mean decode CPU time in µs on room 0's streams, over
+// the frames the measured run played (after the warm-up): one decoder per
+// speaker, each packet its client sends decoded in order, as the engine
+// does, at least minOps of them. The first warm-up frames' decodes run
+// untimed, to settle caches and decoder state.
+func decodeCost(ctx context.Context, cfg Config, streams []stream, warmup, ticks, minOps int) (float64, error) {
+	if cfg.Speakers == 0 {
+		return 0, nil
+	}
+	type op struct {
+		dec     int
+		payload []byte
+	}
+	var ops []op
+	untimed := 0
+	loop := streams[0].frames()
+	for f := 0; f < 4*loop && (f < warmup+ticks || len(ops)-untimed < minOps); f++ {
+		for i := range cfg.Speakers {
+			if payload, send := streams[i].frame(f % loop); send {
+				ops = append(ops, op{i, payload})
+			}
+		}
+		if f < warmup {
+			untimed = len(ops)
+		}
+	}
+	decs := make([]*codec.Decoder, cfg.Speakers)
+	for i := range decs {
+		var err error
+		if decs[i], err = codec.NewDecoder(); err != nil {
+			return 0, err
+		}
+	}
+	pcm := make([]int16, codec.MaxFrameSamples)
+	// Thread CPU time needs the loop to stay on one thread.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var start time.Duration
+	for k, o := range ops {
+		if k == untimed {
+			if err := ctx.Err(); err != nil {
+				return 0, err
+			}
+			start = threadCPUTime()
+		}
+		if _, err := decs[o.dec].Decode(o.payload, pcm); err != nil {
+			return 0, err
+		}
+	}
+	if len(ops) == untimed {
+		return 0, nil
+	}
+	return us(threadCPUTime()-start) / float64(len(ops)-untimed), nil
+}
+
+// encodeCost is libopus's mean encode CPU time in µs with the room's default
+// encoder settings, on what the engine encodes: room 0's mix of its
+// talking voices (for the shared encoder) and each talker's mix-minus (for
+// its private one), one encoder each, over the frames the measured run
+// played, at least minOps encodes. The warm-up frames run untimed.
+func encodeCost(ctx context.Context, cfg Config, warmup, ticks, minOps int) (float64, error) {
+	outputs := 1 + cfg.Active
+	ticks = max(ticks, (minOps+outputs-1)/outputs)
+	frames := warmup + ticks
+	voices := make([][]int16, cfg.Active)
+	for i := range voices {
+		voices[i] = make([]int16, frames*codec.FrameSamples)
+		NewVoice(cfg.Seed + uint64(i)).Fill(voices[i])
+	}
+	// pcm[f][k]: output k of frame f; 0 is the whole mix, k the mix
+	// without voice k−1. The engine's limiter is replaced by clipping: the
+	// encoder's cost does not depend on it.
+	pcm := make([]int16, frames*outputs*codec.FrameSamples)
+	for f := range frames {
+		for j := range codec.FrameSamples {
+			at := f*codec.FrameSamples + j
+			var sum int32
+			for _, v := range voices {
+				sum += int32(v[at])
+			}
+			for k := range outputs {
+				x := sum
+				if k > 0 {
+					x -= int32(voices[k-1][at])
+				}
+				pcm[(f*outputs+k)*codec.FrameSamples+j] = int16(max(math.MinInt16, min(math.MaxInt16, x)))
+			}
+		}
+	}
+	encs := make([]*codec.Encoder, outputs)
+	for k := range encs {
+		var err error
+		if encs[k], err = codec.NewEncoder(codec.EncoderConfig{}); err != nil {
+			return 0, err
+		}
+	}
+	out := make([]byte, codec.MaxPacketBytes)
+	// Thread CPU time needs the loop to stay on one thread.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var start time.Duration
+	for f := range frames {
+		if f == warmup {
+			if err := ctx.Err(); err != nil {
+				return 0, err
+			}
+			start = threadCPUTime()
+		}
+		for k, enc := range encs {
+			at := (f*outputs + k) * codec.FrameSamples
+			if _, err := enc.Encode(pcm[at:at+codec.FrameSamples], out); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return us(threadCPUTime()-start) / float64(ticks*outputs), nil
+}
+
+// percentile is the nearest-rank q-quantile of d (q in 0..1).
+func percentile(d []time.Duration, q float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := int(math.Ceil(q*float64(len(s)))) - 1
+	return s[min(len(s)-1, max(0, i))]
+}
+
+func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
+
+func round(x float64, digits int) float64 {
+	p := math.Pow(10, float64(digits))
+	return math.Round(x*p) / p
+}
+
+// splitmix returns a SplitMix64 generator: the runner's SSRCs and initial
+// sequence numbers, deterministic per seed.
+func splitmix(seed uint64) func() uint64 {
+	x := seed
+	return func() uint64 {
+		x += 0x9e3779b97f4a7c15
+		z := x
+		z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+		z = (z ^ z>>27) * 0x94d049bb133111eb
+		return z ^ z>>31
+	}
+}

@@ -1,0 +1,190 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"math"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/handsup-audio/handsup/engine"
+)
+
+// testTuning keeps the runner tests short: a 200 ms warm-up (the jitter
+// buffers start within 80 ms), a 200 ms baseline, 2 s of looped speech.
+var testTuning = tuning{
+	warmup:      10,
+	baselineMin: 200 * time.Millisecond,
+	loop:        2 * time.Second,
+	floorTicks:  50,
+	floorMin:    50,
+}
+
+func TestRunSmallRoom(t *testing.T) {
+	cfg := Config{Rooms: 1, Speakers: 2, Active: 1, Listeners: 10, Duration: 500 * time.Millisecond, Seed: 1}
+	res, err := run(context.Background(), cfg, testTuning)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", res)
+	if res.Ticks != 25 {
+		t.Errorf("ticks = %d, want 25 (500 ms)", res.Ticks)
+	}
+	// The talker decodes every tick; the silent speaker's rare DTX and
+	// comfort-noise packets add about 0.1.
+	if math.Abs(res.DecodesPerTick-float64(cfg.Active)) > 0.5 {
+		t.Errorf("decodes per tick = %.2f, want about %d", res.DecodesPerTick, cfg.Active)
+	}
+	if res.EncodesPerTick < 1 || res.EncodesPerTick > float64(cfg.Speakers+1) {
+		t.Errorf("encodes per tick = %.2f, want 1..%d", res.EncodesPerTick, cfg.Speakers+1)
+	}
+	// Every listener hears the shared encoder every tick (no DTX on output).
+	if res.ListenerPacketsPerTick < float64(cfg.Listeners)-0.5 || res.ListenerBytesPerTick < 12*res.ListenerPacketsPerTick {
+		t.Errorf("listeners got %.1f packets, %.0f bytes per tick, want %d packets of header and payload",
+			res.ListenerPacketsPerTick, res.ListenerBytesPerTick, cfg.Listeners)
+	}
+	if res.PacketsOutPerTick < res.ListenerPacketsPerTick {
+		t.Errorf("packets out per tick %.1f < listener packets %.1f", res.PacketsOutPerTick, res.ListenerPacketsPerTick)
+	}
+	if res.DecodeUS <= 0 || res.EncodeUS <= 0 || res.CodecFloorUsPerTick <= 0 {
+		t.Errorf("codec floor %.1f µs (decode %.1f µs, encode %.1f µs), want > 0",
+			res.CodecFloorUsPerTick, res.DecodeUS, res.EncodeUS)
+	}
+	if res.CPUusPerTick <= 0 || res.OverheadRatio <= 0 {
+		t.Errorf("cpu %.1f µs per tick, overhead ratio %.2f, want > 0", res.CPUusPerTick, res.OverheadRatio)
+	}
+	if res.TickP50us <= 0 || res.TickP50us > res.TickP99us || res.TickP99us > res.TickMaxus {
+		t.Errorf("tick times p50 %.0f, p99 %.0f, max %.0f µs: want 0 < p50 ≤ p99 ≤ max",
+			res.TickP50us, res.TickP99us, res.TickMaxus)
+	}
+	if res.BaselineCPUusPerTick == nil || res.NsPerListenerTick == nil {
+		t.Error("no listener baseline with listeners")
+	}
+	if res.DroppedPackets != 0 {
+		t.Errorf("the engine dropped %d of the clients' packets", res.DroppedPackets)
+	}
+}
+
+func TestRunNoListenersHasNoBaseline(t *testing.T) {
+	cfg := Config{Rooms: 2, Speakers: 1, Active: 1, Duration: 100 * time.Millisecond, Seed: 2}
+	res, err := run(context.Background(), cfg, testTuning)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.NsPerListenerTick != nil || res.BaselineCPUusPerTick != nil {
+		t.Errorf("listener cost %v, baseline %v with no listeners, want neither", res.NsPerListenerTick, res.BaselineCPUusPerTick)
+	}
+	if math.Abs(res.DecodesPerTick-2) > 0.5 || res.ListenerPacketsPerTick != 0 {
+		t.Errorf("2 rooms of one talker: %.2f decodes and %.1f listener packets per tick, want about 2 and 0",
+			res.DecodesPerTick, res.ListenerPacketsPerTick)
+	}
+}
+
+func TestRunCancelled(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := run(ctx, Config{Rooms: 1, Speakers: 1, Active: 1, Duration: time.Minute}, testTuning)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want the context's deadline", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("Run took %v to notice its context ended", d)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	ok := Config{Rooms: 1, Speakers: 5, Active: 3, Listeners: 10, Duration: time.Second}
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("%+v: %v", ok, err)
+	}
+	for name, mod := range map[string]func(*Config){
+		"no rooms":        func(c *Config) { c.Rooms = 0 },
+		"negative":        func(c *Config) { c.Listeners = -1 },
+		"active>speakers": func(c *Config) { c.Active = 6 },
+		"too short":       func(c *Config) { c.Duration = time.Millisecond },
+	} {
+		c := ok
+		mod(&c)
+		if err := c.Validate(); err == nil {
+			t.Errorf("%s: %+v validates", name, c)
+		}
+		if _, err := Run(context.Background(), c); err == nil {
+			t.Errorf("%s: Run accepts %+v", name, c)
+		}
+	}
+}
+
+// The stream a silent speaker's client sends: mostly skipped DTX frames,
+// one packet at least every 400 ms.
+func TestSilentStreamSendsSparsely(t *testing.T) {
+	s, err := encodeStream(nil, 500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent, gap, longest := 0, 0, 0
+	for i := range s.frames() {
+		payload, send := s.frame(i)
+		if !send {
+			gap++
+			longest = max(longest, gap)
+			continue
+		}
+		gap = 0
+		sent++
+		if len(payload) == 0 {
+			t.Fatalf("frame %d: empty payload sent", i)
+		}
+	}
+	if sent == 0 || sent > 500/5 || longest >= dtxKeepAlive {
+		t.Fatalf("silence: %d of 500 frames sent, longest gap %d frames; want few, and gaps under 400 ms", sent, longest)
+	}
+}
+
+func TestSenderDoesNotAllocate(t *testing.T) {
+	st, err := encodeStream(NewVoice(3), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng := engine.New(engine.Config{})
+	defer eng.Close()
+	room, err := eng.NewRoom("r", engine.RoomConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := room.Join("s", engine.ParticipantConfig{Role: engine.Speaker})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snd := sender{p: p, st: &st, ssrc: 1}
+	var buf rtpBuf
+	if n := testing.AllocsPerRun(200, func() { snd.next(&buf) }); n != 0 {
+		t.Fatalf("sending a packet allocates %.1f times", n)
+	}
+	if c := room.Counters(); c.PacketsIn == 0 || c.Dropped[engine.DropMalformed] != 0 {
+		t.Fatalf("the engine got %d packets, %d malformed", c.PacketsIn, c.Dropped[engine.DropMalformed])
+	}
+}
+
+// The floor's clock must resolve single decodes' worth of CPU time, not
+// scheduler ticks.
+func TestThreadCPUTimeIsFine(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	start := threadCPUTime()
+	deadline := time.Now().Add(2 * time.Second)
+	steps, last := 0, start
+	for last-start < 2*time.Millisecond {
+		if time.Now().After(deadline) {
+			t.Fatalf("thread CPU time moved %v in 2 s of spinning", last-start)
+		}
+		if now := threadCPUTime(); now != last {
+			steps++
+			last = now
+		}
+	}
+	if steps < 20 {
+		t.Fatalf("thread CPU time moved 2 ms in %d steps, want fine resolution", steps)
+	}
+}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/handsup-audio/handsup/bench"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is main without the process: it returns the exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("handsup-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg bench.Config
+	fs.IntVar(&cfg.Rooms, "rooms", 1, "rooms on the engine")
+	fs.IntVar(&cfg.Speakers, "speakers", 5, "speakers on each room's stage")
+	fs.IntVar(&cfg.Active, "active", 3, "speakers per room who talk (the others send DTX silence)")
+	fs.IntVar(&cfg.Listeners, "listeners", 10000, "listeners per room")
+	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "measured run, after a 1 s warm-up")
+	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the voices, SSRCs and sequence numbers")
+	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole benchmark to `file`")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "handsup-bench: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	if err := validate(cfg); err != nil {
+		fmt.Fprintf(stderr, "handsup-bench: %v\n", err)
+		return 2
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "handsup-bench: %v\n", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(stderr, "handsup-bench: cpu profile: %v\n", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
+	}
+
+	res, err := bench.Run(ctx, cfg)
+	if err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(stderr, "handsup-bench: interrupted")
+			return 130
+		}
+		fmt.Fprintf(stderr, "handsup-bench: %v\n", err)
+		return 1
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		if err := enc.Encode(res); err != nil {
+			fmt.Fprintf(stderr, "handsup-bench: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+	printTable(stdout, res)
+	return 0
+}
+
+// validate adds the command's own limit to bench's: a run shorter than a
+// second says little about a 20 ms clock.
+func validate(cfg bench.Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if cfg.Duration < time.Second {
+		return fmt.Errorf("-duration must be at least 1s, got %v", cfg.Duration)
+	}
+	return nil
+}
+
+func printTable(w io.Writer, r bench.Result) {
+	fmt.Fprintf(w, "handsup-bench: %d room(s) × %d speakers (%d talking) + %d listeners, %gs measured\n",
+		r.Rooms, r.Speakers, r.Active, r.Listeners, r.DurationS)
+	fmt.Fprintf(w, "%s, GOMAXPROCS %d, libopus %s, seed %d\n\n", r.GoVersion, r.GOMAXPROCS, r.Libopus, r.Seed)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(name, format string, args ...any) {
+		fmt.Fprintf(tw, "%s\t"+format+"\n", append([]any{name}, args...)...)
+	}
+	row("ticks", "%d", r.Ticks)
+	row("tick wall time p50 / p99 / max", "%.0f / %.0f / %.0f µs", r.TickP50us, r.TickP99us, r.TickMaxus)
+	row("tick overruns (skipped)", "%d (%d)", r.TickOverruns, r.TickSkipped)
+	row("decodes / encodes per tick", "%.2f / %.2f", r.DecodesPerTick, r.EncodesPerTick)
+	row("concealed frames per tick", "%.2f", r.ConcealedPerTick)
+	row("incoming packets dropped", "%d", r.DroppedPackets)
+	row("packets out per tick", "%.1f (listeners %.1f, %.0f bytes)", r.PacketsOutPerTick, r.ListenerPacketsPerTick, r.ListenerBytesPerTick)
+	row("CPU per tick", "%.1f µs", r.CPUusPerTick)
+	row("codec floor per tick", "%.1f µs (decode %.1f µs × %.2f + encode %.1f µs × %.2f)",
+		r.CodecFloorUsPerTick, r.DecodeUS, r.DecodesPerTick, r.EncodeUS, r.EncodesPerTick)
+	row("overhead ratio (CPU / floor)", "%.3f", r.OverheadRatio)
+	if r.NsPerListenerTick != nil {
+		row("CPU per tick without listeners", "%.1f µs", *r.BaselineCPUusPerTick)
+		row("CPU per listener per tick", "%.1f ns", *r.NsPerListenerTick)
+	}
+	row("allocations per tick", "%.3f", r.AllocsPerTick)
+	tw.Flush()
+}
