@@ -29,6 +29,7 @@ type Config struct {
 	Listeners int           // listeners per room
 	Duration  time.Duration // the measured run, after the warm-up; at least one tick
 	Seed      uint64        // voices, SSRCs and sequence numbers derive from it
+	Workers   int           // engine workers; 0 means GOMAXPROCS
 }
 
 // Validate reports a configuration Run cannot measure.
@@ -36,6 +37,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.Rooms < 1:
 		return fmt.Errorf("bench: rooms must be at least 1, got %d", c.Rooms)
+	case c.Workers < 0:
+		return fmt.Errorf("bench: workers must not be negative, got %d", c.Workers)
 	case c.Speakers < 0:
 		return fmt.Errorf("bench: speakers must not be negative, got %d", c.Speakers)
 	case c.Active < 0:
@@ -83,8 +86,10 @@ type Result struct {
 	// per tick: the engine's work plus the simulated clients' WriteRTP
 	// calls, which are the engine's ingest.
 	CPUusPerTick float64 `json:"cpu_us_per_tick"`
-	// DecodeUS and EncodeUS are libopus's mean CPU time per call, timed
-	// in a tight loop on the run's packets and similar PCM.
+	// DecodeUS and EncodeUS are libopus's mean CPU time per call, called
+	// from Go in tight loops on the run's packets and similar PCM, with as
+	// many decoder and encoder states as the engine had and on as many
+	// threads as its workers, in process CPU time like CPUusPerTick.
 	DecodeUS float64 `json:"decode_us"`
 	EncodeUS float64 `json:"encode_us"`
 	// CodecFloorUsPerTick is DecodeUS·DecodesPerTick + EncodeUS·EncodesPerTick:
@@ -189,12 +194,15 @@ func run(ctx context.Context, cfg Config, tun tuning) (Result, error) {
 		res.BaselineCPUusPerTick, res.NsPerListenerTick = &b, &l
 	}
 
-	floorTicks := min(ticks, tun.floorTicks)
-	dec, err := decodeCost(ctx, cfg, streams, tun.warmup, floorTicks, tun.floorMin)
+	// Enough frames for floorMin calls, fewer as rooms multiply the calls
+	// per frame: a few thousand calls time libopus well.
+	floorTicks := min(ticks, tun.floorTicks, max(10, 6000/max(1, cfg.Rooms*(1+cfg.Active))))
+	floorWarmup := min(tun.warmup, 10)
+	dec, err := decodeCost(ctx, cfg, streams, floorWarmup, floorTicks, tun.floorMin)
 	if err != nil {
 		return res, err
 	}
-	enc, err := encodeCost(ctx, cfg, tun.warmup, floorTicks, tun.floorMin)
+	enc, err := encodeCost(ctx, cfg, floorWarmup, floorTicks, tun.floorMin)
 	if err != nil {
 		return res, err
 	}
@@ -406,7 +414,7 @@ type session struct {
 func measure(ctx context.Context, cfg Config, streams []stream, listeners, warmup, ticks int) (measurement, error) {
 	warmup = max(1, warmup)
 	s := &session{warmup: warmup, ticks: ticks, elapsed: make([]time.Duration, 0, ticks)}
-	s.eng = engine.New(engine.Config{OnTick: s.onTick})
+	s.eng = engine.New(engine.Config{OnTick: s.onTick, Workers: cfg.Workers})
 	defer s.eng.Close()
 	if err := s.build(cfg, streams, listeners); err != nil {
 		return measurement{}, err
@@ -546,11 +554,11 @@ func statsDelta(a, b engine.Stats) engine.Stats {
 	return d
 }
 
-// decodeCost is libopus's mean decode CPU time in µs on room 0's streams, over
-// the frames the measured run played (after the warm-up): one decoder per
-// speaker, each packet its client sends decoded in order, as the engine
-// does, at least minOps of them. The first warm-up frames' decodes run
-// untimed, to settle caches and decoder state.
+// decodeCost is libopus's mean decode CPU time in µs on the run's streams:
+// one decoder per speaker of every room, as the engine has, called in the
+// engine's order (each frame, every room's speakers), so the floor pays the
+// same cache misses over that many decoder states. The warm-up frames run
+// untimed; at least minOps decodes are timed.
 func decodeCost(ctx context.Context, cfg Config, streams []stream, warmup, ticks, minOps int) (float64, error) {
 	if cfg.Speakers == 0 {
 		return 0, nil
@@ -563,49 +571,117 @@ func decodeCost(ctx context.Context, cfg Config, streams []stream, warmup, ticks
 	untimed := 0
 	loop := streams[0].frames()
 	for f := 0; f < 4*loop && (f < warmup+ticks || len(ops)-untimed < minOps); f++ {
-		for i := range cfg.Speakers {
-			if payload, send := streams[i].frame(f % loop); send {
-				ops = append(ops, op{i, payload})
+		for g := range streams {
+			if payload, send := streams[g].frame(f % loop); send {
+				ops = append(ops, op{g, payload})
 			}
 		}
 		if f < warmup {
 			untimed = len(ops)
 		}
 	}
-	decs := make([]*codec.Decoder, cfg.Speakers)
+	decs := make([]*codec.Decoder, len(streams))
 	for i := range decs {
 		var err error
 		if decs[i], err = codec.NewDecoder(); err != nil {
 			return 0, err
 		}
 	}
-	pcm := make([]int16, codec.MaxFrameSamples)
-	// Thread CPU time needs the loop to stay on one thread.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	var start time.Duration
-	for k, o := range ops {
-		if k == untimed {
-			if err := ctx.Err(); err != nil {
-				return 0, err
-			}
-			start = threadCPUTime()
-		}
-		if _, err := decs[o.dec].Decode(o.payload, pcm); err != nil {
-			return 0, err
-		}
-	}
 	if len(ops) == untimed {
 		return 0, nil
 	}
-	return us(threadCPUTime()-start) / float64(len(ops)-untimed), nil
+	// Each room's decoders belong to one thread, as a room is ticked by one
+	// worker at a time.
+	return timeOnThreads(ctx, floorThreads(cfg), func(th, threads int, startTimed func()) (int, error) {
+		pcm := make([]int16, codec.MaxFrameSamples)
+		timed := 0
+		for k, o := range ops {
+			if k == untimed {
+				startTimed()
+			}
+			if (o.dec/cfg.Speakers)%threads != th {
+				continue
+			}
+			if _, err := decs[o.dec].Decode(o.payload, pcm); err != nil {
+				return 0, err
+			}
+			if k >= untimed {
+				timed++
+			}
+		}
+		return timed, nil
+	})
+}
+
+// floorThreads is how many threads the engine ran codec calls on at once:
+// its workers, one room each at a time. Two libopus calls running at once
+// on this kind of machine each take about 15% longer than one alone (cores
+// share caches and memory bandwidth), so the floor runs as many at once.
+func floorThreads(cfg Config) int {
+	workers := cfg.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	return max(1, min(workers, cfg.Rooms))
+}
+
+// timeOnThreads runs work on threads goroutines, each locked to its own OS
+// thread, and returns the process's CPU µs per timed call. Each work
+// function warms up, calls startTimed (which waits until every thread is
+// warm), then makes its timed calls and returns how many. Process CPU, not
+// thread CPU, is what the engine is measured in too: it includes what the
+// Go runtime spends around long cgo calls on other threads.
+func timeOnThreads(ctx context.Context, threads int, work func(th, threads int, startTimed func()) (int, error)) (float64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	var warm, done sync.WaitGroup
+	start := make(chan struct{})
+	calls := make([]int, threads)
+	errs := make([]error, threads)
+	warm.Add(threads)
+	done.Add(threads)
+	for th := range threads {
+		go func() {
+			defer done.Done()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			once := false
+			startTimed := func() {
+				if !once {
+					once = true
+					warm.Done()
+					<-start
+				}
+			}
+			calls[th], errs[th] = work(th, threads, startTimed)
+			startTimed() // a thread with nothing to time must not hold the others
+		}()
+	}
+	warm.Wait()
+	t0 := cpuTime()
+	close(start)
+	done.Wait()
+	total := cpuTime() - t0
+	if err := errors.Join(errs...); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, c := range calls {
+		n += c
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	return us(total) / float64(n), nil
 }
 
 // encodeCost is libopus's mean encode CPU time in µs with the room's default
-// encoder settings, on what the engine encodes: room 0's mix of its
-// talking voices (for the shared encoder) and each talker's mix-minus (for
-// its private one), one encoder each, over the frames the measured run
-// played, at least minOps encodes. The warm-up frames run untimed.
+// encoder settings, on what the engine encodes: a mix of the talking voices
+// (for the shared encoder) and each talker's mix-minus (for its private
+// one), with one encoder per output of every room, on as many threads as
+// the engine's workers, at least minOps encodes. The warm-up frames run
+// untimed.
 func encodeCost(ctx context.Context, cfg Config, warmup, ticks, minOps int) (float64, error) {
 	outputs := 1 + cfg.Active
 	ticks = max(ticks, (minOps+outputs-1)/outputs)
@@ -635,33 +711,37 @@ func encodeCost(ctx context.Context, cfg Config, warmup, ticks, minOps int) (flo
 			}
 		}
 	}
-	encs := make([]*codec.Encoder, outputs)
+	// One encoder per output of every room, as the engine has, so the floor
+	// pays the same cache misses over that many encoder states.
+	encs := make([]*codec.Encoder, cfg.Rooms*outputs)
 	for k := range encs {
 		var err error
 		if encs[k], err = codec.NewEncoder(codec.EncoderConfig{}); err != nil {
 			return 0, err
 		}
 	}
-	out := make([]byte, codec.MaxPacketBytes)
-	// Thread CPU time needs the loop to stay on one thread.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	var start time.Duration
-	for f := range frames {
-		if f == warmup {
-			if err := ctx.Err(); err != nil {
-				return 0, err
+	return timeOnThreads(ctx, floorThreads(cfg), func(th, threads int, startTimed func()) (int, error) {
+		out := make([]byte, codec.MaxPacketBytes)
+		timed := 0
+		for f := range frames {
+			if f == warmup {
+				startTimed()
 			}
-			start = threadCPUTime()
-		}
-		for k, enc := range encs {
-			at := (f*outputs + k) * codec.FrameSamples
-			if _, err := enc.Encode(pcm[at:at+codec.FrameSamples], out); err != nil {
-				return 0, err
+			for e, enc := range encs {
+				if (e/outputs)%threads != th { // room e/outputs is this thread's
+					continue
+				}
+				at := (f*outputs + e%outputs) * codec.FrameSamples
+				if _, err := enc.Encode(pcm[at:at+codec.FrameSamples], out); err != nil {
+					return 0, err
+				}
+				if f >= warmup {
+					timed++
+				}
 			}
 		}
-	}
-	return us(threadCPUTime()-start) / float64(ticks*outputs), nil
+		return timed, nil
+	})
 }
 
 // percentile is the nearest-rank q-quantile of d (q in 0..1).
