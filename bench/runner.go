@@ -62,6 +62,7 @@ type Result struct {
 	Listeners  int     `json:"listeners"`
 	DurationS  float64 `json:"duration_s"`
 	Seed       uint64  `json:"seed"`
+	Workers    int     `json:"workers"` // engine workers
 	GOMAXPROCS int     `json:"gomaxprocs"`
 	GoVersion  string  `json:"go_version"`
 	Libopus    string  `json:"libopus,omitempty"`
@@ -140,7 +141,7 @@ func run(ctx context.Context, cfg Config, tun tuning) (Result, error) {
 	res := Result{
 		Rooms: cfg.Rooms, Speakers: cfg.Speakers, Active: cfg.Active, Listeners: cfg.Listeners,
 		DurationS: cfg.Duration.Seconds(), Seed: cfg.Seed,
-		GOMAXPROCS: runtime.GOMAXPROCS(0), GoVersion: runtime.Version(),
+		Workers: engineWorkers(cfg), GOMAXPROCS: runtime.GOMAXPROCS(0), GoVersion: runtime.Version(),
 		Libopus: strings.TrimPrefix(opus.Version(), "libopus "),
 	}
 	frames := max(1, int(tun.loop/engine.TickInterval))
@@ -196,7 +197,7 @@ func run(ctx context.Context, cfg Config, tun tuning) (Result, error) {
 
 	// Enough frames for floorMin calls, fewer as rooms multiply the calls
 	// per frame: a few thousand calls time libopus well.
-	floorTicks := min(ticks, tun.floorTicks, max(10, 6000/max(1, cfg.Rooms*(1+cfg.Active))))
+	floorTicks := min(ticks, tun.floorTicks, max(10, 20000/max(1, cfg.Rooms*(1+cfg.Active))))
 	floorWarmup := min(tun.warmup, 10)
 	dec, err := decodeCost(ctx, cfg, streams, floorWarmup, floorTicks, tun.floorMin)
 	if err != nil {
@@ -617,12 +618,14 @@ func decodeCost(ctx context.Context, cfg Config, streams []stream, warmup, ticks
 // its workers, one room each at a time. Two libopus calls running at once
 // on this kind of machine each take about 15% longer than one alone (cores
 // share caches and memory bandwidth), so the floor runs as many at once.
-func floorThreads(cfg Config) int {
-	workers := cfg.Workers
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
+func floorThreads(cfg Config) int { return max(1, min(engineWorkers(cfg), cfg.Rooms)) }
+
+// engineWorkers is the engine's worker count for cfg.
+func engineWorkers(cfg Config) int {
+	if cfg.Workers > 0 {
+		return cfg.Workers
 	}
-	return max(1, min(workers, cfg.Rooms))
+	return runtime.GOMAXPROCS(0)
 }
 
 // timeOnThreads runs work on threads goroutines, each locked to its own OS

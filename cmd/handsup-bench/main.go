@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/handsup-audio/handsup/bench"
+	"github.com/handsup-audio/handsup/engine"
 )
 
 func main() {
@@ -50,6 +51,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
+	cfg.Workers = engine.SpareProcessor(cfg.Workers)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if *cpuProfile != "" {
@@ -102,7 +104,7 @@ func validate(cfg bench.Config) error {
 func printTable(w io.Writer, r bench.Result) {
 	fmt.Fprintf(w, "handsup-bench: %d room(s) × %d speakers (%d talking) + %d listeners, %gs measured\n",
 		r.Rooms, r.Speakers, r.Active, r.Listeners, r.DurationS)
-	fmt.Fprintf(w, "%s, GOMAXPROCS %d, libopus %s, seed %d\n\n", r.GoVersion, r.GOMAXPROCS, r.Libopus, r.Seed)
+	fmt.Fprintf(w, "%s, %d workers, GOMAXPROCS %d, libopus %s, seed %d\n\n", r.GoVersion, r.Workers, r.GOMAXPROCS, r.Libopus, r.Seed)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(name, format string, args ...any) {
 		fmt.Fprintf(tw, "%s\t"+format+"\n", append([]any{name}, args...)...)

@@ -16,10 +16,12 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 
 	"github.com/handsup-audio/handsup/cmd/handsup/internal/server"
+	"github.com/handsup-audio/handsup/engine"
 )
 
 func main() {
@@ -53,6 +55,7 @@ func run(args []string, stderr io.Writer) error {
 	str(&cfg.DemoRoom, "demo-room", "", "create an open room with this `id` at start")
 	str(&logFormat, "log-format", "text", "log `format`: text or json")
 	str(&logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	workers := fs.Int("workers", envInt("workers"), "engine workers ticking rooms; 0: one per CPU (env HANDSUP_WORKERS)")
 	fs.BoolVar(&cfg.Pprof, "pprof", env("pprof", "") == "true", "serve /debug/pprof on the HTTP address (env HANDSUP_PPROF=true)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: handsup [flags]\n\nThe handsup audio-room server. Flags (each also read from its environment variable):\n\n")
@@ -86,6 +89,10 @@ func run(args []string, stderr io.Writer) error {
 		cfg.InviteSecret = key
 	}
 
+	if *workers < 0 {
+		return errors.New("-workers must not be negative")
+	}
+	cfg.Workers = engine.SpareProcessor(*workers)
 	srv, err := server.New(cfg)
 	if err != nil {
 		return err
@@ -102,6 +109,11 @@ func run(args []string, stderr io.Writer) error {
 // HANDSUP_PUBLIC_RTP.
 func envName(flagName string) string {
 	return "HANDSUP_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func envInt(flagName string) int {
+	n, _ := strconv.Atoi(env(flagName, "0"))
+	return n
 }
 
 func env(flagName, def string) string {
