@@ -324,6 +324,17 @@ func TestBadRequests(t *testing.T) {
 	ts.mustCall("POST", "/v1/rooms", `{"id":"r"}`, 201, nil)
 	c := newUDPClient(t, net.UDPAddrFromAddrPort(ts.s.RTPAddr()))
 	ts.mustCall("POST", "/v1/rooms/r/participants", fmt.Sprintf(`{"id":"a","role":"speaker","rtp":{"addr":%q}}`, c.addr()), 201, nil)
+	lis := newUDPClient(t, net.UDPAddrFromAddrPort(ts.s.RTPAddr()))
+	ts.mustCall("POST", "/v1/rooms/r/participants", fmt.Sprintf(`{"id":"lis","role":"listener","rtp":{"addr":%q}}`, lis.addr()), 201, nil)
+	// The room keeps mixing while the bad requests come: a tone from a,
+	// checked on what the listener decodes.
+	talk(c, 440, 25)
+	mark := lis.mark()
+	talking := make(chan struct{})
+	go func() {
+		defer close(talking)
+		talk(c, 440, 75)
+	}()
 	big := `{"id":"` + strings.Repeat("x", 70<<10) + `"}`
 	cases := []struct {
 		name, method, path, body string
@@ -389,6 +400,25 @@ func TestBadRequests(t *testing.T) {
 	if len(cases) < 20 {
 		t.Fatalf("only %d bad requests", len(cases))
 	}
+	<-talking
+	if db := lis.levelSince(mark, 440); db < -30 {
+		t.Errorf("the listener lost the speaker during the bad requests: %.1f dB", db)
+	}
+}
+
+func TestHealthAndReadiness(t *testing.T) {
+	ts := startServer(t, "tok")
+	anon := *ts
+	anon.token = ""
+	anon.mustCall("GET", "/healthz", "", 200, nil)
+	anon.mustCall("GET", "/readyz", "", 200, nil)
+	anon.mustCall("GET", "/v1/openapi.json", "", 200, nil) // the document needs no token
+	if got := anon.call("GET", "/debug/pprof/", "", nil); got == 200 {
+		t.Error("/debug/pprof is served without -pprof")
+	}
+	ts.s.draining.Store(true)
+	anon.mustCall("GET", "/readyz", "", 503, nil)
+	ts.mustCall("POST", "/v1/rooms", `{"id":"late"}`, 503, nil)
 }
 
 func TestRefusesOpenAPIOffLoopbackWithoutToken(t *testing.T) {
