@@ -46,12 +46,13 @@ type client struct {
 	sent    int // frames of tone generated
 	silence bool
 
-	mu       sync.Mutex
-	dec      *codec.Decoder
-	heard    []int16 // decoded output, one 20 ms frame per packet
-	headers  []rtp.Header
-	frame    [codec.MaxFrameSamples]int16
-	failSink bool
+	mu          sync.Mutex
+	dec         *codec.Decoder
+	heard       []int16 // decoded output, one 20 ms frame per packet
+	headers     []rtp.Header
+	frame       [codec.MaxFrameSamples]int16
+	lastPayload []byte
+	failSink    bool
 }
 
 // room is a test room on a hand-stepped clock.
@@ -118,6 +119,7 @@ func (c *client) receive(header, payload []byte) error {
 		return nil
 	}
 	c.headers = append(c.headers, h)
+	c.lastPayload = append(c.lastPayload[:0], payload...)
 	n, err := c.dec.Decode(payload, c.frame[:])
 	if err != nil {
 		c.t.Errorf("%s: output does not decode: %v", c.p.ID(), err)

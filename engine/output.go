@@ -2,9 +2,9 @@ package engine
 
 import (
 	"encoding/binary"
-	"sync/atomic"
 
 	"github.com/handsup-audio/handsup/codec"
+	"github.com/handsup-audio/handsup/engine/red"
 	"github.com/handsup-audio/handsup/mixer"
 )
 
@@ -13,8 +13,8 @@ import (
 //
 // The contract: WriteRTP must not block (queue or drop instead: the room's
 // tick waits for it). header is valid only during the call; payload stays
-// unchanged until the room's next tick starts, so a transport may batch the
-// packets of one tick without copying payloads. A returned error is counted
+// unchanged until the room's next tick starts (and some ticks longer), so a
+// transport may batch the packets of one tick without copying payloads. A returned error is counted
 // and the participant stays in the room.
 type Sink interface {
 	WriteRTP(header, payload []byte) error
@@ -30,52 +30,108 @@ func (f SinkFunc) WriteRTP(header, payload []byte) error { return f(header, payl
 // and timestamps follow the room's ticks, whichever encoder fed it.
 type outStream struct {
 	ssrc        uint32
-	payloadType uint8
+	payloadType uint8 // Opus
+	redPT       uint8 // RED (RFC 2198) when the participant takes it; 0 otherwise
 	seq         uint16
 	tsBase      uint32 // timestamp at the room tick joinTick
 	joinTick    uint64
 	marker      bool // set the marker bit on the next packet: a talkspurt starts
 	header      [12]byte
 
-	// For RTCP sender reports, read without the room lock: the timestamp
-	// of the latest tick, and the packets and payload octets sent.
-	lastTS          atomic.Uint32
-	packets, octets atomic.Uint64
+	// runs remember which output fed which packets, so a NACK is answered
+	// from that output's history, with no copy of any payload per
+	// participant. A run is a stretch of packets of consecutive ticks from
+	// one output; a new one starts only on a switch or after a DTX gap, so
+	// a send usually writes nothing here.
+	runs    [4]sendRun
+	run     int // index in runs of the current run
+	lastSrc *encodedOutput
+	lastT   uint64
+
+	// For RTCP sender reports: packets and payload octets sent. Plain
+	// fields under the room lock; an atomic add per send would cost more
+	// than the rest of a listener's send.
+	packets, octets uint64
 }
 
-// send frames payload in this stream's header for room tick t and hands it
-// to sink. DTX packets are not sent; the timestamp still advances, and the
-// next packet carries the marker, as RFC 7587 asks. The tally, not the
+// sendRun is a stretch of a stream's packets: sequence numbers from seq
+// on carried ticks from tick on, one each, all from src.
+type sendRun struct {
+	seq  uint16
+	tick uint64
+	src  *encodedOutput
+}
+
+// sentAt finds the tick and output of the stream's packet seq, if it is
+// one of the packets sent in the last runs.
+func (o *outStream) sentAt(seq uint16) (uint64, *encodedOutput, bool) {
+	end := o.seq // one past the newest packet of the current run
+	for k := range len(o.runs) {
+		r := &o.runs[(o.run-k+len(o.runs))%len(o.runs)]
+		if r.src == nil {
+			return 0, nil, false
+		}
+		n := end - r.seq // packets in this run
+		if d := seq - r.seq; d < n {
+			return r.tick + uint64(d), r.src, true
+		}
+		end = r.seq
+	}
+	return 0, nil, false
+}
+
+func (o *outStream) timestamp(t uint64) uint32 {
+	return o.tsBase + uint32(t-o.joinTick)*codec.FrameSamples
+}
+
+// send frames src's packet of room tick t in this stream's header and
+// hands it to sink: plain Opus, or RED around it for a participant that
+// takes RED. DTX packets are not sent; the timestamp still advances, and
+// the next packet carries the marker, as RFC 7587 asks. The tally, not the
 // room's atomics, counts the packet: a tick sends to thousands of listeners.
-func (o *outStream) send(t uint64, payload []byte, sink Sink, n *tally) {
-	ts := o.tsBase + uint32(t-o.joinTick)*codec.FrameSamples
-	o.lastTS.Store(ts)
-	if codec.IsDTX(payload) {
+func (o *outStream) send(t uint64, src *encodedOutput, redDistance int, sink Sink, n *tally) {
+	if codec.IsDTX(src.payload) {
 		o.marker = true
 		return
 	}
-	h := &o.header
-	h[0] = 0x80 // version 2, no padding, no extension, no CSRC
-	h[1] = o.payloadType & 0x7f
-	if o.marker {
-		h[1] |= 0x80
-		o.marker = false
+	pt, payload := o.payloadType, src.payload
+	if o.redPT != 0 {
+		pt, payload = o.redPT, src.red(o.payloadType, redDistance)
 	}
-	binary.BigEndian.PutUint16(h[2:], o.seq)
-	binary.BigEndian.PutUint32(h[4:], ts)
-	binary.BigEndian.PutUint32(h[8:], o.ssrc)
+	marker := o.marker
+	o.marker = false
+	seq := o.seq
 	o.seq++
+	if src != o.lastSrc || t != o.lastT+1 {
+		o.run = (o.run + 1) % len(o.runs)
+		o.runs[o.run] = sendRun{seq: seq, tick: t, src: src}
+		o.lastSrc = src
+	}
+	o.lastT = t
 	if sink == nil {
 		return
 	}
-	if err := sink.WriteRTP(h[:], payload); err != nil {
+	o.writeHeader(pt, marker, seq, o.timestamp(t))
+	if err := sink.WriteRTP(o.header[:], payload); err != nil {
 		n.errors++
 		return
 	}
 	n.packets++
-	n.bytes += uint64(len(h) + len(payload))
-	o.packets.Add(1)
-	o.octets.Add(uint64(len(payload)))
+	n.bytes += uint64(len(o.header) + len(payload))
+	o.packets++
+	o.octets += uint64(len(payload))
+}
+
+func (o *outStream) writeHeader(pt uint8, marker bool, seq uint16, ts uint32) {
+	h := &o.header
+	h[0] = 0x80 // version 2, no padding, no extension, no CSRC
+	h[1] = pt & 0x7f
+	if marker {
+		h[1] |= 0x80
+	}
+	binary.BigEndian.PutUint16(h[2:], seq)
+	binary.BigEndian.PutUint32(h[4:], ts)
+	binary.BigEndian.PutUint32(h[8:], o.ssrc)
 }
 
 // tally counts one tick's sends, added to the room's counters once.
@@ -89,24 +145,93 @@ func (n *tally) flush(c *counters) {
 	}
 }
 
-// encodedOutput is one encoder's output stage: limiter, PCM and packet
-// buffers. The room's shared output and each private mix-minus have one.
+// history is how many ticks of packets an output keeps: RED needs the last
+// two, NACKs are answered up to 320 ms back.
+const history = 16
+
+// encodedOutput is one encoder's output stage: limiter, PCM, and its
+// latest packets. Each tier's shared mix and each private mix-minus has one.
 type encodedOutput struct {
 	enc     *codec.Encoder
-	lim     mixer.Limiter
-	pcm     [codec.FrameSamples]int16
-	buf     [codec.MaxPacketBytes]byte
-	payload []byte // the tick's packet, a slice of buf
+	lim     mixer.Limiter             // a private mix-minus's own
+	pcm     [codec.FrameSamples]int16 // a private mix-minus's own
+	tier    int                       // whose settings the encoder has
+	tick    uint64                    // room tick of payload
+	payload []byte                    // the tick's packet, a slice of hist
+	hist    [history]struct {
+		tick uint64
+		n    int
+		buf  [codec.MaxPacketBytes]byte
+	}
+	// RED payloads built this tick, by the Opus payload type inside.
+	reds [2]struct {
+		pt       uint8
+		distance int
+		tick     uint64
+		buf      []byte
+	}
 }
 
-// encode turns o.pcm into o.payload. On an encoder error the payload is
-// empty (nothing is sent) and the error counted.
-func (o *encodedOutput) encode(c *counters) {
+// encode turns pcm into the payload of room tick t. On an encoder error
+// the payload is empty (nothing is sent) and the error counted.
+func (o *encodedOutput) encode(pcm []int16, t uint64, c *counters) {
 	c.encodes.Add(1)
-	n, err := o.enc.Encode(o.pcm[:], o.buf[:])
+	h := &o.hist[t%history]
+	n, err := o.enc.Encode(pcm, h.buf[:])
 	if err != nil {
 		c.encodeErrors.Add(1)
 		n = 0
 	}
-	o.payload = o.buf[:n]
+	h.tick, h.n = t, n
+	o.tick, o.payload = t, h.buf[:n]
+}
+
+// packetAt is the output's packet of room tick t, if still held.
+func (o *encodedOutput) packetAt(t uint64) ([]byte, bool) {
+	h := &o.hist[t%history]
+	if h.tick != t || o.tick < t || o.tick-t >= history {
+		return nil, false
+	}
+	return h.buf[:h.n], true
+}
+
+// red wraps the current packet in RED (RFC 2198) with up to distance
+// earlier packets. It is built once per tick and Opus payload type, and
+// shared by every participant of the output that takes RED.
+func (o *encodedOutput) red(opusPT uint8, distance int) []byte {
+	slot := &o.reds[0]
+	for i := range o.reds {
+		r := &o.reds[i]
+		if r.pt == opusPT && r.distance == distance {
+			if r.tick == o.tick && r.buf != nil {
+				return r.buf
+			}
+			slot = r
+			break
+		}
+		if r.tick < slot.tick {
+			slot = r
+		}
+	}
+	slot.pt, slot.distance, slot.tick = opusPT, distance, o.tick
+	slot.buf = o.appendRED(slot.buf[:0], o.tick, opusPT, distance)
+	return slot.buf
+}
+
+// appendRED builds the RED payload of tick t: the non-DTX packets of the
+// distance ticks before it, oldest first, then t's.
+func (o *encodedOutput) appendRED(dst []byte, t uint64, opusPT uint8, distance int) []byte {
+	primary, _ := o.packetAt(t)
+	var blocks [2]red.Block
+	nb := 0
+	for d := min(distance, len(blocks)); d >= 1; d-- {
+		if t < uint64(d) {
+			continue
+		}
+		if p, ok := o.packetAt(t - uint64(d)); ok && !codec.IsDTX(p) {
+			blocks[nb] = red.Block{PayloadType: opusPT, TSOffset: uint32(d * codec.FrameSamples), Data: p}
+			nb++
+		}
+	}
+	return red.Append(dst, opusPT, primary, blocks[:nb]...)
 }

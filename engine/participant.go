@@ -4,10 +4,12 @@ import (
 	"math"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pion/rtp"
 
 	"github.com/handsup-audio/handsup/codec"
+	"github.com/handsup-audio/handsup/engine/red"
 	"github.com/handsup-audio/handsup/jitter"
 	"github.com/handsup-audio/handsup/mixer"
 )
@@ -17,14 +19,25 @@ import (
 type ParticipantConfig struct {
 	Role        Role
 	Muted       bool
-	PayloadType uint8  // Opus payload type in and out; default 111
-	SSRC        uint32 // SSRC of the participant's output stream; 0 picks one at random
-	Sink        Sink   // where the participant's output goes; nil discards it
+	PayloadType uint8 // Opus payload type in and out; default 111
+	// REDPayloadType, when set, is the participant's RED (RFC 2198)
+	// payload type: its output comes wrapped in RED at its tier's
+	// redundancy distance, and RED it sends is unwrapped, the redundant
+	// copies filling losses.
+	REDPayloadType uint8
+	SSRC           uint32 // SSRC of the participant's output stream; 0 picks one at random
+	Sink           Sink   // where the participant's output goes; nil discards it
 }
 
 // Participant is one member of a room. Its methods are safe for concurrent
 // use.
 type Participant struct {
+	// Read for every member on every tick: kept together.
+	private *encodedOutput // private mix-minus encoder, while held; guarded by room.mu
+	ts      tierState      // guarded by room.mu
+	sink    Sink
+	out     outStream
+
 	id   string
 	room *Room
 
@@ -33,17 +46,13 @@ type Participant struct {
 	hand   atomic.Bool
 	muted  bool    // guarded by room.mu
 	gainDB float64 // guarded by room.mu
-	sink   Sink
 
 	in  *inputSide // non-nil while the role contributes; guarded by room.mu
 	inP atomic.Pointer[inputSide]
 
-	out      outStream
-	private  *encodedOutput // private mix-minus encoder, while held
-	lastMix  uint64         // room tick the participant's voice was last mixed
-	everMix  bool
-	onShared bool // hears the shared encoder this tick
-	index    int  // position in room.members
+	lastMix uint64 // room tick the participant's voice was last mixed
+	everMix bool
+	index   int // position in room.members
 }
 
 // inputSide is what a contributing participant needs to be heard: the
@@ -51,9 +60,12 @@ type Participant struct {
 // source. Listeners do not carry one, so a large audience costs little.
 type inputSide struct {
 	payloadType uint8
+	redPT       uint8 // 0: the participant sends no RED
 
-	mu  sync.Mutex // serialises WriteRTP's reused packet struct
-	pkt rtp.Packet
+	mu     sync.Mutex // serialises WriteRTP's reused packet struct
+	pkt    rtp.Packet
+	redPkt rtp.Packet // a redundant block, as the packet it copies
+	blocks [red.MaxBlocks]red.Block
 
 	jb  *jitter.Buffer
 	dec *codec.Decoder
@@ -80,11 +92,14 @@ func (p *Participant) SSRC() uint32 { return p.out.ssrc }
 
 // OutputInfo describes the participant's output stream for RTCP sender
 // reports: its SSRC, the RTP timestamp of the room's latest tick, and the
-// packets and payload octets sent so far. It takes no lock, so a room's
-// AfterTick may call it.
+// packets and payload octets sent so far. It takes the room's lock: do not
+// call it from the room's hooks.
 func (p *Participant) OutputInfo() (ssrc, timestamp uint32, packets, octets uint64) {
+	r := p.room
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	o := &p.out
-	return o.ssrc, o.lastTS.Load(), o.packets.Load(), o.octets.Load()
+	return o.ssrc, o.timestamp(max(r.tick, o.joinTick)), o.packets, o.octets
 }
 
 // PayloadType is the Opus payload type of the participant's streams.
@@ -205,11 +220,19 @@ func (p *Participant) WriteRTP(buf []byte) error {
 		c.dropped[DropMalformed].Add(1)
 		return ErrMalformedRTP
 	}
-	if in.pkt.PayloadType != in.payloadType {
+	now := p.room.eng.now()
+	switch {
+	case in.pkt.PayloadType == in.payloadType:
+	case in.redPT != 0 && in.pkt.PayloadType == in.redPT:
+		if !in.unwrapRED(now, c) {
+			c.dropped[DropMalformed].Add(1)
+			return ErrMalformedRTP
+		}
+	default:
 		c.dropped[DropPayloadType].Add(1)
 		return ErrPayloadType
 	}
-	switch in.jb.Push(&in.pkt, p.room.eng.now()) {
+	switch in.jb.Push(&in.pkt, now) {
 	case jitter.Duplicate:
 		c.dropped[DropDuplicate].Add(1)
 	case jitter.Late:
@@ -222,6 +245,116 @@ func (p *Participant) WriteRTP(buf []byte) error {
 		return nil
 	}
 	return ErrJitterDrop
+}
+
+// ReportReception takes what the participant's receiver reports say about
+// its stream (RTCP RR) and moves it between the room's tiers: at once to a
+// more protective tier when the reported loss needs it, one step back after
+// the reports have allowed less for RoomConfig.TierRelax. A speaker's own
+// mix-minus encoder follows its tier too. It returns the tier, and whether
+// it changed; the stream's sequence numbers and timestamps go on unbroken.
+func (p *Participant) ReportReception(rep Reception) (tier int, changed bool) {
+	r := p.room
+	now := r.eng.now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := p.ts.tier
+	changed = p.ts.update(r.tiers, rep, now, r.cfg.TierRelax)
+	if changed {
+		r.counters.tierSwitches.Add(1)
+		if !p.left.Load() && r.byID[p.id] == p {
+			r.tierCount[old]--
+			r.tierCount[p.ts.tier]++
+		}
+	}
+	return p.ts.tier, changed
+}
+
+// Tier is the index in RoomConfig.Tiers of the participant's tier.
+func (p *Participant) Tier() int {
+	p.room.mu.Lock()
+	defer p.room.mu.Unlock()
+	return p.ts.tier
+}
+
+// Retransmit answers a NACK (RFC 4585) for packets of the participant's
+// stream: each one still in its output's history is sent again, unchanged,
+// through the participant's sink. It answers only while the participant's
+// reported round trip is within RoomConfig.NACKMaxRTT (a later copy comes
+// too late to play) and within NACKRate a second; it returns how many it
+// sent. The packets come from the room's shared history: nothing is kept
+// per participant but the sequence numbers.
+func (p *Participant) Retransmit(seqs []uint16) int {
+	r := p.room
+	now := r.eng.now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := &r.counters
+	if p.left.Load() || p.sink == nil {
+		return 0
+	}
+	if p.ts.rtt > r.cfg.NACKMaxRTT {
+		c.nacksRefused.Add(uint64(len(seqs)))
+		return 0
+	}
+	sent := 0
+	for _, seq := range seqs {
+		tick, src, ok := p.out.sentAt(seq)
+		var payload []byte
+		if ok {
+			payload, ok = src.packetAt(tick)
+		}
+		if !ok || !p.ts.allowNACK(now, r.cfg.NACKRate) {
+			c.nacksRefused.Add(1)
+			continue
+		}
+		pt := p.out.payloadType
+		if p.out.redPT != 0 {
+			pt = p.out.redPT
+			r.scratch = src.appendRED(r.scratch[:0], tick, p.out.payloadType, r.tiers[src.tier].RED)
+			payload = r.scratch
+		}
+		p.out.writeHeader(pt, false, seq, p.out.timestamp(tick))
+		if err := p.sink.WriteRTP(p.out.header[:], payload); err != nil {
+			c.sinkErrors.Add(1)
+			continue
+		}
+		c.retransmitted.Add(1)
+		sent++
+	}
+	return sent
+}
+
+// unwrapRED turns in.pkt, a RED packet (RFC 2198), into its primary Opus
+// packet, after pushing its redundant blocks into the jitter buffer as the
+// earlier packets they copy: where one of those was lost, its copy plays.
+// A copy of a packet already held is a duplicate and goes unnoticed.
+func (in *inputSide) unwrapRED(now time.Time, c *counters) bool {
+	pt, primary, blocks, err := red.Parse(in.pkt.Payload, in.blocks[:0])
+	if err != nil || pt != in.payloadType || len(primary) == 0 {
+		return false
+	}
+	dur, err := codec.PacketSamples(primary)
+	if err != nil {
+		return false
+	}
+	for _, b := range blocks {
+		if b.PayloadType != in.payloadType || len(b.Data) == 0 || b.TSOffset%uint32(dur) != 0 {
+			continue // a block of another codec, or not whole packets back
+		}
+		back := b.TSOffset / uint32(dur)
+		in.redPkt.Header = in.pkt.Header
+		in.redPkt.SequenceNumber -= uint16(back)
+		in.redPkt.Timestamp -= b.TSOffset
+		in.redPkt.PayloadType = in.payloadType
+		in.redPkt.Payload = b.Data
+		if in.jb.Push(&in.redPkt, now) == jitter.Accepted {
+			c.redRecovered.Add(1)
+		}
+	}
+	in.pkt.Payload = primary
+	in.pkt.PayloadType = in.payloadType
+	return true
 }
 
 // ParticipantStats is a snapshot of a participant's state.
@@ -237,6 +370,7 @@ type ParticipantStats struct {
 	Level   uint8
 	Mixed   bool          // the participant's voice was in the last tick's mix
 	Private bool          // the participant hears its own mix-minus encoder
+	Tier    int           // index in RoomConfig.Tiers
 	Jitter  *jitter.Stats // the input jitter buffer's statistics; nil for listeners
 }
 
@@ -248,7 +382,7 @@ func (p *Participant) Stats() ParticipantStats {
 	s := ParticipantStats{
 		ID: p.id, Role: p.Role(), Muted: p.muted, HandRaised: p.HandRaised(),
 		GainDB: p.gainDB, SSRC: p.out.ssrc, Level: mixer.SilentLevel,
-		Private: p.private != nil,
+		Private: p.private != nil, Tier: p.ts.tier,
 	}
 	if p.in != nil {
 		s.Level = p.in.src.Level()

@@ -17,9 +17,20 @@ type RoomConfig struct {
 	InviteOnly  bool // recorded for the server, which checks invites
 	MaxSpeakers int  // speakers and moderators on stage at most; default 0, no limit
 	TopN        int  // voices mixed at once, the loudest; default 4
-	// Encoder is the setting of every output encoder; default 32 kbps,
-	// complexity 5, fullband.
-	Encoder codec.EncoderConfig
+	// Tiers are the output quality levels, cleanest first, at most 4;
+	// default DefaultTiers(). Everyone starts on the first.
+	Tiers []Tier
+	// TierRelax is how long a participant's reports must allow a less
+	// protective tier before it moves one step down; default 10 s. Moving
+	// up, to protect, takes one report.
+	TierRelax time.Duration
+	// NACKMaxRTT is the round trip up to which a participant's NACKs are
+	// answered: beyond it a retransmission arrives too late to play;
+	// default 100 ms.
+	NACKMaxRTT time.Duration
+	// NACKRate bounds the retransmissions per participant and second;
+	// default 25.
+	NACKRate int
 	// PrivateHangover keeps a speaker's own mix-minus encoder this long
 	// after their voice was last in the mix, so pauses between words do not
 	// switch encoders; default 1.5 s.
@@ -42,6 +53,18 @@ func (c RoomConfig) withDefaults() RoomConfig {
 	if c.PrivateHangover == 0 {
 		c.PrivateHangover = 1500 * time.Millisecond
 	}
+	if len(c.Tiers) == 0 {
+		c.Tiers = DefaultTiers()
+	}
+	if c.TierRelax <= 0 {
+		c.TierRelax = 10 * time.Second
+	}
+	if c.NACKMaxRTT <= 0 {
+		c.NACKMaxRTT = 100 * time.Millisecond
+	}
+	if c.NACKRate == 0 {
+		c.NACKRate = 25
+	}
 	c.Mixer.TopN = c.TopN
 	c.Mixer.FrameSamples = codec.FrameSamples
 	return c
@@ -53,16 +76,21 @@ type Room struct {
 	cfg RoomConfig
 	eng *Engine
 
-	mu       sync.Mutex // guards membership, roles, mutes and the tick
-	closed   bool
-	members  []*Participant
-	byID     map[string]*Participant
-	speakers []*Participant // contributing roles, in join order
-	mix      *mixer.Mixer
-	shared   encodedOutput
-	spare    []*encodedOutput // private encoders waiting for a speaker
-	tick     uint64
-	hangover uint64 // PrivateHangover in ticks
+	mu        sync.Mutex // guards membership, roles, mutes and the tick
+	closed    bool
+	members   []*Participant
+	byID      map[string]*Participant
+	speakers  []*Participant // contributing roles, in join order
+	mix       *mixer.Mixer
+	tiers     []Tier
+	outputs   []*encodedOutput // one shared encoder per tier
+	roomLim   mixer.Limiter    // the room mix, limited once for every tier
+	roomPCM   [codec.FrameSamples]int16
+	tierCount [maxTiers]int    // members per tier
+	spare     []*encodedOutput // private encoders waiting for a speaker
+	scratch   []byte           // RED payloads rebuilt for retransmissions
+	tick      uint64
+	hangover  uint64 // PrivateHangover in ticks
 
 	counters counters
 }
@@ -73,11 +101,24 @@ func (r *Room) ID() string { return r.id }
 // Config returns the room's settings, defaults filled in.
 func (r *Room) Config() RoomConfig { return r.cfg }
 
+// maxTiers bounds RoomConfig.Tiers: each used tier costs an encode a tick.
+const maxTiers = 4
+
 func newRoom(e *Engine, id string, cfg RoomConfig) (*Room, error) {
 	cfg = cfg.withDefaults()
-	enc, err := codec.NewEncoder(cfg.Encoder)
-	if err != nil {
-		return nil, err
+	if len(cfg.Tiers) > maxTiers {
+		return nil, fmt.Errorf("engine: %d tiers, at most %d", len(cfg.Tiers), maxTiers)
+	}
+	outputs := make([]*encodedOutput, len(cfg.Tiers))
+	for i, t := range cfg.Tiers {
+		if t.RED < 0 || t.RED > 2 {
+			return nil, fmt.Errorf("engine: tier %q: RED distance %d, want 0 to 2", t.Name, t.RED)
+		}
+		enc, err := codec.NewEncoder(t.Encoder)
+		if err != nil {
+			return nil, fmt.Errorf("engine: tier %q: %w", t.Name, err)
+		}
+		outputs[i] = &encodedOutput{enc: enc, tier: i}
 	}
 	r := &Room{
 		id: id, cfg: cfg, eng: e,
@@ -85,7 +126,7 @@ func newRoom(e *Engine, id string, cfg RoomConfig) (*Room, error) {
 		mix:      mixer.New(cfg.Mixer),
 		hangover: uint64(cfg.PrivateHangover / TickInterval),
 	}
-	r.shared.enc = enc
+	r.tiers, r.outputs = cfg.Tiers, outputs
 	return r, nil
 }
 
@@ -106,7 +147,7 @@ func (r *Room) Join(id string, cfg ParticipantConfig) (*Participant, error) {
 		cfg.SSRC = rand.Uint32() | 1
 	}
 	p := &Participant{id: id, room: r, sink: cfg.Sink, muted: cfg.Muted}
-	p.out = outStream{ssrc: cfg.SSRC, payloadType: cfg.PayloadType & 0x7f,
+	p.out = outStream{ssrc: cfg.SSRC, payloadType: cfg.PayloadType & 0x7f, redPT: cfg.REDPayloadType & 0x7f,
 		seq: uint16(rand.Uint32()), tsBase: rand.Uint32(), marker: true}
 	r.mu.Lock()
 	if r.closed {
@@ -127,6 +168,7 @@ func (r *Room) Join(id string, cfg ParticipantConfig) (*Participant, error) {
 	}
 	p.index = len(r.members)
 	r.members = append(r.members, p)
+	r.tierCount[p.ts.tier]++
 	r.byID[id] = p
 	r.mu.Unlock()
 	r.emit(Event{Kind: EventJoined, Participant: id, Role: cfg.Role})
@@ -183,6 +225,7 @@ func (r *Room) setRoleLocked(p *Participant, role Role) error {
 		}
 		in := &inputSide{
 			payloadType: p.out.payloadType,
+			redPT:       p.out.redPT,
 			jb:          jitter.New(r.cfg.Jitter),
 			dec:         dec,
 			src:         r.mix.AddSource(),
@@ -205,6 +248,7 @@ func (r *Room) dropInputLocked(p *Participant) {
 		return
 	}
 	r.mix.RemoveSource(p.in.src)
+	r.releasePrivateLocked(p)
 	p.inP.Store(nil)
 	p.in = nil
 	for i, s := range r.speakers {
@@ -222,7 +266,7 @@ func (r *Room) remove(p *Participant, reason string) {
 		return
 	}
 	r.dropInputLocked(p)
-	r.releasePrivateLocked(p)
+	r.tierCount[p.ts.tier]--
 	delete(r.byID, p.id)
 	last := len(r.members) - 1
 	r.members[p.index] = r.members[last]

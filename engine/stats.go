@@ -53,6 +53,10 @@ type counters struct {
 	encodeErrors         atomic.Uint64
 	sinkErrors           atomic.Uint64
 	ticks                atomic.Uint64
+	redRecovered         atomic.Uint64 // packets rebuilt from a speaker's RED
+	tierSwitches         atomic.Uint64
+	retransmitted        atomic.Uint64 // packets sent again for a NACK
+	nacksRefused         atomic.Uint64 // NACKed packets not sent: too old, RTT or rate
 }
 
 // Counters is a snapshot of cumulative totals, for a room or the engine.
@@ -68,6 +72,10 @@ type Counters struct {
 	EncodeErrors         uint64
 	SinkErrors           uint64
 	RoomTicks            uint64 // ticks summed over rooms
+	REDRecovered         uint64 // speakers' packets rebuilt from RED redundancy
+	TierSwitches         uint64 // participants moved between tiers
+	Retransmitted        uint64 // packets sent again for NACKs
+	NACKsRefused         uint64 // NACKed packets not sent: too old, RTT too long, or over the rate
 }
 
 // DroppedTotal sums the drops over every reason.
@@ -87,6 +95,8 @@ func (c *counters) snapshot() Counters {
 		Concealed: c.concealed.Load(), DecodeErrors: c.decodeErrors.Load(),
 		Encodes: c.encodes.Load(), EncodeErrors: c.encodeErrors.Load(),
 		SinkErrors: c.sinkErrors.Load(), RoomTicks: c.ticks.Load(),
+		REDRecovered: c.redRecovered.Load(), TierSwitches: c.tierSwitches.Load(),
+		Retransmitted: c.retransmitted.Load(), NACKsRefused: c.nacksRefused.Load(),
 	}
 	for i := range c.dropped {
 		s.Dropped[i] = c.dropped[i].Load()
@@ -110,4 +120,8 @@ func (s *Counters) add(o Counters) {
 	s.EncodeErrors += o.EncodeErrors
 	s.SinkErrors += o.SinkErrors
 	s.RoomTicks += o.RoomTicks
+	s.REDRecovered += o.REDRecovered
+	s.TierSwitches += o.TierSwitches
+	s.Retransmitted += o.Retransmitted
+	s.NACKsRefused += o.NACKsRefused
 }

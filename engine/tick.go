@@ -33,46 +33,58 @@ func (r *Room) runTick() {
 	}
 
 	// Speakers whose voice is in the mix, or was within the hangover, hear
-	// their own mix-minus; everyone else shares the room's encoder.
-	sharedUsers := 0
-	for _, p := range r.members {
-		if r.wantsPrivateLocked(p, t) {
-			if p.private == nil {
-				p.private = r.takeEncoderLocked()
-			}
-			if p.private != nil {
-				p.onShared = false
-				continue
-			}
-		} else if p.private != nil {
-			r.releasePrivateLocked(p)
-		}
-		p.onShared = true
-		sharedUsers++
-	}
-
+	// their own mix-minus; everyone else hears their tier's shared encoder.
+	tierUsers := r.tierCount
 	var sent tally
 	defer sent.flush(c)
 	for _, p := range r.speakers {
-		if p.private == nil {
+		if !r.wantsPrivateLocked(p, t) {
+			r.releasePrivateLocked(p)
 			continue
 		}
+		if p.private == nil {
+			if p.private = r.takeEncoderLocked(); p.private == nil {
+				continue
+			}
+		}
+		tierUsers[p.ts.tier]--
 		o := p.private
+		r.tuneLocked(o, p.ts.tier)
 		r.mix.MixMinus(p.in.src, &o.lim, o.pcm[:])
-		o.encode(c)
-		p.out.send(t, o.payload, p.sink, &sent)
+		o.encode(o.pcm[:], t, c)
+		p.out.send(t, o, r.tiers[p.ts.tier].RED, p.sink, &sent)
 	}
-	if sharedUsers == 0 {
+	encoded := false
+	for i, n := range tierUsers[:len(r.tiers)] {
+		if n == 0 {
+			continue
+		}
+		if !encoded { // the room's mix, limited once for every tier
+			r.mix.Room(&r.roomLim, r.roomPCM[:])
+			encoded = true
+		}
+		r.outputs[i].encode(r.roomPCM[:], t, c)
+	}
+	if !encoded {
 		return
 	}
-	o := &r.shared
-	r.mix.Room(&o.lim, o.pcm[:])
-	o.encode(c)
 	for _, p := range r.members {
-		if p.onShared {
-			p.out.send(t, o.payload, p.sink, &sent)
+		if p.private == nil {
+			o := r.outputs[p.ts.tier]
+			p.out.send(t, o, r.tiers[o.tier].RED, p.sink, &sent)
 		}
 	}
+}
+
+// tuneLocked gives o the encoder settings of tier.
+func (r *Room) tuneLocked(o *encodedOutput, tier int) {
+	if o.tier == tier {
+		return
+	}
+	if err := o.enc.Apply(r.tiers[tier].Encoder); err != nil {
+		r.counters.encodeErrors.Add(1)
+	}
+	o.tier = tier
 }
 
 // wantsPrivateLocked: a contributing, unmuted speaker whose voice was mixed
@@ -95,7 +107,7 @@ func (r *Room) takeEncoderLocked() *encodedOutput {
 		r.spare = r.spare[:n-1]
 		return o
 	}
-	enc, err := codec.NewEncoder(r.cfg.Encoder)
+	enc, err := codec.NewEncoder(r.tiers[0].Encoder)
 	if err != nil {
 		r.counters.encodeErrors.Add(1)
 		return nil

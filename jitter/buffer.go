@@ -108,6 +108,7 @@ type Buffer struct {
 	hist        []float64 // relative-delay histogram, bucketWidth buckets
 	target      int       // target buffer level in samples
 	packetLen   int       // duration of the last packet pushed, in samples
+	lossRate    float64   // recent fraction of packets lost (noteLoss)
 	lastTransit time.Duration
 	haveTransit bool
 	jitter      float64 // RFC 3550 interarrival jitter, seconds
@@ -461,7 +462,29 @@ func (b *Buffer) TargetDelay() time.Duration {
 
 // effectiveTarget is the target level, at least one packet long: a buffer
 // of 60 ms packets holds 60 ms whatever the network does.
-func (b *Buffer) effectiveTarget() int { return max(b.target, b.packetLen) }
+func (b *Buffer) effectiveTarget() int {
+	t := max(b.target, b.packetLen)
+	if b.lossRate > lossyRate {
+		// On a lossy link keep the next packet in hand when one is missing:
+		// its in-band FEC rebuilds the lost frame, where an empty buffer
+		// could only conceal it.
+		t = max(t, 2*frame)
+	}
+	return t
+}
+
+// lossyRate is the recent loss rate from which the target keeps two
+// frames: a single loss does not reach it, two within a second or so do.
+const lossyRate = 0.03
+
+// noteLoss folds lost packets and one received into the recent loss rate,
+// an average over about the last 50 packets.
+func (b *Buffer) noteLoss(lost int64) {
+	for range min(lost, 50) {
+		b.lossRate = b.lossRate*0.98 + 0.02
+	}
+	b.lossRate *= 0.98
+}
 
 // Reset drops everything buffered and waits for the stream to start again;
 // counters and arrival statistics stay.

@@ -115,6 +115,9 @@ func (b *Buffer) dropPlayedLocked() {
 func (b *Buffer) decodeHeadLocked(at time.Duration) Frame {
 	s := &b.slots[b.order[0]]
 	b.playTS = max(b.playTS, s.ts+int64(s.samples))
+	if b.haveLastSeq && s.seq > b.lastSeq {
+		b.noteLoss(s.seq - b.lastSeq - 1)
+	}
 	b.lastSeq, b.haveLastSeq = s.seq, true
 	b.lastWasDTX = codec.IsDTX(s.payload[:s.n])
 	b.concealRun, b.debt = 0, 0

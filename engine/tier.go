@@ -1,0 +1,108 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/handsup-audio/handsup/codec"
+)
+
+// Tier is one quality level of a room's output. The room encodes the
+// shared mix once per tier that has at least one listener, and a speaker's
+// own mix-minus encoder takes the settings of the speaker's tier. Tiers are
+// ordered from the cleanest link to the worst: a higher index protects more.
+type Tier struct {
+	Name    string
+	Encoder codec.EncoderConfig
+	// RED is the redundancy distance for participants that take RED
+	// (RFC 2198): each packet also carries the previous RED packets' audio,
+	// taken from the tier's history, with no extra encode. 0 to 2.
+	RED int
+	// MinLoss is the reported fraction lost (0..1) from which a participant
+	// needs this tier or a more protective one.
+	MinLoss float64
+}
+
+// DefaultTiers are hi (32 kbps fullband), mid (24 kbps wideband with
+// in-band FEC and a 10% loss hint; libopus 1.3.1 engages FEC at 24 kbps only
+// with a wideband cap and a loss hint of 5–10%) and low (16 kbps wideband,
+// RED distance 1 for participants that take it).
+func DefaultTiers() []Tier {
+	return []Tier{
+		{Name: "hi", Encoder: codec.EncoderConfig{Bitrate: 32000, MaxBandwidth: codec.Fullband}},
+		{Name: "mid", MinLoss: 0.02, Encoder: codec.EncoderConfig{
+			Bitrate: 24000, MaxBandwidth: codec.Wideband, FEC: true, PacketLossPercent: 10}},
+		{Name: "low", MinLoss: 0.08, RED: 1, Encoder: codec.EncoderConfig{
+			Bitrate: 16000, MaxBandwidth: codec.Wideband}},
+	}
+}
+
+// Reception is what a participant's receiver reports say about the stream
+// it gets from the room (RTCP RR, RFC 3550 §6.4.1).
+type Reception struct {
+	FractionLost float64       // since its previous report, 0..1
+	Jitter       time.Duration // interarrival jitter
+	RTT          time.Duration // round trip, 0 when unknown
+}
+
+// tierState follows one participant's reports with hysteresis: quick to
+// protect (the first report that needs a more protective tier moves it
+// there), slow to relax (one step down after the reports have allowed it
+// for relaxAfter).
+type tierState struct {
+	tier       int
+	calmSince  time.Time // first report of the current calm spell; zero while not calm
+	rtt        time.Duration
+	nackTokens float64
+	nackAt     time.Time
+}
+
+// wantTier is the least protective tier whose MinLoss the loss reaches.
+func wantTier(tiers []Tier, loss float64) int {
+	want := 0
+	for i, t := range tiers {
+		if loss >= t.MinLoss {
+			want = i
+		}
+	}
+	return want
+}
+
+// update folds one report in and reports whether the tier changed.
+func (s *tierState) update(tiers []Tier, r Reception, now time.Time, relaxAfter time.Duration) bool {
+	s.rtt = r.RTT
+	want := wantTier(tiers, r.FractionLost)
+	switch {
+	case want > s.tier:
+		s.tier, s.calmSince = want, time.Time{}
+		return true
+	case want == s.tier:
+		s.calmSince = time.Time{}
+	case s.calmSince.IsZero():
+		s.calmSince = now
+	case now.Sub(s.calmSince) >= relaxAfter:
+		s.tier--
+		s.calmSince = now // the next step down waits as long again
+		return true
+	}
+	return false
+}
+
+// allowNACK takes one retransmission from the participant's budget: rate
+// per second, bursts up to rate/2.
+func (s *tierState) allowNACK(now time.Time, rate int) bool {
+	if rate <= 0 {
+		return false
+	}
+	if !s.nackAt.IsZero() {
+		s.nackTokens += now.Sub(s.nackAt).Seconds() * float64(rate)
+	} else {
+		s.nackTokens = float64(rate) / 2
+	}
+	s.nackAt = now
+	s.nackTokens = min(s.nackTokens, float64(rate)/2)
+	if s.nackTokens < 1 {
+		return false
+	}
+	s.nackTokens--
+	return true
+}

@@ -1,0 +1,292 @@
+package engine_test
+
+import (
+	"bytes"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+
+	"github.com/handsup-audio/handsup/bench"
+	"github.com/handsup-audio/handsup/codec"
+	"github.com/handsup-audio/handsup/engine"
+	"github.com/handsup-audio/handsup/engine/red"
+)
+
+// runReporting sends the same reception report from c once per simulated
+// second while the room runs for the given seconds.
+func (r *room) runReporting(c *client, rep engine.Reception, seconds int) {
+	for range seconds {
+		c.p.ReportReception(rep)
+		r.run(50)
+	}
+}
+
+func TestTiersProtectFastAndRelaxSlowly(t *testing.T) {
+	r := newTestRoom(t, engine.RoomConfig{})
+	r.join("a", engine.Speaker, fA, 0.25)
+	l := r.join("l", engine.Listener, 0, 0)
+	r.run(warmUp)
+	clean := engine.Reception{FractionLost: 0}
+	r.runReporting(l, clean, 2)
+	if tier := l.p.Tier(); tier != 0 {
+		t.Fatalf("clean link on tier %d", tier)
+	}
+
+	// Loss starts: one report is enough to protect.
+	if tier, changed := l.p.ReportReception(engine.Reception{FractionLost: 0.05}); tier != 1 || !changed {
+		t.Fatalf("5%% loss: tier %d (changed %v), want 1 at once", tier, changed)
+	}
+	if tier, _ := l.p.ReportReception(engine.Reception{FractionLost: 0.15}); tier != 2 {
+		t.Fatalf("15%% loss: tier %d, want 2", tier)
+	}
+	r.run(50)
+	m := l.mark()
+	// The loss ends: the tier holds for 10 s of clean reports, then steps
+	// down one tier per 10 s.
+	relaxed := map[int]int{} // tier -> seconds after the loss ended
+	for s := 1; s <= 25; s++ {
+		l.p.ReportReception(clean)
+		r.run(50)
+		if _, seen := relaxed[l.p.Tier()]; !seen {
+			relaxed[l.p.Tier()] = s
+		}
+	}
+	if relaxed[1] < 10 || relaxed[1] > 12 {
+		t.Errorf("stepped down to mid %d s after the loss ended, want about 10", relaxed[1])
+	}
+	if relaxed[0] < 20 || relaxed[0] > 22 {
+		t.Errorf("back on hi %d s after the loss ended, want about 20", relaxed[0])
+	}
+	// Through every switch the stream stayed continuous and audible.
+	l.expectContinuous()
+	r.expectHears(l, m, fA)
+	if sw := r.room.Counters().TierSwitches; sw != 4 {
+		t.Errorf("%d tier switches, want 4", sw)
+	}
+}
+
+func TestSharedMixEncodedOncePerUsedTier(t *testing.T) {
+	r := newTestRoom(t, engine.RoomConfig{})
+	r.join("a", engine.Speaker, fA, 0.25)
+	var ls []*client
+	for _, id := range []string{"l0", "l1", "l2", "l3"} {
+		ls = append(ls, r.join(id, engine.Listener, 0, 0))
+	}
+	r.run(warmUp)
+	encodes := func(ticks int) uint64 {
+		before := r.room.Counters().Encodes
+		r.run(ticks)
+		return r.room.Counters().Encodes - before
+	}
+	// One private mix-minus for a, one shared encode for hi.
+	if n := encodes(10); n != 20 {
+		t.Errorf("all on hi: %d encodes in 10 ticks, want 20", n)
+	}
+	ls[1].p.ReportReception(engine.Reception{FractionLost: 0.05})
+	ls[2].p.ReportReception(engine.Reception{FractionLost: 0.5})
+	ls[3].p.ReportReception(engine.Reception{FractionLost: 0.5})
+	if n := encodes(10); n != 40 {
+		t.Errorf("hi, mid and low in use: %d encodes in 10 ticks, want 40", n)
+	}
+	m := ls[2].mark()
+	r.run(50)
+	r.expectHears(ls[2], m, fA)
+	for _, l := range ls {
+		l.expectContinuous()
+	}
+}
+
+func TestSpeakerEncoderFollowsItsTier(t *testing.T) {
+	r := newTestRoom(t, engine.RoomConfig{})
+	a := r.join("a", engine.Speaker, fA, 0.25)
+	b := r.join("b", engine.Speaker, fB, 0.25)
+	r.run(warmUp)
+	// b's link turns bad: its own mix-minus moves to the low tier's
+	// settings (16 kbps, wideband), a's stays fullband.
+	b.p.ReportReception(engine.Reception{FractionLost: 0.2})
+	r.run(25)
+	if toc := lastTOC(t, b); toc.Bandwidth > codec.Wideband {
+		t.Errorf("b on the low tier still gets %v", toc.Bandwidth)
+	}
+	if toc := lastTOC(t, a); toc.Bandwidth != codec.Fullband {
+		t.Errorf("a on hi gets %v", toc.Bandwidth)
+	}
+	m := b.mark()
+	r.run(50)
+	r.expectHears(b, m, fA)
+	b.expectContinuous()
+}
+
+// lastTOC parses the TOC of the last packet a client received.
+func lastTOC(t *testing.T, c *client) codec.TOC {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	toc, err := codec.ParseTOC(c.lastPayload)
+	if err != nil {
+		t.Fatalf("%s: %v", c.p.ID(), err)
+	}
+	return toc
+}
+
+// redListener joins a listener that takes RED and keeps its packets.
+type redListener struct {
+	mu      sync.Mutex
+	p       *engine.Participant
+	packets []rtp.Packet
+}
+
+func (l *redListener) WriteRTP(header, payload []byte) error {
+	var pkt rtp.Packet
+	if err := pkt.Unmarshal(append(append([]byte(nil), header...), payload...)); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.packets = append(l.packets, pkt)
+	l.mu.Unlock()
+	return nil
+}
+
+func TestREDOutputCarriesThePreviousPacket(t *testing.T) {
+	r := newTestRoom(t, engine.RoomConfig{})
+	r.join("a", engine.Speaker, fA, 0.25)
+	l := &redListener{}
+	p, err := r.room.Join("l", engine.ParticipantConfig{Sink: l, REDPayloadType: 63})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.p = p
+	r.run(warmUp)
+	p.ReportReception(engine.Reception{FractionLost: 0.3}) // the low tier: RED distance 1
+	r.run(20)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	pkts := l.packets[len(l.packets)-10:]
+	dec, _ := codec.NewDecoder()
+	pcm := make([]int16, codec.MaxFrameSamples)
+	for i, pkt := range pkts {
+		if pkt.PayloadType != 63 {
+			t.Fatalf("payload type %d, want RED 63", pkt.PayloadType)
+		}
+		pt, primary, blocks, err := red.Parse(pkt.Payload, nil)
+		if err != nil || pt != 111 {
+			t.Fatalf("packet %d: pt %d, %v", i, pt, err)
+		}
+		if _, err := dec.Decode(primary, pcm); err != nil {
+			t.Fatalf("primary does not decode: %v", err)
+		}
+		if i == 0 {
+			continue
+		}
+		if len(blocks) != 1 || blocks[0].TSOffset != codec.FrameSamples {
+			t.Fatalf("packet %d: %d redundant blocks", i, len(blocks))
+		}
+		_, prevPrimary, _, _ := red.Parse(pkts[i-1].Payload, nil)
+		if !bytes.Equal(blocks[0].Data, prevPrimary) {
+			t.Fatalf("packet %d: the redundant block is not the previous packet", i)
+		}
+	}
+}
+
+func TestNACKIsAnsweredFromHistory(t *testing.T) {
+	r := newTestRoom(t, engine.RoomConfig{NACKRate: 5})
+	r.join("a", engine.Speaker, fA, 0.25)
+	l := &redListener{}
+	p, err := r.room.Join("l", engine.ParticipantConfig{Sink: l})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.run(warmUp)
+	l.mu.Lock()
+	want := l.packets[len(l.packets)-3]
+	l.mu.Unlock()
+	if n := p.Retransmit([]uint16{want.SequenceNumber}); n != 1 {
+		t.Fatalf("retransmitted %d", n)
+	}
+	l.mu.Lock()
+	got := l.packets[len(l.packets)-1]
+	l.mu.Unlock()
+	if got.SequenceNumber != want.SequenceNumber || got.Timestamp != want.Timestamp || !bytes.Equal(got.Payload, want.Payload) {
+		t.Errorf("retransmission differs: seq %d ts %d, want seq %d ts %d", got.SequenceNumber, got.Timestamp, want.SequenceNumber, want.Timestamp)
+	}
+	// Too old: no longer in the history.
+	l.mu.Lock()
+	old := l.packets[0].SequenceNumber
+	l.mu.Unlock()
+	if n := p.Retransmit([]uint16{old}); n != 0 {
+		t.Errorf("a packet %d ticks old was retransmitted", warmUp)
+	}
+	// The rate bounds a burst of NACKs.
+	var seqs []uint16
+	l.mu.Lock()
+	for _, pkt := range l.packets[len(l.packets)-10:] {
+		seqs = append(seqs, pkt.SequenceNumber)
+	}
+	l.mu.Unlock()
+	if n := p.Retransmit(seqs); n > 3 {
+		t.Errorf("%d retransmissions at once with a rate of 5 a second", n)
+	}
+	// A round trip too long for a retransmission to arrive in time.
+	r.clock.advance(time.Second)
+	p.ReportReception(engine.Reception{RTT: 300 * time.Millisecond})
+	if n := p.Retransmit(seqs[len(seqs)-1:]); n != 0 {
+		t.Errorf("retransmitted with a 300 ms round trip")
+	}
+	if c := r.room.Counters(); c.Retransmitted == 0 || c.NACKsRefused == 0 {
+		t.Errorf("counters %+v", c)
+	}
+}
+
+func TestREDInputFillsLosses(t *testing.T) {
+	r := newTestRoom(t, engine.RoomConfig{})
+	r.join("a", engine.Speaker, fA, 0.25)
+	l := r.join("l", engine.Listener, 0, 0)
+	// s sends RED: each packet carries the previous one; every fourth
+	// packet is lost on the way.
+	s, err := r.room.Join("s", engine.ParticipantConfig{Role: engine.Speaker, REDPayloadType: 63})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, _ := codec.NewEncoder(codec.EncoderConfig{Bitrate: 64000})
+	var pcm [codec.FrameSamples]int16
+	var prev []byte
+	seq, ts := uint16(500), uint32(90000)
+	for i := range 150 {
+		bench.Tone(pcm[:], fB, 0.25*32767, i*codec.FrameSamples)
+		buf := make([]byte, codec.MaxPacketBytes)
+		n, _ := enc.Encode(pcm[:], buf)
+		frame := buf[:n]
+		var blocks []red.Block
+		if prev != nil {
+			blocks = append(blocks, red.Block{PayloadType: 111, TSOffset: codec.FrameSamples, Data: prev})
+		}
+		payload := red.Append(nil, 111, frame, blocks...)
+		pkt, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 63, SequenceNumber: seq, Timestamp: ts, SSRC: 7}, Payload: payload}).Marshal()
+		if i%4 != 3 {
+			if err := s.WriteRTP(pkt); err != nil {
+				t.Fatalf("RED packet refused: %v", err)
+			}
+		}
+		prev, seq, ts = frame, seq+1, ts+codec.FrameSamples
+		for _, c := range r.order {
+			c.speak()
+		}
+		r.clock.advance(engine.TickInterval)
+		r.eng.Tick()
+		if i == 50 {
+			l.mu.Lock()
+			l.heard = l.heard[:0]
+			l.mu.Unlock()
+		}
+	}
+	st := s.Stats().Jitter
+	if st.ConcealedSamples != 0 {
+		t.Errorf("losses were concealed, not filled from RED: %+v", st)
+	}
+	if c := r.room.Counters(); c.REDRecovered < 30 {
+		t.Errorf("%d packets recovered from RED, want about 37", c.REDRecovered)
+	}
+	r.expectHears(l, 0, fA, fB)
+}
