@@ -105,6 +105,9 @@ func (p *Participant) OutputInfo() (ssrc, timestamp uint32, packets, octets uint
 // PayloadType is the Opus payload type of the participant's streams.
 func (p *Participant) PayloadType() uint8 { return p.out.payloadType }
 
+// REDPayloadType is the participant's RED payload type, 0 without RED.
+func (p *Participant) REDPayloadType() uint8 { return p.out.redPT }
+
 // HandRaised reports whether the participant's hand is up.
 func (p *Participant) HandRaised() bool { return p.hand.Load() }
 

@@ -22,6 +22,14 @@ type RoomSnapshot struct {
 	// Jitter sums the speakers' jitter-buffer counters; its TargetDelay and
 	// BufferLevel are the largest among them.
 	Jitter jitter.Stats
+	// Tiers counts the members on each of the room's tiers, in order.
+	Tiers []TierCount
+}
+
+// TierCount is how many members are on one tier.
+type TierCount struct {
+	Name    string
+	Members int
 }
 
 // SpeakerSnapshot is one contributing participant in a RoomSnapshot.
@@ -51,6 +59,10 @@ func (r *Room) Snapshot() RoomSnapshot {
 		if p.hand.Load() {
 			s.HandsUp++
 		}
+	}
+	s.Tiers = make([]TierCount, len(r.tiers))
+	for i, t := range r.tiers {
+		s.Tiers[i] = TierCount{Name: t.Name, Members: r.tierCount[i]}
 	}
 	for _, p := range r.speakers {
 		sp := SpeakerSnapshot{ID: p.id, Role: p.Role(), Muted: p.muted, Level: mixer.SilentLevel}

@@ -172,6 +172,8 @@ type Collector struct {
 	targetDelay, interarrival                          *prometheus.Desc
 	decodes, fecRecovered, concealedFrames, decodeErrs *prometheus.Desc
 	encodes, encodeErrs, sinkErrs                      *prometheus.Desc
+	redRecovered, tierSwitches, byTier                 *prometheus.Desc
+	retransmitted, nacksRefused                        *prometheus.Desc
 	decodesPerTick, encodesPerTick                     *prometheus.Desc
 	ticks, overruns, skipped                           *prometheus.Desc
 	udpIn, udpDropped, udpOut, udpSyscalls             *prometheus.Desc
@@ -224,6 +226,11 @@ func New(e *engine.Engine, opts Options) *Collector {
 	c.encodes = c.desc("encodes_total", false, "Opus frames the engine encoded: per room and tick, one shared mix plus one mix-minus per speaker being heard. The engine's main CPU cost.")
 	c.encodeErrs = c.desc("encode_errors_total", false, "Opus encodes that failed; that frame was not sent. Should stay 0.")
 	c.sinkErrs = c.desc("sink_errors_total", false, "Outgoing packets a participant's sink refused (transport queue full or connection gone); the participant stays in the room.")
+	c.redRecovered = c.desc("red_recovered_packets_total", false, "Speakers' lost packets rebuilt from the redundant copies in their RED (RFC 2198) packets. Rises with uplink loss from clients that send RED.")
+	c.tierSwitches = c.desc("tier_switches_total", false, "Participants moved between output tiers by their receiver reports: up at once when loss appears, down one step after a calm spell. A steady climb means flapping links.")
+	c.byTier = c.desc("participants_by_tier", false, "Participants on each output tier (by tier name, e.g. hi, mid, low): how many listeners the room protects with FEC or RED because their reports show loss.", "tier")
+	c.retransmitted = c.desc("retransmitted_packets_total", false, "Packets sent again to answer participants' NACKs, from the outputs' recent history.")
+	c.nacksRefused = c.desc("nacks_refused_total", false, "NACKed packets not sent again: too old for the history, the participant's round trip too long for the copy to arrive in time, or over its retransmission rate.")
 	c.decodesPerTick = c.desc("decodes_per_tick", false, "Packets decoded per engine tick between the last two scrapes, all rooms: about the number of talking speakers. 0 until the second scrape; held while no tick runs.")
 	c.encodesPerTick = c.desc("encodes_per_tick", false, "Opus frames encoded per engine tick between the last two scrapes, all rooms: the rooms plus the speakers hearing their own mix-minus. Times the cost of one encode, it is the tick's CPU budget. 0 until the second scrape; held while no tick runs.")
 
@@ -298,6 +305,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	perRoom := c.opts.PerRoom
 
 	byRole := make([]int, len(c.roles))
+	byTier := map[string]int{}
 	var (
 		muted, hands int
 		live         jvec
@@ -319,6 +327,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		interarrival = max(interarrival, s.Jitter.Jitter)
 		for i, role := range c.roles {
 			byRole[i] += s.ByRole[role]
+		}
+		for _, t := range s.Tiers {
+			byTier[t.Name] += t.Members
 		}
 		if perRoom {
 			c.collectRoom(ch, &s, j)
@@ -363,6 +374,13 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(ch, c.encodes, float64(st.Encodes))
 	counter(ch, c.encodeErrs, float64(st.EncodeErrors))
 	counter(ch, c.sinkErrs, float64(st.SinkErrors))
+	counter(ch, c.redRecovered, float64(st.REDRecovered))
+	counter(ch, c.tierSwitches, float64(st.TierSwitches))
+	counter(ch, c.retransmitted, float64(st.Retransmitted))
+	counter(ch, c.nacksRefused, float64(st.NACKsRefused))
+	for name, n := range byTier {
+		gauge(ch, c.byTier, float64(n), name)
+	}
 	counter(ch, c.ticks, float64(st.Ticks))
 	counter(ch, c.overruns, float64(st.Overruns))
 	counter(ch, c.skipped, float64(st.Skipped))

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
-	"time"
 
 	"github.com/handsup-audio/handsup/engine"
 )
@@ -47,7 +46,7 @@ func (s *Server) createRoom(req createRoomRequest) (*room, error) {
 		InviteOnly:  req.InviteOnly,
 		MaxSpeakers: req.MaxSpeakers,
 		TopN:        req.TopN,
-		AfterTick:   func() { r.afterTick(time.Now()) },
+		AfterTick:   r.batch.Flush,
 		OnEvent:     func(e engine.Event) { s.onEvent(r, e) },
 	})
 	if err != nil {
@@ -100,6 +99,9 @@ type rtpRequest struct {
 	Addr        string `json:"addr"`      // where the client sends from
 	RecvAddr    string `json:"recv_addr"` // where it wants its stream; default addr
 	PayloadType *int   `json:"payload_type"`
+	// REDPayloadType, when set, is the client's RED (RFC 2198) payload
+	// type: it receives RED and may send it.
+	REDPayloadType int `json:"red_payload_type"`
 }
 
 type joinRequest struct {
@@ -110,18 +112,20 @@ type joinRequest struct {
 }
 
 type participantView struct {
-	ID            string  `json:"id"`
-	Role          string  `json:"role"`
-	Muted         bool    `json:"muted"`
-	HandRaised    bool    `json:"hand_raised"`
-	GainDB        float64 `json:"gain_db"`
-	Level         uint8   `json:"level"` // RFC 6464: 0 loud .. 127 silent
-	Speaking      bool    `json:"speaking"`
-	SSRC          uint32  `json:"ssrc"`
-	PayloadType   int     `json:"payload_type,omitempty"`
-	RTPAddr       string  `json:"rtp_addr,omitempty"`
-	RecvAddr      string  `json:"recv_addr,omitempty"`
-	ServerRTPAddr string  `json:"server_rtp_addr,omitempty"`
+	ID             string  `json:"id"`
+	Role           string  `json:"role"`
+	Muted          bool    `json:"muted"`
+	HandRaised     bool    `json:"hand_raised"`
+	GainDB         float64 `json:"gain_db"`
+	Level          uint8   `json:"level"` // RFC 6464: 0 loud .. 127 silent
+	Speaking       bool    `json:"speaking"`
+	SSRC           uint32  `json:"ssrc"`
+	Tier           string  `json:"tier"` // output quality tier, e.g. hi, mid, low
+	PayloadType    int     `json:"payload_type,omitempty"`
+	REDPayloadType int     `json:"red_payload_type,omitempty"`
+	RTPAddr        string  `json:"rtp_addr,omitempty"`
+	RecvAddr       string  `json:"recv_addr,omitempty"`
+	ServerRTPAddr  string  `json:"server_rtp_addr,omitempty"`
 	// Reception is what the participant's RTCP receiver reports say about
 	// the stream sent to it; Uplink is what the server measures of a
 	// speaker's incoming stream.
@@ -159,16 +163,21 @@ func (s *Server) join(r *room, req joinRequest) (participantView, error) {
 	if pt < 96 || pt > 127 {
 		return participantView{}, badRequest("rtp.payload_type must be a dynamic payload type, 96 to 127")
 	}
+	redPT := req.RTP.REDPayloadType
+	if redPT != 0 && (redPT < 96 || redPT > 127 || redPT == pt) {
+		return participantView{}, badRequest("rtp.red_payload_type must be a dynamic payload type, 96 to 127, other than payload_type")
+	}
 	peer, err := s.udp.AddPeer(addr, recv, r.batch)
 	if err != nil {
 		return participantView{}, err
 	}
-	p, err := r.Join(req.ID, engine.ParticipantConfig{Role: role, PayloadType: uint8(pt), Sink: peer})
+	p, err := r.Join(req.ID, engine.ParticipantConfig{
+		Role: role, PayloadType: uint8(pt), REDPayloadType: uint8(redPT), Sink: peer})
 	if err != nil {
 		s.udp.RemovePeer(peer)
 		return participantView{}, err
 	}
-	m := &member{s: s, part: p, peer: peer}
+	m := &member{s: s, room: r, part: p, peer: peer}
 	peer.Attach(m)
 	peer.Bind(p)
 	r.mu.Lock()
@@ -202,6 +211,9 @@ func (r *room) view(p *engine.Participant) participantView {
 		ID: st.ID, Role: st.Role.String(), Muted: st.Muted, HandRaised: st.HandRaised,
 		GainDB: st.GainDB, Level: st.Level, Speaking: st.Mixed, SSRC: st.SSRC,
 	}
+	if tiers := r.Config().Tiers; st.Tier < len(tiers) {
+		v.Tier = tiers[st.Tier].Name
+	}
 	r.mu.Lock()
 	m := r.members[p.ID()]
 	r.mu.Unlock()
@@ -209,6 +221,7 @@ func (r *room) view(p *engine.Participant) participantView {
 		v.RTPAddr = m.peer.Remote().String()
 		v.RecvAddr = m.peer.SendTo().String()
 		v.PayloadType = int(p.PayloadType())
+		v.REDPayloadType = int(p.REDPayloadType())
 		v.Reception = m.reception()
 		v.Uplink = m.uplink(&st)
 	}

@@ -13,6 +13,7 @@ import (
 // the RTCP session of its incoming stream.
 type member struct {
 	s       *Server
+	room    *room
 	part    *engine.Participant
 	peer    *rtpudp.Peer
 	tracker feedback.ListenerTracker
@@ -65,14 +66,20 @@ func (m *member) stopSession() {
 	}
 }
 
-// afterTick flushes the room's packets of this tick, then sends the sender
-// reports due now. It runs at the end of each of the room's ticks.
-func (r *room) afterTick(now time.Time) {
-	r.batch.Flush()
-	r.mu.Lock()
-	r.srs.Tick(now, r.streams)
-	r.mu.Unlock()
+// sendReports sends the sender reports due now in every room; Run calls it
+// every srPeriod. It runs apart from the rooms' ticks because reading a
+// stream's counters takes its room's lock.
+func (s *Server) sendReports(now time.Time) {
+	for _, r := range s.roomList() {
+		r.mu.Lock()
+		r.srs.Tick(now, r.streams)
+		r.mu.Unlock()
+	}
 }
+
+// srPeriod is how often sender reports go out; each time, the share of
+// every room's streams due since (5 s per stream by default).
+const srPeriod = 50 * time.Millisecond
 
 // onRTP feeds a speaker's packets to its RTCP session.
 func (s *Server) onRTP(peer *rtpudp.Peer, pkt []byte) {
@@ -107,7 +114,19 @@ func (s *Server) onRTCP(peer *rtpudp.Peer, pkt []byte) {
 		return
 	}
 	s.rtcpAccepted.Add(1)
-	s.nacksReceived.Add(uint64(s.rtcpScratch.NACKCount + s.rtcpScratch.NACKsDropped))
+	rep := &s.rtcpScratch
+	s.nacksReceived.Add(uint64(rep.NACKCount + rep.NACKsDropped))
+	if rep.HasReport {
+		// The participant's tier follows what it reports of our stream.
+		m.part.ReportReception(engine.Reception{
+			FractionLost: rep.FractionLost,
+			Jitter:       time.Duration(rep.Jitter * float64(time.Second)),
+			RTT:          m.tracker.RTT(),
+		})
+	}
+	if rep.NACKCount > 0 && m.part.Retransmit(rep.NACKed()) > 0 {
+		m.room.batch.Flush() // a retransmission is late already: send it now
+	}
 	if sess := m.speakerSession(); sess != nil {
 		sess.OnRTCP(pkt)
 		if st := m.part.Stats(); st.Jitter != nil {

@@ -90,6 +90,38 @@ func TestRTCP(t *testing.T) {
 	if ts.s.rtcpAccepted.Load() == 0 {
 		t.Error("RTCP not counted")
 	}
+	var tiered struct{ Tier string }
+	ts.mustCall("GET", "/v1/rooms/r/participants/l", "", 200, &tiered)
+	if tiered.Tier != "low" {
+		t.Errorf("a listener reporting 25%% loss is on tier %q, want low", tiered.Tier)
+	}
+
+	// A NACK from the listener brings the packet again, unchanged.
+	lis.mu.Lock()
+	nPkts := len(lis.raw)
+	lost := append([]byte(nil), lis.raw[nPkts-2]...)
+	lis.mu.Unlock()
+	lostSeq := uint16(lost[2])<<8 | uint16(lost[3])
+	nack := &rtcp.TransportLayerNack{SenderSSRC: 0x1157E7, MediaSSRC: lisSSRC,
+		Nacks: []rtcp.NackPair{{PacketID: lostSeq}}}
+	if pkt, err = nack.Marshal(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lis.conn.WriteToUDP(pkt, server); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for deadline := time.Now().Add(2 * time.Second); !found && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		lis.mu.Lock()
+		for _, p := range lis.raw[nPkts:] {
+			found = found || string(p) == string(lost)
+		}
+		lis.mu.Unlock()
+	}
+	if !found {
+		t.Errorf("no retransmission of packet %d after a NACK", lostSeq)
+	}
 
 	// The speaker's stream: receiver reports and a NACK for the hole.
 	var rrSeen, nacked bool

@@ -208,6 +208,20 @@ func (s *Server) Run(ctx context.Context) error {
 			errs <- err
 		}
 	}()
+	stopReports := make(chan struct{})
+	go func() {
+		t := time.NewTicker(srPeriod)
+		defer t.Stop()
+		for {
+			select {
+			case now := <-t.C:
+				s.sendReports(now)
+			case <-stopReports:
+				return
+			}
+		}
+	}()
+	defer close(stopReports)
 	s.ready.Store(true)
 	s.log.Info("serving", "http", s.HTTPAddr().String(), "rtp", s.RTPAddr().String(),
 		"auth", s.cfg.AdminToken != "")

@@ -105,6 +105,7 @@ type udpClient struct {
 	heard []int16
 	pkts  int
 	rtcp  [][]byte
+	raw   [][]byte // every RTP packet received, as it came
 }
 
 func newUDPClient(t *testing.T, server *net.UDPAddr) *udpClient {
@@ -149,6 +150,7 @@ func (c *udpClient) receive() {
 		k, err := c.dec.Decode(buf[12:n], pcm)
 		c.mu.Lock()
 		c.pkts++
+		c.raw = append(c.raw, append([]byte(nil), buf[:n]...))
 		if err == nil {
 			c.heard = append(c.heard, pcm[:k]...)
 		}
