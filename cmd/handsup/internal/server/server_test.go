@@ -15,8 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtp"
+
 	"github.com/handsup-audio/handsup/bench"
 	"github.com/handsup-audio/handsup/codec"
+	"github.com/handsup-audio/handsup/jitter"
 )
 
 // testServer is a real server on loopback ports the kernel picked.
@@ -106,6 +109,64 @@ type udpClient struct {
 	pkts  int
 	rtcp  [][]byte
 	raw   [][]byte // every RTP packet received, as it came
+	jb    *jitter.Buffer
+	pkt   rtp.Packet
+}
+
+// newBufferedClient is a udpClient that plays what it receives as a real
+// client does: through a jitter buffer, every 20 ms, with FEC and
+// concealment, instead of decoding packets as they come.
+func newBufferedClient(t *testing.T, server *net.UDPAddr) *udpClient {
+	c := newUDPClient(t, server)
+	c.mu.Lock()
+	c.jb = jitter.New(jitter.Config{})
+	c.mu.Unlock()
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done) })
+	go func() {
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		pcm := make([]int16, codec.MaxFrameSamples+codec.FrameSamples)
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-tick.C:
+				c.playout(now, pcm)
+			}
+		}
+	}()
+	return c
+}
+
+// playout plays 20 ms from the client's jitter buffer.
+func (c *udpClient) playout(now time.Time, pcm []int16) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for n < codec.FrameSamples {
+		f := c.jb.Pop(now)
+		k := max(f.Samples, 1)
+		dst := pcm[n : n+k : n+k]
+		switch f.Kind {
+		case jitter.Decode:
+			if d, err := c.dec.Decode(f.Payload, pcm[n:]); err == nil {
+				k = d
+			} else {
+				_ = c.dec.Conceal(dst)
+			}
+		case jitter.DecodeFEC:
+			if c.dec.DecodeFEC(f.Payload, dst) != nil {
+				_ = c.dec.Conceal(dst)
+			}
+		case jitter.Conceal:
+			_ = c.dec.Conceal(dst)
+		default:
+			clear(dst)
+		}
+		n += k
+	}
+	c.heard = append(c.heard, pcm[:n]...)
 }
 
 func newUDPClient(t *testing.T, server *net.UDPAddr) *udpClient {
@@ -147,10 +208,19 @@ func (c *udpClient) receive() {
 		if n < 12 {
 			continue
 		}
-		k, err := c.dec.Decode(buf[12:n], pcm)
 		c.mu.Lock()
 		c.pkts++
 		c.raw = append(c.raw, append([]byte(nil), buf[:n]...))
+		if c.jb != nil {
+			if c.pkt.Unmarshal(buf[:n]) == nil {
+				c.jb.Push(&c.pkt, time.Now())
+			}
+			c.mu.Unlock()
+			continue
+		}
+		c.mu.Unlock()
+		k, err := c.dec.Decode(buf[12:n], pcm)
+		c.mu.Lock()
 		if err == nil {
 			c.heard = append(c.heard, pcm[:k]...)
 		}
