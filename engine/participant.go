@@ -252,8 +252,8 @@ func (p *Participant) WriteRTP(buf []byte) error {
 
 // ReportReception takes what the participant's receiver reports say about
 // its stream (RTCP RR) and moves it between the room's tiers: at once to a
-// more protective tier when the reported loss needs it, one step back after
-// the reports have allowed less for RoomConfig.TierRelax. A speaker's own
+// more protective tier when the reported loss needs it, back once the
+// reports have allowed less for RoomConfig.TierRelax. A speaker's own
 // mix-minus encoder follows its tier too. It returns the tier, and whether
 // it changed; the stream's sequence numbers and timestamps go on unbroken.
 func (p *Participant) ReportReception(rep Reception) (tier int, changed bool) {

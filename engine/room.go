@@ -21,8 +21,9 @@ type RoomConfig struct {
 	// default DefaultTiers(). Everyone starts on the first.
 	Tiers []Tier
 	// TierRelax is how long a participant's reports must allow a less
-	// protective tier before it moves one step down; default 10 s. Moving
-	// up, to protect, takes one report.
+	// protective tier before it moves there (to the most protective tier
+	// any of those reports needed); default 10 s. Moving up, to protect,
+	// takes one report.
 	TierRelax time.Duration
 	// NACKMaxRTT is the round trip up to which a participant's NACKs are
 	// answered: beyond it a retransmission arrives too late to play;

@@ -46,11 +46,13 @@ type Reception struct {
 
 // tierState follows one participant's reports with hysteresis: quick to
 // protect (the first report that needs a more protective tier moves it
-// there), slow to relax (one step down after the reports have allowed it
-// for relaxAfter).
+// there), slow to relax (after the reports have allowed a less protective
+// tier for relaxAfter, it moves to the most protective tier any of them
+// needed).
 type tierState struct {
 	tier       int
 	calmSince  time.Time // first report of the current calm spell; zero while not calm
+	calmWant   int       // the most protective tier the calm spell's reports needed
 	rtt        time.Duration
 	nackTokens float64
 	nackAt     time.Time
@@ -78,11 +80,13 @@ func (s *tierState) update(tiers []Tier, r Reception, now time.Time, relaxAfter 
 	case want == s.tier:
 		s.calmSince = time.Time{}
 	case s.calmSince.IsZero():
-		s.calmSince = now
-	case now.Sub(s.calmSince) >= relaxAfter:
-		s.tier--
-		s.calmSince = now // the next step down waits as long again
-		return true
+		s.calmSince, s.calmWant = now, want
+	default:
+		s.calmWant = max(s.calmWant, want)
+		if now.Sub(s.calmSince) >= relaxAfter {
+			s.tier, s.calmSince = s.calmWant, time.Time{}
+			return true
+		}
 	}
 	return false
 }
