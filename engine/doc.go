@@ -5,11 +5,19 @@
 // In each tick a room pops one frame from each speaker's jitter buffer,
 // decodes (or recovers, or conceals) it, mixes with the mixer package, and
 // encodes once per distinct output: one encoder per speaker whose voice is in
-// the mix (they hear everyone but themselves) and one shared encoder for
-// everyone else (listeners, muted speakers, quiet speakers). Each participant
-// gets its own RTP stream (SSRC, sequence numbers, timestamps), continuous
-// through role changes, mutes and encoder switches; a listener costs one
-// 12-byte header around the shared payload and one call of its Sink.
+// the mix (they hear everyone but themselves) and one shared encoder per
+// quality tier in use for everyone else (listeners, muted speakers, quiet
+// speakers). Each participant gets its own RTP stream (SSRC, sequence
+// numbers, timestamps), continuous through role changes, mutes, tier and
+// encoder switches; a listener costs one 12-byte header around the shared
+// payload and one call of its Sink.
+//
+// For weak networks, a participant's receiver reports (ReportReception) move
+// it between tiers (by default hi; mid with in-band FEC; low with RED),
+// quickly to protect and slowly to relax; participants that take RED get
+// each packet with the previous one's audio, from the output's history, at
+// no extra encode; NACKs are answered from the same history (Retransmit);
+// speakers' RED is unwrapped into their jitter buffers.
 //
 // Audio comes in through Participant.WriteRTP from any goroutine; the
 // engine parses it with pion/rtp into reused structs and drops, with a

@@ -1,9 +1,3 @@
-// Command handsup is the handsup audio-room server: Opus over plain RTP/UDP
-// in, one mixed Opus/RTP stream per participant out, rooms driven through an
-// HTTP API, Prometheus metrics at /metrics.
-//
-// Every flag has a HANDSUP_* environment variable (the flag wins); run
-// handsup -h for the list.
 package main
 
 import (
