@@ -34,8 +34,8 @@ type Config struct {
 	MaxDelay   time.Duration // ceiling of the target delay; default 400 ms
 	StartDelay time.Duration // target before any arrival statistics; default 80 ms
 	Capacity   int           // packets held at most; default 64 (more are dropped, oldest first)
-	// ResetJump is the timestamp jump (forward or back) treated as a new
-	// stream; default 3 s. A pause in sending moves arrival and timestamp
-	// alike and is no jump.
+	// ResetJump is the timestamp jump, forward or back, treated as a new
+	// stream; default 3 s. A sender's pause that long restarts the buffer
+	// too, which costs nothing: it was empty.
 	ResetJump time.Duration
 }
