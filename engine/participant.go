@@ -314,8 +314,9 @@ func (p *Participant) Retransmit(seqs []uint16) int {
 		pt := p.out.payloadType
 		if p.out.redPT != 0 {
 			pt = p.out.redPT
-			r.scratch = src.appendRED(r.scratch[:0], tick, p.out.payloadType, r.tiers[src.tier].RED)
-			payload = r.scratch
+			// A fresh buffer: the sink may hold it past this call, and a
+			// NACK is rare and rate-limited.
+			payload = src.appendRED(nil, tick, p.out.payloadType, r.tiers[src.tier].RED)
 		}
 		p.out.writeHeader(pt, false, seq, p.out.timestamp(tick))
 		if err := p.sink.WriteRTP(p.out.header[:], payload); err != nil {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -34,6 +35,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "measured run, after a 1 s warm-up")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the voices, SSRCs and sequence numbers")
 	fs.IntVar(&cfg.Workers, "workers", 0, "engine workers (0: GOMAXPROCS)")
+	impairName := fs.String("impair", "", "listening-quality run of the room scenario with every link impaired by `profile`: "+
+		strings.Join(bench.ProfileNames(), ", "))
+	scenario := fs.String("scenario", "", "listening-quality `scenario` on a simulated clock: "+
+		strings.Join(bench.ScenarioNames(), ", ")+", or all (the acceptance scenarios, one row per target)")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole benchmark to `file`")
 	if err := fs.Parse(args); err != nil {
@@ -45,6 +50,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "handsup-bench: unexpected arguments %q\n", fs.Args())
 		return 2
+	}
+	if *impairName != "" || *scenario != "" {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		return runQuality(qualityArgs{
+			scenario: *scenario, profile: *impairName, set: set, json: *asJSON,
+			duration: cfg.Duration, seed: cfg.Seed, cpuProfile: *cpuProfile,
+		}, stdout, stderr)
 	}
 	if err := validate(cfg); err != nil {
 		fmt.Fprintf(stderr, "handsup-bench: %v\n", err)
