@@ -14,6 +14,23 @@
 // bench.Result); otherwise a table. Bad flags exit with status 2, an
 // interrupt (SIGINT, SIGTERM) stops the run and exits with status 130.
 //
+// Listening quality on weak networks (docs/weak-networks.md):
+//
+//	handsup-bench -impair PROFILE [-duration 60s] [-seed 1] [-json]
+//	handsup-bench -scenario NAME [-duration D] [-seed 1] [-json]
+//	handsup-bench -scenario all [-json]
+//
+// These run in process on a simulated clock, as fast as the codec allows:
+// simulated clients send RTP through bench/impair links into one room and
+// decode what it sends them through their own links, and each run is
+// repeated with every link clean to compare the audio (bench.RunQuality).
+// -impair runs the "room" scenario (3 speakers, 2 talking; 4 listeners, 2
+// taking RED) with the profile on every link; -scenario names one of
+// bench.ScenarioNames, whose links are fixed (only "room" takes -impair);
+// -scenario all runs the acceptance scenarios and prints one row per target
+// with the measured figure and PASS or FAIL. -duration and -seed, when
+// given, override the scenario's. A FAIL does not change the exit status.
+//
 // -cpuprofile profiles the whole process, pre-encoding and the codec floor
 // included: focus on the engine (go tool pprof -focus 'engine\.') to see
 // the ticks. Go's profiler cannot see the runtime's sysmon thread, which

@@ -32,7 +32,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.Speakers, "speakers", 5, "speakers on each room's stage")
 	fs.IntVar(&cfg.Active, "active", 3, "speakers per room who talk (the others send DTX silence)")
 	fs.IntVar(&cfg.Listeners, "listeners", 10000, "listeners per room")
-	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "measured run, after a 1 s warm-up")
+	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "measured run, after a 1 s warm-up; with -impair or -scenario, the simulated run (default: the scenario's)")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the voices, SSRCs and sequence numbers")
 	fs.IntVar(&cfg.Workers, "workers", 0, "engine workers (0: GOMAXPROCS)")
 	impairName := fs.String("impair", "", "listening-quality run of the room scenario with every link impaired by `profile`: "+

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -18,6 +19,12 @@ func TestRejectsBadFlags(t *testing.T) {
 		{[]string{"-duration", "500ms"}, "at least 1s"},
 		{[]string{"-bogus"}, "flag provided but not defined"},
 		{[]string{"extra"}, "unexpected arguments"},
+		{[]string{"-scenario", "nope"}, `unknown -scenario "nope" (valid: room, uplink-fec,`},
+		{[]string{"-impair", "nope"}, `unknown -impair profile "nope" (valid: clean, lte-good,`},
+		{[]string{"-scenario", "uplink-fec", "-impair", "loss-10"}, "-impair applies to -scenario room only"},
+		{[]string{"-scenario", "all", "-impair", "loss-10"}, "-impair applies to -scenario room only"},
+		{[]string{"-impair", "loss-10", "-listeners", "3"}, "-listeners does not apply"},
+		{[]string{"-scenario", "dtx", "-duration", "500ms"}, "at least 1s"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := run(tc.args, &stdout, &stderr); code != 2 {
@@ -29,5 +36,67 @@ func TestRejectsBadFlags(t *testing.T) {
 		if stdout.Len() != 0 {
 			t.Errorf("%v: wrote %q to stdout", tc.args, stdout.String())
 		}
+	}
+}
+
+// -impair runs the room scenario on a simulated clock and prints one JSON
+// object with the per-speaker and per-listener figures.
+func TestImpairJSON(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"-impair", "loss-10", "-duration", "1s", "-json"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	var res struct {
+		Scenario  string  `json:"scenario"`
+		Profile   string  `json:"profile"`
+		DurationS float64 `json:"duration_s"`
+		Speakers  []struct {
+			PacketsLost *int64 `json:"packets_lost"`
+		} `json:"speakers"`
+		Listeners []struct {
+			EffectiveLossPct *float64 `json:"effective_loss_pct"`
+			StreamContinuous bool     `json:"stream_continuous"`
+		} `json:"listeners"`
+	}
+	dec := json.NewDecoder(&stdout)
+	if err := dec.Decode(&res); err != nil {
+		t.Fatal(err)
+	}
+	if dec.More() {
+		t.Error("more than one JSON value on stdout")
+	}
+	if res.Scenario != "room" || res.Profile != "loss-10" || res.DurationS != 1 || len(res.Speakers) != 3 || len(res.Listeners) != 4 {
+		t.Fatalf("got %+v", res)
+	}
+	for _, l := range res.Listeners {
+		if l.EffectiveLossPct == nil || !l.StreamContinuous {
+			t.Errorf("listener %+v", l)
+		}
+	}
+}
+
+// -scenario all prints one row per acceptance target; its JSON holds every
+// scenario and every check.
+func TestScenarioAll(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"-scenario", "all", "-duration", "1s", "-json"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	var res suiteResult
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Scenarios) != 7 || len(res.Checks) != 12 || res.Passed+res.Failed != 12 {
+		t.Fatalf("%d scenarios, %d checks (%d pass, %d fail), want 7 and 12", len(res.Scenarios), len(res.Checks), res.Passed, res.Failed)
+	}
+	stdout.Reset()
+	printSuite(&stdout, res)
+	for _, c := range res.Checks {
+		if !strings.Contains(stdout.String(), c.Target) {
+			t.Errorf("table lacks %q", c.Target)
+		}
+	}
+	if n := strings.Count(stdout.String(), "PASS") + strings.Count(stdout.String(), "FAIL"); n != 12 {
+		t.Errorf("%d PASS/FAIL rows, want 12:\n%s", n, stdout.String())
 	}
 }

@@ -1,0 +1,676 @@
+package bench
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+
+	"github.com/handsup-audio/handsup/bench/impair"
+	"github.com/handsup-audio/handsup/codec"
+	"github.com/handsup-audio/handsup/engine"
+	"github.com/handsup-audio/handsup/engine/red"
+	"github.com/handsup-audio/handsup/jitter"
+	"github.com/handsup-audio/handsup/mixer"
+)
+
+// The simulation behind RunQuality: one room on a simulated clock, its
+// clients sending and receiving through impair links, every event run in
+// time order on one goroutine.
+
+const (
+	opusPT     = 111
+	redPT      = 63 // RED (RFC 2198) payload type of the listeners that take it
+	sampleRate = codec.SampleRate
+	frameLen   = codec.FrameSamples
+	tick       = engine.TickInterval
+)
+
+// simEpoch is simulated time zero; any fixed instant does.
+var simEpoch = time.Unix(1_700_000_000, 0)
+
+// simClock is a run's simulated time, read by the engine as Config.Now.
+type simClock struct{ ns atomic.Int64 }
+
+func (c *simClock) Now() time.Time      { return simEpoch.Add(time.Duration(c.ns.Load())) }
+func (c *simClock) set(d time.Duration) { c.ns.Store(int64(d)) }
+
+func at(d time.Duration) time.Time  { return simEpoch.Add(d) }
+func samplesAt(d time.Duration) int { return int(d * sampleRate / time.Second) }
+func samplesToMs(n int) float64     { return float64(n) * 1000 / sampleRate }
+func durMs(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// pct is part/whole in percent; 0 when whole is 0.
+func pct(part, whole float64) float64 {
+	if whole == 0 {
+		return 0
+	}
+	return 100 * part / whole
+}
+
+// extendSeq extends a 16-bit sequence number to the one nearest last.
+func extendSeq(last int64, seq uint16) int64 { return last + int64(int16(seq-uint16(last))) }
+
+// Event kinds, in the order they run when due at the same instant: a
+// packet sent at t on a perfect link arrives at t, before the tick at t
+// reads it, and a listener plays what arrived at its pop's instant.
+const (
+	evSend = iota
+	evUplink
+	evTick
+	evDownlink
+	evPop
+	evReport
+)
+
+// simRun is one run of a scenario: the impaired one, or its clean
+// reference (every link a perfect wire).
+type simRun struct {
+	sc        *Scenario
+	clean     bool
+	clock     simClock
+	eng       *engine.Engine
+	room      *engine.Room
+	speakers  []*simSpeaker
+	listeners []*simListener
+	ticks     int // engine ticks run
+	samples   int // length of the PCM timelines
+}
+
+// arrival is one packet delivered on an uplink, for the delay statistics.
+type arrival struct {
+	at      time.Duration // simulated arrival time
+	transit time.Duration // arrival minus the packet's media time
+}
+
+// simSpeaker is a speaking client: its source, encoder, RTP sender and
+// uplink, and what the run learns about its stream in the engine.
+type simSpeaker struct {
+	spec   *SpeakerSpec
+	p      *engine.Participant
+	enc    *codec.Encoder
+	src    Source
+	link   *impair.Link
+	phase  time.Duration
+	period float64 // its 20 ms in simulated ns: skew shortens or stretches it
+	n      int     // frames captured
+	next   time.Duration
+
+	ssrc        uint32
+	seq         uint16
+	ts, firstTS uint32
+	marker      bool
+	inDTX       bool
+	sinceSent   int
+	pcm         [frameLen]int16
+	pkt         [12 + codec.MaxPacketBytes]byte
+	mouth       []int16 // what it said, on the simulated timeline
+	// Per packet sent: it carried LBRR (in-band FEC), it arrived, its
+	// frame was speech (above -50 dBov).
+	lbrr, delivered, speech []bool
+	arrivals                []arrival
+
+	// Sampled after every tick: the engine's jitter buffer for this speaker.
+	target, level []time.Duration
+	perSecond     []jitter.Stats // after the tick ending each simulated second
+	final         jitter.Stats
+}
+
+// simListener is a listening client: its downlink, its own jitter buffer
+// and decoder, its receiver reports, and the checks of the stream the
+// engine sends it.
+type simListener struct {
+	spec   *ListenerSpec
+	p      *engine.Participant
+	link   *impair.Link
+	jb     *jitter.Buffer
+	dec    *codec.Decoder
+	phase  time.Duration
+	pops   int
+	report int           // reports sent
+	rtt    time.Duration // the round trip its reports give: twice the link's delay
+
+	heard   []int16 // what it played, on the simulated timeline
+	fifo    [codec.MaxFrameSamples + frameLen]int16
+	fifoLen int
+	fade    float32
+
+	pkt, redPkt rtp.Packet
+	blocks      [red.MaxBlocks]red.Block
+	sendBuf     []byte
+
+	// At the engine's side of the downlink: the stream's continuity.
+	sent     uint64
+	haveLast bool
+	lastSeq  uint16
+	lastTS   uint32
+	lastSSRC uint32
+	breaks   int
+
+	// Receiver-report state (RFC 3550 §6.4.1), from the packets received,
+	// before any recovery.
+	haveSeq        bool
+	highSeq        int64
+	received       uint64
+	priorHigh      int64
+	priorReceived  uint64
+	reportedLosses []float64
+
+	// What it played, in samples.
+	started                                       bool
+	decoded, fec, fecEmpty, concealed, decodeErrs uint64
+	silenceAfterStart                             uint64
+	redRecovered                                  uint64
+	changes                                       []TierChange
+	finalTier                                     int
+}
+
+// newSimRun builds the room and its clients. The clean reference gets the
+// same seeds, voices and phases, with every link perfect.
+func newSimRun(sc *Scenario, clean bool) (*simRun, error) {
+	r := &simRun{sc: sc, clean: clean, samples: samplesAt(sc.Duration) + 2*frameLen}
+	r.eng = engine.New(engine.Config{Now: r.clock.Now, Workers: 1})
+	room, err := r.eng.NewRoom(sc.Name, sc.Room)
+	if err != nil {
+		r.eng.Close()
+		return nil, err
+	}
+	r.room = room
+	rng := splitmix(sc.Seed ^ 0x5eed)
+	frames := int(sc.Duration/tick) + 2
+	for i := range sc.Speakers {
+		spec := &sc.Speakers[i]
+		enc, err := codec.NewEncoder(spec.Encoder)
+		if err != nil {
+			r.eng.Close()
+			return nil, err
+		}
+		s := &simSpeaker{
+			spec: spec, enc: enc,
+			phase:  time.Duration(rng() % uint64(tick)),
+			period: float64(tick) * (1 - spec.Skew),
+			ssrc:   uint32(rng()) | 1, seq: uint16(rng()), ts: uint32(rng()), marker: true,
+			mouth: make([]int16, r.samples),
+			lbrr:  make([]bool, 0, frames), delivered: make([]bool, 0, frames), speech: make([]bool, 0, frames),
+			target: make([]time.Duration, 0, frames), level: make([]time.Duration, 0, frames),
+		}
+		s.firstTS = s.ts
+		s.next = s.phase
+		if spec.Source != nil {
+			s.src = spec.Source(sc.Seed + uint64(i))
+		}
+		s.link = impair.New(r.linkConfig(spec.Uplink, 2*uint64(i)))
+		s.link.SetEpoch(simEpoch)
+		if s.p, err = room.Join(speakerID(spec, i), engine.ParticipantConfig{
+			Role: engine.Speaker, PayloadType: opusPT, SSRC: uint32(rng()) | 1,
+		}); err != nil {
+			r.eng.Close()
+			return nil, err
+		}
+		r.speakers = append(r.speakers, s)
+	}
+	for i := range sc.Listeners {
+		spec := &sc.Listeners[i]
+		dec, err := codec.NewDecoder()
+		if err != nil {
+			r.eng.Close()
+			return nil, err
+		}
+		l := &simListener{
+			spec: spec, dec: dec, fade: 1,
+			jb:    jitter.New(jitter.Config{}),
+			phase: time.Duration(rng() % uint64(tick)),
+			heard: make([]int16, r.samples),
+		}
+		down := r.linkConfig(spec.Downlink, 2*uint64(i)+1)
+		l.link, l.rtt = impair.New(down), 2*down.Delay
+		l.link.SetEpoch(simEpoch)
+		cfg := engine.ParticipantConfig{Role: engine.Listener, PayloadType: opusPT, SSRC: uint32(rng()) | 1,
+			Sink: engine.SinkFunc(func(header, payload []byte) error { l.send(&r.clock, header, payload); return nil })}
+		if spec.RED {
+			cfg.REDPayloadType = redPT
+		}
+		if l.p, err = room.Join(listenerID(spec, i), cfg); err != nil {
+			r.eng.Close()
+			return nil, err
+		}
+		r.listeners = append(r.listeners, l)
+	}
+	return r, nil
+}
+
+func speakerID(s *SpeakerSpec, i int) string {
+	if s.Name != "" {
+		return s.Name
+	}
+	return fmt.Sprintf("speaker-%d", i)
+}
+
+func listenerID(l *ListenerSpec, i int) string {
+	if l.Name != "" {
+		return l.Name
+	}
+	return fmt.Sprintf("listener-%d", i)
+}
+
+// linkConfig is a link's impairment in this run, seeded per link; the
+// clean reference's links are perfect wires.
+func (r *simRun) linkConfig(cfg impair.Config, stream uint64) impair.Config {
+	if r.clean {
+		cfg = impair.Config{}
+	}
+	cfg.Burst = cloneBurst(cfg.Burst)
+	cfg.Seed = splitmix(r.sc.Seed ^ 0x11c0 ^ stream<<16)()
+	return cfg
+}
+
+func cloneBurst(g *impair.GilbertElliott) *impair.GilbertElliott {
+	if g == nil {
+		return nil
+	}
+	c := *g
+	return &c
+}
+
+// run plays the scenario out: speakers' sends, link deliveries, engine
+// ticks, listeners' pops and reports, in simulated time order.
+func (r *simRun) run(ctx context.Context) error {
+	defer r.eng.Close()
+	end := r.sc.Duration
+	nextTick := tick
+	for {
+		t, kind, who := end+1, 0, 0
+		take := func(at time.Duration, k, i int) {
+			if at < t || at == t && k < kind {
+				t, kind, who = at, k, i
+			}
+		}
+		for i, s := range r.speakers {
+			take(s.next, evSend, i)
+			if a, ok := s.link.Next(); ok {
+				take(a.Sub(simEpoch), evUplink, i)
+			}
+		}
+		take(nextTick, evTick, 0)
+		for i, l := range r.listeners {
+			if a, ok := l.link.Next(); ok {
+				take(a.Sub(simEpoch), evDownlink, i)
+			}
+			take(l.phase+time.Duration(l.pops)*tick, evPop, i)
+			take(l.phase+time.Duration(l.report+1)*time.Second, evReport, i)
+		}
+		if t > end {
+			r.finish()
+			return nil
+		}
+		r.clock.set(t)
+		switch kind {
+		case evSend:
+			r.speakers[who].send(t)
+		case evUplink:
+			s := r.speakers[who]
+			s.link.Deliver(at(t), func(pkt []byte, a time.Time) { s.arrive(pkt, a.Sub(simEpoch)) })
+		case evTick:
+			r.eng.Tick()
+			r.ticks++
+			nextTick += tick
+			r.afterTick()
+			if r.ticks%50 == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+		case evDownlink:
+			l := r.listeners[who]
+			l.link.Deliver(at(t), func(pkt []byte, a time.Time) { l.receive(pkt, a) })
+		case evPop:
+			r.listeners[who].pop(r.clock.Now())
+		case evReport:
+			r.listeners[who].sendReport(t)
+		}
+	}
+}
+
+// finish takes the final statistics while the engine still runs.
+func (r *simRun) finish() {
+	for _, s := range r.speakers {
+		if st := s.p.Stats(); st.Jitter != nil {
+			s.final = *st.Jitter
+		}
+		// Packets still in flight were not lost: mark them for the FEC
+		// availability figures, without handing them to the engine.
+		s.link.Deliver(at(math.MaxInt64), func(pkt []byte, _ time.Time) {
+			if len(pkt) >= 12 {
+				s.markDelivered(binary.BigEndian.Uint16(pkt[2:]))
+			}
+		})
+	}
+	for _, l := range r.listeners {
+		l.finalTier = l.p.Tier()
+	}
+}
+
+// afterTick samples each speaker's jitter buffer in the engine.
+func (r *simRun) afterTick() {
+	for _, s := range r.speakers {
+		st := s.p.Stats()
+		if st.Jitter == nil {
+			continue
+		}
+		s.target = append(s.target, st.Jitter.TargetDelay)
+		s.level = append(s.level, st.Jitter.BufferLevel)
+		if r.ticks%50 == 0 {
+			s.perSecond = append(s.perSecond, *st.Jitter)
+		}
+	}
+}
+
+// dtxKeepAliveFrames: a sender in DTX sends one ≤2-byte packet every
+// 400 ms, as WebRTC does (bench.encodeStream).
+var dtxKeepAliveFrames = dtxKeepAlive
+
+// send captures the speaker's next 20 ms, encodes it and sends it up its
+// link, unless it is a DTX frame the sender skips.
+func (s *simSpeaker) send(now time.Duration) {
+	if s.src != nil {
+		s.src.Fill(s.pcm[:])
+	} else {
+		clear(s.pcm[:])
+	}
+	// The frame is the 20 ms of the sender's clock before now.
+	startAt := samplesAt(now) - frameLen
+	for i, v := range s.pcm {
+		if j := startAt + i; j >= 0 && j < len(s.mouth) {
+			s.mouth[j] = v
+		}
+	}
+	s.n++
+	s.next = s.phase + time.Duration(float64(s.n)*s.period)
+
+	n, err := s.enc.Encode(s.pcm[:], s.pkt[12:])
+	if err != nil {
+		n = 0
+	}
+	payload := s.pkt[12 : 12+n]
+	ts := s.ts
+	s.ts += frameLen
+	if n == 0 {
+		s.marker = true
+		return
+	}
+	send := true
+	if codec.IsDTX(payload) {
+		send = !s.inDTX || s.sinceSent+1 >= dtxKeepAliveFrames
+		s.inDTX = true
+	} else {
+		s.inDTX = false
+	}
+	if !send {
+		s.sinceSent++
+		s.marker = true
+		return
+	}
+	s.sinceSent = 0
+	b := s.pkt[:12]
+	b[0] = 0x80
+	b[1] = opusPT
+	if s.marker {
+		b[1] |= 0x80
+		s.marker = false
+	}
+	binary.BigEndian.PutUint16(b[2:], s.seq)
+	binary.BigEndian.PutUint32(b[4:], ts)
+	binary.BigEndian.PutUint32(b[8:], s.ssrc)
+	s.seq++
+	s.lbrr = append(s.lbrr, hasLBRR(payload))
+	s.delivered = append(s.delivered, false)
+	s.speech = append(s.speech, mixer.Level(s.pcm[:]) < quietLevel)
+	s.link.Send(s.pkt[:12+n], at(now))
+}
+
+// arrive hands a packet the uplink delivered to the engine, at its
+// arrival time (the clock already reads it).
+func (s *simSpeaker) arrive(pkt []byte, a time.Duration) {
+	if len(pkt) >= 12 {
+		s.markDelivered(binary.BigEndian.Uint16(pkt[2:]))
+		ts := binary.BigEndian.Uint32(pkt[4:])
+		media := time.Duration(int64(int32(ts-s.firstTS))) * time.Second / sampleRate
+		s.arrivals = append(s.arrivals, arrival{at: a, transit: a - media})
+	}
+	_ = s.p.WriteRTP(pkt)
+}
+
+// markDelivered notes that the packet with sequence number seq arrived.
+func (s *simSpeaker) markDelivered(seq uint16) {
+	if i := len(s.delivered) - 1 - int(uint16(s.seq-1-seq)); i >= 0 {
+		s.delivered[i] = true
+	}
+}
+
+// hasLBRR reports whether an Opus packet carries in-band FEC (SILK LBRR)
+// for the frame before it: the LBRR flag follows the VAD flags at the top
+// of the first frame's first byte, as WebRTC's PacketHasFec reads it. Only
+// mono packets of one frame (code 0) or two equal frames (code 1) are read.
+func hasLBRR(p []byte) bool {
+	toc, err := codec.ParseTOC(p)
+	if err != nil || toc.Mode == codec.ModeCELT || toc.Stereo || p[0]&0x03 > 1 || len(p) < 2 {
+		return false
+	}
+	silkFrames := max(1, toc.FrameSamples/frameLen)
+	return p[1]&(0x80>>silkFrames) != 0
+}
+
+// send is the listener's sink: it checks the stream's continuity at the
+// engine's side and puts a copy of the packet on the downlink (the payload
+// is only valid for a while).
+func (l *simListener) send(c *simClock, header, payload []byte) {
+	seq := binary.BigEndian.Uint16(header[2:])
+	ts := binary.BigEndian.Uint32(header[4:])
+	ssrc := binary.BigEndian.Uint32(header[8:])
+	if l.haveLast && (seq != l.lastSeq+1 || ts != l.lastTS+frameLen || ssrc != l.lastSSRC) {
+		l.breaks++
+	}
+	l.haveLast, l.lastSeq, l.lastTS, l.lastSSRC = true, seq, ts, ssrc
+	l.sent++
+	l.sendBuf = append(append(l.sendBuf[:0], header...), payload...)
+	l.link.Send(l.sendBuf, c.Now())
+}
+
+// receive takes a packet off the downlink into the listener's jitter
+// buffer; a RED packet's redundant blocks go first, as the packets they
+// copy, exactly as the engine unwraps a speaker's RED.
+func (l *simListener) receive(buf []byte, arrival time.Time) {
+	if err := l.pkt.Unmarshal(buf); err != nil {
+		return
+	}
+	if !l.haveSeq {
+		l.haveSeq = true
+		l.highSeq = int64(l.pkt.SequenceNumber)
+		l.priorHigh = l.highSeq - 1
+	} else {
+		l.highSeq = max(l.highSeq, extendSeq(l.highSeq, l.pkt.SequenceNumber))
+	}
+	l.received++
+	if l.pkt.PayloadType == redPT {
+		if !l.unwrapRED(arrival) {
+			return
+		}
+	}
+	l.jb.Push(&l.pkt, arrival)
+}
+
+// unwrapRED mirrors engine/participant.go's unwrapRED.
+func (l *simListener) unwrapRED(arrival time.Time) bool {
+	pt, primary, blocks, err := red.Parse(l.pkt.Payload, l.blocks[:0])
+	if err != nil || pt != opusPT || len(primary) == 0 {
+		return false
+	}
+	dur, err := codec.PacketSamples(primary)
+	if err != nil {
+		return false
+	}
+	for _, b := range blocks {
+		if b.PayloadType != opusPT || len(b.Data) == 0 || b.TSOffset%uint32(dur) != 0 {
+			continue
+		}
+		back := b.TSOffset / uint32(dur)
+		l.redPkt.Header = l.pkt.Header
+		l.redPkt.SequenceNumber -= uint16(back)
+		l.redPkt.Timestamp -= b.TSOffset
+		l.redPkt.PayloadType = opusPT
+		l.redPkt.Payload = b.Data
+		if l.jb.Push(&l.redPkt, arrival) == jitter.Accepted {
+			l.redRecovered++
+		}
+	}
+	l.pkt.Payload = primary
+	l.pkt.PayloadType = opusPT
+	return true
+}
+
+// pop plays the listener's next 20 ms, as the engine plays a speaker's.
+func (l *simListener) pop(now time.Time) {
+	for l.fifoLen < frameLen {
+		l.fifoLen += l.play(l.jb.Pop(now))
+	}
+	from := samplesAt(l.phase) + l.pops*frameLen
+	if from+frameLen <= len(l.heard) {
+		copy(l.heard[from:], l.fifo[:frameLen])
+	}
+	// As the engine does for a speaker: drift corrections wait for quiet.
+	l.jb.MarkQuiet(mixer.Level(l.fifo[:frameLen]) >= quietLevel)
+	l.fifoLen = copy(l.fifo[:], l.fifo[frameLen:l.fifoLen])
+	l.pops++
+}
+
+// quietLevel is the RFC 6464 level (-50 dBov) from which a frame counts
+// as a pause (engine/tick.go's).
+const quietLevel = 50
+
+// concealFade is how much of its level concealment keeps per 20 ms once
+// the jitter buffer says a loss has gone on too long (engine/tick.go).
+const concealFade = 0.5
+
+// play writes one jitter-buffer answer into the FIFO and counts it.
+func (l *simListener) play(f jitter.Frame) int {
+	samples := f.Samples
+	if samples <= 0 {
+		samples = frameLen
+	}
+	samples = min(samples, len(l.fifo)-l.fifoLen)
+	dst := l.fifo[l.fifoLen : l.fifoLen+samples]
+	switch f.Kind {
+	case jitter.Decode:
+		n, err := l.dec.Decode(f.Payload, l.fifo[l.fifoLen:])
+		if err == nil && n > 0 {
+			l.decoded += uint64(n)
+			l.started, l.fade = true, 1
+			return n
+		}
+		l.decodeErrs += uint64(samples)
+		return l.conceal(dst, false)
+	case jitter.DecodeFEC:
+		lbrr := hasLBRR(f.Payload)
+		if err := l.dec.DecodeFEC(f.Payload, dst); err != nil {
+			l.decodeErrs += uint64(samples)
+			return l.conceal(dst, false)
+		}
+		// Without LBRR in the packet libopus conceals: count it so.
+		if lbrr {
+			l.fec += uint64(samples)
+		} else {
+			l.fecEmpty += uint64(samples)
+		}
+		l.fade = 1
+		return samples
+	case jitter.Conceal:
+		l.concealed += uint64(samples)
+		return l.conceal(dst, f.Fading)
+	default:
+		clear(dst)
+		if l.started {
+			l.silenceAfterStart += uint64(samples)
+		}
+		return samples
+	}
+}
+
+// conceal runs the decoder's PLC, fading a long loss to silence as the
+// engine does.
+func (l *simListener) conceal(dst []int16, fading bool) int {
+	if l.fade == 0 || l.dec.Conceal(dst) != nil {
+		clear(dst)
+		return len(dst)
+	}
+	if !fading {
+		return len(dst)
+	}
+	from, to := l.fade, l.fade*concealFade
+	if to < 0.05 {
+		to = 0
+	}
+	step := (to - from) / float32(len(dst))
+	g := from
+	for i, v := range dst {
+		g += step
+		dst[i] = int16(float32(v) * g)
+	}
+	l.fade = to
+	return len(dst)
+}
+
+// sendReport is the listener's receiver report of the last second: the
+// fraction lost from sequence numbers expected and received (before any
+// recovery), the jitter buffer's interarrival jitter, the link's round
+// trip. The engine's tier logic takes it as it takes RTCP.
+func (l *simListener) sendReport(now time.Duration) {
+	l.report++
+	var frac float64
+	if l.haveSeq {
+		expected := l.highSeq - l.priorHigh
+		got := int64(l.received - l.priorReceived)
+		if expected > 0 && got < expected {
+			frac = float64(expected-got) / float64(expected)
+		}
+		l.priorHigh, l.priorReceived = l.highSeq, l.received
+	}
+	l.reportedLosses = append(l.reportedLosses, frac)
+	st := l.jb.Stats()
+	tier, changed := l.p.ReportReception(engine.Reception{
+		FractionLost: frac,
+		Jitter:       time.Duration(st.Jitter * float64(time.Second)),
+		RTT:          l.rtt,
+	})
+	if changed {
+		l.changes = append(l.changes, TierChange{AtS: round(now.Seconds(), 3), Tier: tier})
+	}
+}
+
+// relativeDelays are the arrivals' delays relative to the fastest packet
+// of the two seconds before each (NetEQ's measure, as jitter.Buffer
+// computes it), for arrivals in [from, to).
+func relativeDelays(arr []arrival, from, to time.Duration) []time.Duration {
+	var out []time.Duration
+	for i, a := range arr {
+		fastest := a.transit
+		for j := i - 1; j >= 0 && a.at-arr[j].at <= 2*time.Second; j-- {
+			fastest = min(fastest, arr[j].transit)
+		}
+		if a.at >= from && a.at < to {
+			out = append(out, a.transit-fastest)
+		}
+	}
+	return out
+}
+
+// durPercentile is the nearest-rank q-quantile in ms; NaN for no data.
+func durPercentile(d []time.Duration, q float64) float64 {
+	if len(d) == 0 {
+		return math.NaN()
+	}
+	return durMs(percentile(d, q))
+}
