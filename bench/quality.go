@@ -169,8 +169,13 @@ type SpeakerQuality struct {
 	FECAvailablePct float64 `json:"fec_available_pct"`
 	// The same for the frames of speech (louder than -50 dBov) lost: a
 	// pause carries no LBRR, and concealing one is not heard.
-	SpeechFramesLost      int      `json:"speech_frames_lost"`
-	SpeechFECAvailablePct float64  `json:"speech_fec_available_pct"`
+	SpeechFramesLost      int     `json:"speech_frames_lost"`
+	SpeechFECAvailablePct float64 `json:"speech_fec_available_pct"`
+	// SpeechFECRecoveredPct is the share of lost speech frames rebuilt
+	// from FEC, at least: FecPacketsReceived less the losses of pauses that
+	// had LBRR (every one of those might have been among the recoveries),
+	// over the speech frames lost.
+	SpeechFECRecoveredPct float64  `json:"speech_fec_recovered_pct"`
 	LateLossPct           float64  `json:"late_loss_pct"`        // PacketsDiscarded / PacketsReceived
 	MeanBufferDelayMs     float64  `json:"mean_buffer_delay_ms"` // JitterBufferDelay / JitterBufferEmittedCount
 	MeanTargetMs          float64  `json:"mean_target_delay_ms"` // JitterBufferTargetDelay / JitterBufferEmittedCount
@@ -400,6 +405,8 @@ func speakerQuality(s *simSpeaker) SpeakerQuality {
 	}
 	q.FECAvailablePct = round(pct(float64(covered), float64(lost)), 2)
 	q.SpeechFECAvailablePct = round(pct(float64(speechCovered), float64(q.SpeechFramesLost)), 2)
+	speechRecovered := max(0, int(st.FecPacketsReceived)-(covered-speechCovered))
+	q.SpeechFECRecoveredPct = round(pct(float64(speechRecovered), float64(q.SpeechFramesLost)), 2)
 	if p := durPercentile(relativeDelays(s.arrivals, 0, math.MaxInt64), 0.95); !math.IsNaN(p) {
 		p = round(p, 2)
 		q.ArrivalP95Ms = &p

@@ -426,7 +426,7 @@ func (s *simSpeaker) send(now time.Duration) {
 	binary.BigEndian.PutUint32(b[4:], ts)
 	binary.BigEndian.PutUint32(b[8:], s.ssrc)
 	s.seq++
-	s.lbrr = append(s.lbrr, hasLBRR(payload))
+	s.lbrr = append(s.lbrr, codec.HasFEC(payload))
 	s.delivered = append(s.delivered, false)
 	s.speech = append(s.speech, mixer.Level(s.pcm[:]) < quietLevel)
 	s.link.Send(s.pkt[:12+n], at(now))
@@ -449,19 +449,6 @@ func (s *simSpeaker) markDelivered(seq uint16) {
 	if i := len(s.delivered) - 1 - int(uint16(s.seq-1-seq)); i >= 0 {
 		s.delivered[i] = true
 	}
-}
-
-// hasLBRR reports whether an Opus packet carries in-band FEC (SILK LBRR)
-// for the frame before it: the LBRR flag follows the VAD flags at the top
-// of the first frame's first byte, as WebRTC's PacketHasFec reads it. Only
-// mono packets of one frame (code 0) or two equal frames (code 1) are read.
-func hasLBRR(p []byte) bool {
-	toc, err := codec.ParseTOC(p)
-	if err != nil || toc.Mode == codec.ModeCELT || toc.Stereo || p[0]&0x03 > 1 || len(p) < 2 {
-		return false
-	}
-	silkFrames := max(1, toc.FrameSamples/frameLen)
-	return p[1]&(0x80>>silkFrames) != 0
 }
 
 // send is the listener's sink: it checks the stream's continuity at the
@@ -574,7 +561,7 @@ func (l *simListener) play(f jitter.Frame) int {
 		l.decodeErrs += uint64(samples)
 		return l.conceal(dst, false)
 	case jitter.DecodeFEC:
-		lbrr := hasLBRR(f.Payload)
+		lbrr := codec.HasFEC(f.Payload)
 		if err := l.dec.DecodeFEC(f.Payload, dst); err != nil {
 			l.decodeErrs += uint64(samples)
 			return l.conceal(dst, false)

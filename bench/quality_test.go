@@ -250,7 +250,7 @@ func TestHasLBRR(t *testing.T) {
 				t.Fatal(err)
 			}
 			n++
-			if hasLBRR(buf[:k]) {
+			if codec.HasFEC(buf[:k]) {
 				lbrr++
 			}
 		}

@@ -281,3 +281,49 @@ func BenchmarkParseTOC(b *testing.B) {
 		}
 	}
 }
+
+// TestHasFEC: packets from an encoder with in-band FEC and a loss hint carry
+// LBRR once speech has started; without FEC, or in CELT, none does.
+func TestHasFEC(t *testing.T) {
+	count := func(cfg EncoderConfig) (withFEC, total int) {
+		enc, err := NewEncoder(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pcm := make([]int16, FrameSamples)
+		buf := make([]byte, MaxPacketBytes)
+		for i := range 100 {
+			for j := range pcm { // a voiced signal with moving pitch and loudness
+				x := float64(i*FrameSamples + j)
+				f0 := 140 + 40*math.Sin(2*math.Pi*x/SampleRate/0.7)
+				amp := 4000 + 3000*math.Sin(2*math.Pi*x/SampleRate*4)
+				var v float64
+				for h := 1; h <= 8; h++ {
+					v += math.Sin(2*math.Pi*f0*float64(h)*x/SampleRate) / float64(h)
+				}
+				pcm[j] = int16(amp * v)
+			}
+			n, err := enc.Encode(pcm, buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i >= 10 {
+				total++
+				if HasFEC(buf[:n]) {
+					withFEC++
+				}
+			}
+		}
+		return withFEC, total
+	}
+	fec, total := count(EncoderConfig{Bitrate: 24000, MaxBandwidth: Wideband, FEC: true, PacketLossPercent: 10})
+	if fec < total*3/4 {
+		t.Errorf("FEC on: %d of %d packets carry LBRR", fec, total)
+	}
+	if fec, _ := count(EncoderConfig{Bitrate: 24000, MaxBandwidth: Wideband}); fec != 0 {
+		t.Errorf("FEC off: %d packets carry LBRR", fec)
+	}
+	if HasFEC([]byte{31 << 3, 0xff, 0xff}) || HasFEC(nil) || HasFEC([]byte{9 << 3}) {
+		t.Error("CELT, empty or TOC-only packets read as FEC")
+	}
+}

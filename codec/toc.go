@@ -196,3 +196,19 @@ func PacketSamples(packet []byte) (int, error) {
 	}
 	return t.Samples(), nil
 }
+
+// HasFEC reports whether an Opus packet carries in-band FEC (SILK's LBRR
+// data) for the frame before it, so that decoding FEC from it rebuilds a
+// lost frame rather than concealing it. The LBRR flag follows the VAD flags
+// as the first symbols of the SILK layer, coded with even odds, so it reads
+// as a bit of the byte after the TOC (RFC 6716 §4.2.3–4.2.4), as WebRTC's
+// PacketHasFec does. It answers for mono SILK and hybrid packets of one or
+// two equal frames, the shape in-band FEC comes in; false otherwise.
+func HasFEC(packet []byte) bool {
+	t, err := ParseTOC(packet)
+	if err != nil || t.Mode == ModeCELT || t.Stereo || packet[0]&0x03 > 1 || len(packet) < 2 {
+		return false
+	}
+	silkFrames := max(1, t.FrameSamples/FrameSamples) // one VAD flag per 20 ms
+	return packet[1]&(0x80>>silkFrames) != 0
+}

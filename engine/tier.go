@@ -22,14 +22,16 @@ type Tier struct {
 	MinLoss float64
 }
 
-// DefaultTiers are hi (32 kbps fullband), mid (24 kbps wideband with
-// in-band FEC and a 10% loss hint; libopus 1.3.1 engages FEC at 24 kbps only
-// with a wideband cap and a loss hint of 5–10%) and low (16 kbps wideband,
-// RED distance 1 for participants that take it).
+// DefaultTiers are hi (32 kbps fullband), mid from 3% reported loss
+// (24 kbps wideband with in-band FEC and a 10% loss hint; libopus 1.3.1
+// engages FEC at 24 kbps only with a wideband cap and a loss hint of
+// 5–10%) and low from 8% (16 kbps wideband, RED distance 1 for participants
+// that take it). 3%, not less: one lost packet in a one-second report is
+// already 2%.
 func DefaultTiers() []Tier {
 	return []Tier{
 		{Name: "hi", Encoder: codec.EncoderConfig{Bitrate: 32000, MaxBandwidth: codec.Fullband}},
-		{Name: "mid", MinLoss: 0.02, Encoder: codec.EncoderConfig{
+		{Name: "mid", MinLoss: 0.03, Encoder: codec.EncoderConfig{
 			Bitrate: 24000, MaxBandwidth: codec.Wideband, FEC: true, PacketLossPercent: 10}},
 		{Name: "low", MinLoss: 0.08, RED: 1, Encoder: codec.EncoderConfig{
 			Bitrate: 16000, MaxBandwidth: codec.Wideband}},

@@ -109,6 +109,7 @@ type Buffer struct {
 	target      int       // target buffer level in samples
 	packetLen   int       // duration of the last packet pushed, in samples
 	lossRate    float64   // recent fraction of packets lost (noteLoss)
+	lossy       bool      // the loss floor is on
 	lastTransit time.Duration
 	haveTransit bool
 	jitter      float64 // RFC 3550 interarrival jitter, seconds
@@ -464,7 +465,7 @@ func (b *Buffer) TargetDelay() time.Duration {
 // of 60 ms packets holds 60 ms whatever the network does.
 func (b *Buffer) effectiveTarget() int {
 	t := max(b.target, b.packetLen)
-	if b.lossRate > lossyRate {
+	if b.lossy {
 		// On a lossy link keep the next packet in hand when one is missing:
 		// its in-band FEC rebuilds the lost frame, where an empty buffer
 		// could only conceal it.
@@ -473,9 +474,14 @@ func (b *Buffer) effectiveTarget() int {
 	return t
 }
 
-// lossyRate is the recent loss rate from which the target keeps two
-// frames: a single loss does not reach it, two within a second or so do.
-const lossyRate = 0.03
+// The loss floor engages when the recent loss rate passes lossyOn (a single
+// loss does not reach it, two within a second or so do) and lets go only
+// below lossyOff, about 100 packets without a loss: under steady random
+// loss it holds, instead of toggling the delay with every lucky run.
+const (
+	lossyOn  = 0.03
+	lossyOff = 0.005
+)
 
 // noteLoss folds lost packets and one received into the recent loss rate,
 // an average over about the last 50 packets.
@@ -484,6 +490,12 @@ func (b *Buffer) noteLoss(lost int64) {
 		b.lossRate = b.lossRate*0.98 + 0.02
 	}
 	b.lossRate *= 0.98
+	switch {
+	case b.lossRate > lossyOn:
+		b.lossy = true
+	case b.lossRate < lossyOff:
+		b.lossy = false
+	}
 }
 
 // Reset drops everything buffered and waits for the stream to start again;

@@ -32,14 +32,16 @@ func at(n int) time.Time { return base.Add(time.Duration(n) * tickDur) }
 
 // TOC bytes (RFC 6716 Table 2, code 0: one frame).
 const (
-	toc20 = 31 << 3 // CELT FB 20 ms
-	toc10 = 30 << 3 // CELT FB 10 ms
-	toc60 = 11 << 3 // SILK WB 60 ms
+	toc20     = 9 << 3  // SILK WB 20 ms
+	toc10     = 8 << 3  // SILK WB 10 ms
+	toc60     = 11 << 3 // SILK WB 60 ms
+	toc20CELT = 31 << 3 // CELT FB 20 ms: never carries in-band FEC
 )
 
 // tagged is a valid Opus packet (one frame of the TOC's duration) whose
 // bytes 2 and 3 carry id, so a test can tell which packet Pop returned. It
-// is 4 bytes long: not DTX.
+// is 4 bytes long: not DTX. Its second byte sets SILK's VAD and LBRR flags:
+// a SILK packet made by tagged carries in-band FEC (codec.HasFEC).
 func tagged(toc byte, id int) []byte { return []byte{toc, 0xff, byte(id), byte(id >> 8)} }
 
 // idOf reads the tag of a payload made by tagged; -1 for anything else.
@@ -599,6 +601,23 @@ func TestSingleLossFEC(t *testing.T) {
 		"FecPacketsReceived": 1, "PacketsLost": 1, "ConcealedSamples": 0,
 		"ConcealmentEvents": 0, "PacketsDiscarded": 0,
 		"TotalSamplesReceived": 12 * frame, "JitterBufferEmittedCount": 11 * frame,
+	})
+}
+
+// 8b. One packet lost, the next one buffered but without in-band FEC (a
+// CELT packet, or an encoder without FEC): the frame is concealed, and no
+// FEC is counted.
+func TestSingleLossWithoutFEC(t *testing.T) {
+	ps := without(stream(1, 12, 0, 100, 0, 0), 5)
+	for i := range ps {
+		ps[i].payload[0] = toc20CELT
+	}
+	s := newSim(t, jitter.Config{}, ps)
+	got := s.run(15)
+	checkOuts(t, got, seq(rep(sil(frame), 3), decs(0, 4), conceal(false), decs(6, 11)))
+	checkStats(t, s.b.Stats(), map[string]int64{
+		"FecPacketsReceived": 0, "PacketsLost": 1, "ConcealedSamples": frame,
+		"ConcealmentEvents": 1,
 	})
 }
 

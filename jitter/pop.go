@@ -83,14 +83,19 @@ func (b *Buffer) nextLocked(at time.Duration) Frame {
 	if b.haveLastSeq && s.seq == b.lastSeq+1 {
 		return b.dtxGapLocked(gap, at)
 	}
-	if gap <= frame {
-		// Only the frame just before s is missing: its in-band FEC
-		// rebuilds it.
+	if gap <= frame && codec.HasFEC(s.payload[:s.n]) {
+		// Only the frame just before s is missing, and s carries in-band
+		// FEC: it rebuilds the frame. Without it, libopus would only
+		// conceal, so the frame is concealed and counted as such.
 		b.playTS += gap
 		b.concealRun = 0
 		b.stats.FecPacketsReceived++
 		n := copy(b.out[:], s.payload[:s.n])
 		return Frame{Kind: DecodeFEC, Samples: int(gap), Payload: b.out[:n]}
+	}
+	if gap <= frame {
+		b.playTS += gap
+		return b.concealLocked(int(gap))
 	}
 	// Conceal until only the frame that s's FEC covers is missing.
 	n := int(min(frame, gap-frame))

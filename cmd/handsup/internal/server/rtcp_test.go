@@ -45,11 +45,21 @@ func TestRTCP(t *testing.T) {
 
 	// The listener got sender reports on its own stream.
 	var sr *rtcp.SenderReport
-	for _, p := range lis.rtcpPackets(t) {
-		if x, ok := p.(*rtcp.SenderReport); ok && x.SSRC == lisSSRC {
-			sr = x
+	var srAt time.Time
+	lis.mu.Lock()
+	for i, d := range lis.rtcp {
+		pkts, err := rtcp.Unmarshal(d)
+		if err != nil {
+			t.Errorf("the server sent malformed RTCP: %v", err)
+			continue
+		}
+		for _, p := range pkts {
+			if x, ok := p.(*rtcp.SenderReport); ok && x.SSRC == lisSSRC {
+				sr, srAt = x, lis.rtcpAt[i]
+			}
 		}
 	}
+	lis.mu.Unlock()
 	if sr == nil {
 		t.Fatal("the listener got no sender report on its stream")
 	}
@@ -58,12 +68,12 @@ func TestRTCP(t *testing.T) {
 	}
 
 	// The listener answers with a receiver report: 25% lost, 4 ms jitter,
-	// 10 ms since the SR.
+	// and the time since the SR, so the round trip is what loopback takes.
 	rr := &rtcp.ReceiverReport{SSRC: 0x1157E7, Reports: []rtcp.ReceptionReport{{
 		SSRC: lisSSRC, FractionLost: 64, TotalLost: 12, LastSequenceNumber: 100,
 		Jitter:           192,
 		LastSenderReport: uint32(sr.NTPTime >> 16),
-		Delay:            655, // 10 ms in 1/65536 s
+		Delay:            uint32(time.Since(srAt) * 65536 / time.Second), // since the SR came
 	}}}
 	pkt, err := rr.Marshal()
 	if err != nil {

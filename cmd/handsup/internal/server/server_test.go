@@ -103,14 +103,15 @@ type udpClient struct {
 	ts   uint32
 	sent int
 
-	mu    sync.Mutex
-	dec   *codec.Decoder
-	heard []int16
-	pkts  int
-	rtcp  [][]byte
-	raw   [][]byte // every RTP packet received, as it came
-	jb    *jitter.Buffer
-	pkt   rtp.Packet
+	mu     sync.Mutex
+	dec    *codec.Decoder
+	heard  []int16
+	pkts   int
+	rtcp   [][]byte
+	rtcpAt []time.Time // when each RTCP datagram arrived
+	raw    [][]byte    // every RTP packet received, as it came
+	jb     *jitter.Buffer
+	pkt    rtp.Packet
 }
 
 // newBufferedClient is a udpClient that plays what it receives as a real
@@ -202,6 +203,7 @@ func (c *udpClient) receive() {
 		if n >= 2 && buf[1] >= 192 && buf[1] <= 223 {
 			c.mu.Lock()
 			c.rtcp = append(c.rtcp, append([]byte(nil), buf[:n]...))
+			c.rtcpAt = append(c.rtcpAt, time.Now())
 			c.mu.Unlock()
 			continue
 		}
