@@ -262,7 +262,7 @@ func (p *Participant) ReportReception(rep Reception) (tier int, changed bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	old := p.ts.tier
-	changed = p.ts.update(r.tiers, rep, now, r.cfg.TierRelax)
+	changed = p.ts.update(r.tiers, rep, now, r.cfg.TierRelax, p.out.redPT != 0)
 	if changed {
 		r.counters.tierSwitches.Add(1)
 		if !p.left.Load() && r.byID[p.id] == p {

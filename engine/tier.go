@@ -26,8 +26,8 @@ type Tier struct {
 // (24 kbps wideband with in-band FEC and a 10% loss hint; libopus 1.3.1
 // engages FEC at 24 kbps only with a wideband cap and a loss hint of
 // 5–10%) and low from 8% (16 kbps wideband, RED distance 1 for participants
-// that take it). 3%, not less: one lost packet in a one-second report is
-// already 2%.
+// that take it; the others stay on mid, whose FEC protects them). 3%, not
+// less: one lost packet in a one-second report is already 2%.
 func DefaultTiers() []Tier {
 	return []Tier{
 		{Name: "hi", Encoder: codec.EncoderConfig{Bitrate: 32000, MaxBandwidth: codec.Fullband}},
@@ -60,11 +60,13 @@ type tierState struct {
 	nackAt     time.Time
 }
 
-// wantTier is the least protective tier whose MinLoss the loss reaches.
-func wantTier(tiers []Tier, loss float64) int {
+// wantTier is the least protective tier whose MinLoss the loss reaches,
+// among the tiers that protect the participant: a tier whose protection is
+// RED alone (no in-band FEC) does nothing for one that does not take RED.
+func wantTier(tiers []Tier, loss float64, takesRED bool) int {
 	want := 0
 	for i, t := range tiers {
-		if loss >= t.MinLoss {
+		if loss >= t.MinLoss && (takesRED || t.RED == 0 || t.Encoder.FEC) {
 			want = i
 		}
 	}
@@ -72,9 +74,9 @@ func wantTier(tiers []Tier, loss float64) int {
 }
 
 // update folds one report in and reports whether the tier changed.
-func (s *tierState) update(tiers []Tier, r Reception, now time.Time, relaxAfter time.Duration) bool {
+func (s *tierState) update(tiers []Tier, r Reception, now time.Time, relaxAfter time.Duration, takesRED bool) bool {
 	s.rtt = r.RTT
-	want := wantTier(tiers, r.FractionLost)
+	want := wantTier(tiers, r.FractionLost, takesRED)
 	switch {
 	case want > s.tier:
 		s.tier, s.calmSince = want, time.Time{}

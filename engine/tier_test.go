@@ -34,12 +34,14 @@ func TestTiersProtectFastAndRelaxSlowly(t *testing.T) {
 		t.Fatalf("clean link on tier %d", tier)
 	}
 
-	// Loss starts: one report is enough to protect.
+	// Loss starts: one report is enough to protect. Without RED, the low
+	// tier (whose protection is RED) would not help: the listener stays on
+	// mid, whose FEC does.
 	if tier, changed := l.p.ReportReception(engine.Reception{FractionLost: 0.05}); tier != 1 || !changed {
 		t.Fatalf("5%% loss: tier %d (changed %v), want 1 at once", tier, changed)
 	}
-	if tier, _ := l.p.ReportReception(engine.Reception{FractionLost: 0.15}); tier != 2 {
-		t.Fatalf("15%% loss: tier %d, want 2", tier)
+	if tier, _ := l.p.ReportReception(engine.Reception{FractionLost: 0.15}); tier != 1 {
+		t.Fatalf("15%% loss without RED: tier %d, want mid", tier)
 	}
 	r.run(50)
 	m := l.mark()
@@ -49,9 +51,9 @@ func TestTiersProtectFastAndRelaxSlowly(t *testing.T) {
 	for s := 1; s <= 15 && back == 0; s++ {
 		l.p.ReportReception(clean)
 		r.run(50)
-		if l.p.Tier() != 2 {
+		if tier := l.p.Tier(); tier != 1 {
 			back = s
-			if tier := l.p.Tier(); tier != 0 {
+			if tier != 0 {
 				t.Errorf("relaxed to tier %d, want hi", tier)
 			}
 		}
@@ -75,8 +77,27 @@ func TestTiersProtectFastAndRelaxSlowly(t *testing.T) {
 	// Through every switch the stream stayed continuous and audible.
 	l.expectContinuous()
 	r.expectHears(l, m, fA)
-	if sw := r.room.Counters().TierSwitches; sw != 5 {
-		t.Errorf("%d tier switches, want 5", sw)
+	if sw := r.room.Counters().TierSwitches; sw != 3 {
+		t.Errorf("%d tier switches, want 3", sw)
+	}
+}
+
+func TestOnlyREDTakersGoToTheREDTier(t *testing.T) {
+	r := newTestRoom(t, engine.RoomConfig{})
+	r.join("a", engine.Speaker, fA, 0.25)
+	plain := r.join("plain", engine.Listener, 0, 0)
+	redL := &redListener{}
+	p, err := r.room.Join("red", engine.ParticipantConfig{Sink: redL, REDPayloadType: 63})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.run(warmUp)
+	heavy := engine.Reception{FractionLost: 0.2}
+	if tier, _ := p.ReportReception(heavy); tier != 2 {
+		t.Errorf("a RED taker at 20%% loss: tier %d, want low", tier)
+	}
+	if tier, _ := plain.p.ReportReception(heavy); tier != 1 {
+		t.Errorf("a plain listener at 20%% loss: tier %d, want mid", tier)
 	}
 }
 
@@ -99,9 +120,8 @@ func TestSharedMixEncodedOncePerUsedTier(t *testing.T) {
 	}
 	ls[1].p.ReportReception(engine.Reception{FractionLost: 0.05})
 	ls[2].p.ReportReception(engine.Reception{FractionLost: 0.5})
-	ls[3].p.ReportReception(engine.Reception{FractionLost: 0.5})
-	if n := encodes(10); n != 40 {
-		t.Errorf("hi, mid and low in use: %d encodes in 10 ticks, want 40", n)
+	if n := encodes(10); n != 30 {
+		t.Errorf("hi and mid in use: %d encodes in 10 ticks, want 30", n)
 	}
 	m := ls[2].mark()
 	r.run(50)
@@ -116,8 +136,8 @@ func TestSpeakerEncoderFollowsItsTier(t *testing.T) {
 	a := r.join("a", engine.Speaker, fA, 0.25)
 	b := r.join("b", engine.Speaker, fB, 0.25)
 	r.run(warmUp)
-	// b's link turns bad: its own mix-minus moves to the low tier's
-	// settings (16 kbps, wideband), a's stays fullband.
+	// b's link turns bad: its own mix-minus moves to the mid tier's
+	// settings (24 kbps wideband with FEC), a's stays fullband.
 	b.p.ReportReception(engine.Reception{FractionLost: 0.2})
 	r.run(25)
 	if toc := lastTOC(t, b); toc.Bandwidth > codec.Wideband {
