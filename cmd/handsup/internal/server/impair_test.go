@@ -11,6 +11,7 @@ import (
 	"github.com/pion/rtcp"
 
 	"github.com/handsup-audio/handsup/bench/impair"
+	"github.com/handsup-audio/handsup/engine"
 )
 
 // TestImpairedNetworksThroughTheRelay runs the server behind the impairment
@@ -115,12 +116,13 @@ func runImpaired(t *testing.T, name string, profile impair.Config) {
 	if ref < -20 {
 		t.Errorf("the clean listener lost the speaker: %.1f dB", ref)
 	}
-	// The tier follows the reports: any report of 2% loss or more moves
+	// The tier follows the reports: any report of mid's loss or more moves
 	// the listener off the top tier (and the test is shorter than a relax).
-	if maxReported >= 0.02 && lp.Tier() == 0 {
+	mid := engine.DefaultTiers()[1].MinLoss
+	if maxReported >= mid && lp.Tier() == 0 {
 		t.Errorf("the listener reported %.0f%% loss and stayed on the top tier", 100*maxReported)
 	}
-	if maxReported < 0.02 && lp.Tier() != 0 {
+	if maxReported < mid && lp.Tier() != 0 {
 		t.Errorf("the listener reported at most %.1f%% loss and left the top tier", 100*maxReported)
 	}
 }
