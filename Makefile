@@ -20,7 +20,7 @@ deps:
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); \
 	else \
-		echo "deps: install pkg-config and libopus (with headers) for your system"; exit 1; \
+		echo "deps: install pkg-config, libopus (with headers), ffmpeg and prometheus for your system"; exit 1; \
 	fi
 
 vet: deps
