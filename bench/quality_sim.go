@@ -415,20 +415,12 @@ func (s *simSpeaker) send(now time.Duration) {
 		return
 	}
 	s.sinceSent = 0
-	b := s.pkt[:12]
-	b[0] = 0x80
-	b[1] = opusPT
-	if s.marker {
-		b[1] |= 0x80
-		s.marker = false
-	}
-	binary.BigEndian.PutUint16(b[2:], s.seq)
-	binary.BigEndian.PutUint32(b[4:], ts)
-	binary.BigEndian.PutUint32(b[8:], s.ssrc)
+	putRTPHeader(s.pkt[:12], opusPT, s.marker, s.seq, ts, s.ssrc)
+	s.marker = false
 	s.seq++
 	s.lbrr = append(s.lbrr, codec.HasFEC(payload))
 	s.delivered = append(s.delivered, false)
-	s.speech = append(s.speech, mixer.Level(s.pcm[:]) < quietLevel)
+	s.speech = append(s.speech, mixer.Level(s.pcm[:]) < mixer.QuietLevel)
 	s.link.Send(s.pkt[:12+n], at(now))
 }
 
@@ -529,18 +521,10 @@ func (l *simListener) pop(now time.Time) {
 		copy(l.heard[from:], l.fifo[:frameLen])
 	}
 	// As the engine does for a speaker: drift corrections wait for quiet.
-	l.jb.MarkQuiet(mixer.Level(l.fifo[:frameLen]) >= quietLevel)
+	l.jb.MarkQuiet(mixer.Level(l.fifo[:frameLen]) >= mixer.QuietLevel)
 	l.fifoLen = copy(l.fifo[:], l.fifo[frameLen:l.fifoLen])
 	l.pops++
 }
-
-// quietLevel is the RFC 6464 level (-50 dBov) from which a frame counts
-// as a pause (engine/tick.go's).
-const quietLevel = 50
-
-// concealFade is how much of its level concealment keeps per 20 ms once
-// the jitter buffer says a loss has gone on too long (engine/tick.go).
-const concealFade = 0.5
 
 // play writes one jitter-buffer answer into the FIFO and counts it.
 func (l *simListener) play(f jitter.Frame) int {
@@ -596,17 +580,7 @@ func (l *simListener) conceal(dst []int16, fading bool) int {
 	if !fading {
 		return len(dst)
 	}
-	from, to := l.fade, l.fade*concealFade
-	if to < 0.05 {
-		to = 0
-	}
-	step := (to - from) / float32(len(dst))
-	g := from
-	for i, v := range dst {
-		g += step
-		dst[i] = int16(float32(v) * g)
-	}
-	l.fade = to
+	codec.FadeConcealed(dst, &l.fade)
 	return len(dst)
 }
 

@@ -332,6 +332,19 @@ type sender struct {
 // of the payload. WriteRTP does not keep it, so one serves every sender.
 type rtpBuf [12 + codec.MaxPacketBytes]byte
 
+// putRTPHeader writes a 12-byte RTP header (version 2, no CSRC) into b, as
+// the simulated clients send it.
+func putRTPHeader(b []byte, pt uint8, marker bool, seq uint16, ts, ssrc uint32) {
+	b[0] = 0x80
+	b[1] = pt & 0x7f
+	if marker {
+		b[1] |= 0x80
+	}
+	binary.BigEndian.PutUint16(b[2:], seq)
+	binary.BigEndian.PutUint32(b[4:], ts)
+	binary.BigEndian.PutUint32(b[8:], ssrc)
+}
+
 // next sends the speaker's next 20 ms, unless it is a skipped DTX frame.
 // The engine's refusals are counted by the engine (Stats.Dropped).
 func (s *sender) next(buf *rtpBuf) {
@@ -345,15 +358,8 @@ func (s *sender) next(buf *rtpBuf) {
 		s.marker = true
 		return
 	}
-	buf[0] = 0x80 // version 2
-	buf[1] = 111
-	if s.marker {
-		buf[1] |= 0x80
-		s.marker = false
-	}
-	binary.BigEndian.PutUint16(buf[2:], s.seq)
-	binary.BigEndian.PutUint32(buf[4:], ts)
-	binary.BigEndian.PutUint32(buf[8:], s.ssrc)
+	putRTPHeader(buf[:12], 111, s.marker, s.seq, ts, s.ssrc)
+	s.marker = false
 	s.seq++
 	n := copy(buf[12:], payload)
 	_ = s.p.WriteRTP(buf[:12+n])

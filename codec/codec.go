@@ -257,3 +257,26 @@ func (e *Encoder) Reset() error {
 	}
 	return nil
 }
+
+// ConcealFade is how much of its level concealment keeps per 20 ms frame
+// once a loss has lasted too long (jitter's Frame.Fading): silence within
+// about 100 ms, rather than a robotic buzz.
+const ConcealFade = 0.5
+
+// FadeConcealed fades a concealed frame: its gain ramps linearly across
+// dst from *gain to *gain·ConcealFade (no step, so no click), and *gain
+// keeps the new level, 0 once under 0.05. A player keeps *gain at 1 while
+// it plays received audio.
+func FadeConcealed(dst []int16, gain *float32) {
+	from, to := *gain, *gain*ConcealFade
+	if to < 0.05 {
+		to = 0
+	}
+	step := (to - from) / float32(len(dst))
+	g := from
+	for i, v := range dst {
+		g += step
+		dst[i] = int16(float32(v) * g)
+	}
+	*gain = to
+}

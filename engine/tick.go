@@ -29,7 +29,7 @@ func (r *Room) runTick() {
 	}
 	r.mix.Mix()
 	for _, p := range r.speakers {
-		p.in.jb.MarkQuiet(p.in.src.Level() >= quietLevel)
+		p.in.jb.MarkQuiet(p.in.src.Level() >= mixer.QuietLevel)
 	}
 
 	// Speakers whose voice is in the mix, or was within the hangover, hear
@@ -130,14 +130,6 @@ func (r *Room) releasePrivateLocked(p *Participant) {
 	r.spare = append(r.spare, o)
 }
 
-// quietLevel is the RFC 6464 level (-50 dBov) below which a frame counts as
-// a pause, where the jitter buffer may drop or insert time unheard.
-const quietLevel = 50
-
-// concealFade is how much of its level concealment keeps per 20 ms once the
-// jitter buffer says a loss has gone on too long: silence within ~100 ms.
-const concealFade = 0.5
-
 // nextFrame fills the mixer source with the next 20 ms of this speaker:
 // decoded, recovered from FEC, concealed or silent.
 func (in *inputSide) nextFrame(now time.Time, muted bool, c *counters) {
@@ -205,16 +197,6 @@ func (in *inputSide) conceal(dst []int16, fading bool, c *counters) int {
 	if !fading {
 		return len(dst)
 	}
-	from, to := in.fade, in.fade*concealFade
-	if to < 0.05 {
-		to = 0
-	}
-	step := (to - from) / float32(len(dst))
-	g := from
-	for i, v := range dst {
-		g += step
-		dst[i] = int16(float32(v) * g)
-	}
-	in.fade = to
+	codec.FadeConcealed(dst, &in.fade)
 	return len(dst)
 }

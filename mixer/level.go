@@ -5,6 +5,10 @@ import "math"
 // SilentLevel is the RFC 6464 level of digital silence: -127 dBov.
 const SilentLevel = 127
 
+// QuietLevel is the RFC 6464 level (-50 dBov) from which a frame counts as
+// a pause: where a jitter buffer may drop or insert time unheard.
+const QuietLevel = 50
+
 // Level returns the RFC 6464 audio level of pcm: its RMS in -dBov, 0 (full
 // scale) to 127 (silence).
 func Level(pcm []int16) uint8 {

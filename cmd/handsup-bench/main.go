@@ -67,19 +67,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cfg.Workers = engine.SpareProcessor(cfg.Workers)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			fmt.Fprintf(stderr, "handsup-bench: %v\n", err)
-			return 1
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			fmt.Fprintf(stderr, "handsup-bench: cpu profile: %v\n", err)
-			return 1
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, ok := startCPUProfile(*cpuProfile, stderr)
+	if !ok {
+		return 1
 	}
+	defer stopProfile()
 
 	res, err := bench.Run(ctx, cfg)
 	if err != nil {
@@ -139,4 +131,26 @@ func printTable(w io.Writer, r bench.Result) {
 	}
 	row("allocations per tick", "%.3f", r.AllocsPerTick)
 	tw.Flush()
+}
+
+// startCPUProfile starts a CPU profile into path, if one is asked for; it
+// reports a failure on stderr and returns false.
+func startCPUProfile(path string, stderr io.Writer) (stop func(), ok bool) {
+	if path == "" {
+		return func() {}, true
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "handsup-bench: %v\n", err)
+		return nil, false
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		fmt.Fprintf(stderr, "handsup-bench: cpu profile: %v\n", err)
+		return nil, false
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, true
 }

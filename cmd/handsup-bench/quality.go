@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"runtime/pprof"
 	"slices"
 	"strings"
 	"syscall"
@@ -85,19 +84,11 @@ func runQuality(a qualityArgs, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if a.cpuProfile != "" {
-		f, err := os.Create(a.cpuProfile)
-		if err != nil {
-			fmt.Fprintf(stderr, "handsup-bench: %v\n", err)
-			return 1
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			fmt.Fprintf(stderr, "handsup-bench: cpu profile: %v\n", err)
-			return 1
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, ok := startCPUProfile(a.cpuProfile, stderr)
+	if !ok {
+		return 1
 	}
+	defer stopProfile()
 	// Each scenario runs its impaired and clean runs at once; two
 	// scenarios at a time keep the processors busy when one of them has
 	// no clean run to make (no impaired link).
