@@ -13,9 +13,9 @@ import (
 	"github.com/handsup-audio/handsup/bench/impair"
 	"github.com/handsup-audio/handsup/codec"
 	"github.com/handsup-audio/handsup/engine"
-	"github.com/handsup-audio/handsup/engine/red"
 	"github.com/handsup-audio/handsup/jitter"
 	"github.com/handsup-audio/handsup/mixer"
+	"github.com/handsup-audio/handsup/red"
 )
 
 // The simulation behind RunQuality: one room on a simulated clock, its

@@ -4,8 +4,8 @@ import (
 	"encoding/binary"
 
 	"github.com/handsup-audio/handsup/codec"
-	"github.com/handsup-audio/handsup/engine/red"
 	"github.com/handsup-audio/handsup/mixer"
+	"github.com/handsup-audio/handsup/red"
 )
 
 // Sink receives a participant's outgoing RTP packets: a 12-byte header of

@@ -9,9 +9,9 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/handsup-audio/handsup/codec"
-	"github.com/handsup-audio/handsup/engine/red"
 	"github.com/handsup-audio/handsup/jitter"
 	"github.com/handsup-audio/handsup/mixer"
+	"github.com/handsup-audio/handsup/red"
 )
 
 // ParticipantConfig describes a participant as it joins. The zero value

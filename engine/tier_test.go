@@ -11,7 +11,7 @@ import (
 	"github.com/handsup-audio/handsup/bench"
 	"github.com/handsup-audio/handsup/codec"
 	"github.com/handsup-audio/handsup/engine"
-	"github.com/handsup-audio/handsup/engine/red"
+	"github.com/handsup-audio/handsup/red"
 )
 
 // runReporting sends the same reception report from c once per simulated

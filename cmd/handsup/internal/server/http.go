@@ -16,7 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/handsup-audio/handsup/engine"
-	"github.com/handsup-audio/handsup/engine/rtpudp"
+	"github.com/handsup-audio/handsup/session/rtpudp"
 )
 
 // route is one API endpoint; the table is the single source the mux and

@@ -4,8 +4,8 @@ import (
 	"time"
 
 	"github.com/handsup-audio/handsup/engine"
-	"github.com/handsup-audio/handsup/engine/feedback"
-	"github.com/handsup-audio/handsup/engine/rtpudp"
+	"github.com/handsup-audio/handsup/feedback"
+	"github.com/handsup-audio/handsup/session/rtpudp"
 )
 
 // member is the server's per-participant state: its address, what its

@@ -17,9 +17,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/handsup-audio/handsup/engine"
-	"github.com/handsup-audio/handsup/engine/feedback"
-	"github.com/handsup-audio/handsup/engine/metrics"
-	"github.com/handsup-audio/handsup/engine/rtpudp"
+	"github.com/handsup-audio/handsup/feedback"
+	"github.com/handsup-audio/handsup/metrics"
+	"github.com/handsup-audio/handsup/session/rtpudp"
 )
 
 // Config is the server's settings; cmd/handsup fills it from flags and

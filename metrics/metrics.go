@@ -7,8 +7,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/handsup-audio/handsup/engine"
-	"github.com/handsup-audio/handsup/engine/rtpudp"
 	"github.com/handsup-audio/handsup/jitter"
+	"github.com/handsup-audio/handsup/session/rtpudp"
 )
 
 const namespace = "handsup"

@@ -26,7 +26,7 @@
 // SR's NTP time in the stream's SRHistory so the participant's next report
 // yields RTT = A − LSR − DLSR (RFC 3550 §6.4.1).
 //
-// Wiring, with engine/rtpudp (one socket, RTCP muxed on the RTP port): the
+// Wiring, with session/rtpudp (one socket, RTCP muxed on the RTP port): the
 // transport's Config.OnRTCP hands each participant's datagram to its
 // ListenerTracker.Receive (and, for a speaker, also to its
 // SpeakerSession.OnRTCP); speakers' RTP goes to SpeakerSession.OnRTP as well

@@ -26,8 +26,8 @@ import (
 	"github.com/handsup-audio/handsup/bench"
 	"github.com/handsup-audio/handsup/codec"
 	"github.com/handsup-audio/handsup/engine"
-	"github.com/handsup-audio/handsup/engine/metrics"
-	"github.com/handsup-audio/handsup/engine/rtpudp"
+	"github.com/handsup-audio/handsup/metrics"
+	"github.com/handsup-audio/handsup/session/rtpudp"
 )
 
 // fakeClock is the engine's time: it moves only when advance says.
