@@ -9,9 +9,9 @@
 //
 //	var m *metrics.Collector
 //	e := engine.New(engine.Config{OnTick: func(d time.Duration) { m.ObserveTick(d) }})
-//	m = metrics.New(e, metrics.Options{Transport: udp.Stats})
+//	m = metrics.New(e, metrics.Options{})
 //	reg := prometheus.NewRegistry()
-//	reg.MustRegister(m)
+//	reg.MustRegister(m, session.NewCollector(sessions), rtpudp.NewCollector(udp))
 //	http.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 //	go e.Run(ctx) // after m is set: OnTick reads it
 //
@@ -38,10 +38,10 @@
 // handsup_jitter_buffer_target_delay_seconds and
 // handsup_interarrival_jitter_seconds, the largest among speakers.
 //
-// UDP, when Options.Transport is set: handsup_udp_datagrams_received_total{kind},
-// handsup_udp_datagrams_dropped_total{reason}, handsup_udp_datagrams_sent_total,
-// handsup_udp_send_syscalls_total, handsup_udp_send_errors_total,
-// handsup_udp_read_errors_total and the gauge handsup_udp_declared_peers.
+// The layers above the engine export their own families beside these, so
+// that this package imports no transport: session.NewCollector the RTCP
+// counters (handsup_rtcp_*), session/rtpudp.NewCollector the UDP socket's
+// (handsup_udp_*).
 //
 // # Jitter counters stay monotonic
 //

@@ -8,7 +8,6 @@ import (
 
 	"github.com/handsup-audio/handsup/engine"
 	"github.com/handsup-audio/handsup/jitter"
-	"github.com/handsup-audio/handsup/session/rtpudp"
 )
 
 const namespace = "handsup"
@@ -20,9 +19,6 @@ var tickBuckets = []float64{.0005, .001, .002, .004, .006, .008, .010, .012, .01
 
 // Options tune a Collector.
 type Options struct {
-	// Transport, if set, adds the handsup_udp_* families; pass the
-	// transport's Stats method.
-	Transport func() rtpudp.Stats
 	// PerRoom adds a room label to the per-room families (see the package
 	// documentation).
 	PerRoom bool
@@ -176,8 +172,6 @@ type Collector struct {
 	retransmitted, nacksRefused                        *prometheus.Desc
 	decodesPerTick, encodesPerTick                     *prometheus.Desc
 	ticks, overruns, skipped                           *prometheus.Desc
-	udpIn, udpDropped, udpOut, udpSyscalls             *prometheus.Desc
-	udpSendErrs, udpReadErrs, udpPeers                 *prometheus.Desc
 
 	mu         sync.Mutex // serialises Collect; guards what follows
 	gen        uint64     // scrapes so far
@@ -238,15 +232,6 @@ func New(e *engine.Engine, opts Options) *Collector {
 	c.overruns = c.desc("tick_overruns_total", false, "Ticks that started after their 20 ms slot (a long tick, or the process descheduled) and ran at once to catch up. Audio stays on time while handsup_ticks_skipped_total holds still.")
 	c.skipped = c.desc("ticks_skipped_total", false, "Ticks skipped because the clock fell too far behind (engine MaxCatchUp, 100 ms by default); each is 20 ms of audio lost in every room. Non-zero means the server is overloaded.")
 
-	if opts.Transport != nil {
-		c.udpIn = c.desc("udp_datagrams_received_total", false, "UDP datagrams received from declared participant addresses, by kind (rtp or rtcp, told apart as in RFC 5761).", "kind")
-		c.udpDropped = c.desc("udp_datagrams_dropped_total", false, "UDP datagrams dropped before the engine: unknown_source (from an address no participant declared: stale clients, NAT rebinding, scans), unbound (declared address, participant not bound yet), oversized (over 1500 bytes).", "reason")
-		c.udpOut = c.desc("udp_datagrams_sent_total", false, "UDP datagrams sent to participants.")
-		c.udpSyscalls = c.desc("udp_send_syscalls_total", false, "sendmmsg calls made; datagrams sent per call is the batching factor, and a falling one costs CPU.")
-		c.udpSendErrs = c.desc("udp_send_errors_total", false, "Datagrams that failed to send (socket buffer full, destination unreachable).")
-		c.udpReadErrs = c.desc("udp_read_errors_total", false, "Errors reading the UDP socket, other than its closing.")
-		c.udpPeers = c.desc("udp_declared_peers", false, "Participant addresses declared on the UDP transport.")
-	}
 	return c
 }
 
@@ -293,9 +278,6 @@ func perTickRate(a1, a0, ticks uint64) float64 {
 // Collect reads the engine and every open room and sends the families.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.tick.Collect(ch)
-	if c.opts.Transport != nil {
-		c.collectUDP(ch, c.opts.Transport())
-	}
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -414,17 +396,4 @@ func (c *Collector) collectRoom(ch chan<- prometheus.Metric, s *engine.RoomSnaps
 		}
 	}
 	gauge(ch, c.targetDelay, s.Jitter.TargetDelay.Seconds(), s.ID)
-}
-
-func (c *Collector) collectUDP(ch chan<- prometheus.Metric, s rtpudp.Stats) {
-	counter(ch, c.udpIn, float64(s.RTPIn), "rtp")
-	counter(ch, c.udpIn, float64(s.RTCPIn), "rtcp")
-	counter(ch, c.udpDropped, float64(s.UnknownSource), "unknown_source")
-	counter(ch, c.udpDropped, float64(s.Unbound), "unbound")
-	counter(ch, c.udpDropped, float64(s.Oversized), "oversized")
-	counter(ch, c.udpOut, float64(s.PacketsOut))
-	counter(ch, c.udpSyscalls, float64(s.SendSyscalls))
-	counter(ch, c.udpSendErrs, float64(s.SendErrors))
-	counter(ch, c.udpReadErrs, float64(s.ReadErrors))
-	gauge(ch, c.udpPeers, float64(s.DeclaredPeers))
 }

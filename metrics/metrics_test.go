@@ -5,10 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"sort"
 	"strings"
 	"sync"
@@ -27,7 +25,6 @@ import (
 	"github.com/handsup-audio/handsup/codec"
 	"github.com/handsup-audio/handsup/engine"
 	"github.com/handsup-audio/handsup/metrics"
-	"github.com/handsup-audio/handsup/session/rtpudp"
 )
 
 // fakeClock is the engine's time: it moves only when advance says.
@@ -497,66 +494,8 @@ func TestJitterCountersMonotonic(t *testing.T) {
 	}
 }
 
-func TestTransport(t *testing.T) {
-	tr, err := rtpudp.Listen(rtpudp.Config{Addr: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- tr.Serve(ctx) }()
-	t.Cleanup(func() { cancel(); <-served })
-
-	w := newWorld(t, metrics.Options{Transport: tr.Stats})
-	dial := func() *net.UDPConn {
-		c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(tr.LocalAddr()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		return c
-	}
-	stranger, declared := dial(), dial()
-	if _, err := tr.AddPeer(declared.LocalAddr().(*net.UDPAddr).AddrPort(), netip.AddrPort{}, tr.NewBatch()); err != nil {
-		t.Fatal(err)
-	}
-	rtpPkt := []byte{0x80, 111, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0xF8}
-	rtcpPkt := []byte{0x80, 200, 0, 6, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
-	for _, m := range []struct {
-		c   *net.UDPConn
-		pkt []byte
-	}{
-		{stranger, rtpPkt}, {stranger, rtpPkt}, {stranger, make([]byte, 1600)},
-		{declared, rtpPkt}, {declared, rtcpPkt},
-	} {
-		if _, err := m.c.Write(m.pkt); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want := rtpudp.Stats{RTPIn: 1, RTCPIn: 1, UnknownSource: 2, Unbound: 1, Oversized: 1, DeclaredPeers: 1}
-	for deadline := time.Now().Add(5 * time.Second); tr.Stats() != want; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("transport stats %+v, want %+v", tr.Stats(), want)
-		}
-	}
-
-	s := w.scrape()
-	s.expect("handsup_udp_datagrams_received_total", 1, "kind=rtp")
-	s.expect("handsup_udp_datagrams_received_total", 1, "kind=rtcp")
-	s.expect("handsup_udp_datagrams_dropped_total", 2, "reason=unknown_source")
-	s.expect("handsup_udp_datagrams_dropped_total", 1, "reason=unbound")
-	s.expect("handsup_udp_datagrams_dropped_total", 1, "reason=oversized")
-	s.expect("handsup_udp_datagrams_sent_total", 0)
-	s.expect("handsup_udp_send_syscalls_total", 0)
-	s.expect("handsup_udp_send_errors_total", 0)
-	s.expect("handsup_udp_read_errors_total", 0)
-	s.expect("handsup_udp_declared_peers", 1)
-	s.expect("handsup_rooms", 0)
-	lint(t, w.col)
-}
-
-func TestPerRoomTransportLint(t *testing.T) {
-	w := newWorld(t, metrics.Options{PerRoom: true, Transport: func() rtpudp.Stats { return rtpudp.Stats{} }})
+func TestPerRoomLint(t *testing.T) {
+	w := newWorld(t, metrics.Options{PerRoom: true})
 	room, _ := w.eng.NewRoom("r", engine.RoomConfig{})
 	w.speakers = []*speaker{newSpeaker(t, w.join(room, "s", engine.Speaker), 440)}
 	w.run(3)

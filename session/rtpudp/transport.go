@@ -11,7 +11,7 @@ import (
 
 	"golang.org/x/net/ipv4"
 
-	"github.com/handsup-audio/handsup/engine"
+	"github.com/handsup-audio/handsup/session"
 )
 
 // Errors callers branch on.
@@ -26,13 +26,6 @@ type Config struct {
 	Addr         string // UDP address to listen on; default "127.0.0.1:5004"
 	BatchSize    int    // datagrams per sendmmsg; default 256
 	SocketBuffer int    // SO_SNDBUF and SO_RCVBUF in bytes; default 4 MiB
-	// OnRTCP, if set, gets every RTCP datagram from a declared address, on
-	// the reading goroutine; it must not keep packet.
-	OnRTCP func(peer *Peer, packet []byte)
-	// OnRTP, if set, also sees every RTP datagram from a declared address,
-	// after the bound participant took it (RTCP statistics for speakers);
-	// same rules as OnRTCP.
-	OnRTP func(peer *Peer, packet []byte)
 }
 
 func (c Config) withDefaults() Config {
@@ -119,7 +112,8 @@ func (t *Transport) NewBatch() *Batch {
 }
 
 // AddPeer declares that remote belongs to a participant: its datagrams go
-// to the participant bound with Peer.Bind, and the participant's packets
+// to the receiver bound with Peer.Bind (a session.Member, once the
+// participant joined through session.Room.Join), and the participant's packets
 // leave through batch towards sendTo, or towards remote when sendTo is the
 // zero value (symmetric RTP; clients such as ffmpeg send and receive on
 // different ports). An address serves one participant at a time.
@@ -165,9 +159,10 @@ func (t *Transport) peer(addr netip.AddrPort) *Peer {
 	return p
 }
 
-// Serve reads datagrams until ctx ends or the transport closes. RTP goes to
-// the participant's WriteRTP, RTCP to Config.OnRTCP; datagrams from
-// undeclared addresses are dropped and counted.
+// Serve reads datagrams until ctx ends or the transport closes. Each goes
+// to the receiver bound to its source address, RTP and RTCP told apart as
+// in RFC 5761; datagrams from undeclared addresses, or from a declared one
+// with no receiver bound yet, are dropped and counted.
 func (t *Transport) Serve(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { _ = t.Close() })
 	defer stop()
@@ -199,22 +194,22 @@ func (t *Transport) receive(pkt []byte, from netip.AddrPort) {
 		t.stats.unknownSource.Add(1)
 		return
 	}
-	if IsRTCP(pkt) {
+	rtcp := IsRTCP(pkt)
+	if rtcp {
 		t.stats.rtcpIn.Add(1)
-		if t.cfg.OnRTCP != nil {
-			t.cfg.OnRTCP(p, pkt)
-		}
-		return
+	} else {
+		t.stats.rtpIn.Add(1)
 	}
-	t.stats.rtpIn.Add(1)
-	part := p.part.Load()
-	if part == nil {
+	b := p.recv.Load()
+	if b == nil {
 		t.stats.unbound.Add(1)
 		return
 	}
-	_ = part.WriteRTP(pkt) // the engine counts its own drops
-	if t.cfg.OnRTP != nil {
-		t.cfg.OnRTP(p, pkt)
+	// The receiver counts its own drops.
+	if rtcp {
+		b.r.ReceiveRTCP(pkt)
+	} else {
+		b.r.ReceiveRTP(pkt)
 	}
 }
 
@@ -239,29 +234,43 @@ func (t *Transport) WriteTo(pkt []byte, to netip.AddrPort) error {
 }
 
 // Peer is one declared address and the participant behind it. It is the
-// participant's engine.Sink.
+// participant's session.Link: its engine.Sink, its RTCP path, and the
+// source of its incoming packets.
 type Peer struct {
 	t      *Transport
 	remote netip.AddrPort // where its datagrams come from
 	sendTo netip.AddrPort // where its stream goes
 	addr   *net.UDPAddr   // sendTo, as WriteBatch wants it
 	batch  *Batch
-	part   atomic.Pointer[engine.Participant]
-	data   atomic.Value
+	recv   atomic.Pointer[bound]
 }
 
-// Attach keeps v with the peer for the transport's user (its per-
-// participant state), so OnRTP and OnRTCP find it without a map.
-func (p *Peer) Attach(v any) { p.data.Store(v) }
+// bound boxes a receiver for the atomic pointer.
+type bound struct{ r session.Receiver }
 
-// Attached is what Attach stored, or nil.
-func (p *Peer) Attached() any { return p.data.Load() }
+// Bind sets the receiver of the datagrams that arrive from the peer's
+// address; nil unbinds. session.Room.Join binds its member.
+func (p *Peer) Bind(r session.Receiver) {
+	if r == nil {
+		p.recv.Store(nil)
+		return
+	}
+	p.recv.Store(&bound{r})
+}
 
-// Bind sets the participant whose RTP arrives from the peer's address.
-func (p *Peer) Bind(part *engine.Participant) { p.part.Store(part) }
+// WriteRTCP sends one RTCP packet to the peer at once, outside the batch.
+func (p *Peer) WriteRTCP(pkt []byte) error { return p.t.WriteTo(pkt, p.sendTo) }
 
-// Participant is the bound participant, or nil.
-func (p *Peer) Participant() *engine.Participant { return p.part.Load() }
+// Flush sends what the peer's batch holds now, without waiting for the
+// room's tick to end (a retransmission is late already).
+func (p *Peer) Flush() { p.batch.Flush() }
+
+// Close unbinds the peer and frees its address for another participant.
+func (p *Peer) Close() error {
+	p.Bind(nil)
+	p.t.RemovePeer(p)
+	return nil
+}
 
 // Remote is the declared address its datagrams come from.
 func (p *Peer) Remote() netip.AddrPort { return p.remote }
@@ -349,7 +358,7 @@ type counters struct {
 type Stats struct {
 	RTPIn, RTCPIn uint64 // datagrams from declared addresses
 	UnknownSource uint64 // dropped: from an address no participant declared
-	Unbound       uint64 // dropped: declared address, no participant bound yet
+	Unbound       uint64 // dropped (RTP or RTCP): declared address, no receiver bound yet
 	Oversized     uint64 // dropped: longer than 1500 bytes
 	ReadErrors    uint64
 	PacketsOut    uint64 // datagrams sent

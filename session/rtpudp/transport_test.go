@@ -2,13 +2,11 @@ package rtpudp
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/handsup-audio/handsup/engine"
 )
 
 func listen(t testing.TB) *Transport {
@@ -67,20 +65,21 @@ func TestBatchSendsEveryPacket(t *testing.T) {
 	}
 }
 
-// TestDemux: datagrams reach the participant bound to their source
-// address; RTCP goes to OnRTCP; strangers and oversized datagrams are
-// dropped and counted.
+// recorder is a session.Receiver that hands on what it gets.
+type recorder struct{ rtp, rtcp chan []byte }
+
+func newRecorder() *recorder {
+	return &recorder{rtp: make(chan []byte, 16), rtcp: make(chan []byte, 16)}
+}
+
+func (r *recorder) ReceiveRTP(pkt []byte)  { r.rtp <- append([]byte(nil), pkt...) }
+func (r *recorder) ReceiveRTCP(pkt []byte) { r.rtcp <- append([]byte(nil), pkt...) }
+
+// TestDemux: datagrams reach the receiver bound to their source address,
+// RTP and RTCP told apart; strangers, declared addresses with no receiver
+// and oversized datagrams are dropped and counted.
 func TestDemux(t *testing.T) {
-	var mu sync.Mutex
-	var rtcpFrom []netip.AddrPort
-	tr, err := Listen(Config{Addr: "127.0.0.1:0", OnRTCP: func(p *Peer, pkt []byte) {
-		mu.Lock()
-		rtcpFrom = append(rtcpFrom, p.Remote())
-		mu.Unlock()
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr := listen(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- tr.Serve(ctx) }()
@@ -89,29 +88,20 @@ func TestDemux(t *testing.T) {
 		<-served
 	}()
 
-	eng := engine.New(engine.Config{})
-	defer eng.Close()
-	room, err := eng.NewRoom("r", engine.RoomConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	speaker, stranger, unbound := udpSocket(t), udpSocket(t), udpSocket(t)
 	b := tr.NewBatch()
 	peer, err := tr.AddPeer(addrOf(speaker), netip.AddrPort{}, b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tr.AddPeer(addrOf(speaker), netip.AddrPort{}, b); err == nil {
-		t.Error("an address was declared twice")
+	if _, err := tr.AddPeer(addrOf(speaker), netip.AddrPort{}, b); !errors.Is(err, ErrAddrTaken) {
+		t.Errorf("an address was declared twice: %v", err)
 	}
 	if _, err := tr.AddPeer(addrOf(unbound), netip.AddrPort{}, b); err != nil {
 		t.Fatal(err)
 	}
-	part, err := room.Join("s", engine.ParticipantConfig{Role: engine.Speaker, Sink: peer})
-	if err != nil {
-		t.Fatal(err)
-	}
-	peer.Bind(part)
+	rec := newRecorder()
+	peer.Bind(rec)
 
 	server := net.UDPAddrFromAddrPort(tr.LocalAddr())
 	rtp := []byte{0x80, 111, 0, 1, 0, 0, 0, 0, 0, 0, 0, 9, 0xfc, 1, 2}
@@ -126,7 +116,18 @@ func TestDemux(t *testing.T) {
 	send(stranger, rtp)
 	send(unbound, rtp)
 	send(speaker, make([]byte, 1600))
-	deadline := time.Now().Add(2 * time.Second)
+	for _, ch := range []chan []byte{rec.rtp, rec.rtcp} {
+		select {
+		case got := <-ch:
+			if want := map[bool][]byte{true: rtp, false: rtcp}[ch == rec.rtp]; string(got) != string(want) {
+				t.Errorf("received %x, want %x", got, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the bound receiver got nothing")
+		}
+	}
+	// Loopback does not lose datagrams; the deadline only bounds a failure.
+	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		s := tr.Stats()
 		if s.RTPIn+s.RTCPIn+s.UnknownSource+s.Oversized >= 5 {
@@ -138,13 +139,16 @@ func TestDemux(t *testing.T) {
 	if s.RTPIn != 2 || s.RTCPIn != 1 || s.UnknownSource != 1 || s.Unbound != 1 || s.Oversized != 1 {
 		t.Errorf("stats %+v", s)
 	}
-	if c := room.Counters(); c.PacketsIn != 1 {
-		t.Errorf("the speaker's packet did not reach the engine: %+v", c)
+
+	// Closing the peer unbinds it and frees its address.
+	if err := peer.Close(); err != nil {
+		t.Fatal(err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(rtcpFrom) != 1 || rtcpFrom[0] != addrOf(speaker) {
-		t.Errorf("RTCP from %v", rtcpFrom)
+	if tr.Peers() != 1 {
+		t.Errorf("%d peers declared after Close, want 1", tr.Peers())
+	}
+	if _, err := tr.AddPeer(addrOf(speaker), netip.AddrPort{}, b); err != nil {
+		t.Errorf("address not freed by Close: %v", err)
 	}
 }
 

@@ -106,7 +106,7 @@ func TestMalformedDatagramsHarmNobody(t *testing.T) {
 	gp, _ := r.Participant("good")
 	var goodConceal uint64
 	udpBefore := ts.s.udp.Stats()
-	rtcpBefore := ts.s.rtcpMalformed.Load()
+	rtcpBefore := ts.s.sessions.Stats().RTCPMalformed
 
 	// One second of tone to settle, then the garbage in the middle of two
 	// more seconds, then measure what the listener heard meanwhile.
@@ -146,7 +146,7 @@ func TestMalformedDatagramsHarmNobody(t *testing.T) {
 	check("dropped{not_speaker}", drop(engine.DropNotSpeaker), len(notSpeaker))
 	check("udp dropped{oversized}", udpAfter.Oversized-udpBefore.Oversized, len(oversized))
 	check("udp dropped{unknown_source}", udpAfter.UnknownSource-udpBefore.UnknownSource, len(unknown))
-	check("rtcp dropped{malformed}", ts.s.rtcpMalformed.Load()-rtcpBefore, len(rtcpMalformed))
+	check("rtcp dropped{malformed}", ts.s.sessions.Stats().RTCPMalformed-rtcpBefore, len(rtcpMalformed))
 
 	db := lis.levelSince(mark, 440)
 	t.Logf("the listener heard the good speaker at %.1f dB during the garbage", db)

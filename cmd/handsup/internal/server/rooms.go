@@ -7,6 +7,7 @@ import (
 	"regexp"
 
 	"github.com/handsup-audio/handsup/engine"
+	"github.com/handsup-audio/handsup/session/rtpudp"
 )
 
 // errBadRequest wraps every error that is the client's fault (400).
@@ -39,10 +40,8 @@ func (s *Server) createRoom(req createRoomRequest) (*room, error) {
 	case req.TopN < 0 || req.TopN > 16:
 		return nil, badRequest("top_n must be 0 (default 4) to 16")
 	}
-	r := &room{batch: s.udp.NewBatch(), hub: newHub(), members: map[string]*member{}}
-	r.srs.CNAME = "handsup"
-	r.srs.Interval = s.cfg.SRInterval
-	er, err := s.eng.NewRoom(req.ID, engine.RoomConfig{
+	r := &room{batch: s.udp.NewBatch(), hub: newHub()}
+	sr, err := s.sessions.NewRoom(req.ID, engine.RoomConfig{
 		InviteOnly:  req.InviteOnly,
 		MaxSpeakers: req.MaxSpeakers,
 		TopN:        req.TopN,
@@ -52,12 +51,12 @@ func (s *Server) createRoom(req createRoomRequest) (*room, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.Room = er
+	r.Room = sr
 	s.mu.Lock()
 	s.rooms[req.ID] = r
 	s.mu.Unlock()
 	s.log.Info("room created", "room", req.ID, "invite_only", req.InviteOnly,
-		"max_speakers", req.MaxSpeakers, "top_n", er.Config().TopN)
+		"max_speakers", req.MaxSpeakers, "top_n", sr.Config().TopN)
 	return r, nil
 }
 
@@ -89,7 +88,7 @@ func (s *Server) deleteRoom(id string) error {
 	if !ok {
 		return fmt.Errorf("%w: %q", engine.ErrNoRoom, id)
 	}
-	err := s.eng.CloseRoom(id) // every participant leaves: onEvent frees their addresses
+	err := s.sessions.CloseRoom(id) // every participant leaves; the session frees their addresses
 	r.hub.close()
 	s.log.Info("room closed", "room", id)
 	return err
@@ -171,25 +170,13 @@ func (s *Server) join(r *room, req joinRequest) (participantView, error) {
 	if err != nil {
 		return participantView{}, err
 	}
-	p, err := r.Join(req.ID, engine.ParticipantConfig{
-		Role: role, PayloadType: uint8(pt), REDPayloadType: uint8(redPT), Sink: peer})
+	m, err := r.Join(req.ID, engine.ParticipantConfig{
+		Role: role, PayloadType: uint8(pt), REDPayloadType: uint8(redPT)}, peer)
 	if err != nil {
-		s.udp.RemovePeer(peer)
+		_ = peer.Close()
 		return participantView{}, err
 	}
-	m := &member{s: s, room: r, part: p, peer: peer}
-	peer.Attach(m)
-	peer.Bind(p)
-	r.mu.Lock()
-	r.members[req.ID] = m
-	r.streams = append(r.streams, m)
-	r.mu.Unlock()
-	if role.Contributes() {
-		s.sessMu.Lock()
-		m.startSession()
-		s.sessMu.Unlock()
-	}
-	v := r.view(p)
+	v := r.view(m.Participant())
 	v.PayloadType = pt
 	v.ServerRTPAddr = s.publicRTPAddr()
 	return v, nil
@@ -214,67 +201,31 @@ func (r *room) view(p *engine.Participant) participantView {
 	if tiers := r.Config().Tiers; st.Tier < len(tiers) {
 		v.Tier = tiers[st.Tier].Name
 	}
-	r.mu.Lock()
-	m := r.members[p.ID()]
-	r.mu.Unlock()
-	if m != nil {
-		v.RTPAddr = m.peer.Remote().String()
-		v.RecvAddr = m.peer.SendTo().String()
+	if m, ok := r.Member(p.ID()); ok {
+		if peer, ok := m.Link().(*rtpudp.Peer); ok {
+			v.RTPAddr = peer.Remote().String()
+			v.RecvAddr = peer.SendTo().String()
+		}
 		v.PayloadType = int(p.PayloadType())
 		v.REDPayloadType = int(p.REDPayloadType())
-		v.Reception = m.reception()
-		v.Uplink = m.uplink(&st)
+		v.Reception = reception(m)
+		v.Uplink = uplink(m, &st)
 	}
 	return v
 }
 
-// onEvent logs a room's events, frees a leaver's address and tells the
-// room's event subscribers. It runs synchronously in the engine: quick,
-// never blocking.
+// onEvent logs a room's events and tells the room's event subscribers. It
+// runs synchronously in the engine: quick, never blocking. The session
+// layer has already closed a leaver's link and started or stopped a
+// speaker's RTCP side.
 func (s *Server) onEvent(r *room, e engine.Event) {
 	switch e.Kind {
 	case engine.EventJoined:
 		s.log.Info("participant joined", "room", e.Room, "participant", e.Participant, "role", e.Role.String())
 	case engine.EventLeft:
-		if m := r.removeMember(e.Participant); m != nil {
-			s.udp.RemovePeer(m.peer)
-			s.sessMu.Lock()
-			m.stopSession()
-			s.sessMu.Unlock()
-		}
 		s.log.Info("participant left", "room", e.Room, "participant", e.Participant, "reason", e.Reason)
 	case engine.EventRole:
-		r.mu.Lock()
-		m := r.members[e.Participant]
-		r.mu.Unlock()
-		if m != nil {
-			s.sessMu.Lock()
-			if e.Role.Contributes() {
-				m.startSession()
-			} else {
-				m.stopSession()
-			}
-			s.sessMu.Unlock()
-		}
 		s.log.Info("role changed", "room", e.Room, "participant", e.Participant, "role", e.Role.String())
 	}
 	r.hub.publish(eventFrom(e))
-}
-
-// removeMember forgets a member, keeping the others' order.
-func (r *room) removeMember(id string) *member {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	m := r.members[id]
-	if m == nil {
-		return nil
-	}
-	delete(r.members, id)
-	for i, st := range r.streams {
-		if st == m {
-			r.streams = append(r.streams[:i], r.streams[i+1:]...)
-			break
-		}
-	}
-	return m
 }

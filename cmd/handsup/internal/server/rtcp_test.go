@@ -97,7 +97,7 @@ func TestRTCP(t *testing.T) {
 	if r := got.Reception; r.FractionLost != 0.25 || r.JitterMS != 4 || r.RTTMS < 0 || r.RTTMS > 1000 {
 		t.Errorf("reception %+v", r)
 	}
-	if ts.s.rtcpAccepted.Load() == 0 {
+	if ts.s.sessions.Stats().RTCPReceived == 0 {
 		t.Error("RTCP not counted")
 	}
 	var tiered struct{ Tier string }

@@ -17,8 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/handsup-audio/handsup/engine"
-	"github.com/handsup-audio/handsup/feedback"
 	"github.com/handsup-audio/handsup/metrics"
+	"github.com/handsup-audio/handsup/session"
 	"github.com/handsup-audio/handsup/session/rtpudp"
 )
 
@@ -80,11 +80,12 @@ func loopback(addr string) bool {
 
 // Server is a running handsup server.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	eng     *engine.Engine
-	udp     *rtpudp.Transport
-	reg     *prometheus.Registry
+	cfg      Config
+	log      *slog.Logger
+	eng      *engine.Engine
+	sessions *session.Manager
+	udp      *rtpudp.Transport
+	reg      *prometheus.Registry
 	metrics *metrics.Collector
 	invites inviteSigner
 	httpLn  net.Listener
@@ -95,25 +96,14 @@ type Server struct {
 
 	draining atomic.Bool
 	ready    atomic.Bool
-
-	sessMu      sync.RWMutex            // guards every member.session
-	rtcpScratch feedback.ListenerReport // used by onRTCP only, on the reading goroutine
-
-	rtcpAccepted, rtcpMalformed, rtcpUnbound atomic.Uint64
-	rtcpSent, nacksReceived                  atomic.Uint64
 }
 
-// room is an engine room with what the server adds: its send batch, its
-// members' addresses and RTCP state, and its event subscribers.
+// room is a session room with what the server adds: its UDP send batch
+// and its event subscribers.
 type room struct {
-	*engine.Room
+	*session.Room
 	batch *rtpudp.Batch
 	hub   *hub
-
-	mu      sync.Mutex
-	members map[string]*member
-	streams []feedback.SRStream // the members in join order, for sender reports
-	srs     feedback.SenderReportScheduler
 }
 
 // New opens the sockets; Run serves.
@@ -129,7 +119,7 @@ func New(cfg Config) (*Server, error) {
 		invites: inviteSigner{secret: cfg.InviteSecret},
 		rooms:   map[string]*room{},
 	}
-	s.udp, err = rtpudp.Listen(rtpudp.Config{Addr: cfg.RTPAddr, OnRTCP: s.onRTCP, OnRTP: s.onRTP})
+	s.udp, err = rtpudp.Listen(rtpudp.Config{Addr: cfg.RTPAddr})
 	if err != nil {
 		return nil, err
 	}
@@ -142,19 +132,12 @@ func New(cfg Config) (*Server, error) {
 			}
 		},
 	})
-	collector = metrics.New(s.eng, metrics.Options{Transport: s.udp.Stats, PerRoom: true})
+	s.sessions = session.New(s.eng, session.Config{SRInterval: cfg.SRInterval, Logger: s.log})
+	collector = metrics.New(s.eng, metrics.Options{PerRoom: true})
 	s.metrics = collector
 	s.reg.MustRegister(collector,
-		counterFunc("handsup_rtcp_packets_received_total",
-			"RTCP compound packets from participants that parsed (receiver reports, NACKs, sender reports).", &s.rtcpAccepted),
-		counterFunc("handsup_rtcp_packets_malformed_total",
-			"RTCP datagrams from declared addresses dropped because they did not parse.", &s.rtcpMalformed),
-		counterFunc("handsup_rtcp_packets_unbound_total",
-			"RTCP datagrams dropped because their participant was still joining.", &s.rtcpUnbound),
-		counterFunc("handsup_rtcp_packets_sent_total",
-			"RTCP packets sent: sender reports on every output stream, receiver reports and NACKs to speakers.", &s.rtcpSent),
-		counterFunc("handsup_rtcp_nacks_received_total",
-			"Sequence numbers participants NACKed on the streams sent to them.", &s.nacksReceived),
+		session.NewCollector(s.sessions),
+		rtpudp.NewCollector(s.udp),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -178,11 +161,6 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-func counterFunc(name, help string, v *atomic.Uint64) prometheus.CounterFunc {
-	return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
-		func() float64 { return float64(v.Load()) })
-}
-
 // HTTPAddr is the address the API listens on.
 func (s *Server) HTTPAddr() net.Addr { return s.httpLn.Addr() }
 
@@ -203,25 +181,14 @@ func (s *Server) Run(ctx context.Context) error {
 	errs := make(chan error, 3)
 	go func() { errs <- s.udp.Serve(context.Background()) }()
 	go func() { errs <- s.eng.Run(context.Background()) }()
+	reports, stopReports := context.WithCancel(context.Background())
+	defer stopReports()
+	go func() { _ = s.sessions.Run(reports) }()
 	go func() {
 		if err := s.http.Serve(s.httpLn); !errors.Is(err, http.ErrServerClosed) {
 			errs <- err
 		}
 	}()
-	stopReports := make(chan struct{})
-	go func() {
-		t := time.NewTicker(srPeriod)
-		defer t.Stop()
-		for {
-			select {
-			case now := <-t.C:
-				s.sendReports(now)
-			case <-stopReports:
-				return
-			}
-		}
-	}()
-	defer close(stopReports)
 	s.ready.Store(true)
 	s.log.Info("serving", "http", s.HTTPAddr().String(), "rtp", s.RTPAddr().String(),
 		"auth", s.cfg.AdminToken != "")

@@ -1,0 +1,48 @@
+package rtpudp
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// NewCollector exports a transport's counters (the handsup_udp_*
+// families) to Prometheus, read at scrape time.
+func NewCollector(t *Transport) prometheus.Collector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("handsup_udp_"+name, help, labels, nil)
+	}
+	return &collector{t: t,
+		in:       d("datagrams_received_total", "UDP datagrams received from declared participant addresses, by kind (rtp or rtcp, told apart as in RFC 5761).", "kind"),
+		dropped:  d("datagrams_dropped_total", "UDP datagrams dropped before the engine: unknown_source (from an address no participant declared: stale clients, NAT rebinding, scans), unbound (RTP or RTCP from a declared address whose participant is not bound yet), oversized (over 1500 bytes).", "reason"),
+		out:      d("datagrams_sent_total", "UDP datagrams sent to participants."),
+		syscalls: d("send_syscalls_total", "sendmmsg calls made; datagrams sent per call is the batching factor, and a falling one costs CPU."),
+		sendErrs: d("send_errors_total", "Datagrams that failed to send (socket buffer full, destination unreachable)."),
+		readErrs: d("read_errors_total", "Errors reading the UDP socket, other than its closing."),
+		peers:    d("declared_peers", "Participant addresses declared on the UDP transport."),
+	}
+}
+
+type collector struct {
+	t                                                     *Transport
+	in, dropped, out, syscalls, sendErrs, readErrs, peers *prometheus.Desc
+}
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.in, c.dropped, c.out, c.syscalls, c.sendErrs, c.readErrs, c.peers} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	s := c.t.Stats()
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	counter(c.in, s.RTPIn, "rtp")
+	counter(c.in, s.RTCPIn, "rtcp")
+	counter(c.dropped, s.UnknownSource, "unknown_source")
+	counter(c.dropped, s.Unbound, "unbound")
+	counter(c.dropped, s.Oversized, "oversized")
+	counter(c.out, s.PacketsOut)
+	counter(c.syscalls, s.SendSyscalls)
+	counter(c.sendErrs, s.SendErrors)
+	counter(c.readErrs, s.ReadErrors)
+	ch <- prometheus.MustNewConstMetric(c.peers, prometheus.GaugeValue, float64(s.DeclaredPeers))
+}
