@@ -86,10 +86,10 @@ type Server struct {
 	sessions *session.Manager
 	udp      *rtpudp.Transport
 	reg      *prometheus.Registry
-	metrics *metrics.Collector
-	invites inviteSigner
-	httpLn  net.Listener
-	http    *http.Server
+	metrics  *metrics.Collector
+	invites  inviteSigner
+	httpLn   net.Listener
+	http     *http.Server
 
 	mu    sync.Mutex
 	rooms map[string]*room // the engine's rooms with the server's state
