@@ -26,10 +26,8 @@
 // SR's NTP time in the stream's SRHistory so the participant's next report
 // yields RTT = A − LSR − DLSR (RFC 3550 §6.4.1).
 //
-// Wiring, with session/rtpudp (one socket, RTCP muxed on the RTP port): the
-// transport's Config.OnRTCP hands each participant's datagram to its
-// ListenerTracker.Receive (and, for a speaker, also to its
-// SpeakerSession.OnRTCP); speakers' RTP goes to SpeakerSession.OnRTP as well
-// as to the engine; WriteRTCP and SRStream.WriteRTCP are Transport.WriteTo
-// with the peer's address.
+// Package session wires all of this to participants over any transport
+// (it routes each member's RTCP to its ListenerTracker, the engine and its
+// SpeakerSession, and runs a SenderReportScheduler per room); an embedder
+// with its own transport uses session rather than this package directly.
 package feedback
