@@ -1,4 +1,4 @@
-package bench
+package capacity
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/handsup-audio/handsup/bench/internal/sim"
+	"github.com/handsup-audio/handsup/bench/signal"
 	"github.com/handsup-audio/handsup/engine"
 )
 
@@ -137,13 +139,13 @@ func TestSilentStreamSendsSparsely(t *testing.T) {
 			t.Fatalf("frame %d: empty payload sent", i)
 		}
 	}
-	if sent == 0 || sent > 500/5 || longest >= dtxKeepAlive {
+	if sent == 0 || sent > 500/5 || longest >= sim.DTXKeepAlive {
 		t.Fatalf("silence: %d of 500 frames sent, longest gap %d frames; want few, and gaps under 400 ms", sent, longest)
 	}
 }
 
 func TestSenderDoesNotAllocate(t *testing.T) {
-	st, err := encodeStream(NewVoice(3), 10)
+	st, err := encodeStream(signal.NewVoice(3), 10)
 	if err != nil {
 		t.Fatal(err)
 	}
