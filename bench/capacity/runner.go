@@ -97,13 +97,13 @@ type Result struct {
 	// the tick's work if everything but libopus were free.
 	CodecFloorUsPerTick float64 `json:"codec_floor_us_per_tick"`
 	OverheadRatio       float64 `json:"overhead_ratio"` // CPUusPerTick / CodecFloorUsPerTick
-	// BaselineCPUusPerTick is CPUusPerTick of a second, shorter run of the
-	// same rooms without listeners; null when Listeners is 0.
-	BaselineCPUusPerTick *float64 `json:"baseline_cpu_us_per_tick"`
-	// NsPerListenerTick is what one listener costs per tick: the CPU the
-	// audience adds over the baseline, divided by Rooms·Listeners; null
-	// when Listeners is 0.
+	// NsPerListenerTick is what one listener costs per tick, in ns of
+	// CPU: ListenerCost's median repeat. It is null when there are no
+	// listeners or ListenerCost could not resolve it.
 	NsPerListenerTick *float64 `json:"ns_per_listener_tick"`
+	// ListenerCost is how NsPerListenerTick was measured, with its spread
+	// over repeats; null when Listeners is 0.
+	ListenerCost *ListenerCost `json:"listener_cost"`
 	// AllocsPerTick counts Go heap allocations (runtime.MemStats.Mallocs)
 	// per tick, in the whole process.
 	AllocsPerTick float64 `json:"allocs_per_tick"`
@@ -111,25 +111,28 @@ type Result struct {
 
 // tuning holds the runner's fixed choices; tests shorten them.
 type tuning struct {
-	warmup      int           // ticks run before measuring: jitter buffers start, encoders settle
-	baselineMin time.Duration // shortest no-listener baseline run
-	loop        time.Duration // pre-encoded audio per speaker, looped
-	floorTicks  int           // most ticks of codec work timed for the floor
-	floorMin    int           // fewest decodes and encodes timed for the floor
+	warmup     int           // ticks run before measuring: jitter buffers start, encoders settle
+	loop       time.Duration // pre-encoded audio per speaker, looped
+	floorTicks int           // most ticks of codec work timed for the floor
+	floorMin   int           // fewest decodes and encodes timed for the floor
+	repeats    int           // repeats of the listener cost
+	repeatMin  int           // fewest tick pairs per repeat of the listener cost
 }
 
 var defaultTuning = tuning{
-	warmup:      50,
-	baselineMin: 2 * time.Second,
-	loop:        10 * time.Second,
-	floorTicks:  500,
-	floorMin:    300,
+	warmup:     50,
+	loop:       10 * time.Second,
+	floorTicks: 500,
+	floorMin:   300,
+	repeats:    7,
+	repeatMin:  25,
 }
 
 // Run builds cfg's rooms on a fresh engine, drives it in real time with
 // pre-encoded speech and measures it, then times libopus alone for the
-// codec floor. It takes Duration plus a warm-up, plus a shorter baseline
-// run when there are listeners. It returns ctx's error if ctx ends first.
+// codec floor. It takes Duration plus a warm-up, plus, when there are
+// listeners, about a third of Duration (at least 3.5 s) for ListenerCost. It
+// returns ctx's error if ctx ends first.
 func Run(ctx context.Context, cfg Config) (Result, error) {
 	return run(ctx, cfg, defaultTuning)
 }
@@ -151,7 +154,7 @@ func run(ctx context.Context, cfg Config, tun tuning) (Result, error) {
 	}
 
 	ticks := max(1, int(cfg.Duration/engine.TickInterval))
-	full, err := measure(ctx, cfg, streams, cfg.Listeners, tun.warmup, ticks)
+	full, err := measure(ctx, cfg, streams, tun.warmup, ticks)
 	if err != nil {
 		return res, err
 	}
@@ -174,25 +177,19 @@ func run(ctx context.Context, cfg Config, tun tuning) (Result, error) {
 	res.CPUusPerTick = sim.Round(cpuNs/1e3, 2)
 
 	// What a listener costs (its RTP header, its Sink call, its turn in the
-	// room's member loops) is small beside the codec work, which moves with
-	// the speech, so it is measured as a difference: the same rooms again
-	// with no listeners, and
-	//   ns_per_listener_tick = (cpu_ns_per_tick − baseline_cpu_ns_per_tick)
-	//                          / (Rooms·Listeners),
-	// the decodes and encodes, the same in both runs, cancelling out. The
-	// baseline is shorter (it only needs a stable mean), so it covers the
-	// first part of the same looped speech; the small difference in codec
-	// work that leaves is divided by Rooms·Listeners.
-	if cfg.Listeners > 0 {
-		bticks := max(1, int(max(tun.baselineMin, cfg.Duration/3)/engine.TickInterval))
-		base, err := measure(ctx, cfg, streams, 0, tun.warmup, bticks)
-		if err != nil {
-			return res, err
-		}
-		baseNs := float64(base.cpu.Nanoseconds()) / float64(base.ticks)
-		b := sim.Round(baseNs/1e3, 2)
-		l := sim.Round((cpuNs-baseNs)/float64(cfg.Rooms*cfg.Listeners), 2)
-		res.BaselineCPUusPerTick, res.NsPerListenerTick = &b, &l
+	// room's member loops) is small beside the codec work, whose CPU time
+	// varies more than that from run to run on a shared machine, so it is
+	// measured apart, on twin rooms whose codec work cancels exactly
+	// (ListenerCost): about a third of Duration.
+	perRepeat := max(tun.repeatMin, ticks/(3*max(1, tun.repeats)))
+	cost, err := listenerCost(ctx, cfg, streams, tun.warmup, tun.repeats, perRepeat)
+	if err != nil {
+		return res, err
+	}
+	res.ListenerCost = cost
+	if cost != nil && cost.Resolved {
+		ns := *cost.NsMedian
+		res.NsPerListenerTick = &ns
 	}
 
 	// Enough frames for floorMin calls, fewer as rooms multiply the calls
@@ -400,14 +397,14 @@ type session struct {
 	buf       rtpBuf
 }
 
-// measure runs cfg's rooms with the given audience in real time for
-// warmup+ticks ticks and measures the last ticks of them.
-func measure(ctx context.Context, cfg Config, streams []stream, listeners, warmup, ticks int) (measurement, error) {
+// measure runs cfg's rooms in real time for warmup+ticks ticks and
+// measures the last ticks of them.
+func measure(ctx context.Context, cfg Config, streams []stream, warmup, ticks int) (measurement, error) {
 	warmup = max(1, warmup)
 	s := &session{warmup: warmup, ticks: ticks, elapsed: make([]time.Duration, 0, ticks)}
 	s.eng = engine.New(engine.Config{OnTick: s.onTick, Workers: cfg.Workers})
 	defer s.eng.Close()
-	if err := s.build(cfg, streams, listeners); err != nil {
+	if err := s.build(cfg, streams, cfg.Listeners); err != nil {
 		return measurement{}, err
 	}
 

@@ -3,7 +3,9 @@
 // speech-like voices, the rest silent with DTX) and Listeners listeners in
 // real time on one engine, then reports the tick's wall time, the process's
 // CPU per tick against the cost of the Opus decodes and encodes alone (the
-// codec floor), what each listener costs, and heap allocations per tick.
+// codec floor), what each listener costs (with its spread over repeats,
+// measured on twin copies of one room whose codec work cancels:
+// capacity.ListenerCost), and heap allocations per tick.
 //
 // Usage:
 //

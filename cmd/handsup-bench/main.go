@@ -126,9 +126,15 @@ func printTable(w io.Writer, r capacity.Result) {
 	row("codec floor per tick", "%.1f µs (decode %.1f µs × %.2f + encode %.1f µs × %.2f)",
 		r.CodecFloorUsPerTick, r.DecodeUS, r.DecodesPerTick, r.EncodeUS, r.EncodesPerTick)
 	row("overhead ratio (CPU / floor)", "%.3f", r.OverheadRatio)
-	if r.NsPerListenerTick != nil {
-		row("CPU per tick without listeners", "%.1f µs", *r.BaselineCPUusPerTick)
-		row("CPU per listener per tick", "%.1f ns", *r.NsPerListenerTick)
+	if c := r.ListenerCost; c != nil {
+		if c.Resolved {
+			row("CPU per listener per tick", "%.1f ns (repeats %.1f–%.1f ns, median of %d × %d ticks)",
+				*c.NsMedian, *c.NsMin, *c.NsMax, c.Repeats, c.TicksPerRepeat)
+		} else {
+			row("CPU per listener per tick", "%s", c.Note)
+		}
+		row("one room's tick, with / without listeners", "%.1f / %.1f µs (thread CPU, %d listeners / 1)",
+			c.TickCPUusWith, c.TickCPUusWithout, c.Listeners)
 	}
 	row("allocations per tick", "%.3f", r.AllocsPerTick)
 	tw.Flush()
