@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/handsup-audio/handsup/bench"
+	"github.com/handsup-audio/handsup/bench/signal"
 	"github.com/handsup-audio/handsup/codec"
 	"github.com/handsup-audio/handsup/engine"
 )
@@ -50,7 +50,7 @@ func encodeSpeech(b *testing.B, freq float64, frames int, quiet bool) [][]byte {
 			clear(pcm[:])
 		} else {
 			amp := 4000 + 8000*float64(i%12)/12 // a 240 ms syllable rhythm
-			bench.Tone(pcm[:], freq, amp, i*codec.FrameSamples)
+			signal.Tone(pcm[:], freq, amp, i*codec.FrameSamples)
 		}
 		buf := make([]byte, codec.MaxPacketBytes)
 		n, err := enc.Encode(pcm[:], buf)

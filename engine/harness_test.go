@@ -7,7 +7,7 @@ import (
 
 	"github.com/pion/rtp"
 
-	"github.com/handsup-audio/handsup/bench"
+	"github.com/handsup-audio/handsup/bench/signal"
 	"github.com/handsup-audio/handsup/codec"
 	"github.com/handsup-audio/handsup/engine"
 )
@@ -137,7 +137,7 @@ func (c *client) speak() {
 	if c.silence {
 		clear(c.pcm[:])
 	} else {
-		bench.Tone(c.pcm[:], c.freq, c.amp*32767, c.sent*codec.FrameSamples)
+		signal.Tone(c.pcm[:], c.freq, c.amp*32767, c.sent*codec.FrameSamples)
 	}
 	c.sent++
 	n, err := c.enc.Encode(c.pcm[:], c.packet[12:])
@@ -188,7 +188,7 @@ func (c *client) since(mark int) []int16 {
 // hears reports the level in dB (full-scale sine = 0) of freq in what the
 // client heard after mark.
 func (c *client) level(mark int, freq float64) float64 {
-	return bench.ToneDB(c.since(mark), freq)
+	return signal.ToneDB(c.since(mark), freq)
 }
 
 // Tone levels: a tone at amplitude 0.25 is about -12 dB; "absent" means

@@ -5,7 +5,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/handsup-audio/handsup/bench"
+	"github.com/handsup-audio/handsup/bench/signal"
 	"github.com/handsup-audio/handsup/codec"
 	"github.com/handsup-audio/handsup/engine"
 )
@@ -148,14 +148,14 @@ func TestLoudMixDoesNotWrap(t *testing.T) {
 	ml := l.mark()
 	r.run(50)
 	heard := l.since(ml)
-	fundamental := bench.ToneDB(heard, fA)
+	fundamental := signal.ToneDB(heard, fA)
 	if fundamental < -4 {
 		t.Errorf("loud mix lost its tone: %.1f dB", fundamental)
 	}
 	// Wrap-around or hard clipping of a sine spreads energy into odd
 	// harmonics; a limited sine keeps them far below the fundamental.
 	for _, k := range []float64{3, 5} {
-		h := bench.ToneDB(heard, k*fA)
+		h := signal.ToneDB(heard, k*fA)
 		t.Logf("fundamental %.1f dB, harmonic %v× %.1f dB", fundamental, k, h)
 		if h > fundamental-25 {
 			t.Errorf("harmonic %v×: %.1f dB against %.1f dB fundamental: distorted", k, h, fundamental)
@@ -393,7 +393,7 @@ func TestConcurrentUse(t *testing.T) {
 					return
 				default:
 				}
-				bench.Tone(pcm[:], c.freq, c.amp*32767, i*codec.FrameSamples)
+				signal.Tone(pcm[:], c.freq, c.amp*32767, i*codec.FrameSamples)
 				n, _ := enc.Encode(pcm[:], out[:])
 				_ = c.p.WriteRTP(c.rtp(out[:n]))
 			}

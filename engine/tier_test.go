@@ -8,7 +8,7 @@ import (
 
 	"github.com/pion/rtp"
 
-	"github.com/handsup-audio/handsup/bench"
+	"github.com/handsup-audio/handsup/bench/signal"
 	"github.com/handsup-audio/handsup/codec"
 	"github.com/handsup-audio/handsup/engine"
 	"github.com/handsup-audio/handsup/red"
@@ -287,7 +287,7 @@ func TestREDInputFillsLosses(t *testing.T) {
 	var prev []byte
 	seq, ts := uint16(500), uint32(90000)
 	for i := range 150 {
-		bench.Tone(pcm[:], fB, 0.25*32767, i*codec.FrameSamples)
+		signal.Tone(pcm[:], fB, 0.25*32767, i*codec.FrameSamples)
 		buf := make([]byte, codec.MaxPacketBytes)
 		n, _ := enc.Encode(pcm[:], buf)
 		frame := buf[:n]

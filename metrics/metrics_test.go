@@ -21,7 +21,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/handsup-audio/handsup/bench"
+	"github.com/handsup-audio/handsup/bench/signal"
 	"github.com/handsup-audio/handsup/codec"
 	"github.com/handsup-audio/handsup/engine"
 	"github.com/handsup-audio/handsup/metrics"
@@ -68,7 +68,7 @@ func newSpeaker(tb testing.TB, p *engine.Participant, freq float64) *speaker {
 
 // packet encodes the next 20 ms and frames it as RTP.
 func (s *speaker) packet(tb testing.TB) []byte {
-	bench.Tone(s.pcm[:], s.freq, 8000, s.n*codec.FrameSamples)
+	signal.Tone(s.pcm[:], s.freq, 8000, s.n*codec.FrameSamples)
 	s.n++
 	n, err := s.enc.Encode(s.pcm[:], s.buf[12:])
 	if err != nil {

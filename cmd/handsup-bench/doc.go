@@ -3,7 +3,9 @@
 // speech-like voices, the rest silent with DTX) and Listeners listeners in
 // real time on one engine, then reports the tick's wall time, the process's
 // CPU per tick against the cost of the Opus decodes and encodes alone (the
-// codec floor), what each listener costs, and heap allocations per tick.
+// codec floor), what each listener costs (with its spread over repeats,
+// measured on twin copies of one room whose codec work cancels:
+// capacity.ListenerCost), and heap allocations per tick.
 //
 // Usage:
 //
@@ -11,7 +13,7 @@
 //	              [-duration 10s] [-seed 1] [-json] [-cpuprofile file]
 //
 // With -json it prints exactly one JSON object on stdout (the fields of
-// bench.Result); otherwise a table. Bad flags exit with status 2, an
+// capacity.Result); otherwise a table. Bad flags exit with status 2, an
 // interrupt (SIGINT, SIGTERM) stops the run and exits with status 130.
 //
 // Listening quality on weak networks (docs/weak-networks.md):
@@ -23,10 +25,10 @@
 // These run in process on a simulated clock, as fast as the codec allows:
 // simulated clients send RTP through bench/impair links into one room and
 // decode what it sends them through their own links, and each run is
-// repeated with every link clean to compare the audio (bench.RunQuality).
+// repeated with every link clean to compare the audio (quality.Run).
 // -impair runs the "room" scenario (3 speakers, 2 talking; 4 listeners, 2
 // taking RED) with the profile on every link; -scenario names one of
-// bench.ScenarioNames, whose links are fixed (only "room" takes -impair);
+// quality.ScenarioNames, whose links are fixed (only "room" takes -impair);
 // -scenario all runs the acceptance scenarios and prints one row per target
 // with the measured figure and PASS or FAIL. -duration and -seed, when
 // given, override the scenario's. A FAIL does not change the exit status.

@@ -15,7 +15,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/handsup-audio/handsup/bench"
+	"github.com/handsup-audio/handsup/bench/capacity"
+	"github.com/handsup-audio/handsup/bench/quality"
 	"github.com/handsup-audio/handsup/engine"
 )
 
@@ -27,7 +28,7 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("handsup-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var cfg bench.Config
+	var cfg capacity.Config
 	fs.IntVar(&cfg.Rooms, "rooms", 1, "rooms on the engine")
 	fs.IntVar(&cfg.Speakers, "speakers", 5, "speakers on each room's stage")
 	fs.IntVar(&cfg.Active, "active", 3, "speakers per room who talk (the others send DTX silence)")
@@ -36,9 +37,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the voices, SSRCs and sequence numbers")
 	fs.IntVar(&cfg.Workers, "workers", 0, "engine workers (0: GOMAXPROCS)")
 	impairName := fs.String("impair", "", "listening-quality run of the room scenario with every link impaired by `profile`: "+
-		strings.Join(bench.ProfileNames(), ", "))
+		strings.Join(quality.ProfileNames(), ", "))
 	scenario := fs.String("scenario", "", "listening-quality `scenario` on a simulated clock: "+
-		strings.Join(bench.ScenarioNames(), ", ")+", or all (the acceptance scenarios, one row per target)")
+		strings.Join(quality.ScenarioNames(), ", ")+", or all (the acceptance scenarios, one row per target)")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole benchmark to `file`")
 	if err := fs.Parse(args); err != nil {
@@ -73,7 +74,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	defer stopProfile()
 
-	res, err := bench.Run(ctx, cfg)
+	res, err := capacity.Run(ctx, cfg)
 	if err != nil {
 		if ctx.Err() != nil {
 			fmt.Fprintln(stderr, "handsup-bench: interrupted")
@@ -94,9 +95,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// validate adds the command's own limit to bench's: a run shorter than a
+// validate adds the command's own limit to capacity's: a run shorter than a
 // second says little about a 20 ms clock.
-func validate(cfg bench.Config) error {
+func validate(cfg capacity.Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -106,7 +107,7 @@ func validate(cfg bench.Config) error {
 	return nil
 }
 
-func printTable(w io.Writer, r bench.Result) {
+func printTable(w io.Writer, r capacity.Result) {
 	fmt.Fprintf(w, "handsup-bench: %d room(s) × %d speakers (%d talking) + %d listeners, %gs measured\n",
 		r.Rooms, r.Speakers, r.Active, r.Listeners, r.DurationS)
 	fmt.Fprintf(w, "%s, %d workers, GOMAXPROCS %d, libopus %s, seed %d\n\n", r.GoVersion, r.Workers, r.GOMAXPROCS, r.Libopus, r.Seed)
@@ -125,9 +126,15 @@ func printTable(w io.Writer, r bench.Result) {
 	row("codec floor per tick", "%.1f µs (decode %.1f µs × %.2f + encode %.1f µs × %.2f)",
 		r.CodecFloorUsPerTick, r.DecodeUS, r.DecodesPerTick, r.EncodeUS, r.EncodesPerTick)
 	row("overhead ratio (CPU / floor)", "%.3f", r.OverheadRatio)
-	if r.NsPerListenerTick != nil {
-		row("CPU per tick without listeners", "%.1f µs", *r.BaselineCPUusPerTick)
-		row("CPU per listener per tick", "%.1f ns", *r.NsPerListenerTick)
+	if c := r.ListenerCost; c != nil {
+		if c.Resolved {
+			row("CPU per listener per tick", "%.1f ns (repeats %.1f–%.1f ns, median of %d × %d ticks)",
+				*c.NsMedian, *c.NsMin, *c.NsMax, c.Repeats, c.TicksPerRepeat)
+		} else {
+			row("CPU per listener per tick", "%s", c.Note)
+		}
+		row("one room's tick, with / without listeners", "%.1f / %.1f µs (thread CPU, %d listeners / 1)",
+			c.TickCPUusWith, c.TickCPUusWithout, c.Listeners)
 	}
 	row("allocations per tick", "%.3f", r.AllocsPerTick)
 	tw.Flush()

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/handsup-audio/handsup/bench/capacity"
 )
 
 // Bad flags exit with status 2 and say why, before any work starts.
@@ -98,5 +100,39 @@ func TestScenarioAll(t *testing.T) {
 	}
 	if n := strings.Count(stdout.String(), "PASS") + strings.Count(stdout.String(), "FAIL"); n != 12 {
 		t.Errorf("%d PASS/FAIL rows, want 12:\n%s", n, stdout.String())
+	}
+}
+
+// The table gives the listener cost with its spread, and says when it
+// could not be resolved instead of printing a figure.
+func TestTableListenerCost(t *testing.T) {
+	lo, med, hi := 44.0, 48.8, 51.0
+	resolved := &capacity.ListenerCost{Listeners: 10000, Repeats: 7, TicksPerRepeat: 25,
+		NsMin: &lo, NsMedian: &med, NsMax: &hi, Resolved: true}
+	unresolved := &capacity.ListenerCost{Listeners: 3, Repeats: 7, TicksPerRepeat: 25,
+		Note: "not resolved: the 3 listeners' CPU is within the ticks' noise"}
+	for _, tc := range []struct {
+		cost *capacity.ListenerCost
+		want string
+	}{
+		{resolved, "48.8 ns (repeats 44.0–51.0 ns, median of 7 × 25 ticks)"},
+		{unresolved, "not resolved: the 3 listeners' CPU is within the ticks' noise"},
+		{nil, ""},
+	} {
+		var out bytes.Buffer
+		r := capacity.Result{ListenerCost: tc.cost}
+		if tc.cost != nil && tc.cost.Resolved {
+			r.NsPerListenerTick = tc.cost.NsMedian
+		}
+		printTable(&out, r)
+		row := ""
+		for _, line := range strings.Split(out.String(), "\n") {
+			if strings.HasPrefix(line, "CPU per listener per tick") {
+				row = line
+			}
+		}
+		if !strings.Contains(row, tc.want) || (tc.cost == nil) != (row == "") {
+			t.Errorf("listener cost %+v: row %q, want it to say %q", tc.cost, row, tc.want)
+		}
 	}
 }

@@ -14,7 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/handsup-audio/handsup/bench"
+	"github.com/handsup-audio/handsup/bench/quality"
 )
 
 // qualityArgs are the flags of a listening-quality run (-impair, -scenario).
@@ -29,10 +29,10 @@ type qualityArgs struct {
 
 // suiteResult is -scenario all's JSON object.
 type suiteResult struct {
-	Scenarios []bench.QualityResult `json:"scenarios"`
-	Checks    []bench.Check         `json:"checks"`
-	Passed    int                   `json:"passed"`
-	Failed    int                   `json:"failed"`
+	Scenarios []quality.Result `json:"scenarios"`
+	Checks    []quality.Check  `json:"checks"`
+	Passed    int              `json:"passed"`
+	Failed    int              `json:"failed"`
 }
 
 // runQuality runs one scenario, or all the acceptance scenarios, on a
@@ -50,26 +50,26 @@ func runQuality(a qualityArgs, stdout, stderr io.Writer) int {
 	}
 	name := a.scenario
 	if name == "" {
-		name = bench.RoomScenario
+		name = quality.RoomScenario
 	}
-	if a.profile != "" && name != bench.RoomScenario {
-		return usage("-impair applies to -scenario %s only; %s sets its own links", bench.RoomScenario, name)
+	if a.profile != "" && name != quality.RoomScenario {
+		return usage("-impair applies to -scenario %s only; %s sets its own links", quality.RoomScenario, name)
 	}
-	if a.profile != "" && !slices.Contains(bench.ProfileNames(), a.profile) {
-		return usage("unknown -impair profile %q (valid: %s)", a.profile, strings.Join(bench.ProfileNames(), ", "))
+	if a.profile != "" && !slices.Contains(quality.ProfileNames(), a.profile) {
+		return usage("unknown -impair profile %q (valid: %s)", a.profile, strings.Join(quality.ProfileNames(), ", "))
 	}
 	names := []string{name}
 	if name == "all" {
-		names = bench.AcceptanceScenarios()
-	} else if !slices.Contains(bench.ScenarioNames(), name) {
-		return usage("unknown -scenario %q (valid: %s, all)", name, strings.Join(bench.ScenarioNames(), ", "))
+		names = quality.AcceptanceScenarios()
+	} else if !slices.Contains(quality.ScenarioNames(), name) {
+		return usage("unknown -scenario %q (valid: %s, all)", name, strings.Join(quality.ScenarioNames(), ", "))
 	}
 	if a.set["duration"] && a.duration < time.Second {
 		return usage("-duration must be at least 1s, got %v", a.duration)
 	}
-	var scs []bench.Scenario
+	var scs []quality.Scenario
 	for _, n := range names {
-		sc, err := bench.NewScenario(n, a.profile)
+		sc, err := quality.NewScenario(n, a.profile)
 		if err != nil {
 			return usage("%v", err)
 		}
@@ -92,7 +92,7 @@ func runQuality(a qualityArgs, stdout, stderr io.Writer) int {
 	// Each scenario runs its impaired and clean runs at once; two
 	// scenarios at a time keep the processors busy when one of them has
 	// no clean run to make (no impaired link).
-	results, err := bench.RunQualitySuite(ctx, scs, runtime.GOMAXPROCS(0))
+	results, err := quality.RunSuite(ctx, scs, runtime.GOMAXPROCS(0))
 	if err != nil {
 		if ctx.Err() != nil {
 			fmt.Fprintln(stderr, "handsup-bench: interrupted")
@@ -139,7 +139,7 @@ func opt(p *float64, format string) string {
 	return fmt.Sprintf(format, *p)
 }
 
-func printQuality(w io.Writer, r bench.QualityResult) {
+func printQuality(w io.Writer, r quality.Result) {
 	fmt.Fprintf(w, "handsup-bench: scenario %s (%s), %gs simulated, seed %d, %.1fs wall\n\n",
 		r.Scenario, r.Profile, r.DurationS, r.Seed, r.WallS)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -191,7 +191,7 @@ func printSuite(w io.Writer, s suiteResult) {
 	fmt.Fprintln(w)
 }
 
-func printChecks(w io.Writer, checks []bench.Check) {
+func printChecks(w io.Writer, checks []quality.Check) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "scenario\ttarget\tmeasured\tlimit\tresult\tdetail")
 	for _, c := range checks {

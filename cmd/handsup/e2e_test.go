@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/handsup-audio/handsup/bench"
+	"github.com/handsup-audio/handsup/bench/signal"
 )
 
 // TestFFmpegEndToEnd runs the real server binary with ffmpeg as its
@@ -110,7 +110,7 @@ func TestFFmpegEndToEnd(t *testing.T) {
 			t.Fatalf("%s: only %d samples received", raw, len(pcm))
 		}
 		tail := pcm[len(pcm)-48000*2:] // the last two seconds, both talking
-		return bench.ToneDB(tail, f1), bench.ToneDB(tail, f2)
+		return signal.ToneDB(tail, f1), signal.ToneDB(tail, f2)
 	}
 	a1, b1 := levels(raws[0])
 	a2, b2 := levels(raws[1])

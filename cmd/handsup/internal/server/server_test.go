@@ -17,7 +17,7 @@ import (
 
 	"github.com/pion/rtp"
 
-	"github.com/handsup-audio/handsup/bench"
+	"github.com/handsup-audio/handsup/bench/signal"
 	"github.com/handsup-audio/handsup/codec"
 	"github.com/handsup-audio/handsup/jitter"
 )
@@ -233,7 +233,7 @@ func (c *udpClient) receive() {
 // speak sends the next 20 ms of a tone.
 func (c *udpClient) speak(freq float64) {
 	var pcm [codec.FrameSamples]int16
-	bench.Tone(pcm[:], freq, 8000, c.sent*codec.FrameSamples)
+	signal.Tone(pcm[:], freq, 8000, c.sent*codec.FrameSamples)
 	c.sent++
 	var pkt [1500]byte
 	n, err := c.enc.Encode(pcm[:], pkt[12:])
@@ -268,7 +268,7 @@ func (c *udpClient) mark() int {
 func (c *udpClient) levelSince(mark int, freq float64) float64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return bench.ToneDB(c.heard[mark:], freq)
+	return signal.ToneDB(c.heard[mark:], freq)
 }
 
 // talk sends frames of freq from c in real time (the server's clock is

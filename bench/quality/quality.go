@@ -1,4 +1,4 @@
-package bench
+package quality
 
 import (
 	"context"
@@ -9,53 +9,11 @@ import (
 	"time"
 
 	"github.com/handsup-audio/handsup/bench/impair"
+	"github.com/handsup-audio/handsup/bench/internal/sim"
+	"github.com/handsup-audio/handsup/bench/signal"
 	"github.com/handsup-audio/handsup/codec"
 	"github.com/handsup-audio/handsup/engine"
 )
-
-// Source is what a simulated speaker says: Fill writes its next len(pcm)
-// samples at 48 kHz. *Voice is one.
-type Source interface {
-	Fill(pcm []int16)
-}
-
-// toneSource is a continuous sine.
-type toneSource struct {
-	freq, amp float64
-	pos       int
-}
-
-// NewToneSource is a sine of freq Hz at amplitude amp (0..32767).
-func NewToneSource(freq, amp float64) Source { return &toneSource{freq: freq, amp: amp} }
-
-func (t *toneSource) Fill(pcm []int16) {
-	Tone(pcm, t.freq, t.amp, t.pos)
-	t.pos += len(pcm)
-}
-
-// gatedSource passes its source through for on, then is digitally silent
-// for off, and again.
-type gatedSource struct {
-	src        Source
-	on, period int // samples
-	pos        int
-}
-
-// Gated makes src talk for on, then fall silent (digital zero, so a DTX
-// encoder stops sending) for off, repeatedly, starting with on.
-func Gated(src Source, on, off time.Duration) Source {
-	return &gatedSource{src: src, on: samplesAt(on), period: samplesAt(on + off)}
-}
-
-func (g *gatedSource) Fill(pcm []int16) {
-	g.src.Fill(pcm) // the source runs on through the silences
-	for i := range pcm {
-		if (g.pos+i)%g.period >= g.on {
-			pcm[i] = 0
-		}
-	}
-	g.pos += len(pcm)
-}
 
 // Scenario is one listening-quality simulation: a room on a simulated
 // clock, speakers sending through their own uplinks and listeners
@@ -74,7 +32,7 @@ type Scenario struct {
 
 	// checks computes the scenario's acceptance targets from the result
 	// and the impaired run's traces.
-	checks func(res *QualityResult, imp *simRun) []Check
+	checks func(res *Result, imp *simRun) []Check
 }
 
 // SpeakerSpec is one simulated speaking client.
@@ -85,7 +43,7 @@ type SpeakerSpec struct {
 	// impaired one and its clean reference must hear the same), from the
 	// scenario's Seed plus the speaker's index; nil is digital silence
 	// (give the encoder DTX, as a muted client would).
-	Source func(seed uint64) Source
+	Source func(seed uint64) signal.Generator
 	// Skew is the sender's clock error: +0.005 runs 0.5% fast, its 20 ms
 	// lasting (1−Skew)·20 ms of simulated time.
 	Skew       float64
@@ -101,19 +59,19 @@ type ListenerSpec struct {
 	DownlinkName string
 }
 
-// Validate reports a scenario RunQuality cannot run.
+// Validate reports a scenario Run cannot run.
 func (sc *Scenario) Validate() error {
 	switch {
 	case sc.Duration < time.Second:
-		return fmt.Errorf("bench: scenario %q: duration %v, want at least 1s", sc.Name, sc.Duration)
+		return fmt.Errorf("quality: scenario %q: duration %v, want at least 1s", sc.Name, sc.Duration)
 	case len(sc.Speakers) == 0:
-		return fmt.Errorf("bench: scenario %q has no speakers", sc.Name)
+		return fmt.Errorf("quality: scenario %q has no speakers", sc.Name)
 	case len(sc.Listeners) == 0:
-		return fmt.Errorf("bench: scenario %q has no listeners", sc.Name)
+		return fmt.Errorf("quality: scenario %q has no listeners", sc.Name)
 	}
 	for _, s := range sc.Speakers {
 		if math.Abs(s.Skew) >= 0.5 {
-			return fmt.Errorf("bench: scenario %q: skew %g out of range", sc.Name, s.Skew)
+			return fmt.Errorf("quality: scenario %q: skew %g out of range", sc.Name, s.Skew)
 		}
 	}
 	return nil
@@ -138,8 +96,8 @@ func (sc *Scenario) clean() bool {
 	return true
 }
 
-// QualityResult is what RunQuality measured.
-type QualityResult struct {
+// Result is what Run measured.
+type Result struct {
 	Scenario  string            `json:"scenario"`
 	Profile   string            `json:"profile"`
 	DurationS float64           `json:"duration_s"`
@@ -265,7 +223,7 @@ func newCheck(scenario, target string, measured float64, op string, limit float6
 	if math.IsNaN(measured) {
 		return c
 	}
-	m := round(measured, 3)
+	m := sim.Round(measured, 3)
 	c.Measured = &m
 	if op == "<=" {
 		c.Pass = measured <= limit
@@ -275,11 +233,11 @@ func newCheck(scenario, target string, measured float64, op string, limit float6
 	return c
 }
 
-// RunQuality runs sc impaired and clean (concurrently, each on its own
+// Run runs sc impaired and clean (concurrently, each on its own
 // engine and simulated clock) and compares what each listener heard.
-func RunQuality(ctx context.Context, sc Scenario) (QualityResult, error) {
+func Run(ctx context.Context, sc Scenario) (Result, error) {
 	if err := sc.Validate(); err != nil {
-		return QualityResult{}, err
+		return Result{}, err
 	}
 	start := time.Now()
 	var runs [2]*simRun
@@ -302,7 +260,7 @@ func RunQuality(ctx context.Context, sc Scenario) (QualityResult, error) {
 	}
 	wg.Wait()
 	if err := errors.Join(errs[:]...); err != nil {
-		return QualityResult{}, err
+		return Result{}, err
 	}
 	if runs[1] == nil {
 		runs[1] = runs[0]
@@ -311,14 +269,14 @@ func RunQuality(ctx context.Context, sc Scenario) (QualityResult, error) {
 	if sc.checks != nil {
 		res.Checks = sc.checks(&res, runs[0])
 	}
-	res.WallS = round(time.Since(start).Seconds(), 2)
+	res.WallS = sim.Round(time.Since(start).Seconds(), 2)
 	return res, nil
 }
 
-// RunQualitySuite runs the scenarios, parallel at a time, and returns
+// RunSuite runs the scenarios, parallel at a time, and returns
 // their results in order.
-func RunQualitySuite(ctx context.Context, scs []Scenario, parallel int) ([]QualityResult, error) {
-	res := make([]QualityResult, len(scs))
+func RunSuite(ctx context.Context, scs []Scenario, parallel int) ([]Result, error) {
+	res := make([]Result, len(scs))
 	errs := make([]error, len(scs))
 	sem := make(chan struct{}, max(1, parallel))
 	var wg sync.WaitGroup
@@ -326,7 +284,7 @@ func RunQualitySuite(ctx context.Context, scs []Scenario, parallel int) ([]Quali
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			res[i], errs[i] = RunQuality(ctx, scs[i])
+			res[i], errs[i] = Run(ctx, scs[i])
 		})
 	}
 	wg.Wait()
@@ -334,8 +292,8 @@ func RunQualitySuite(ctx context.Context, scs []Scenario, parallel int) ([]Quali
 }
 
 // compare builds the result from the impaired run and its clean reference.
-func compare(sc *Scenario, imp, ref *simRun) QualityResult {
-	res := QualityResult{
+func compare(sc *Scenario, imp, ref *simRun) Result {
+	res := Result{
 		Scenario: sc.Name, Profile: sc.Profile, DurationS: sc.Duration.Seconds(), Seed: sc.Seed,
 	}
 	for _, s := range imp.speakers {
@@ -373,8 +331,8 @@ func speakerQuality(s *simSpeaker) SpeakerQuality {
 		UplinkLost:        s.link.Stats().Lost,
 		PacketsLost:       st.PacketsLost,
 		FECRecovered:      st.FecPacketsReceived,
-		FECRecoveredPct:   round(pct(float64(st.FecPacketsReceived), float64(st.PacketsLost)), 2),
-		LateLossPct:       round(pct(float64(st.PacketsDiscarded), float64(st.PacketsReceived)), 3),
+		FECRecoveredPct:   sim.Round(pct(float64(st.FecPacketsReceived), float64(st.PacketsLost)), 2),
+		LateLossPct:       sim.Round(pct(float64(st.PacketsDiscarded), float64(st.PacketsReceived)), 3),
 		TargetDelayMs:     durMs(st.TargetDelay),
 		ConcealmentEvents: st.ConcealmentEvents,
 		ConcealedSamples:  st.ConcealedSamples,
@@ -383,8 +341,8 @@ func speakerQuality(s *simSpeaker) SpeakerQuality {
 	}
 	if st.JitterBufferEmittedCount > 0 {
 		n := float64(st.JitterBufferEmittedCount)
-		q.MeanBufferDelayMs = round(st.JitterBufferDelay/n*1000, 2)
-		q.MeanTargetMs = round(st.JitterBufferTargetDelay/n*1000, 2)
+		q.MeanBufferDelayMs = sim.Round(st.JitterBufferDelay/n*1000, 2)
+		q.MeanTargetMs = sim.Round(st.JitterBufferTargetDelay/n*1000, 2)
 	}
 	var lost, covered, speechCovered int
 	for i, got := range s.delivered {
@@ -403,12 +361,12 @@ func speakerQuality(s *simSpeaker) SpeakerQuality {
 			}
 		}
 	}
-	q.FECAvailablePct = round(pct(float64(covered), float64(lost)), 2)
-	q.SpeechFECAvailablePct = round(pct(float64(speechCovered), float64(q.SpeechFramesLost)), 2)
+	q.FECAvailablePct = sim.Round(pct(float64(covered), float64(lost)), 2)
+	q.SpeechFECAvailablePct = sim.Round(pct(float64(speechCovered), float64(q.SpeechFramesLost)), 2)
 	speechRecovered := max(0, int(st.FecPacketsReceived)-(covered-speechCovered))
-	q.SpeechFECRecoveredPct = round(pct(float64(speechRecovered), float64(q.SpeechFramesLost)), 2)
+	q.SpeechFECRecoveredPct = sim.Round(pct(float64(speechRecovered), float64(q.SpeechFramesLost)), 2)
 	if p := durPercentile(relativeDelays(s.arrivals, 0, math.MaxInt64), 0.95); !math.IsNaN(p) {
-		p = round(p, 2)
+		p = sim.Round(p, 2)
 		q.ArrivalP95Ms = &p
 	}
 	for i := int(time.Second / tick); i < len(s.level); i++ {
@@ -439,10 +397,10 @@ func listenerQuality(imp *simRun, l, ref *simListener, mix []int16, talking bool
 	q := ListenerQuality{
 		Name: l.p.ID(), Downlink: l.spec.DownlinkName, RED: l.spec.RED,
 		PacketsSent:      l.sent,
-		RawLossPct:       round(pct(float64(l.link.Stats().Lost), float64(l.link.Stats().Sent)), 3),
+		RawLossPct:       sim.Round(pct(float64(l.link.Stats().Lost), float64(l.link.Stats().Sent)), 3),
 		REDRecovered:     l.redRecovered,
-		ConcealmentRatio: round(float64(st.ConcealedSamples)/math.Max(1, float64(st.TotalSamplesReceived)), 5),
-		LateLossPct:      round(pct(float64(st.PacketsDiscarded), float64(st.PacketsReceived)), 3),
+		ConcealmentRatio: sim.Round(float64(st.ConcealedSamples)/math.Max(1, float64(st.TotalSamplesReceived)), 5),
+		LateLossPct:      sim.Round(pct(float64(st.PacketsDiscarded), float64(st.PacketsReceived)), 3),
 		TierSwitches:     len(l.changes),
 		FinalTier:        tiers[l.finalTier].Name,
 		TierChanges:      l.changes,
@@ -450,44 +408,44 @@ func listenerQuality(imp *simRun, l, ref *simListener, mix []int16, talking bool
 		StreamBreaks:     l.breaks,
 	}
 	if st.JitterBufferEmittedCount > 0 {
-		q.MeanBufferDelayMs = round(st.JitterBufferDelay/float64(st.JitterBufferEmittedCount)*1000, 2)
+		q.MeanBufferDelayMs = sim.Round(st.JitterBufferDelay/float64(st.JitterBufferEmittedCount)*1000, 2)
 	}
 	var sum float64
 	for _, f := range l.reportedLosses {
 		sum += f
 	}
-	q.ReportedLossPct = round(pct(sum, float64(len(l.reportedLosses))), 3)
+	q.ReportedLossPct = sim.Round(pct(sum, float64(len(l.reportedLosses))), 3)
 	outage := uint64(0)
 	if l.silenceAfterStart > st.InsertedSamplesForDeceleration {
 		outage = l.silenceAfterStart - st.InsertedSamplesForDeceleration
 	}
 	concealed := l.concealed + l.fecEmpty + l.decodeErrs + outage
 	expected := l.decoded + l.fec + concealed
-	frames := func(n uint64) float64 { return round(float64(n)/frameLen, 2) }
+	frames := func(n uint64) float64 { return sim.Round(float64(n)/frameLen, 2) }
 	q.FramesExpected, q.FramesDecoded = frames(expected), frames(l.decoded)
-	q.FramesPrimary = round(q.FramesDecoded-float64(l.redRecovered), 2)
+	q.FramesPrimary = sim.Round(q.FramesDecoded-float64(l.redRecovered), 2)
 	q.FECRecovered, q.FramesConcealed = frames(l.fec), frames(concealed)
-	q.EffectiveLossPct = round(pct(float64(concealed), float64(expected)), 3)
+	q.EffectiveLossPct = sim.Round(pct(float64(concealed), float64(expected)), 3)
 
-	if lag, ok := bestLag(ref.heard, l.heard, -alignSearch, alignSearch); ok {
+	if lag, ok := signal.BestLag(ref.heard, l.heard, -alignSearch, alignSearch); ok {
 		skip := warmUp(imp.sc.Duration)
-		s := round(snr(ref.heard, l.heard, lag, skip), 2)
-		a := round(samplesToMs(lag), 2)
-		w := round(snr(ref.heard, l.heard, lag, sampleRate), 2)
-		b := round(blockSNR(ref.heard, l.heard, skip, sampleRate, alignSearch, lag), 2)
+		s := sim.Round(signal.SNR(ref.heard, l.heard, lag, skip), 2)
+		a := sim.Round(samplesToMs(lag), 2)
+		w := sim.Round(signal.SNR(ref.heard, l.heard, lag, sampleRate), 2)
+		b := sim.Round(signal.BlockSNR(ref.heard, l.heard, skip, sampleRate, alignSearch, lag), 2)
 		q.SNRdB, q.SNRWholeDB, q.SNRBlockDB, q.AlignMs = &s, &w, &b, &a
-		if seg, n := segSNR(ref.heard, l.heard, lag, skip); n > 0 {
-			seg = round(seg, 2)
+		if seg, n := signal.SegmentalSNR(ref.heard, l.heard, lag, skip); n > 0 {
+			seg = sim.Round(seg, 2)
 			q.SegSNRdB = &seg
 		}
 	}
 	if talking {
-		if lag, ok := bestLag(mix, l.heard, 0, mouthEarSearch); ok {
-			m := round(samplesToMs(lag), 2)
+		if lag, ok := signal.BestLag(mix, l.heard, 0, mouthEarSearch); ok {
+			m := sim.Round(samplesToMs(lag), 2)
 			q.MouthToEarMs = &m
 		}
-		if lag, ok := bestLag(mix, ref.heard, 0, mouthEarSearch); ok {
-			m := round(samplesToMs(lag), 2)
+		if lag, ok := signal.BestLag(mix, ref.heard, 0, mouthEarSearch); ok {
+			m := sim.Round(samplesToMs(lag), 2)
 			q.CleanMouthToEarMs = &m
 		}
 	}

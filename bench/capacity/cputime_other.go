@@ -1,10 +1,10 @@
 //go:build !linux
 
-package bench
+package capacity
 
 import "time"
 
 // threadCPUTime falls back to the process's CPU time where there is no
-// per-thread figure; while the codec floor is timed the process does
+// per-thread figure; while the listener cost is timed the process does
 // little else.
 func threadCPUTime() time.Duration { return cpuTime() }

@@ -1,13 +1,11 @@
-package bench
+package capacity
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -15,6 +13,8 @@ import (
 
 	"github.com/hraban/opus"
 
+	"github.com/handsup-audio/handsup/bench/internal/sim"
+	"github.com/handsup-audio/handsup/bench/signal"
 	"github.com/handsup-audio/handsup/codec"
 	"github.com/handsup-audio/handsup/engine"
 )
@@ -36,19 +36,19 @@ type Config struct {
 func (c Config) Validate() error {
 	switch {
 	case c.Rooms < 1:
-		return fmt.Errorf("bench: rooms must be at least 1, got %d", c.Rooms)
+		return fmt.Errorf("capacity: rooms must be at least 1, got %d", c.Rooms)
 	case c.Workers < 0:
-		return fmt.Errorf("bench: workers must not be negative, got %d", c.Workers)
+		return fmt.Errorf("capacity: workers must not be negative, got %d", c.Workers)
 	case c.Speakers < 0:
-		return fmt.Errorf("bench: speakers must not be negative, got %d", c.Speakers)
+		return fmt.Errorf("capacity: speakers must not be negative, got %d", c.Speakers)
 	case c.Active < 0:
-		return fmt.Errorf("bench: active must not be negative, got %d", c.Active)
+		return fmt.Errorf("capacity: active must not be negative, got %d", c.Active)
 	case c.Active > c.Speakers:
-		return fmt.Errorf("bench: active (%d) must not exceed speakers (%d)", c.Active, c.Speakers)
+		return fmt.Errorf("capacity: active (%d) must not exceed speakers (%d)", c.Active, c.Speakers)
 	case c.Listeners < 0:
-		return fmt.Errorf("bench: listeners must not be negative, got %d", c.Listeners)
+		return fmt.Errorf("capacity: listeners must not be negative, got %d", c.Listeners)
 	case c.Duration < engine.TickInterval:
-		return fmt.Errorf("bench: duration must be at least one tick (%v), got %v", engine.TickInterval, c.Duration)
+		return fmt.Errorf("capacity: duration must be at least one tick (%v), got %v", engine.TickInterval, c.Duration)
 	}
 	return nil
 }
@@ -97,13 +97,13 @@ type Result struct {
 	// the tick's work if everything but libopus were free.
 	CodecFloorUsPerTick float64 `json:"codec_floor_us_per_tick"`
 	OverheadRatio       float64 `json:"overhead_ratio"` // CPUusPerTick / CodecFloorUsPerTick
-	// BaselineCPUusPerTick is CPUusPerTick of a second, shorter run of the
-	// same rooms without listeners; null when Listeners is 0.
-	BaselineCPUusPerTick *float64 `json:"baseline_cpu_us_per_tick"`
-	// NsPerListenerTick is what one listener costs per tick: the CPU the
-	// audience adds over the baseline, divided by Rooms·Listeners; null
-	// when Listeners is 0.
+	// NsPerListenerTick is what one listener costs per tick, in ns of
+	// CPU: ListenerCost's median repeat. It is null when there are no
+	// listeners or ListenerCost could not resolve it.
 	NsPerListenerTick *float64 `json:"ns_per_listener_tick"`
+	// ListenerCost is how NsPerListenerTick was measured, with its spread
+	// over repeats; null when Listeners is 0.
+	ListenerCost *ListenerCost `json:"listener_cost"`
 	// AllocsPerTick counts Go heap allocations (runtime.MemStats.Mallocs)
 	// per tick, in the whole process.
 	AllocsPerTick float64 `json:"allocs_per_tick"`
@@ -111,25 +111,28 @@ type Result struct {
 
 // tuning holds the runner's fixed choices; tests shorten them.
 type tuning struct {
-	warmup      int           // ticks run before measuring: jitter buffers start, encoders settle
-	baselineMin time.Duration // shortest no-listener baseline run
-	loop        time.Duration // pre-encoded audio per speaker, looped
-	floorTicks  int           // most ticks of codec work timed for the floor
-	floorMin    int           // fewest decodes and encodes timed for the floor
+	warmup     int           // ticks run before measuring: jitter buffers start, encoders settle
+	loop       time.Duration // pre-encoded audio per speaker, looped
+	floorTicks int           // most ticks of codec work timed for the floor
+	floorMin   int           // fewest decodes and encodes timed for the floor
+	repeats    int           // repeats of the listener cost
+	repeatMin  int           // fewest tick pairs per repeat of the listener cost
 }
 
 var defaultTuning = tuning{
-	warmup:      50,
-	baselineMin: 2 * time.Second,
-	loop:        10 * time.Second,
-	floorTicks:  500,
-	floorMin:    300,
+	warmup:     50,
+	loop:       10 * time.Second,
+	floorTicks: 500,
+	floorMin:   300,
+	repeats:    7,
+	repeatMin:  25,
 }
 
 // Run builds cfg's rooms on a fresh engine, drives it in real time with
 // pre-encoded speech and measures it, then times libopus alone for the
-// codec floor. It takes Duration plus a warm-up, plus a shorter baseline
-// run when there are listeners. It returns ctx's error if ctx ends first.
+// codec floor. It takes Duration plus a warm-up, plus, when there are
+// listeners, about a third of Duration (at least 3.5 s) for ListenerCost. It
+// returns ctx's error if ctx ends first.
 func Run(ctx context.Context, cfg Config) (Result, error) {
 	return run(ctx, cfg, defaultTuning)
 }
@@ -151,48 +154,42 @@ func run(ctx context.Context, cfg Config, tun tuning) (Result, error) {
 	}
 
 	ticks := max(1, int(cfg.Duration/engine.TickInterval))
-	full, err := measure(ctx, cfg, streams, cfg.Listeners, tun.warmup, ticks)
+	full, err := measure(ctx, cfg, streams, tun.warmup, ticks)
 	if err != nil {
 		return res, err
 	}
 	n := float64(full.ticks)
 	res.Ticks = full.ticks
-	res.TickP50us = round(us(percentile(full.elapsed, 0.50)), 1)
-	res.TickP99us = round(us(percentile(full.elapsed, 0.99)), 1)
-	res.TickMaxus = round(us(percentile(full.elapsed, 1)), 1)
+	res.TickP50us = sim.Round(us(sim.Percentile(full.elapsed, 0.50)), 1)
+	res.TickP99us = sim.Round(us(sim.Percentile(full.elapsed, 0.99)), 1)
+	res.TickMaxus = sim.Round(us(sim.Percentile(full.elapsed, 1)), 1)
 	res.TickOverruns = full.stats.Overruns
 	res.TickSkipped = full.stats.Skipped
-	res.DecodesPerTick = round(float64(full.stats.Decodes)/n, 3)
-	res.EncodesPerTick = round(float64(full.stats.Encodes)/n, 3)
-	res.ConcealedPerTick = round(float64(full.stats.Concealed)/n, 3)
+	res.DecodesPerTick = sim.Round(float64(full.stats.Decodes)/n, 3)
+	res.EncodesPerTick = sim.Round(float64(full.stats.Encodes)/n, 3)
+	res.ConcealedPerTick = sim.Round(float64(full.stats.Concealed)/n, 3)
 	res.DroppedPackets = full.stats.DroppedTotal()
-	res.PacketsOutPerTick = round(float64(full.stats.PacketsOut)/n, 2)
-	res.ListenerPacketsPerTick = round(float64(full.listenerPackets)/n, 2)
-	res.ListenerBytesPerTick = round(float64(full.listenerBytes)/n, 1)
-	res.AllocsPerTick = round(float64(full.mallocs)/n, 3)
+	res.PacketsOutPerTick = sim.Round(float64(full.stats.PacketsOut)/n, 2)
+	res.ListenerPacketsPerTick = sim.Round(float64(full.listenerPackets)/n, 2)
+	res.ListenerBytesPerTick = sim.Round(float64(full.listenerBytes)/n, 1)
+	res.AllocsPerTick = sim.Round(float64(full.mallocs)/n, 3)
 	cpuNs := float64(full.cpu.Nanoseconds()) / n
-	res.CPUusPerTick = round(cpuNs/1e3, 2)
+	res.CPUusPerTick = sim.Round(cpuNs/1e3, 2)
 
 	// What a listener costs (its RTP header, its Sink call, its turn in the
-	// room's member loops) is small beside the codec work, which moves with
-	// the speech, so it is measured as a difference: the same rooms again
-	// with no listeners, and
-	//   ns_per_listener_tick = (cpu_ns_per_tick − baseline_cpu_ns_per_tick)
-	//                          / (Rooms·Listeners),
-	// the decodes and encodes, the same in both runs, cancelling out. The
-	// baseline is shorter (it only needs a stable mean), so it covers the
-	// first part of the same looped speech; the small difference in codec
-	// work that leaves is divided by Rooms·Listeners.
-	if cfg.Listeners > 0 {
-		bticks := max(1, int(max(tun.baselineMin, cfg.Duration/3)/engine.TickInterval))
-		base, err := measure(ctx, cfg, streams, 0, tun.warmup, bticks)
-		if err != nil {
-			return res, err
-		}
-		baseNs := float64(base.cpu.Nanoseconds()) / float64(base.ticks)
-		b := round(baseNs/1e3, 2)
-		l := round((cpuNs-baseNs)/float64(cfg.Rooms*cfg.Listeners), 2)
-		res.BaselineCPUusPerTick, res.NsPerListenerTick = &b, &l
+	// room's member loops) is small beside the codec work, whose CPU time
+	// varies more than that from run to run on a shared machine, so it is
+	// measured apart, on twin rooms whose codec work cancels exactly
+	// (ListenerCost): about a third of Duration.
+	perRepeat := max(tun.repeatMin, ticks/(3*max(1, tun.repeats)))
+	cost, err := listenerCost(ctx, cfg, streams, tun.warmup, tun.repeats, perRepeat)
+	if err != nil {
+		return res, err
+	}
+	res.ListenerCost = cost
+	if cost != nil && cost.Resolved {
+		ns := *cost.NsMedian
+		res.NsPerListenerTick = &ns
 	}
 
 	// Enough frames for floorMin calls, fewer as rooms multiply the calls
@@ -207,11 +204,11 @@ func run(ctx context.Context, cfg Config, tun tuning) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	res.DecodeUS, res.EncodeUS = round(dec, 2), round(enc, 2)
+	res.DecodeUS, res.EncodeUS = sim.Round(dec, 2), sim.Round(enc, 2)
 	floor := dec*float64(full.stats.Decodes)/n + enc*float64(full.stats.Encodes)/n
-	res.CodecFloorUsPerTick = round(floor, 2)
+	res.CodecFloorUsPerTick = sim.Round(floor, 2)
 	if floor > 0 {
-		res.OverheadRatio = round(cpuNs/1e3/floor, 3)
+		res.OverheadRatio = sim.Round(cpuNs/1e3/floor, 3)
 	}
 	return res, nil
 }
@@ -230,12 +227,9 @@ func (s *stream) frame(i int) (payload []byte, send bool) {
 	return s.data[s.off[i]:s.off[i+1]], s.send[i]
 }
 
-// dtxKeepAlive is how often a silent sender still sends a DTX packet.
-const dtxKeepAlive = int(400 * time.Millisecond / engine.TickInterval)
-
 // preEncode encodes every speaker's stream, in parallel: this is the
 // clients' work, done before the engine is measured. Speaker i of room r
-// is speaker number g = r·Speakers+i; active ones speak NewVoice(Seed+g).
+// is speaker number g = r·Speakers+i; active ones speak signal.NewVoice(Seed+g).
 func preEncode(ctx context.Context, cfg Config, frames int) ([]stream, error) {
 	streams := make([]stream, cfg.Rooms*cfg.Speakers)
 	jobs := make(chan int)
@@ -250,9 +244,9 @@ func preEncode(ctx context.Context, cfg Config, frames int) ([]stream, error) {
 					errs[g] = ctx.Err()
 					continue
 				}
-				var v *Voice
+				var v *signal.Voice
 				if g%cfg.Speakers < cfg.Active {
-					v = NewVoice(cfg.Seed + uint64(g))
+					v = signal.NewVoice(cfg.Seed + uint64(g))
 				}
 				streams[g], errs[g] = encodeStream(v, frames)
 			}
@@ -272,7 +266,7 @@ func preEncode(ctx context.Context, cfg Config, frames int) ([]stream, error) {
 // receiver knows the silence is meant) and skips the rest of the ≤2-byte
 // packets but one every 400 ms. Sequence numbers count sent packets only;
 // timestamps count every frame (sender.next).
-func encodeStream(v *Voice, frames int) (stream, error) {
+func encodeStream(v *signal.Voice, frames int) (stream, error) {
 	enc, err := codec.NewEncoder(codec.EncoderConfig{DTX: v == nil})
 	if err != nil {
 		return stream{}, err
@@ -300,7 +294,7 @@ func encodeStream(v *Voice, frames int) (stream, error) {
 		}
 		send := true
 		if codec.IsDTX(buf[:n]) {
-			send = !inDTX || sinceSent+1 >= dtxKeepAlive
+			send = !inDTX || sinceSent+1 >= sim.DTXKeepAlive
 			inDTX = true
 		} else {
 			inDTX = false
@@ -332,19 +326,6 @@ type sender struct {
 // of the payload. WriteRTP does not keep it, so one serves every sender.
 type rtpBuf [12 + codec.MaxPacketBytes]byte
 
-// putRTPHeader writes a 12-byte RTP header (version 2, no CSRC) into b, as
-// the simulated clients send it.
-func putRTPHeader(b []byte, pt uint8, marker bool, seq uint16, ts, ssrc uint32) {
-	b[0] = 0x80
-	b[1] = pt & 0x7f
-	if marker {
-		b[1] |= 0x80
-	}
-	binary.BigEndian.PutUint16(b[2:], seq)
-	binary.BigEndian.PutUint32(b[4:], ts)
-	binary.BigEndian.PutUint32(b[8:], ssrc)
-}
-
 // next sends the speaker's next 20 ms, unless it is a skipped DTX frame.
 // The engine's refusals are counted by the engine (Stats.Dropped).
 func (s *sender) next(buf *rtpBuf) {
@@ -358,7 +339,7 @@ func (s *sender) next(buf *rtpBuf) {
 		s.marker = true
 		return
 	}
-	putRTPHeader(buf[:12], 111, s.marker, s.seq, ts, s.ssrc)
+	sim.PutRTPHeader(buf[:12], 111, s.marker, s.seq, ts, s.ssrc)
 	s.marker = false
 	s.seq++
 	n := copy(buf[12:], payload)
@@ -416,14 +397,14 @@ type session struct {
 	buf       rtpBuf
 }
 
-// measure runs cfg's rooms with the given audience in real time for
-// warmup+ticks ticks and measures the last ticks of them.
-func measure(ctx context.Context, cfg Config, streams []stream, listeners, warmup, ticks int) (measurement, error) {
+// measure runs cfg's rooms in real time for warmup+ticks ticks and
+// measures the last ticks of them.
+func measure(ctx context.Context, cfg Config, streams []stream, warmup, ticks int) (measurement, error) {
 	warmup = max(1, warmup)
 	s := &session{warmup: warmup, ticks: ticks, elapsed: make([]time.Duration, 0, ticks)}
 	s.eng = engine.New(engine.Config{OnTick: s.onTick, Workers: cfg.Workers})
 	defer s.eng.Close()
-	if err := s.build(cfg, streams, listeners); err != nil {
+	if err := s.build(cfg, streams, cfg.Listeners); err != nil {
 		return measurement{}, err
 	}
 
@@ -456,7 +437,7 @@ func measure(ctx context.Context, cfg Config, streams []stream, listeners, warmu
 
 // build creates the rooms, speakers (with their senders) and listeners.
 func (s *session) build(cfg Config, streams []stream, listeners int) error {
-	rng := splitmix(cfg.Seed)
+	rng := sim.SplitMix(cfg.Seed)
 	for r := range cfg.Rooms {
 		room, err := s.eng.NewRoom(fmt.Sprintf("room-%d", r), engine.RoomConfig{})
 		if err != nil {
@@ -698,7 +679,7 @@ func encodeCost(ctx context.Context, cfg Config, warmup, ticks, minOps int) (flo
 	voices := make([][]int16, cfg.Active)
 	for i := range voices {
 		voices[i] = make([]int16, frames*codec.FrameSamples)
-		NewVoice(cfg.Seed + uint64(i)).Fill(voices[i])
+		signal.NewVoice(cfg.Seed + uint64(i)).Fill(voices[i])
 	}
 	// pcm[f][k]: output k of frame f; 0 is the whole mix, k the mix
 	// without voice k−1. The engine's limiter is replaced by clipping: the
@@ -753,33 +734,4 @@ func encodeCost(ctx context.Context, cfg Config, warmup, ticks, minOps int) (flo
 	})
 }
 
-// percentile is the nearest-rank q-quantile of d (q in 0..1).
-func percentile(d []time.Duration, q float64) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	s := slices.Clone(d)
-	slices.Sort(s)
-	i := int(math.Ceil(q*float64(len(s)))) - 1
-	return s[min(len(s)-1, max(0, i))]
-}
-
 func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
-
-func round(x float64, digits int) float64 {
-	p := math.Pow(10, float64(digits))
-	return math.Round(x*p) / p
-}
-
-// splitmix returns a SplitMix64 generator: the runner's SSRCs and initial
-// sequence numbers, deterministic per seed.
-func splitmix(seed uint64) func() uint64 {
-	x := seed
-	return func() uint64 {
-		x += 0x9e3779b97f4a7c15
-		z := x
-		z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
-		z = (z ^ z>>27) * 0x94d049bb133111eb
-		return z ^ z>>31
-	}
-}

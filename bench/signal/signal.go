@@ -1,13 +1,13 @@
-package bench
+package signal
 
 import (
 	"math"
 	"math/bits"
 )
 
-// Signal comparison for the quality runs: cross-correlation (by FFT, in
-// blocks, so ten minutes of 48 kHz audio need no 2^25-point transform),
-// alignment, SNR and segmental SNR.
+// Signal comparison: cross-correlation (by FFT, in blocks, so ten minutes
+// of 48 kHz audio need no 2^25-point transform), alignment, SNR and
+// segmental SNR.
 
 // fft is an in-place iterative radix-2 complex FFT of one size.
 type fft struct {
@@ -18,7 +18,7 @@ type fft struct {
 
 func newFFT(n int) *fft {
 	if n < 2 || n&(n-1) != 0 {
-		panic("bench: fft size must be a power of two")
+		panic("signal: fft size must be a power of two")
 	}
 	f := &fft{n: n, cos: make([]float64, n/2), sin: make([]float64, n/2), rev: make([]int32, n)}
 	for k := range n / 2 {
@@ -120,19 +120,19 @@ func decimate(x []int16, k int) []float64 {
 // lagDecimation is the coarse search's down-sampling: 48 kHz to 8 kHz.
 const lagDecimation = 6
 
-// bestLag finds the lag d in [lo, hi] samples that maximises
+// BestLag finds the lag d in [lo, hi] samples that maximises
 // Σ a[n]·b[n+d]: b is a delayed by d. A coarse search on 8 kHz versions
 // finds the peak, a full-rate search around it refines it. ok is false
 // when the signals do not correlate at all (one is silent).
-func bestLag(a, b []int16, lo, hi int) (lag int, ok bool) {
+func BestLag(a, b []int16, lo, hi int) (lag int, ok bool) {
 	return searchLag(a, b, lo, hi, false)
 }
 
-// bestFitLag finds the lag in [lo, hi] that minimises Σ (a[n] − b[n+d])²:
+// BestFitLag finds the lag in [lo, hi] that minimises Σ (a[n] − b[n+d])²:
 // the cross-correlation less half the energy of b under a. Where a is
 // quiet (a pause) the plain correlation peak can land on any loud stretch
 // of b; the least-squares fit does not.
-func bestFitLag(a, b []int16, lo, hi int) (lag int, ok bool) {
+func BestFitLag(a, b []int16, lo, hi int) (lag int, ok bool) {
 	return searchLag(a, b, lo, hi, true)
 }
 
@@ -206,13 +206,13 @@ func dot(a, b []int16, d int) float64 {
 	return float64(s)
 }
 
-// maxSNR stands for an infinite SNR (identical signals) in reports: JSON
+// MaxSNR stands for an infinite SNR (identical signals) in reports: JSON
 // has no infinity.
-const maxSNR = 100
+const MaxSNR = 100
 
-// snr compares x, delayed by lag against ref, to ref over ref's samples
-// from skip on: 10·log10(Σref² / Σ(ref−x)²), at most maxSNR.
-func snr(ref, x []int16, lag, skip int) float64 {
+// SNR compares x, delayed by lag against ref, to ref over ref's samples
+// from skip on: 10·log10(Σref² / Σ(ref−x)²), at most MaxSNR.
+func SNR(ref, x []int16, lag, skip int) float64 {
 	var sig, noise float64
 	for n := max(skip, -lag); n < len(ref) && n+lag < len(x); n++ {
 		r := float64(ref[n])
@@ -220,22 +220,26 @@ func snr(ref, x []int16, lag, skip int) float64 {
 		sig += r * r
 		noise += e * e
 	}
-	return min(ratioDB(sig, noise), maxSNR)
+	return min(ratioDB(sig, noise), MaxSNR)
 }
 
-// Segmental SNR: 20 ms segments, each clamped, averaged over the segments
-// where the reference is not silent.
+// Segmental SNR: 20 ms segments, each clamped to [SegmentMinDB,
+// SegmentMaxDB], averaged over the segments where the reference is not
+// silent.
 const (
+	// SegmentMinDB is the lowest SNR one segment counts for.
+	SegmentMinDB = -10
+	// SegmentMaxDB is the highest SNR one segment counts for: an exact copy.
+	SegmentMaxDB = 35
+
 	segLen      = 960
-	segMinDB    = -10
-	segMaxDB    = 35
 	segSilentDB = -50 // reference RMS, dBFS, below which a segment is a pause
 )
 
-// segSNR is the mean over ref's non-silent 20 ms segments from skip on of
-// each segment's SNR of x (delayed by lag), clamped to [-10, 35] dB. It
-// also returns how many segments counted.
-func segSNR(ref, x []int16, lag, skip int) (float64, int) {
+// SegmentalSNR is the mean over ref's non-silent 20 ms segments from skip
+// on of each segment's SNR of x (delayed by lag), clamped to [-10, 35] dB.
+// It also returns how many segments counted.
+func SegmentalSNR(ref, x []int16, lag, skip int) (float64, int) {
 	silent := math.Pow(10, segSilentDB/10.0) * 32768 * 32768 * segLen
 	var sum float64
 	count := 0
@@ -250,7 +254,7 @@ func segSNR(ref, x []int16, lag, skip int) (float64, int) {
 		if sig < silent {
 			continue
 		}
-		sum += max(segMinDB, min(segMaxDB, ratioDB(sig, noise)))
+		sum += max(SegmentMinDB, min(SegmentMaxDB, ratioDB(sig, noise)))
 		count++
 	}
 	if count == 0 {
@@ -267,20 +271,21 @@ func ratioDB(sig, noise float64) float64 {
 	return 10 * math.Log10(sig/noise)
 }
 
-// blockSNR is the SNR of x against ref from skip on with each block of
+// BlockSNR is the SNR of x against ref from skip on with each block of
 // ref aligned on its own, the least-squares fit within ±search samples:
 // signal and noise energies summed over the blocks.
 // A jitter buffer that drops or inserts a frame shifts everything after
 // it; one global alignment counts the rest of the run as noise, block
-// alignment only the block where it happened.
-func blockSNR(ref, x []int16, skip, block, search, fallback int) float64 {
+// alignment only the block where it happened. A block x does not reach
+// takes the lag fallback.
+func BlockSNR(ref, x []int16, skip, block, search, fallback int) float64 {
 	var sig, noise float64
 	for s := skip; s+block <= len(ref); s += block {
 		a := ref[s : s+block]
 		from, to := max(0, s-search), min(len(x), s+block+search)
 		lag := fallback
 		if from < to {
-			d, _ := bestFitLag(a, x[from:to], s-search-from, s+search-from)
+			d, _ := BestFitLag(a, x[from:to], s-search-from, s+search-from)
 			lag = from + d - s
 		}
 		for n, r := range a {
@@ -293,5 +298,5 @@ func blockSNR(ref, x []int16, skip, block, search, fallback int) float64 {
 			noise += e * e
 		}
 	}
-	return min(ratioDB(sig, noise), maxSNR)
+	return min(ratioDB(sig, noise), MaxSNR)
 }

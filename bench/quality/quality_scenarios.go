@@ -1,4 +1,4 @@
-package bench
+package quality
 
 import (
 	"fmt"
@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/handsup-audio/handsup/bench/impair"
+	"github.com/handsup-audio/handsup/bench/internal/sim"
+	"github.com/handsup-audio/handsup/bench/signal"
 	"github.com/handsup-audio/handsup/codec"
 	"github.com/handsup-audio/handsup/engine"
 )
@@ -46,7 +48,7 @@ func NewScenario(name, profile string) (Scenario, error) {
 		return roomScenario(profile)
 	}
 	if profile != "" {
-		return Scenario{}, fmt.Errorf("bench: scenario %q sets its own links; a profile applies to %q only", name, RoomScenario)
+		return Scenario{}, fmt.Errorf("quality: scenario %q sets its own links; a profile applies to %q only", name, RoomScenario)
 	}
 	switch name {
 	case "uplink-fec":
@@ -64,15 +66,15 @@ func NewScenario(name, profile string) (Scenario, error) {
 	case "tiers":
 		return tiersScenario(), nil
 	}
-	return Scenario{}, fmt.Errorf("bench: unknown scenario %q (valid: %s)", name, strings.Join(ScenarioNames(), ", "))
+	return Scenario{}, fmt.Errorf("quality: unknown scenario %q (valid: %s)", name, strings.Join(ScenarioNames(), ", "))
 }
 
-func voice(seed uint64) Source { return NewVoice(seed) }
+func voice(seed uint64) signal.Generator { return signal.NewVoice(seed) }
 
 func mustProfile(name string) impair.Config {
 	cfg, ok := impair.Profile(name)
 	if !ok {
-		panic("bench: no impair profile " + name)
+		panic("quality: no impair profile " + name)
 	}
 	return cfg
 }
@@ -90,7 +92,7 @@ func cleanSpeaker(name string, enc codec.EncoderConfig) SpeakerSpec {
 func roomScenario(name string) (Scenario, error) {
 	cfg, ok := impair.Profile(name)
 	if !ok {
-		return Scenario{}, fmt.Errorf("bench: unknown impairment profile %q (valid: %s)", name, strings.Join(ProfileNames(), ", "))
+		return Scenario{}, fmt.Errorf("quality: unknown impairment profile %q (valid: %s)", name, strings.Join(ProfileNames(), ", "))
 	}
 	sc := Scenario{
 		Name: RoomScenario, Profile: name, Duration: 60 * time.Second, Seed: 1,
@@ -126,7 +128,7 @@ func uplinkFEC() Scenario {
 		Description: "a speaker with in-band FEC (24 kbps wideband, 10% loss hint) on a loss-10 uplink; a clean listener",
 		Speakers:    []SpeakerSpec{s},
 		Listeners:   []ListenerSpec{cleanListener("listener")},
-		checks: func(res *QualityResult, _ *simRun) []Check {
+		checks: func(res *Result, _ *simRun) []Check {
 			sp, l := res.Speakers[0], res.Listeners[0]
 			return []Check{
 				newCheck(name, "lost speech frames recovered from FEC (at least)",
@@ -156,7 +158,7 @@ func downlinkRED() Scenario {
 		}}},
 		Speakers:  []SpeakerSpec{cleanSpeaker("speaker", codec.EncoderConfig{})},
 		Listeners: []ListenerSpec{{Name: "listener", RED: true, Downlink: mustProfile("loss-20"), DownlinkName: "loss-20"}},
-		checks: func(res *QualityResult, _ *simRun) []Check {
+		checks: func(res *Result, _ *simRun) []Check {
 			l := res.Listeners[0]
 			return []Check{newCheck(name, "effective loss after RED recovery", l.EffectiveLossPct, "<=", 5, "%",
 				fmt.Sprintf("raw loss %.2f%%, %d RED recoveries, %.0f of %.0f frames concealed",
@@ -176,7 +178,7 @@ func uplinkJitter() Scenario {
 		Description: "a speaker whose uplink has jitter-30 for 60 s, then is clean for 30 s; a clean listener",
 		Speakers:    []SpeakerSpec{s},
 		Listeners:   []ListenerSpec{cleanListener("listener")},
-		checks: func(res *QualityResult, imp *simRun) []Check {
+		checks: func(res *Result, imp *simRun) []Check {
 			sp, s := res.Speakers[0], imp.speakers[0]
 			checks := []Check{newCheck(name, "late loss (PacketsDiscarded / PacketsReceived)", sp.LateLossPct, "<=", 1, "%",
 				fmt.Sprintf("%d packets lost on the link", sp.UplinkLost))}
@@ -226,7 +228,7 @@ func drift(name string, skew float64) Scenario {
 		Description: fmt.Sprintf("a speaker whose clock runs %.1f%% %s, clean links, 10 minutes of speech with pauses", math.Abs(skew)*100, dir),
 		Speakers:    []SpeakerSpec{s},
 		Listeners:   []ListenerSpec{cleanListener("listener")},
-		checks: func(res *QualityResult, imp *simRun) []Check {
+		checks: func(res *Result, imp *simRun) []Check {
 			sp, s := res.Speakers[0], imp.speakers[0]
 			// BufferLevel moves in whole 20 ms packets: count the ticks on
 			// the band's edge as well as beyond it.
@@ -254,13 +256,15 @@ func drift(name string, skew float64) Scenario {
 func dtxScenario() Scenario {
 	const name = "dtx"
 	s := cleanSpeaker("speaker", codec.EncoderConfig{DTX: true})
-	s.Source = func(seed uint64) Source { return Gated(NewVoice(seed), 2*time.Second, 5*time.Second) }
+	s.Source = func(seed uint64) signal.Generator {
+		return signal.Gated(signal.NewVoice(seed), 2*time.Second, 5*time.Second)
+	}
 	return Scenario{
 		Name: name, Profile: "clean", Duration: 120 * time.Second, Seed: 1,
 		Description: "a speaker with DTX that talks 2 s and is silent 5 s; ≤2-byte packets skipped but one per 400 ms; a clean listener",
 		Speakers:    []SpeakerSpec{s},
 		Listeners:   []ListenerSpec{cleanListener("listener")},
-		checks: func(res *QualityResult, _ *simRun) []Check {
+		checks: func(res *Result, _ *simRun) []Check {
 			sp := res.Speakers[0]
 			return []Check{newCheck(name, "concealment events in the speaker's jitter buffer", float64(sp.ConcealmentEvents), "<=", 0, "",
 				fmt.Sprintf("%d packets sent of %d frames", sp.PacketsSent, int(res.DurationS*50)))}
@@ -277,7 +281,7 @@ func tiersScenario() Scenario {
 		Speakers:    []SpeakerSpec{cleanSpeaker("speaker", codec.EncoderConfig{})},
 		Listeners: []ListenerSpec{{Name: "listener", RED: true, DownlinkName: "10% loss 10–40 s",
 			Downlink: impair.Config{Loss: 0.10, Start: lossStart, Stop: lossStop}}},
-		checks: func(res *QualityResult, _ *simRun) []Check {
+		checks: func(res *Result, _ *simRun) []Check {
 			l := res.Listeners[0]
 			left, back := math.NaN(), math.NaN()
 			for _, c := range l.TierChanges {
@@ -314,7 +318,7 @@ func fmtChanges(cs []TierChange) string {
 		if c.Tier < len(names) {
 			n = names[c.Tier]
 		}
-		fmt.Fprintf(&b, "%s at %gs", n, round(c.AtS, 2))
+		fmt.Fprintf(&b, "%s at %gs", n, sim.Round(c.AtS, 2))
 	}
 	if len(cs) == 0 {
 		return "none"

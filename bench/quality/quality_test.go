@@ -1,16 +1,15 @@
-package bench
+package quality
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
-	"math"
-	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/handsup-audio/handsup/bench/impair"
+	"github.com/handsup-audio/handsup/bench/signal"
 	"github.com/handsup-audio/handsup/codec"
 	"github.com/handsup-audio/handsup/engine"
 )
@@ -29,9 +28,9 @@ func shortScenario(t *testing.T, name string, d time.Duration) Scenario {
 	return sc
 }
 
-func runQuality(t *testing.T, sc Scenario) QualityResult {
+func runQuality(t *testing.T, sc Scenario) Result {
 	t.Helper()
-	res, err := RunQuality(context.Background(), sc)
+	res, err := Run(context.Background(), sc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,9 +90,9 @@ func TestQualityCleanRoom(t *testing.T) {
 		if l.FramesDecoded < 90 || l.PacketsSent != 100 {
 			t.Errorf("%s: %.0f frames decoded of %d sent, want about 100 of 100", l.Name, l.FramesDecoded, l.PacketsSent)
 		}
-		if l.SNRdB == nil || *l.SNRdB < maxSNR || l.SegSNRdB == nil || *l.SegSNRdB < segMaxDB {
+		if l.SNRdB == nil || *l.SNRdB < signal.MaxSNR || l.SegSNRdB == nil || *l.SegSNRdB < signal.SegmentMaxDB {
 			t.Errorf("%s: SNR %s, segmental %s against an identical run, want %d and %d", l.Name,
-				fmtOpt(l.SNRdB), fmtOpt(l.SegSNRdB), maxSNR, segMaxDB)
+				fmtOpt(l.SNRdB), fmtOpt(l.SegSNRdB), signal.MaxSNR, signal.SegmentMaxDB)
 		}
 		if !l.StreamContinuous || l.TierSwitches != 0 || l.FinalTier != "hi" {
 			t.Errorf("%s: continuous %v, %d switches, tier %s", l.Name, l.StreamContinuous, l.TierSwitches, l.FinalTier)
@@ -119,7 +118,7 @@ func TestQualityUplinkFEC(t *testing.T) {
 	if s.FECRecovered == 0 || s.FECAvailablePct == 0 || s.SpeechFECAvailablePct < 50 {
 		t.Errorf("FEC recovered %d; LBRR available for %.0f%% of losses, %.0f%% in speech", s.FECRecovered, s.FECAvailablePct, s.SpeechFECAvailablePct)
 	}
-	if l.SNRdB == nil || *l.SNRdB >= maxSNR || l.EffectiveLossPct != 0 {
+	if l.SNRdB == nil || *l.SNRdB >= signal.MaxSNR || l.EffectiveLossPct != 0 {
 		t.Errorf("clean listener: SNR %s (want finite: the uplink lost audio), effective loss %.2f%%", fmtOpt(l.SNRdB), l.EffectiveLossPct)
 	}
 	if len(res.Checks) != 2 {
@@ -240,7 +239,7 @@ func TestHasLBRR(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		v := NewVoice(7)
+		v := signal.NewVoice(7)
 		pcm := make([]int16, codec.FrameSamples)
 		buf := make([]byte, codec.MaxPacketBytes)
 		for range 250 {
@@ -261,106 +260,5 @@ func TestHasLBRR(t *testing.T) {
 	}
 	if got, n := count(codec.EncoderConfig{Bitrate: 24000, MaxBandwidth: codec.Wideband}); got != 0 {
 		t.Errorf("encoder without FEC: %d of %d packets with LBRR", got, n)
-	}
-}
-
-func TestXcorrMatchesDirect(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	a, b := make([]float64, 40000), make([]float64, 37000)
-	for i := range a {
-		a[i] = rng.NormFloat64()
-	}
-	for i := range b {
-		b[i] = rng.NormFloat64()
-	}
-	lo, hi := -300, 500
-	c := xcorr(a, b, lo, hi)
-	for _, lag := range []int{-300, -7, 0, 1, 250, 500} {
-		var want float64
-		for n := range a {
-			if j := n + lag; j >= 0 && j < len(b) {
-				want += a[n] * b[j]
-			}
-		}
-		if got := c[lag-lo]; math.Abs(got-want) > 1e-6*math.Max(1, math.Abs(want)) {
-			t.Errorf("lag %d: %g, want %g", lag, got, want)
-		}
-	}
-}
-
-func TestBestLagAndSNR(t *testing.T) {
-	ref := make([]int16, 6*sampleRate)
-	NewVoice(5).Fill(ref)
-	for _, delay := range []int{0, 1, 37, 960, 12345, -4321} {
-		x := make([]int16, len(ref))
-		for i := range x {
-			if j := i - delay; j >= 0 && j < len(ref) {
-				x[i] = ref[j]
-			}
-		}
-		lag, ok := bestLag(ref, x, -alignSearch, alignSearch)
-		if !ok || lag != delay {
-			t.Errorf("delay %d: found %d (ok %v)", delay, lag, ok)
-		}
-		if s := snr(ref, x, lag, sampleRate); s != maxSNR {
-			t.Errorf("delay %d: SNR %.1f of an exact copy", delay, s)
-		}
-	}
-	// Noise at a tenth of the amplitude: 20 dB, give or take the voice's
-	// level over the run.
-	rng := rand.New(rand.NewPCG(3, 4))
-	var sig float64
-	for _, v := range ref {
-		sig += float64(v) * float64(v)
-	}
-	rms := math.Sqrt(sig / float64(len(ref)))
-	x := make([]int16, len(ref))
-	for i, v := range ref {
-		x[i] = int16(float64(v) + 0.1*rms*rng.NormFloat64())
-	}
-	if s := snr(ref, x, 0, 0); math.Abs(s-20) > 0.3 {
-		t.Errorf("SNR with noise at -20 dB: %.2f", s)
-	}
-	// Segments clamp to [-10, 35] dB: an exact copy is 35, silence 0, a
-	// loud inverted tone against a quiet one -20.8, so -10.
-	if s, n := segSNR(ref, ref, 0, 0); n == 0 || s != segMaxDB {
-		t.Errorf("segmental SNR of a copy: %.1f over %d segments, want %d", s, n, segMaxDB)
-	}
-	if s, n := segSNR(ref, make([]int16, len(ref)), 0, 0); n == 0 || s != 0 {
-		t.Errorf("segmental SNR of silence against speech: %.1f over %d segments, want 0", s, n)
-	}
-	quiet, loud := make([]int16, sampleRate), make([]int16, sampleRate)
-	Tone(quiet, 440, 1000, 0)
-	Tone(loud, 440, -10000, 0)
-	if s, n := segSNR(quiet, loud, 0, 0); n != 50 || s != segMinDB {
-		t.Errorf("segmental SNR of a loud inverted copy: %.1f over %d segments, want %d over 50", s, n, segMinDB)
-	}
-	if _, ok := bestLag(ref, make([]int16, len(ref)), -100, 100); ok {
-		t.Error("a lag found against silence")
-	}
-}
-
-// A frame dropped mid-run shifts the rest: one global alignment counts it
-// all as noise, block alignment only the 20 ms around the shift, pauses
-// included (least-squares fit, not the correlation peak).
-func TestBlockSNR(t *testing.T) {
-	ref := make([]int16, 8*sampleRate)
-	NewVoice(9).Fill(ref)
-	x := make([]int16, len(ref))
-	for i := range x {
-		d := 960
-		if i >= 4*sampleRate {
-			d = 0 // the buffer dropped a frame at 4 s
-		}
-		if j := i - d; j >= 0 {
-			x[i] = ref[j]
-		}
-	}
-	lag, _ := bestLag(ref, x, -alignSearch, alignSearch)
-	global := snr(ref, x, lag, sampleRate)
-	block := blockSNR(ref, x, sampleRate, sampleRate, alignSearch, lag)
-	t.Logf("global lag %d: SNR %.1f dB; block-aligned %.1f dB", lag, global, block)
-	if global > 10 || block < 40 {
-		t.Errorf("global SNR %.1f (want poor), block-aligned %.1f (want > 40)", global, block)
 	}
 }

@@ -1,4 +1,4 @@
-package bench
+package quality
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/handsup-audio/handsup/bench/impair"
+	"github.com/handsup-audio/handsup/bench/internal/sim"
+	"github.com/handsup-audio/handsup/bench/signal"
 	"github.com/handsup-audio/handsup/codec"
 	"github.com/handsup-audio/handsup/engine"
 	"github.com/handsup-audio/handsup/jitter"
@@ -18,7 +20,7 @@ import (
 	"github.com/handsup-audio/handsup/red"
 )
 
-// The simulation behind RunQuality: one room on a simulated clock, its
+// The simulation behind Run: one room on a simulated clock, its
 // clients sending and receiving through impair links, every event run in
 // time order on one goroutine.
 
@@ -40,7 +42,7 @@ func (c *simClock) Now() time.Time      { return simEpoch.Add(time.Duration(c.ns
 func (c *simClock) set(d time.Duration) { c.ns.Store(int64(d)) }
 
 func at(d time.Duration) time.Time  { return simEpoch.Add(d) }
-func samplesAt(d time.Duration) int { return int(d * sampleRate / time.Second) }
+func samplesAt(d time.Duration) int { return signal.Samples(d) }
 func samplesToMs(n int) float64     { return float64(n) * 1000 / sampleRate }
 func durMs(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
@@ -93,7 +95,7 @@ type simSpeaker struct {
 	spec   *SpeakerSpec
 	p      *engine.Participant
 	enc    *codec.Encoder
-	src    Source
+	src    signal.Generator
 	link   *impair.Link
 	phase  time.Duration
 	period float64 // its 20 ms in simulated ns: skew shortens or stretches it
@@ -180,7 +182,7 @@ func newSimRun(sc *Scenario, clean bool) (*simRun, error) {
 		return nil, err
 	}
 	r.room = room
-	rng := splitmix(sc.Seed ^ 0x5eed)
+	rng := sim.SplitMix(sc.Seed ^ 0x5eed)
 	frames := int(sc.Duration/tick) + 2
 	for i := range sc.Speakers {
 		spec := &sc.Speakers[i]
@@ -264,7 +266,7 @@ func (r *simRun) linkConfig(cfg impair.Config, stream uint64) impair.Config {
 		cfg = impair.Config{}
 	}
 	cfg.Burst = cloneBurst(cfg.Burst)
-	cfg.Seed = splitmix(r.sc.Seed ^ 0x11c0 ^ stream<<16)()
+	cfg.Seed = sim.SplitMix(r.sc.Seed ^ 0x11c0 ^ stream<<16)()
 	return cfg
 }
 
@@ -370,8 +372,8 @@ func (r *simRun) afterTick() {
 }
 
 // dtxKeepAliveFrames: a sender in DTX sends one ≤2-byte packet every
-// 400 ms, as WebRTC does (bench.encodeStream).
-var dtxKeepAliveFrames = dtxKeepAlive
+// 400 ms, as WebRTC does (as capacity's clients do).
+var dtxKeepAliveFrames = sim.DTXKeepAlive
 
 // send captures the speaker's next 20 ms, encodes it and sends it up its
 // link, unless it is a DTX frame the sender skips.
@@ -415,7 +417,7 @@ func (s *simSpeaker) send(now time.Duration) {
 		return
 	}
 	s.sinceSent = 0
-	putRTPHeader(s.pkt[:12], opusPT, s.marker, s.seq, ts, s.ssrc)
+	sim.PutRTPHeader(s.pkt[:12], opusPT, s.marker, s.seq, ts, s.ssrc)
 	s.marker = false
 	s.seq++
 	s.lbrr = append(s.lbrr, codec.HasFEC(payload))
@@ -607,7 +609,7 @@ func (l *simListener) sendReport(now time.Duration) {
 		RTT:          l.rtt,
 	})
 	if changed {
-		l.changes = append(l.changes, TierChange{AtS: round(now.Seconds(), 3), Tier: tier})
+		l.changes = append(l.changes, TierChange{AtS: sim.Round(now.Seconds(), 3), Tier: tier})
 	}
 }
 
@@ -633,5 +635,5 @@ func durPercentile(d []time.Duration, q float64) float64 {
 	if len(d) == 0 {
 		return math.NaN()
 	}
-	return durMs(percentile(d, q))
+	return durMs(sim.Percentile(d, q))
 }

@@ -1,4 +1,4 @@
-package bench
+package capacity
 
 import (
 	"syscall"
@@ -10,10 +10,10 @@ import (
 // syscall does not name.
 const clockThreadCPUTime = 3
 
-// threadCPUTime is the CPU time of the calling thread. The codec floor is
-// timed with it, on a locked thread, so that another process taking the
-// CPU away mid-loop does not count as libopus's cost: the engine's own
-// figure is CPU time too. getrusage(RUSAGE_THREAD) would not do: it
+// threadCPUTime is the CPU time of the calling thread. The listener cost's
+// ticks are timed with it, on a locked thread, so that other processes,
+// the process's other threads and the Go runtime's background work do not
+// count as the ticks' cost. getrusage(RUSAGE_THREAD) would not do: it
 // splits the thread's time by scheduler ticks and lags by milliseconds.
 func threadCPUTime() time.Duration {
 	var ts syscall.Timespec

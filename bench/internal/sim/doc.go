@@ -1,0 +1,6 @@
+// Package sim holds what bench's two simulations, the capacity runner
+// (bench/capacity) and the listening-quality runs (bench/quality), share
+// about their simulated clients and their reports: the RTP header a client
+// writes, how often a client in DTX still sends, the seeded generator of
+// SSRCs, sequence numbers and link seeds, and the rounding of figures.
+package sim
