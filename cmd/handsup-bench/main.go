@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/handsup-audio/handsup/bench"
-	"github.com/handsup-audio/handsup/engine"
+	"github.com/handsup-audio/handsup/cmd/internal/procs"
 )
 
 func main() {
@@ -64,7 +64,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	cfg.Workers = engine.SpareProcessor(cfg.Workers)
+	cfg.Workers = procs.SpareProcessor(cfg.Workers)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	stopProfile, ok := startCPUProfile(*cpuProfile, stderr)
