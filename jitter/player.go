@@ -100,26 +100,15 @@ func (p *Player) play(f Frame, pl *Played) int {
 	dst := p.fifo[p.fifoLen : p.fifoLen+samples]
 	switch f.Kind {
 	case Decode:
-		n, err := p.dec.Decode(f.Payload, p.fifo[p.fifoLen:])
-		if err == nil && n > 0 {
-			pl.Decoded++
-			pl.DecodedSamples += n
-			p.audible, p.fade = true, 1
-			return n
+		if n, err := p.dec.Decode(f.Payload, p.fifo[p.fifoLen:]); err == nil && n > 0 {
+			return p.decoded(&pl.Decoded, &pl.DecodedSamples, n)
 		}
-		pl.Failed++
-		pl.FailedSamples += samples
-		return p.conceal(dst, false)
+		return p.failed(dst, pl)
 	case DecodeFEC:
-		if err := p.dec.DecodeFEC(f.Payload, dst); err == nil {
-			pl.Recovered++
-			pl.RecoveredSamples += samples
-			p.audible, p.fade = true, 1
-			return samples
+		if p.dec.DecodeFEC(f.Payload, dst) == nil {
+			return p.decoded(&pl.Recovered, &pl.RecoveredSamples, samples)
 		}
-		pl.Failed++
-		pl.FailedSamples += samples
-		return p.conceal(dst, false)
+		return p.failed(dst, pl)
 	case Conceal:
 		pl.Concealed++
 		pl.ConcealedSamples += samples
@@ -129,6 +118,23 @@ func (p *Player) play(f Frame, pl *Played) int {
 		clear(dst)
 		return samples
 	}
+}
+
+// decoded notes n samples of the stream's own audio, decoded or recovered,
+// in count and total, and returns n.
+func (p *Player) decoded(count, total *int, n int) int {
+	*count++
+	*total += n
+	p.audible, p.fade = true, 1
+	return n
+}
+
+// failed conceals dst in place of a packet, or FEC data, that did not
+// decode.
+func (p *Player) failed(dst []int16, pl *Played) int {
+	pl.Failed++
+	pl.FailedSamples += len(dst)
+	return p.conceal(dst, false)
 }
 
 // conceal runs the decoder's PLC into dst; a long loss fades to silence

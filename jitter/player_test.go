@@ -1,6 +1,7 @@
 package jitter_test
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"testing"
@@ -429,4 +430,36 @@ func BenchmarkPlayer(b *testing.B) {
 	for range b.N {
 		f.step()
 	}
+}
+
+// A player on one incoming stream: the network side pushes packets, the
+// mixer side takes 20 ms a tick.
+func ExamplePlayer() {
+	p, err := jitter.NewPlayer(jitter.PlayerConfig{})
+	if err != nil {
+		panic(err)
+	}
+	enc, _ := codec.NewEncoder(codec.EncoderConfig{})
+	buf := make([]byte, codec.MaxPacketBytes)
+	var pkt rtp.Packet
+	var pcm [codec.FrameSamples]int16
+	start := time.Unix(1_700_000_000, 0)
+	for tick := range 6 {
+		now := start.Add(time.Duration(tick) * 20 * time.Millisecond)
+		n, _ := enc.Encode(toneFrames(codec.FrameSamples, tick*codec.FrameSamples), buf)
+		pkt.SSRC, pkt.SequenceNumber, pkt.Timestamp = 1, uint16(tick), uint32(tick*codec.FrameSamples)
+		pkt.Payload = buf[:n]
+		p.Buffer().Push(&pkt, now) // from any goroutine, as packets arrive
+
+		played := p.Next(now, pcm[:]) // once per tick
+		fmt.Printf("tick %d: audible %v, %d decoded, %d silent samples\n",
+			tick, played.Audible, played.Decoded, played.SilentSamples)
+	}
+	// Output:
+	// tick 0: audible false, 0 decoded, 960 silent samples
+	// tick 1: audible false, 0 decoded, 960 silent samples
+	// tick 2: audible false, 0 decoded, 960 silent samples
+	// tick 3: audible true, 1 decoded, 0 silent samples
+	// tick 4: audible true, 1 decoded, 0 silent samples
+	// tick 5: audible true, 1 decoded, 0 silent samples
 }
