@@ -2,16 +2,10 @@ package engine
 
 import (
 	"math"
-	"sync"
 	"sync/atomic"
-	"time"
 
-	"github.com/pion/rtp"
-
-	"github.com/handsup-audio/handsup/codec"
 	"github.com/handsup-audio/handsup/jitter"
 	"github.com/handsup-audio/handsup/mixer"
-	"github.com/handsup-audio/handsup/red"
 )
 
 // ParticipantConfig describes a participant as it joins. The zero value
@@ -47,35 +41,13 @@ type Participant struct {
 	muted  bool    // guarded by room.mu
 	gainDB float64 // guarded by room.mu
 
-	in  *inputSide // non-nil while the role contributes; guarded by room.mu
-	inP atomic.Pointer[inputSide]
+	// in is non-nil while the role contributes. It is stored under
+	// room.mu and loaded without it by WriteRTP, hence atomic.
+	in atomic.Pointer[inputSide]
 
 	lastMix uint64 // room tick the participant's voice was last mixed
 	everMix bool
 	index   int // position in room.members
-}
-
-// inputSide is what a contributing participant needs to be heard: the
-// parser state for WriteRTP, the jitter buffer, the decoder and the mixer
-// source. Listeners do not carry one, so a large audience costs little.
-type inputSide struct {
-	payloadType uint8
-	redPT       uint8 // 0: the participant sends no RED
-
-	mu     sync.Mutex // serialises WriteRTP's reused packet struct
-	pkt    rtp.Packet
-	redPkt rtp.Packet // a redundant block, as the packet it copies
-	blocks [red.MaxBlocks]red.Block
-
-	jb  *jitter.Buffer
-	dec *codec.Decoder
-	src *mixer.Source
-
-	// Decoded audio not played yet: a 60 ms packet covers three ticks.
-	fifo    [codec.MaxFrameSamples + codec.FrameSamples]int16
-	fifoLen int
-	audible bool    // the frame being assembled holds decoded audio
-	fade    float32 // gain applied to long concealment; 1 when not fading
 }
 
 // ID is the participant's id, unique in its room.
@@ -162,8 +134,8 @@ func (p *Participant) SetGainDB(db float64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	p.gainDB = db
-	if p.in != nil {
-		p.in.src.SetGain(dbToLinear(db))
+	if in := p.in.Load(); in != nil {
+		in.src.SetGain(dbToLinear(db))
 	}
 }
 
@@ -200,167 +172,6 @@ func (p *Participant) SetRole(role Role) error {
 // Leave takes the participant out of the room; its sink gets nothing more.
 func (p *Participant) Leave() { p.room.remove(p, "left") }
 
-// WriteRTP takes one incoming RTP packet from the participant. It is safe
-// from any goroutine and does not keep buf. Packets the room cannot use are
-// counted and dropped; the error says why (ErrMalformedRTP, ErrPayloadType,
-// ErrNotSpeaker, ErrLeft, ErrJitterDrop).
-func (p *Participant) WriteRTP(buf []byte) error {
-	c := &p.room.counters
-	c.packetsIn.Add(1)
-	c.bytesIn.Add(uint64(len(buf)))
-	if p.left.Load() {
-		c.dropped[DropLeft].Add(1)
-		return ErrLeft
-	}
-	in := p.inP.Load()
-	if in == nil || !p.Role().Contributes() {
-		c.dropped[DropNotSpeaker].Add(1)
-		return ErrNotSpeaker
-	}
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	if err := in.pkt.Unmarshal(buf); err != nil || in.pkt.Version != 2 || len(in.pkt.Payload) == 0 {
-		c.dropped[DropMalformed].Add(1)
-		return ErrMalformedRTP
-	}
-	now := p.room.eng.now()
-	switch {
-	case in.pkt.PayloadType == in.payloadType:
-	case in.redPT != 0 && in.pkt.PayloadType == in.redPT:
-		if !in.unwrapRED(now, c) {
-			c.dropped[DropMalformed].Add(1)
-			return ErrMalformedRTP
-		}
-	default:
-		c.dropped[DropPayloadType].Add(1)
-		return ErrPayloadType
-	}
-	switch in.jb.Push(&in.pkt, now) {
-	case jitter.Duplicate:
-		c.dropped[DropDuplicate].Add(1)
-	case jitter.Late:
-		c.dropped[DropLate].Add(1)
-	case jitter.Malformed:
-		c.dropped[DropBadOpus].Add(1)
-	case jitter.Overflow:
-		c.dropped[DropOverflow].Add(1)
-	default:
-		return nil
-	}
-	return ErrJitterDrop
-}
-
-// ReportReception takes what the participant's receiver reports say about
-// its stream (RTCP RR) and moves it between the room's tiers: at once to a
-// more protective tier when the reported loss needs it, back once the
-// reports have allowed less for RoomConfig.TierRelax. A speaker's own
-// mix-minus encoder follows its tier too. It returns the tier, and whether
-// it changed; the stream's sequence numbers and timestamps go on unbroken.
-func (p *Participant) ReportReception(rep Reception) (tier int, changed bool) {
-	r := p.room
-	now := r.eng.now()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	old := p.ts.tier
-	changed = p.ts.update(r.tiers, rep, now, r.cfg.TierRelax, p.out.redPT != 0)
-	if changed {
-		r.counters.tierSwitches.Add(1)
-		if !p.left.Load() && r.byID[p.id] == p {
-			r.tierCount[old]--
-			r.tierCount[p.ts.tier]++
-		}
-	}
-	return p.ts.tier, changed
-}
-
-// Tier is the index in RoomConfig.Tiers of the participant's tier.
-func (p *Participant) Tier() int {
-	p.room.mu.Lock()
-	defer p.room.mu.Unlock()
-	return p.ts.tier
-}
-
-// Retransmit answers a NACK (RFC 4585) for packets of the participant's
-// stream: each one still in its output's history is sent again, unchanged,
-// through the participant's sink. It answers only while the participant's
-// reported round trip is within RoomConfig.NACKMaxRTT (a later copy comes
-// too late to play) and within NACKRate a second; it returns how many it
-// sent. The packets come from the room's shared history: nothing is kept
-// per participant but the sequence numbers.
-func (p *Participant) Retransmit(seqs []uint16) int {
-	r := p.room
-	now := r.eng.now()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	c := &r.counters
-	if p.left.Load() || p.sink == nil {
-		return 0
-	}
-	if p.ts.rtt > r.cfg.NACKMaxRTT {
-		c.nacksRefused.Add(uint64(len(seqs)))
-		return 0
-	}
-	sent := 0
-	for _, seq := range seqs {
-		tick, src, ok := p.out.sentAt(seq)
-		var payload []byte
-		if ok {
-			payload, ok = src.packetAt(tick)
-		}
-		if !ok || !p.ts.allowNACK(now, r.cfg.NACKRate) {
-			c.nacksRefused.Add(1)
-			continue
-		}
-		pt := p.out.payloadType
-		if p.out.redPT != 0 {
-			pt = p.out.redPT
-			// A fresh buffer: the sink may hold it past this call, and a
-			// NACK is rare and rate-limited.
-			payload = src.appendRED(nil, tick, p.out.payloadType, r.tiers[src.tier].RED)
-		}
-		p.out.writeHeader(pt, false, seq, p.out.timestamp(tick))
-		if err := p.sink.WriteRTP(p.out.header[:], payload); err != nil {
-			c.sinkErrors.Add(1)
-			continue
-		}
-		c.retransmitted.Add(1)
-		sent++
-	}
-	return sent
-}
-
-// unwrapRED turns in.pkt, a RED packet (RFC 2198), into its primary Opus
-// packet, after pushing its redundant blocks into the jitter buffer as the
-// earlier packets they copy: where one of those was lost, its copy plays.
-// A copy of a packet already held is a duplicate and goes unnoticed.
-func (in *inputSide) unwrapRED(now time.Time, c *counters) bool {
-	pt, primary, blocks, err := red.Parse(in.pkt.Payload, in.blocks[:0])
-	if err != nil || pt != in.payloadType || len(primary) == 0 {
-		return false
-	}
-	dur, err := codec.PacketSamples(primary)
-	if err != nil {
-		return false
-	}
-	for _, b := range blocks {
-		if b.PayloadType != in.payloadType || len(b.Data) == 0 || b.TSOffset%uint32(dur) != 0 {
-			continue // a block of another codec, or not whole packets back
-		}
-		back := b.TSOffset / uint32(dur)
-		in.redPkt.Header = in.pkt.Header
-		in.redPkt.SequenceNumber -= uint16(back)
-		in.redPkt.Timestamp -= b.TSOffset
-		in.redPkt.PayloadType = in.payloadType
-		in.redPkt.Payload = b.Data
-		if in.jb.Push(&in.redPkt, now) == jitter.Accepted {
-			c.redRecovered.Add(1)
-		}
-	}
-	in.pkt.Payload = primary
-	in.pkt.PayloadType = in.payloadType
-	return true
-}
-
 // ParticipantStats is a snapshot of a participant's state.
 type ParticipantStats struct {
 	ID         string
@@ -388,10 +199,10 @@ func (p *Participant) Stats() ParticipantStats {
 		GainDB: p.gainDB, SSRC: p.out.ssrc, Level: mixer.SilentLevel,
 		Private: p.private != nil, Tier: p.ts.tier,
 	}
-	if p.in != nil {
-		s.Level = p.in.src.Level()
-		s.Mixed = p.in.src.Mixed()
-		js := p.in.jb.Stats()
+	if in := p.in.Load(); in != nil {
+		s.Level = in.src.Level()
+		s.Mixed = in.src.Mixed()
+		js := in.player.Buffer().Stats()
 		s.Jitter = &js
 	}
 	return s

@@ -89,7 +89,6 @@ type Room struct {
 	roomPCM   [codec.FrameSamples]int16
 	tierCount [maxTiers]int    // members per tier
 	spare     []*encodedOutput // private encoders waiting for a speaker
-	scratch   []byte           // RED payloads rebuilt for retransmissions
 	tick      uint64
 	hangover  uint64 // PrivateHangover in ticks
 
@@ -220,21 +219,11 @@ func (r *Room) setRoleLocked(p *Participant, role Role) error {
 		if r.cfg.MaxSpeakers > 0 && len(r.speakers) >= r.cfg.MaxSpeakers {
 			return ErrStageFull
 		}
-		dec, err := codec.NewDecoder()
+		in, err := r.newInputSideLocked(p)
 		if err != nil {
 			return err
 		}
-		in := &inputSide{
-			payloadType: p.out.payloadType,
-			redPT:       p.out.redPT,
-			jb:          jitter.New(r.cfg.Jitter),
-			dec:         dec,
-			src:         r.mix.AddSource(),
-			fade:        1,
-		}
-		in.src.SetGain(dbToLinear(p.gainDB))
-		p.in = in
-		p.inP.Store(in)
+		p.in.Store(in)
 		r.speakers = append(r.speakers, p)
 	case !role.Contributes() && old.Contributes():
 		r.dropInputLocked(p)
@@ -245,13 +234,13 @@ func (r *Room) setRoleLocked(p *Participant, role Role) error {
 
 // dropInputLocked takes p off the stage: out of the mix, its input freed.
 func (r *Room) dropInputLocked(p *Participant) {
-	if p.in == nil {
+	in := p.in.Load()
+	if in == nil {
 		return
 	}
-	r.mix.RemoveSource(p.in.src)
+	r.mix.RemoveSource(in.src)
 	r.releasePrivateLocked(p)
-	p.inP.Store(nil)
-	p.in = nil
+	p.in.Store(nil)
 	for i, s := range r.speakers {
 		if s == p {
 			r.speakers = append(r.speakers[:i], r.speakers[i+1:]...)
@@ -292,7 +281,6 @@ func (r *Room) close() {
 	r.mu.Unlock()
 	for _, p := range members {
 		p.left.Store(true)
-		p.inP.Store(nil)
 		r.emit(Event{Kind: EventLeft, Participant: p.id, Reason: "room closed"})
 	}
 }

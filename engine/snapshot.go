@@ -66,10 +66,10 @@ func (r *Room) Snapshot() RoomSnapshot {
 	}
 	for _, p := range r.speakers {
 		sp := SpeakerSnapshot{ID: p.id, Role: p.Role(), Muted: p.muted, Level: mixer.SilentLevel}
-		if p.in != nil {
-			sp.Level = p.in.src.Level()
-			sp.Mixed = p.in.src.Mixed()
-			sp.Jitter = p.in.jb.Stats()
+		if in := p.in.Load(); in != nil {
+			sp.Level = in.src.Level()
+			sp.Mixed = in.src.Mixed()
+			sp.Jitter = in.player.Buffer().Stats()
 		}
 		s.Speakers = append(s.Speakers, sp)
 	}

@@ -1,6 +1,10 @@
 package engine
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/handsup-audio/handsup/jitter"
+)
 
 // DropReason says why an incoming packet was not played.
 type DropReason int
@@ -124,4 +128,18 @@ func (s *Counters) add(o Counters) {
 	s.TierSwitches += o.TierSwitches
 	s.Retransmitted += o.Retransmitted
 	s.NACKsRefused += o.NACKsRefused
+}
+
+// addPlayed counts what a speaker's player played in a tick; a packet that
+// failed to decode was concealed, and counts as such too.
+func (c *counters) addPlayed(pl *jitter.Played) {
+	add := func(n *atomic.Uint64, v int) {
+		if v > 0 {
+			n.Add(uint64(v))
+		}
+	}
+	add(&c.decodes, pl.Decoded)
+	add(&c.fecRecovered, pl.Recovered)
+	add(&c.concealed, pl.Concealed+pl.Failed)
+	add(&c.decodeErrors, pl.Failed)
 }

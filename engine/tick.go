@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"github.com/handsup-audio/handsup/codec"
-	"github.com/handsup-audio/handsup/jitter"
 	"github.com/handsup-audio/handsup/mixer"
 )
 
@@ -25,11 +24,12 @@ func (r *Room) runTick() {
 
 	now := r.eng.now()
 	for _, p := range r.speakers {
-		p.in.nextFrame(now, p.muted, c)
+		p.in.Load().nextFrame(now, p.muted, c)
 	}
 	r.mix.Mix()
 	for _, p := range r.speakers {
-		p.in.jb.MarkQuiet(p.in.src.Level() >= mixer.QuietLevel)
+		in := p.in.Load()
+		in.player.Buffer().MarkQuiet(in.src.Level() >= mixer.QuietLevel)
 	}
 
 	// Speakers whose voice is in the mix, or was within the hangover, hear
@@ -50,7 +50,7 @@ func (r *Room) runTick() {
 		tierUsers[p.ts.tier]--
 		o := p.private
 		r.tuneLocked(o, p.ts.tier)
-		r.mix.MixMinus(p.in.src, &o.lim, o.pcm[:])
+		r.mix.MixMinus(p.in.Load().src, &o.lim, o.pcm[:])
 		o.encode(o.pcm[:], t, c)
 		p.out.send(t, o, r.tiers[p.ts.tier].RED, p.sink, &sent)
 	}
@@ -90,10 +90,11 @@ func (r *Room) tuneLocked(o *encodedOutput, tier int) {
 // wantsPrivateLocked: a contributing, unmuted speaker whose voice was mixed
 // within the hangover.
 func (r *Room) wantsPrivateLocked(p *Participant, t uint64) bool {
-	if p.in == nil || p.muted {
+	in := p.in.Load()
+	if in == nil || p.muted {
 		return false
 	}
-	if p.in.src.Mixed() {
+	if in.src.Mixed() {
 		p.lastMix, p.everMix = t, true
 		return true
 	}
@@ -133,70 +134,7 @@ func (r *Room) releasePrivateLocked(p *Participant) {
 // nextFrame fills the mixer source with the next 20 ms of this speaker:
 // decoded, recovered from FEC, concealed or silent.
 func (in *inputSide) nextFrame(now time.Time, muted bool, c *counters) {
-	in.audible = in.fifoLen > 0 && in.audible
-	for in.fifoLen < codec.FrameSamples {
-		f := in.jb.Pop(now)
-		n := in.play(f, c)
-		in.fifoLen += n
-	}
-	src := in.src
-	copy(src.PCM, in.fifo[:codec.FrameSamples])
-	in.fifoLen = copy(in.fifo[:], in.fifo[codec.FrameSamples:in.fifoLen])
-	src.Present = in.audible && !muted
-}
-
-// play writes one jitter-buffer answer into the FIFO and returns the
-// samples it added.
-func (in *inputSide) play(f jitter.Frame, c *counters) int {
-	samples := f.Samples
-	if samples <= 0 {
-		samples = codec.FrameSamples
-	}
-	room := len(in.fifo) - in.fifoLen
-	samples = min(samples, room)
-	dst := in.fifo[in.fifoLen : in.fifoLen+samples]
-	switch f.Kind {
-	case jitter.Decode:
-		n, err := in.dec.Decode(f.Payload, in.fifo[in.fifoLen:])
-		if err == nil && n > 0 {
-			c.decodes.Add(1)
-			in.audible, in.fade = true, 1
-			return n
-		}
-		c.decodeErrors.Add(1)
-		return in.conceal(dst, false, c)
-	case jitter.DecodeFEC:
-		if err := in.dec.DecodeFEC(f.Payload, dst); err == nil {
-			c.fecRecovered.Add(1)
-			in.audible, in.fade = true, 1
-			return samples
-		}
-		c.decodeErrors.Add(1)
-		return in.conceal(dst, false, c)
-	case jitter.Conceal:
-		return in.conceal(dst, f.Fading, c)
-	default:
-		clear(dst)
-		return samples
-	}
-}
-
-// conceal runs the decoder's PLC into dst; a long loss fades to silence
-// rather than buzz.
-func (in *inputSide) conceal(dst []int16, fading bool, c *counters) int {
-	c.concealed.Add(1)
-	if in.fade == 0 {
-		clear(dst)
-		return len(dst)
-	}
-	if err := in.dec.Conceal(dst); err != nil {
-		clear(dst)
-		return len(dst)
-	}
-	in.audible = true
-	if !fading {
-		return len(dst)
-	}
-	codec.FadeConcealed(dst, &in.fade)
-	return len(dst)
+	pl := in.player.Next(now, in.src.PCM)
+	in.src.Present = pl.Audible && !muted
+	c.addPlayed(&pl)
 }

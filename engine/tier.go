@@ -114,3 +114,33 @@ func (s *tierState) allowNACK(now time.Time, rate int) bool {
 	s.nackTokens--
 	return true
 }
+
+// ReportReception takes what the participant's receiver reports say about
+// its stream (RTCP RR) and moves it between the room's tiers: at once to a
+// more protective tier when the reported loss needs it, back once the
+// reports have allowed less for RoomConfig.TierRelax. A speaker's own
+// mix-minus encoder follows its tier too. It returns the tier, and whether
+// it changed; the stream's sequence numbers and timestamps go on unbroken.
+func (p *Participant) ReportReception(rep Reception) (tier int, changed bool) {
+	r := p.room
+	now := r.eng.now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := p.ts.tier
+	changed = p.ts.update(r.tiers, rep, now, r.cfg.TierRelax, p.out.redPT != 0)
+	if changed {
+		r.counters.tierSwitches.Add(1)
+		if !p.left.Load() && r.byID[p.id] == p {
+			r.tierCount[old]--
+			r.tierCount[p.ts.tier]++
+		}
+	}
+	return p.ts.tier, changed
+}
+
+// Tier is the index in RoomConfig.Tiers of the participant's tier.
+func (p *Participant) Tier() int {
+	p.room.mu.Lock()
+	defer p.room.mu.Unlock()
+	return p.ts.tier
+}

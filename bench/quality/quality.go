@@ -392,7 +392,7 @@ const (
 func warmUp(d time.Duration) int { return samplesAt(min(5*time.Second, d/4)) }
 
 func listenerQuality(imp *simRun, l, ref *simListener, mix []int16, talking bool) ListenerQuality {
-	st := l.jb.Stats()
+	st := l.player.Buffer().Stats()
 	tiers := imp.room.Config().Tiers
 	q := ListenerQuality{
 		Name: l.p.ID(), Downlink: l.spec.DownlinkName, RED: l.spec.RED,
@@ -419,7 +419,7 @@ func listenerQuality(imp *simRun, l, ref *simListener, mix []int16, talking bool
 	if l.silenceAfterStart > st.InsertedSamplesForDeceleration {
 		outage = l.silenceAfterStart - st.InsertedSamplesForDeceleration
 	}
-	concealed := l.concealed + l.fecEmpty + l.decodeErrs + outage
+	concealed := l.concealed + l.decodeErrs + outage
 	expected := l.decoded + l.fec + concealed
 	frames := func(n uint64) float64 { return sim.Round(float64(n)/frameLen, 2) }
 	q.FramesExpected, q.FramesDecoded = frames(expected), frames(l.decoded)

@@ -122,28 +122,25 @@ type simSpeaker struct {
 	final         jitter.Stats
 }
 
-// simListener is a listening client: its downlink, its own jitter buffer
-// and decoder, its receiver reports, and the checks of the stream the
-// engine sends it.
+// simListener is a listening client: its downlink, its own player (jitter
+// buffer and decoder), its receiver reports, and the checks of the stream
+// the engine sends it.
 type simListener struct {
 	spec   *ListenerSpec
 	p      *engine.Participant
 	link   *impair.Link
-	jb     *jitter.Buffer
-	dec    *codec.Decoder
+	player *jitter.Player
 	phase  time.Duration
 	pops   int
 	report int           // reports sent
 	rtt    time.Duration // the round trip its reports give: twice the link's delay
 
-	heard   []int16 // what it played, on the simulated timeline
-	fifo    [codec.MaxFrameSamples + frameLen]int16
-	fifoLen int
-	fade    float32
+	heard []int16 // what it played, on the simulated timeline
+	frame [frameLen]int16
 
-	pkt, redPkt rtp.Packet
-	blocks      [red.MaxBlocks]red.Block
-	sendBuf     []byte
+	pkt     rtp.Packet
+	red     red.Unwrapper
+	sendBuf []byte
 
 	// At the engine's side of the downlink: the stream's continuity.
 	sent     uint64
@@ -163,12 +160,12 @@ type simListener struct {
 	reportedLosses []float64
 
 	// What it played, in samples.
-	started                                       bool
-	decoded, fec, fecEmpty, concealed, decodeErrs uint64
-	silenceAfterStart                             uint64
-	redRecovered                                  uint64
-	changes                                       []TierChange
-	finalTier                                     int
+	started                             bool
+	decoded, fec, concealed, decodeErrs uint64
+	silenceAfterStart                   uint64
+	redRecovered                        uint64
+	changes                             []TierChange
+	finalTier                           int
 }
 
 // newSimRun builds the room and its clients. The clean reference gets the
@@ -217,14 +214,13 @@ func newSimRun(sc *Scenario, clean bool) (*simRun, error) {
 	}
 	for i := range sc.Listeners {
 		spec := &sc.Listeners[i]
-		dec, err := codec.NewDecoder()
+		player, err := jitter.NewPlayer(jitter.PlayerConfig{})
 		if err != nil {
 			r.eng.Close()
 			return nil, err
 		}
 		l := &simListener{
-			spec: spec, dec: dec, fade: 1,
-			jb:    jitter.New(jitter.Config{}),
+			spec: spec, player: player,
 			phase: time.Duration(rng() % uint64(tick)),
 			heard: make([]int16, r.samples),
 		}
@@ -476,114 +472,43 @@ func (l *simListener) receive(buf []byte, arrival time.Time) {
 		l.highSeq = max(l.highSeq, extendSeq(l.highSeq, l.pkt.SequenceNumber))
 	}
 	l.received++
+	jb := l.player.Buffer()
 	if l.pkt.PayloadType == redPT {
-		if !l.unwrapRED(arrival) {
+		copies, err := l.red.Unwrap(&l.pkt, opusPT)
+		if err != nil {
 			return
 		}
-	}
-	l.jb.Push(&l.pkt, arrival)
-}
-
-// unwrapRED mirrors engine/participant.go's unwrapRED.
-func (l *simListener) unwrapRED(arrival time.Time) bool {
-	pt, primary, blocks, err := red.Parse(l.pkt.Payload, l.blocks[:0])
-	if err != nil || pt != opusPT || len(primary) == 0 {
-		return false
-	}
-	dur, err := codec.PacketSamples(primary)
-	if err != nil {
-		return false
-	}
-	for _, b := range blocks {
-		if b.PayloadType != opusPT || len(b.Data) == 0 || b.TSOffset%uint32(dur) != 0 {
-			continue
-		}
-		back := b.TSOffset / uint32(dur)
-		l.redPkt.Header = l.pkt.Header
-		l.redPkt.SequenceNumber -= uint16(back)
-		l.redPkt.Timestamp -= b.TSOffset
-		l.redPkt.PayloadType = opusPT
-		l.redPkt.Payload = b.Data
-		if l.jb.Push(&l.redPkt, arrival) == jitter.Accepted {
-			l.redRecovered++
+		for i := range copies {
+			if jb.Push(&copies[i], arrival) == jitter.Accepted {
+				l.redRecovered++
+			}
 		}
 	}
-	l.pkt.Payload = primary
-	l.pkt.PayloadType = opusPT
-	return true
+	jb.Push(&l.pkt, arrival)
 }
 
-// pop plays the listener's next 20 ms, as the engine plays a speaker's.
+// pop plays the listener's next 20 ms, as the engine plays a speaker's,
+// and counts what it played.
 func (l *simListener) pop(now time.Time) {
-	for l.fifoLen < frameLen {
-		l.fifoLen += l.play(l.jb.Pop(now))
-	}
+	pl := l.player.Next(now, l.frame[:])
 	from := samplesAt(l.phase) + l.pops*frameLen
 	if from+frameLen <= len(l.heard) {
-		copy(l.heard[from:], l.fifo[:frameLen])
+		copy(l.heard[from:], l.frame[:])
 	}
 	// As the engine does for a speaker: drift corrections wait for quiet.
-	l.jb.MarkQuiet(mixer.Level(l.fifo[:frameLen]) >= mixer.QuietLevel)
-	l.fifoLen = copy(l.fifo[:], l.fifo[frameLen:l.fifoLen])
+	l.player.Buffer().MarkQuiet(mixer.Level(l.frame[:]) >= mixer.QuietLevel)
 	l.pops++
-}
 
-// play writes one jitter-buffer answer into the FIFO and counts it.
-func (l *simListener) play(f jitter.Frame) int {
-	samples := f.Samples
-	if samples <= 0 {
-		samples = frameLen
+	l.started = l.started || pl.Decoded > 0
+	l.decoded += uint64(pl.DecodedSamples)
+	l.fec += uint64(pl.RecoveredSamples)
+	l.concealed += uint64(pl.ConcealedSamples)
+	l.decodeErrs += uint64(pl.FailedSamples)
+	if l.started {
+		// Silence before the first decode cannot share a pop with it: the
+		// buffer answers a whole tick of silence until it starts.
+		l.silenceAfterStart += uint64(pl.SilentSamples)
 	}
-	samples = min(samples, len(l.fifo)-l.fifoLen)
-	dst := l.fifo[l.fifoLen : l.fifoLen+samples]
-	switch f.Kind {
-	case jitter.Decode:
-		n, err := l.dec.Decode(f.Payload, l.fifo[l.fifoLen:])
-		if err == nil && n > 0 {
-			l.decoded += uint64(n)
-			l.started, l.fade = true, 1
-			return n
-		}
-		l.decodeErrs += uint64(samples)
-		return l.conceal(dst, false)
-	case jitter.DecodeFEC:
-		lbrr := codec.HasFEC(f.Payload)
-		if err := l.dec.DecodeFEC(f.Payload, dst); err != nil {
-			l.decodeErrs += uint64(samples)
-			return l.conceal(dst, false)
-		}
-		// Without LBRR in the packet libopus conceals: count it so.
-		if lbrr {
-			l.fec += uint64(samples)
-		} else {
-			l.fecEmpty += uint64(samples)
-		}
-		l.fade = 1
-		return samples
-	case jitter.Conceal:
-		l.concealed += uint64(samples)
-		return l.conceal(dst, f.Fading)
-	default:
-		clear(dst)
-		if l.started {
-			l.silenceAfterStart += uint64(samples)
-		}
-		return samples
-	}
-}
-
-// conceal runs the decoder's PLC, fading a long loss to silence as the
-// engine does.
-func (l *simListener) conceal(dst []int16, fading bool) int {
-	if l.fade == 0 || l.dec.Conceal(dst) != nil {
-		clear(dst)
-		return len(dst)
-	}
-	if !fading {
-		return len(dst)
-	}
-	codec.FadeConcealed(dst, &l.fade)
-	return len(dst)
 }
 
 // sendReport is the listener's receiver report of the last second: the
@@ -602,7 +527,7 @@ func (l *simListener) sendReport(now time.Duration) {
 		l.priorHigh, l.priorReceived = l.highSeq, l.received
 	}
 	l.reportedLosses = append(l.reportedLosses, frac)
-	st := l.jb.Stats()
+	st := l.player.Buffer().Stats()
 	tier, changed := l.p.ReportReception(engine.Reception{
 		FractionLost: frac,
 		Jitter:       time.Duration(st.Jitter * float64(time.Second)),

@@ -17,7 +17,7 @@ import (
 
 	"github.com/handsup-audio/handsup/bench/capacity"
 	"github.com/handsup-audio/handsup/bench/quality"
-	"github.com/handsup-audio/handsup/engine"
+	"github.com/handsup-audio/handsup/cmd/internal/procs"
 )
 
 func main() {
@@ -65,7 +65,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	cfg.Workers = engine.SpareProcessor(cfg.Workers)
+	cfg.Workers = procs.SpareProcessor(cfg.Workers)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	stopProfile, ok := startCPUProfile(*cpuProfile, stderr)

@@ -15,7 +15,7 @@ import (
 	"syscall"
 
 	"github.com/handsup-audio/handsup/cmd/handsup/internal/server"
-	"github.com/handsup-audio/handsup/engine"
+	"github.com/handsup-audio/handsup/cmd/internal/procs"
 )
 
 func main() {
@@ -86,7 +86,7 @@ func run(args []string, stderr io.Writer) error {
 	if *workers < 0 {
 		return errors.New("-workers must not be negative")
 	}
-	cfg.Workers = engine.SpareProcessor(*workers)
+	cfg.Workers = procs.SpareProcessor(*workers)
 	srv, err := server.New(cfg)
 	if err != nil {
 		return err

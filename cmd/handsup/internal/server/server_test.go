@@ -108,66 +108,43 @@ type udpClient struct {
 	heard  []int16
 	pkts   int
 	rtcp   [][]byte
-	rtcpAt []time.Time // when each RTCP datagram arrived
-	raw    [][]byte    // every RTP packet received, as it came
-	jb     *jitter.Buffer
+	rtcpAt []time.Time    // when each RTCP datagram arrived
+	raw    [][]byte       // every RTP packet received, as it came
+	player *jitter.Player // set for a buffered client
 	pkt    rtp.Packet
 }
 
 // newBufferedClient is a udpClient that plays what it receives as a real
-// client does: through a jitter buffer, every 20 ms, with FEC and
+// client does: through a jitter.Player, every 20 ms, with FEC and
 // concealment, instead of decoding packets as they come.
 func newBufferedClient(t *testing.T, server *net.UDPAddr) *udpClient {
+	player, err := jitter.NewPlayer(jitter.PlayerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	c := newUDPClient(t, server)
 	c.mu.Lock()
-	c.jb = jitter.New(jitter.Config{})
+	c.player = player
 	c.mu.Unlock()
 	done := make(chan struct{})
 	t.Cleanup(func() { close(done) })
 	go func() {
 		tick := time.NewTicker(20 * time.Millisecond)
 		defer tick.Stop()
-		pcm := make([]int16, codec.MaxFrameSamples+codec.FrameSamples)
+		var pcm [codec.FrameSamples]int16
 		for {
 			select {
 			case <-done:
 				return
 			case now := <-tick.C:
-				c.playout(now, pcm)
+				c.mu.Lock()
+				c.player.Next(now, pcm[:])
+				c.heard = append(c.heard, pcm[:]...)
+				c.mu.Unlock()
 			}
 		}
 	}()
 	return c
-}
-
-// playout plays 20 ms from the client's jitter buffer.
-func (c *udpClient) playout(now time.Time, pcm []int16) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := 0
-	for n < codec.FrameSamples {
-		f := c.jb.Pop(now)
-		k := max(f.Samples, 1)
-		dst := pcm[n : n+k : n+k]
-		switch f.Kind {
-		case jitter.Decode:
-			if d, err := c.dec.Decode(f.Payload, pcm[n:]); err == nil {
-				k = d
-			} else {
-				_ = c.dec.Conceal(dst)
-			}
-		case jitter.DecodeFEC:
-			if c.dec.DecodeFEC(f.Payload, dst) != nil {
-				_ = c.dec.Conceal(dst)
-			}
-		case jitter.Conceal:
-			_ = c.dec.Conceal(dst)
-		default:
-			clear(dst)
-		}
-		n += k
-	}
-	c.heard = append(c.heard, pcm[:n]...)
 }
 
 func newUDPClient(t *testing.T, server *net.UDPAddr) *udpClient {
@@ -213,9 +190,9 @@ func (c *udpClient) receive() {
 		c.mu.Lock()
 		c.pkts++
 		c.raw = append(c.raw, append([]byte(nil), buf[:n]...))
-		if c.jb != nil {
+		if c.player != nil {
 			if c.pkt.Unmarshal(buf[:n]) == nil {
-				c.jb.Push(&c.pkt, time.Now())
+				c.player.Buffer().Push(&c.pkt, time.Now())
 			}
 			c.mu.Unlock()
 			continue

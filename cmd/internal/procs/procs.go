@@ -1,4 +1,4 @@
-package engine
+package procs
 
 import (
 	"os"
@@ -6,9 +6,10 @@ import (
 )
 
 // SpareProcessor sets the Go runtime up for an engine of workers workers
-// (0: GOMAXPROCS) and returns that number: it raises GOMAXPROCS to one
-// more than the workers, unless the GOMAXPROCS environment variable
-// already decides.
+// (0 or less: GOMAXPROCS) and returns that number, for engine.Config.Workers:
+// it raises GOMAXPROCS to one more than the workers, unless the GOMAXPROCS
+// environment variable already decides. Call it once, before the engine
+// starts.
 //
 // Why: every encode and decode is a cgo call of 25 to 150 µs. While every
 // P is inside such a call, the runtime's monitor thread wakes every 20 µs

@@ -1,0 +1,105 @@
+package engine
+
+import (
+	"sync"
+
+	"github.com/pion/rtp"
+
+	"github.com/handsup-audio/handsup/jitter"
+	"github.com/handsup-audio/handsup/mixer"
+	"github.com/handsup-audio/handsup/red"
+)
+
+// inputSide is what a contributing participant needs to be heard: the
+// parser state for WriteRTP, the player (jitter buffer and decoder) and the
+// mixer source. Listeners do not carry one, so a large audience costs
+// little.
+type inputSide struct {
+	payloadType uint8
+	redPT       uint8 // 0: the participant sends no RED
+
+	mu  sync.Mutex // serialises WriteRTP's reused packet struct and unwrapper
+	pkt rtp.Packet
+	red red.Unwrapper
+
+	player *jitter.Player // pushed by WriteRTP, played by the tick
+	src    *mixer.Source
+}
+
+// newInputSideLocked gives p, taking the stage, its player and a source in
+// the room's mix.
+func (r *Room) newInputSideLocked(p *Participant) (*inputSide, error) {
+	player, err := jitter.NewPlayer(jitter.PlayerConfig{Buffer: r.cfg.Jitter})
+	if err != nil {
+		return nil, err
+	}
+	in := &inputSide{
+		payloadType: p.out.payloadType,
+		redPT:       p.out.redPT,
+		player:      player,
+		src:         r.mix.AddSource(),
+	}
+	in.src.SetGain(dbToLinear(p.gainDB))
+	return in, nil
+}
+
+// WriteRTP takes one incoming RTP packet from the participant. It is safe
+// from any goroutine and does not keep buf. Packets the room cannot use are
+// counted and dropped; the error says why (ErrMalformedRTP, ErrPayloadType,
+// ErrNotSpeaker, ErrLeft, ErrJitterDrop). A RED packet (RFC 2198, when the
+// participant's REDPayloadType is set) is unwrapped: its redundant blocks
+// go into the jitter buffer as the earlier packets they copy, filling
+// losses, then its primary.
+func (p *Participant) WriteRTP(buf []byte) error {
+	c := &p.room.counters
+	c.packetsIn.Add(1)
+	c.bytesIn.Add(uint64(len(buf)))
+	if p.left.Load() {
+		c.dropped[DropLeft].Add(1)
+		return ErrLeft
+	}
+	in := p.in.Load()
+	if in == nil || !p.Role().Contributes() {
+		c.dropped[DropNotSpeaker].Add(1)
+		return ErrNotSpeaker
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if err := in.pkt.Unmarshal(buf); err != nil || in.pkt.Version != 2 || len(in.pkt.Payload) == 0 {
+		c.dropped[DropMalformed].Add(1)
+		return ErrMalformedRTP
+	}
+	now := p.room.eng.now()
+	jb := in.player.Buffer()
+	switch {
+	case in.pkt.PayloadType == in.payloadType:
+	case in.redPT != 0 && in.pkt.PayloadType == in.redPT:
+		copies, err := in.red.Unwrap(&in.pkt, in.payloadType)
+		if err != nil {
+			c.dropped[DropMalformed].Add(1)
+			return ErrMalformedRTP
+		}
+		// A copy of a packet already held is a duplicate, and unremarkable.
+		for i := range copies {
+			if jb.Push(&copies[i], now) == jitter.Accepted {
+				c.redRecovered.Add(1)
+			}
+		}
+	default:
+		c.dropped[DropPayloadType].Add(1)
+		return ErrPayloadType
+	}
+	switch jb.Push(&in.pkt, now) {
+	case jitter.Duplicate:
+		c.dropped[DropDuplicate].Add(1)
+	case jitter.Late:
+		c.dropped[DropLate].Add(1)
+	case jitter.Malformed:
+		c.dropped[DropBadOpus].Add(1)
+	case jitter.Overflow:
+		c.dropped[DropOverflow].Add(1)
+	default:
+		return nil
+	}
+	return ErrJitterDrop
+}
