@@ -29,17 +29,19 @@ func Example() {
 	// payload that may be shared. A Sink must not block; payload is stable
 	// until the room's next tick, header only during the call. Errors are
 	// counted. A server writes to its socket here (or batches with
-	// session/rtpudp); this one counts bob's packets.
-	bobGot := 0
-	bobSink := engine.SinkFunc(func(header, payload []byte) error {
-		bobGot++ // conn.WriteToUDP(append(header, payload...), addr)
-		return nil
-	})
-	alice, err := room.Join("alice", engine.ParticipantConfig{Role: engine.Speaker})
+	// session/rtpudp); these count the packets.
+	var aliceGot, bobGot int
+	sink := func(got *int) engine.Sink {
+		return engine.SinkFunc(func(header, payload []byte) error {
+			*got++ // conn.WriteToUDP(append(header, payload...), addr)
+			return nil
+		})
+	}
+	alice, err := room.Join("alice", engine.ParticipantConfig{Role: engine.Speaker, Sink: sink(&aliceGot)})
 	if err != nil {
 		panic(err)
 	}
-	bob, err := room.Join("bob", engine.ParticipantConfig{Role: engine.Listener, Sink: bobSink})
+	bob, err := room.Join("bob", engine.ParticipantConfig{Role: engine.Listener, Sink: sink(&bobGot)})
 	if err != nil {
 		panic(err)
 	}
@@ -74,7 +76,7 @@ func Example() {
 		eng.Tick()
 	}
 	snap := room.Snapshot()
-	fmt.Println("bob got", bobGot, "packets in", snap.Ticks, "ticks")
+	fmt.Println("in", snap.Ticks, "ticks alice got", aliceGot, "packets, bob", bobGot)
 	fmt.Println("packets in:", snap.Counters.PacketsIn, "alice in the mix:", snap.Speakers[0].Mixed)
 
 	bob.RaiseHand()                 // hands up
@@ -83,7 +85,7 @@ func Example() {
 	snap = room.Snapshot() // roles, hands, levels, jitter stats
 	fmt.Println("speakers:", snap.ByRole[engine.Speaker], "muted:", snap.Muted, "hands up:", snap.HandsUp)
 	// Output:
-	// bob got 25 packets in 25 ticks
+	// in 25 ticks alice got 25 packets, bob 25
 	// packets in: 25 alice in the mix: true
 	// speakers: 2 muted: 1 hands up: 1
 }
