@@ -9,6 +9,7 @@ import (
 	"github.com/handsup-audio/handsup/bench/signal"
 	"github.com/handsup-audio/handsup/codec"
 	"github.com/handsup-audio/handsup/engine"
+	"github.com/handsup-audio/handsup/internal/fakeclock"
 )
 
 // benchSpeaker replays pre-encoded packets with a fresh RTP header each
@@ -73,7 +74,7 @@ func BenchmarkRoomTick(b *testing.B) {
 }
 
 func benchmarkRoomTick(b *testing.B, speakers, active, listeners int) {
-	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	clock := fakeclock.New(time.Unix(1_700_000_000, 0))
 	eng := engine.New(engine.Config{Now: clock.Now, Workers: 1})
 	defer eng.Close()
 	room, err := eng.NewRoom("bench", engine.RoomConfig{})
@@ -105,7 +106,7 @@ func benchmarkRoomTick(b *testing.B, speakers, active, listeners int) {
 				b.Fatal(err)
 			}
 		}
-		clock.advance(engine.TickInterval)
+		clock.Advance(engine.TickInterval)
 		eng.Tick()
 	}
 	for range 100 { // jitter buffers start, private encoders settle

@@ -10,25 +10,8 @@ import (
 	"github.com/handsup-audio/handsup/bench/signal"
 	"github.com/handsup-audio/handsup/codec"
 	"github.com/handsup-audio/handsup/engine"
+	"github.com/handsup-audio/handsup/internal/fakeclock"
 )
-
-// fakeClock is the engine's time in tests: it moves only when step says.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // client is a participant as a real client sees it: it encodes a tone with
 // libopus and sends RTP, and decodes every packet it receives.
@@ -58,7 +41,7 @@ type client struct {
 // room is a test room on a hand-stepped clock.
 type room struct {
 	t       *testing.T
-	clock   *fakeClock
+	clock   *fakeclock.Clock
 	eng     *engine.Engine
 	room    *engine.Room
 	clients map[string]*client
@@ -67,7 +50,7 @@ type room struct {
 
 func newTestRoom(t *testing.T, cfg engine.RoomConfig) *room {
 	t.Helper()
-	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	clock := fakeclock.New(time.Unix(1_700_000_000, 0))
 	eng := engine.New(engine.Config{Now: clock.Now, Workers: 2})
 	t.Cleanup(eng.Close)
 	r, err := eng.NewRoom("test", cfg)
@@ -166,7 +149,7 @@ func (r *room) run(n int) {
 		for _, c := range r.order {
 			c.speak()
 		}
-		r.clock.advance(engine.TickInterval)
+		r.clock.Advance(engine.TickInterval)
 		r.eng.Tick()
 	}
 }

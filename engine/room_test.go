@@ -8,6 +8,7 @@ import (
 	"github.com/handsup-audio/handsup/bench/signal"
 	"github.com/handsup-audio/handsup/codec"
 	"github.com/handsup-audio/handsup/engine"
+	"github.com/handsup-audio/handsup/internal/fakeclock"
 )
 
 // Tone frequencies, apart enough for Goertzel over a second of audio and
@@ -346,7 +347,7 @@ func TestMembership(t *testing.T) {
 }
 
 func TestTickRunsEveryRoomOnce(t *testing.T) {
-	clock := &fakeClock{}
+	clock := &fakeclock.Clock{}
 	eng := engine.New(engine.Config{Now: clock.Now, Workers: 3})
 	defer eng.Close()
 	const rooms = 17
@@ -417,7 +418,7 @@ func TestConcurrentUse(t *testing.T) {
 		}
 	}()
 	for range 100 {
-		r.clock.advance(engine.TickInterval)
+		r.clock.Advance(engine.TickInterval)
 		r.eng.Tick()
 	}
 	close(stop)

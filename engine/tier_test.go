@@ -262,7 +262,7 @@ func TestNACKIsAnsweredFromHistory(t *testing.T) {
 		t.Errorf("%d retransmissions at once with a rate of 5 a second", n)
 	}
 	// A round trip too long for a retransmission to arrive in time.
-	r.clock.advance(time.Second)
+	r.clock.Advance(time.Second)
 	p.ReportReception(engine.Reception{RTT: 300 * time.Millisecond})
 	if n := p.Retransmit(seqs[len(seqs)-1:]); n != 0 {
 		t.Errorf("retransmitted with a 300 ms round trip")
@@ -306,7 +306,7 @@ func TestREDInputFillsLosses(t *testing.T) {
 		for _, c := range r.order {
 			c.speak()
 		}
-		r.clock.advance(engine.TickInterval)
+		r.clock.Advance(engine.TickInterval)
 		r.eng.Tick()
 		if i == 50 {
 			l.mu.Lock()

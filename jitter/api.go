@@ -19,6 +19,16 @@ const (
 	Conceal
 )
 
+var kindNames = [...]string{"silence", "decode", "decode_fec", "conceal"}
+
+// String names the kind in lower case, as in logs and metric labels.
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return "unknown"
+}
+
 // Frame is one answer of Pop.
 type Frame struct {
 	Kind    Kind

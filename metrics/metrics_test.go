@@ -24,26 +24,9 @@ import (
 	"github.com/handsup-audio/handsup/bench/signal"
 	"github.com/handsup-audio/handsup/codec"
 	"github.com/handsup-audio/handsup/engine"
+	"github.com/handsup-audio/handsup/internal/fakeclock"
 	"github.com/handsup-audio/handsup/metrics"
 )
-
-// fakeClock is the engine's time: it moves only when advance says.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // speaker sends a tone as real Opus in RTP, one packet per tick.
 type speaker struct {
@@ -94,7 +77,7 @@ func (s *speaker) send(tb testing.TB) {
 // world is an engine on a fake clock with its collector.
 type world struct {
 	t        *testing.T
-	clock    *fakeClock
+	clock    *fakeclock.Clock
 	eng      *engine.Engine
 	col      *metrics.Collector
 	reg      *prometheus.Registry
@@ -106,7 +89,7 @@ type world struct {
 
 func newWorld(t *testing.T, opts metrics.Options) *world {
 	t.Helper()
-	w := &world{t: t, clock: &fakeClock{now: time.Unix(1_700_000_000, 0)}}
+	w := &world{t: t, clock: fakeclock.New(time.Unix(1_700_000_000, 0))}
 	w.eng = engine.New(engine.Config{Now: w.clock.Now, Workers: 2})
 	t.Cleanup(w.eng.Close)
 	w.col = metrics.New(w.eng, opts)
@@ -140,7 +123,7 @@ func (w *world) run(n int) {
 		for _, s := range w.speakers {
 			s.send(w.t)
 		}
-		w.clock.advance(engine.TickInterval)
+		w.clock.Advance(engine.TickInterval)
 		start := time.Now()
 		w.eng.Tick()
 		w.col.ObserveTick(time.Since(start))
@@ -582,7 +565,7 @@ func TestRunWithOnTick(t *testing.T) {
 func BenchmarkCollect(b *testing.B) {
 	for _, perRoom := range []bool{false, true} {
 		b.Run(fmt.Sprintf("perRoom=%v", perRoom), func(b *testing.B) {
-			clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+			clock := fakeclock.New(time.Unix(1_700_000_000, 0))
 			eng := engine.New(engine.Config{Now: clock.Now, Workers: 1})
 			defer eng.Close()
 			room, err := eng.NewRoom("bench", engine.RoomConfig{})
@@ -607,7 +590,7 @@ func BenchmarkCollect(b *testing.B) {
 				for _, s := range speakers {
 					s.send(b)
 				}
-				clock.advance(engine.TickInterval)
+				clock.Advance(engine.TickInterval)
 				eng.Tick()
 			}
 			reg := prometheus.NewRegistry()

@@ -129,13 +129,17 @@ type Config struct {
 	Start, Stop time.Duration
 }
 
-// LinkStats counts what a Link did. Sent = Delivered − Duplicated + Lost
-// + QueueDrops + originals still in flight.
+// LinkStats counts what a Link did. Every snapshot adds up, whatever is
+// still on the way: Sent + Duplicated = Delivered + Lost + QueueDrops +
+// InFlight, each packet counted in exactly one of the right-hand terms.
 type LinkStats struct {
 	Sent       uint64 // Send calls
 	Delivered  uint64 // packets handed to Deliver's fn, duplicates included
 	Lost       uint64 // lost to Loss or Burst
 	Duplicated uint64 // extra copies made
+	// InFlight is how many packets, duplicates included, are scheduled
+	// and not yet delivered: Pending at the time of the snapshot.
+	InFlight uint64
 	// Reordered counts deliveries of a packet sent before one already
 	// delivered (duplicates aside).
 	Reordered  uint64
@@ -156,7 +160,8 @@ func (s LinkStats) merge(o LinkStats) LinkStats {
 	}
 	return LinkStats{
 		Sent: s.Sent + o.Sent, Delivered: n, Lost: s.Lost + o.Lost,
-		Duplicated: s.Duplicated + o.Duplicated, Reordered: s.Reordered + o.Reordered,
+		Duplicated: s.Duplicated + o.Duplicated, InFlight: s.InFlight + o.InFlight,
+		Reordered:  s.Reordered + o.Reordered,
 		QueueDrops: s.QueueDrops + o.QueueDrops,
 		MaxDelay:   max(s.MaxDelay, o.MaxDelay), MeanDelay: mean,
 	}
@@ -395,6 +400,7 @@ func (l *Link) Stats() LinkStats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s := l.stats
+	s.InFlight = uint64(len(l.q))
 	if s.Delivered > 0 {
 		s.MeanDelay = l.sumDelay / time.Duration(s.Delivered)
 	}

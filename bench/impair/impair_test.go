@@ -42,18 +42,29 @@ func run(t testing.TB, cfg Config, n, size int, gap time.Duration) ([]arrival, L
 		l.Send(pkt, now)
 		if i%64 == 63 { // now and then: the order is the same, the race detector's work less
 			l.Deliver(now, deliver)
+			checkAddsUp(t, l.Stats(), l.Pending())
 		}
 	}
 	l.Deliver(t0.Add(time.Duration(n)*gap+time.Hour), deliver)
 	if l.Pending() != 0 {
 		t.Fatalf("%d packets still in flight after draining", l.Pending())
 	}
+	checkAddsUp(t, l.Stats(), 0)
 	for i := 1; i < len(out); i++ {
 		if out[i].at < out[i-1].at {
 			t.Fatalf("delivery %d at %v before delivery %d at %v", i, out[i].at, i-1, out[i-1].at)
 		}
 	}
 	return out, l.Stats()
+}
+
+// checkAddsUp fails unless st accounts for every packet once, with
+// pending in flight.
+func checkAddsUp(t testing.TB, st LinkStats, pending int) {
+	t.Helper()
+	if st.InFlight != uint64(pending) || st.Sent+st.Duplicated != st.Delivered+st.Lost+st.QueueDrops+st.InFlight {
+		t.Fatalf("stats %+v do not add up with %d in flight", st, pending)
+	}
 }
 
 func TestLoss10(t *testing.T) {

@@ -64,15 +64,22 @@ func runImpaired(t *testing.T, name string, profile impair.Config) {
 	lisSSRC := join("l", "listener", lis, true)
 	join("c", "listener", clean, false)
 
-	// The listener reports what it receives once a second.
+	// The listener reports what it receives once a second. Its reports
+	// cross the impaired uplink too: the relay decides each one's fate as
+	// it reads it, so the reporter notes which reached the server's side.
+	lisAddr := netip.MustParseAddrPort(lis.addr())
 	stop := make(chan struct{})
 	reported := make(chan struct{})
-	var maxReported float64 // written by the reporter, read after it ends
+	// Written by the reporter, read after it ends: the highest loss any
+	// report carried, and any report that was not lost on the way.
+	var maxReported, maxDelivered float64
+	var sentReports int
 	go func() {
 		defer close(reported)
 		tick := time.NewTicker(time.Second)
 		defer tick.Stop()
 		var lastExpected, lastReceived int
+		var dropped uint64 // reports the uplink lost so far
 		for {
 			select {
 			case <-stop:
@@ -86,11 +93,25 @@ func runImpaired(t *testing.T, name string, profile impair.Config) {
 			if e > 0 && r < e {
 				frac = uint8(min(255, 256*(e-r)/e))
 			}
-			maxReported = max(maxReported, float64(frac)/256)
 			rr := &rtcp.ReceiverReport{SSRC: 0xBEEF, Reports: []rtcp.ReceptionReport{{
 				SSRC: lisSSRC, FractionLost: frac, LastSequenceNumber: uint32(expected)}}}
 			pkt, _ := rr.Marshal()
 			_, _ = lis.conn.WriteToUDP(pkt, viaRelay)
+			sentReports++
+			var up impair.LinkStats
+			if !poll(func() bool {
+				up, _, _ = relay.ClientStats(lisAddr)
+				return up.Sent == uint64(sentReports)
+			}) {
+				t.Errorf("the relay never read report %d", sentReports)
+				return
+			}
+			maxReported = max(maxReported, float64(frac)/256)
+			if lost := up.Lost + up.QueueDrops; lost == dropped {
+				maxDelivered = max(maxDelivered, float64(frac)/256)
+			} else {
+				dropped = lost
+			}
 		}
 	}()
 
@@ -99,8 +120,18 @@ func runImpaired(t *testing.T, name string, profile impair.Config) {
 	talk(spk, 440, 200)
 	close(stop)
 	<-reported
-	// The last report is still crossing the impaired uplink.
-	time.Sleep(profile.Delay + 4*profile.Jitter + 200*time.Millisecond)
+	// The last reports are still crossing the impaired uplink: wait until
+	// nothing is in flight and the server has counted every one delivered.
+	var lisUp impair.LinkStats
+	var counted uint64
+	if !poll(func() bool {
+		lisUp, _, _ = relay.ClientStats(lisAddr)
+		counted = receptionReports(ts, "r", "l")
+		return lisUp.Delivered-lisUp.Duplicated+lisUp.Lost+lisUp.QueueDrops == lisUp.Sent &&
+			counted == lisUp.Delivered
+	}) {
+		t.Fatalf("the listener's reports did not settle: relay %+v, server counted %d", lisUp, counted)
+	}
 
 	got, ref := lis.levelSince(ml, 440), clean.levelSince(mc, 440)
 	r, _ := ts.s.room("r")
@@ -108,23 +139,48 @@ func runImpaired(t *testing.T, name string, profile impair.Config) {
 	lp, _ := r.Participant("l")
 	js := sp.Stats().Jitter
 	up, down := relay.Stats()
-	t.Logf("%s: uplink lost %d of %d, downlink lost %d of %d; server: %d lost, %d FEC, %d concealed samples, target %v; listener reported up to %.0f%% loss, tier %d, tone %.1f dB (clean listener %.1f dB)",
-		name, up.Lost, up.Sent, down.Lost, down.Sent, js.PacketsLost, js.FecPacketsReceived, js.ConcealedSamples, js.TargetDelay, 100*maxReported, lp.Tier(), got, ref)
 	if got < -30 {
 		t.Errorf("the impaired listener lost the speaker: %.1f dB", got)
 	}
 	if ref < -20 {
 		t.Errorf("the clean listener lost the speaker: %.1f dB", ref)
 	}
-	// The tier follows the reports: any report of mid's loss or more moves
-	// the listener off the top tier (and the test is shorter than a relax).
+	// The tier follows the reports the server got: any of mid's loss or
+	// more moves the listener off the top tier (and the test is shorter
+	// than a relax); with none, nothing moves it. The server counts a
+	// report just before it acts on it, so the move is waited for.
 	mid := engine.DefaultTiers()[1].MinLoss
-	if maxReported >= mid && lp.Tier() == 0 {
-		t.Errorf("the listener reported %.0f%% loss and stayed on the top tier", 100*maxReported)
+	if maxDelivered >= mid && !poll(func() bool { return lp.Tier() != 0 }) {
+		t.Errorf("the listener reported %.0f%% loss and stayed on the top tier", 100*maxDelivered)
 	}
-	if maxReported < mid && lp.Tier() != 0 {
-		t.Errorf("the listener reported at most %.1f%% loss and left the top tier", 100*maxReported)
+	if maxDelivered < mid && lp.Tier() != 0 {
+		t.Errorf("the server got reports of at most %.1f%% loss and the listener left the top tier", 100*maxDelivered)
 	}
+	t.Logf("%s: uplink lost %d of %d, downlink lost %d of %d; server: %d lost, %d FEC, %d concealed samples, target %v; listener reported up to %.0f%% loss (%.0f%% in the %d reports the server got of %d), tier %d, tone %.1f dB (clean listener %.1f dB)",
+		name, up.Lost, up.Sent, down.Lost, down.Sent, js.PacketsLost, js.FecPacketsReceived, js.ConcealedSamples, js.TargetDelay, 100*maxReported, 100*maxDelivered, counted, sentReports, lp.Tier(), got, ref)
+}
+
+// poll reports whether cond came true, checking it every 5 ms. It gives up
+// after 20 s, far beyond anything the relay and server take even on a
+// loaded machine: a hang guard, not a timing assertion.
+func poll(cond func() bool) bool {
+	for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+	return true
+}
+
+// receptionReports is how many RTCP datagrams the server has counted from
+// a participant, as its API shows them.
+func receptionReports(ts *testServer, room, id string) uint64 {
+	var v struct{ Reception *struct{ Reports uint64 } }
+	ts.mustCall("GET", "/v1/rooms/"+room+"/participants/"+id, "", 200, &v)
+	if v.Reception == nil {
+		return 0
+	}
+	return v.Reception.Reports
 }
 
 // sequenceCounts is how many RTP packets the client expected (from the

@@ -242,10 +242,14 @@ func (c *udpClient) mark() int {
 	return len(c.heard)
 }
 
+// levelSince is the level of freq in what c heard since mark, block by
+// block: a real-time path may drop or insert a frame anywhere (a jitter
+// buffer adapting, a late tick on a busy machine), which breaks the tone's
+// phase but not whether it is heard.
 func (c *udpClient) levelSince(mark int, freq float64) float64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return signal.ToneDB(c.heard[mark:], freq)
+	return signal.ToneLevelDB(c.heard[mark:], freq)
 }
 
 // talk sends frames of freq from c in real time (the server's clock is
