@@ -14,6 +14,7 @@ import (
 	"github.com/handsup-audio/handsup/codec"
 	"github.com/handsup-audio/handsup/engine"
 	"github.com/handsup-audio/handsup/feedback"
+	"github.com/handsup-audio/handsup/internal/fakeclock"
 	"github.com/handsup-audio/handsup/session"
 )
 
@@ -75,18 +76,17 @@ func (l *memLink) state() (rtpN, rtcpN, flushes int, closed bool) {
 // world is an engine on a hand-driven clock with a session manager.
 type world struct {
 	t    *testing.T
-	mu   sync.Mutex
-	now  time.Time
+	clk  *fakeclock.Clock
 	eng  *engine.Engine
 	mgr  *session.Manager
 	room *session.Room
 }
 
 func newWorld(t *testing.T, cfg session.Config) *world {
-	w := &world{t: t, now: time.Unix(1_700_000_000, 0)}
-	w.eng = engine.New(engine.Config{Workers: 1, Now: w.clock})
+	w := &world{t: t, clk: fakeclock.New(time.Unix(1_700_000_000, 0))}
+	w.eng = engine.New(engine.Config{Workers: 1, Now: w.clk.Now})
 	t.Cleanup(w.eng.Close)
-	cfg.Now = w.clock
+	cfg.Now = w.clk.Now
 	w.mgr = session.New(w.eng, cfg)
 	r, err := w.mgr.NewRoom("r", engine.RoomConfig{})
 	if err != nil {
@@ -94,18 +94,6 @@ func newWorld(t *testing.T, cfg session.Config) *world {
 	}
 	w.room = r
 	return w
-}
-
-func (w *world) clock() time.Time {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.now
-}
-
-func (w *world) advance(d time.Duration) {
-	w.mu.Lock()
-	w.now = w.now.Add(d)
-	w.mu.Unlock()
 }
 
 func (w *world) join(id string, role engine.Role) (*session.Member, *memLink) {
@@ -178,7 +166,7 @@ func TestJoinBindsTheLink(t *testing.T) {
 	k := newTalker(t)
 	for range 50 {
 		sl.bound().ReceiveRTP(k.next(t))
-		w.advance(engine.TickInterval)
+		w.clk.Advance(engine.TickInterval)
 		w.eng.Tick()
 	}
 	if c := w.room.Counters(); c.PacketsIn != 50 {
@@ -227,7 +215,7 @@ func TestNACKsAreAnsweredAndFlushed(t *testing.T) {
 	k := newTalker(t)
 	for range 30 {
 		sl.bound().ReceiveRTP(k.next(t))
-		w.advance(engine.TickInterval)
+		w.clk.Advance(engine.TickInterval)
 		w.eng.Tick()
 	}
 	sent, _, _, _ := ll.state()
@@ -286,8 +274,8 @@ func TestSenderReportsAndRTT(t *testing.T) {
 		members, links = append(members, m), append(links, l)
 	}
 	for range 1 + int(time.Second/session.ReportPeriod) {
-		w.mgr.SendReports(w.clock())
-		w.advance(session.ReportPeriod)
+		w.mgr.SendReports(w.clk.Now())
+		w.clk.Advance(session.ReportPeriod)
 	}
 	for i, l := range links {
 		if _, n, _, _ := l.state(); n != 1 {
@@ -308,7 +296,7 @@ func TestSenderReportsAndRTT(t *testing.T) {
 	// The report says it held the SR for all but 40 ms of the time since
 	// it was sent (NTP's middle 32 bits count 1/65536 s).
 	lsr := uint32(sr.NTPTime >> 16)
-	held := feedback.NTPMiddle(feedback.NTPTime(w.clock())) - lsr - uint32(40*time.Millisecond*65536/time.Second)
+	held := feedback.NTPMiddle(feedback.NTPTime(w.clk.Now())) - lsr - uint32(40*time.Millisecond*65536/time.Second)
 	rr := &rtcp.ReceiverReport{SSRC: 1, Reports: []rtcp.ReceptionReport{{SSRC: sr.SSRC,
 		LastSenderReport: lsr, Delay: held}}}
 	l.bound().ReceiveRTCP(marshal(t, rr))
@@ -435,8 +423,8 @@ func TestConcurrentMembers(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for range 50 {
-			w.advance(20 * time.Millisecond)
-			w.mgr.SendReports(w.clock())
+			w.clk.Advance(20 * time.Millisecond)
+			w.mgr.SendReports(w.clk.Now())
 			w.eng.Tick()
 		}
 	}()
