@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtp"
@@ -15,6 +14,7 @@ import (
 	"github.com/handsup-audio/handsup/bench/signal"
 	"github.com/handsup-audio/handsup/codec"
 	"github.com/handsup-audio/handsup/engine"
+	"github.com/handsup-audio/handsup/internal/fakeclock"
 	"github.com/handsup-audio/handsup/jitter"
 	"github.com/handsup-audio/handsup/mixer"
 	"github.com/handsup-audio/handsup/red"
@@ -34,12 +34,6 @@ const (
 
 // simEpoch is simulated time zero; any fixed instant does.
 var simEpoch = time.Unix(1_700_000_000, 0)
-
-// simClock is a run's simulated time, read by the engine as Config.Now.
-type simClock struct{ ns atomic.Int64 }
-
-func (c *simClock) Now() time.Time      { return simEpoch.Add(time.Duration(c.ns.Load())) }
-func (c *simClock) set(d time.Duration) { c.ns.Store(int64(d)) }
 
 func at(d time.Duration) time.Time  { return simEpoch.Add(d) }
 func samplesAt(d time.Duration) int { return signal.Samples(d) }
@@ -74,7 +68,7 @@ const (
 type simRun struct {
 	sc        *Scenario
 	clean     bool
-	clock     simClock
+	clock     *fakeclock.Clock // the run's simulated time, read by the engine as Config.Now
 	eng       *engine.Engine
 	room      *engine.Room
 	speakers  []*simSpeaker
@@ -172,6 +166,7 @@ type simListener struct {
 // same seeds, voices and phases, with every link perfect.
 func newSimRun(sc *Scenario, clean bool) (*simRun, error) {
 	r := &simRun{sc: sc, clean: clean, samples: samplesAt(sc.Duration) + 2*frameLen}
+	r.clock = fakeclock.New(simEpoch)
 	r.eng = engine.New(engine.Config{Now: r.clock.Now, Workers: 1})
 	room, err := r.eng.NewRoom(sc.Name, sc.Room)
 	if err != nil {
@@ -228,7 +223,7 @@ func newSimRun(sc *Scenario, clean bool) (*simRun, error) {
 		l.link, l.rtt = impair.New(down), 2*down.Delay
 		l.link.SetEpoch(simEpoch)
 		cfg := engine.ParticipantConfig{Role: engine.Listener, PayloadType: opusPT, SSRC: uint32(rng()) | 1,
-			Sink: engine.SinkFunc(func(header, payload []byte) error { l.send(&r.clock, header, payload); return nil })}
+			Sink: engine.SinkFunc(func(header, payload []byte) error { l.send(r.clock, header, payload); return nil })}
 		if spec.RED {
 			cfg.REDPayloadType = redPT
 		}
@@ -305,7 +300,7 @@ func (r *simRun) run(ctx context.Context) error {
 			r.finish()
 			return nil
 		}
-		r.clock.set(t)
+		r.clock.Set(at(t))
 		switch kind {
 		case evSend:
 			r.speakers[who].send(t)
@@ -444,7 +439,7 @@ func (s *simSpeaker) markDelivered(seq uint16) {
 // send is the listener's sink: it checks the stream's continuity at the
 // engine's side and puts a copy of the packet on the downlink (the payload
 // is only valid for a while).
-func (l *simListener) send(c *simClock, header, payload []byte) {
+func (l *simListener) send(c *fakeclock.Clock, header, payload []byte) {
 	seq := binary.BigEndian.Uint16(header[2:])
 	ts := binary.BigEndian.Uint32(header[4:])
 	ssrc := binary.BigEndian.Uint32(header[8:])
