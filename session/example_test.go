@@ -52,12 +52,12 @@ func Example() {
 		pkt, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: uint16(i),
 			Timestamp: uint32(i * len(pcm)), SSRC: 1}, Payload: buf[:n]}).Marshal()
 		alice.WriteToUDP(pkt, server)
-		for room.Counters().PacketsIn <= uint64(i) { // wait for it to land
-			time.Sleep(time.Millisecond)
+		for j := 0; j < 5000 && room.Counters().PacketsIn <= uint64(i); j++ {
+			time.Sleep(time.Millisecond) // until it lands
 		}
 		eng.Tick()
 	}
-	bob.SetReadDeadline(time.Now().Add(time.Second))
+	bob.SetReadDeadline(time.Now().Add(5 * time.Second))
 	_, err := bob.Read(buf)
 	fmt.Println("bob received audio:", err == nil)
 
@@ -65,8 +65,8 @@ func Example() {
 	rr, _ := (&rtcp.ReceiverReport{SSRC: 2, Reports: []rtcp.ReceptionReport{{
 		SSRC: bobM.Participant().SSRC(), FractionLost: 26}}}).Marshal()
 	bob.WriteToUDP(rr, server)
-	for bobM.Reception().Reports == 0 {
-		time.Sleep(time.Millisecond)
+	for i := 0; i < 5000 && bobM.Participant().Tier() == 0; i++ {
+		time.Sleep(time.Millisecond) // until the report lands
 	}
 	fmt.Println("bob's tier:", room.Config().Tiers[bobM.Participant().Tier()].Name)
 	// Output:
