@@ -1,7 +1,7 @@
-// Package feedback is the RTCP side of handsup's server: what it tells
-// speakers about their incoming streams, what it learns from every
-// participant about the streams it sends, and the sender reports that make
-// round-trip times measurable. It runs no goroutine per listener.
+// Package feedback is handsup's RTCP: what it tells speakers about their
+// incoming streams, what it learns from every participant about the
+// streams it sends, and the sender reports that make round-trip times
+// measurable. It runs no goroutine per listener.
 //
 // Speakers: a SpeakerSession per speaker's incoming stream runs
 // pion/interceptor's receiver-report generator, NACK generator and stats
