@@ -92,7 +92,7 @@ type Server struct {
 	http     *http.Server
 
 	mu    sync.Mutex
-	rooms map[string]*room // the engine's rooms with the server's state
+	rooms map[string]*room // the session's rooms with the server's state
 
 	draining atomic.Bool
 	ready    atomic.Bool
