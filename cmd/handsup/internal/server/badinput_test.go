@@ -111,10 +111,11 @@ func TestMalformedDatagramsHarmNobody(t *testing.T) {
 	// One second of tone to settle, then the garbage in the middle of two
 	// more seconds, then measure what the listener heard meanwhile.
 	talk(good, 440, 50)
+	// The settling second's packets are all in before the count starts.
+	poll(func() bool { return gp.Stats().Jitter.PacketsReceived >= 50 })
 	mark := lis.mark()
 	js0 := gp.Stats().Jitter
 	goodConceal = js0.ConcealmentEvents
-	lostBefore, discardedBefore := js0.PacketsLost, js0.PacketsDiscarded
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -130,9 +131,7 @@ func TestMalformedDatagramsHarmNobody(t *testing.T) {
 	}
 	<-done
 	// The speaker has stopped: what its stream concealed until now counts.
-	js := gp.Stats().Jitter
-	concealed := js.ConcealmentEvents - goodConceal
-	explained := uint64(max(js.PacketsLost-lostBefore, 0)) + js.PacketsDiscarded - discardedBefore
+	concealed := gp.Stats().Jitter.ConcealmentEvents - goodConceal
 
 	// Every datagram sent reaches the socket (loopback loses none), so
 	// each counter reaches its count: wait until all have (the deadline
@@ -155,6 +154,9 @@ func TestMalformedDatagramsHarmNobody(t *testing.T) {
 		{"rtcp dropped{malformed}", func() uint64 { return ts.s.sessions.Stats().RTCPMalformed - rtcpBefore }, len(rtcpMalformed)},
 	}
 	poll(func() bool {
+		if gp.Stats().Jitter.PacketsReceived < js0.PacketsReceived+100 {
+			return false
+		}
 		for _, c := range counts {
 			if c.got() < uint64(c.want) {
 				return false
@@ -173,10 +175,23 @@ func TestMalformedDatagramsHarmNobody(t *testing.T) {
 	if db < -30 {
 		t.Errorf("the listener lost the good speaker while garbage arrived: %.1f dB", db)
 	}
-	// Concealment is harm when no packet of the good speaker's was lost or
-	// late: a loaded machine may deliver the speaker's own real-time sends
-	// late, which the jitter buffer rightly conceals; garbage must not.
-	if concealed > 0 && explained == 0 {
-		t.Errorf("the good speaker's stream was concealed %d times during the garbage, with none of its packets lost or late", concealed)
+	// None of the garbage came from the good speaker's address, so it
+	// could harm the good stream only by getting into it: every one of the
+	// good packets reached its buffer, the buffer never restarted, and no decoder
+	// in the room met a bad payload. (Whether the good stream was concealed
+	// at all is a matter of timing: its packets are sent in real time, and
+	// on a loaded machine one that comes late is concealed while it is
+	// awaited, garbage or not.)
+	js := gp.Stats().Jitter
+	if got := js.PacketsReceived - js0.PacketsReceived; got != 100 {
+		t.Errorf("the good speaker's buffer took %d packets, want its 100", got)
 	}
+	if js.PacketsLost != js0.PacketsLost || js.Resets != js0.Resets {
+		t.Errorf("the good stream lost %d packets and restarted %d times during the garbage",
+			js.PacketsLost-js0.PacketsLost, js.Resets-js0.Resets)
+	}
+	if d := r.Counters().DecodeErrors - before.DecodeErrors; d != 0 {
+		t.Errorf("%d bad payloads reached a decoder", d)
+	}
+	t.Logf("the good stream was concealed %d times during the garbage", concealed)
 }
