@@ -49,6 +49,7 @@ func run(args []string, stderr io.Writer) error {
 	str(&cfg.DemoRoom, "demo-room", "", "create an open room with this `id` at start")
 	str(&logFormat, "log-format", "text", "log `format`: text or json")
 	str(&logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	rtcpPort := fs.Bool("rtcp-port", env("rtcp-port", "true") != "false", "also read RTCP on the RTP port + 1, where ffmpeg sends it (env HANDSUP_RTCP_PORT=false turns it off)")
 	workers := fs.Int("workers", envInt("workers"), "engine workers ticking rooms; 0: one per CPU (env HANDSUP_WORKERS)")
 	fs.BoolVar(&cfg.Pprof, "pprof", env("pprof", "") == "true", "serve /debug/pprof on the HTTP address (env HANDSUP_PPROF=true)")
 	fs.Usage = func() {
@@ -83,6 +84,7 @@ func run(args []string, stderr io.Writer) error {
 		cfg.InviteSecret = key
 	}
 
+	cfg.NoRTCPPort = !*rtcpPort
 	if *workers < 0 {
 		return errors.New("-workers must not be negative")
 	}

@@ -26,6 +26,11 @@ type Config struct {
 	Addr         string // UDP address to listen on; default "127.0.0.1:5004"
 	BatchSize    int    // datagrams per sendmmsg; default 256
 	SocketBuffer int    // SO_SNDBUF and SO_RCVBUF in bytes; default 4 MiB
+	// NoRTCPPort turns off the second socket. By default (false) the
+	// transport also listens on the RTP port + 1, where RFC 3550 clients
+	// that do not multiplex (ffmpeg among them) send their RTCP. When Addr
+	// has port 0, the kernel's port is taken only if port + 1 is free too.
+	NoRTCPPort bool
 }
 
 func (c Config) withDefaults() Config {
@@ -43,14 +48,16 @@ func (c Config) withDefaults() Config {
 
 // Transport is one UDP socket serving every participant.
 type Transport struct {
-	cfg   Config
-	conn  *net.UDPConn
-	batch batchWriter
-	local netip.AddrPort
+	cfg      Config
+	conn     *net.UDPConn
+	rtcpConn *net.UDPConn // the RTP port + 1; nil with Config.NoRTCPPort
+	batch    batchWriter
+	local    netip.AddrPort
 
-	mu     sync.RWMutex
-	peers  map[netip.AddrPort]*Peer
-	closed atomic.Bool
+	mu        sync.RWMutex
+	peers     map[netip.AddrPort]*Peer
+	rtcpPeers map[netip.AddrPort]*Peer // sources accepted on the RTCP port
+	closed    atomic.Bool
 
 	stats counters
 }
@@ -67,30 +74,74 @@ func Listen(cfg Config) (*Transport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rtpudp: address %q: %w", cfg.Addr, err)
 	}
-	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap))
+	conn, rtcpConn, err := listenPair(ap, !cfg.NoRTCPPort)
 	if err != nil {
-		return nil, fmt.Errorf("rtpudp: listen %s: %w", cfg.Addr, err)
+		return nil, err
 	}
 	// Best effort: the kernel caps these at its own limits.
 	_ = conn.SetReadBuffer(cfg.SocketBuffer)
 	_ = conn.SetWriteBuffer(cfg.SocketBuffer)
 	t := &Transport{
-		cfg:   cfg,
-		conn:  conn,
-		local: conn.LocalAddr().(*net.UDPAddr).AddrPort(),
-		peers: make(map[netip.AddrPort]*Peer),
+		cfg:       cfg,
+		conn:      conn,
+		rtcpConn:  rtcpConn,
+		local:     conn.LocalAddr().(*net.UDPAddr).AddrPort(),
+		peers:     make(map[netip.AddrPort]*Peer),
+		rtcpPeers: make(map[netip.AddrPort]*Peer),
 	}
 	t.batch = ipv4.NewPacketConn(conn) // sendmmsg works on v4 and v6 sockets alike
 	return t, nil
 }
 
+// listenPair opens the RTP socket and, when rtcp is set, the socket on
+// its port + 1. With port 0 it asks the kernel again (a few times) until
+// both ports of a pair are free.
+func listenPair(ap netip.AddrPort, rtcp bool) (conn, rtcpConn *net.UDPConn, err error) {
+	tries := 1
+	if rtcp && ap.Port() == 0 {
+		tries = 32
+	}
+	for range tries {
+		conn, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap))
+		if err != nil {
+			return nil, nil, fmt.Errorf("rtpudp: listen %s: %w", ap, err)
+		}
+		if !rtcp {
+			return conn, nil, nil
+		}
+		port := conn.LocalAddr().(*net.UDPAddr).Port
+		if port < 65535 {
+			rtcpConn, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ap.Addr(), uint16(port+1))))
+			if err == nil {
+				return conn, rtcpConn, nil
+			}
+		} else {
+			err = errors.New("no port above 65535")
+		}
+		_ = conn.Close()
+	}
+	return nil, nil, fmt.Errorf("rtpudp: RTCP port (the RTP port + 1) for %s: %w (Config.NoRTCPPort turns it off)", ap, err)
+}
+
 // LocalAddr is the address the socket listens on.
 func (t *Transport) LocalAddr() netip.AddrPort { return t.local }
 
-// Close closes the socket; Serve returns.
+// RTCPAddr is the address of the RTCP socket, the RTP port + 1; the zero
+// value with Config.NoRTCPPort.
+func (t *Transport) RTCPAddr() netip.AddrPort {
+	if t.rtcpConn == nil {
+		return netip.AddrPort{}
+	}
+	return t.rtcpConn.LocalAddr().(*net.UDPAddr).AddrPort()
+}
+
+// Close closes the sockets; Serve returns.
 func (t *Transport) Close() error {
 	if t.closed.Swap(true) {
 		return nil
+	}
+	if t.rtcpConn != nil {
+		_ = t.rtcpConn.Close()
 	}
 	return t.conn.Close()
 }
@@ -117,6 +168,11 @@ func (t *Transport) NewBatch() *Batch {
 // leave through batch towards sendTo, or towards remote when sendTo is the
 // zero value (symmetric RTP; clients such as ffmpeg send and receive on
 // different ports). An address serves one participant at a time.
+//
+// On the RTCP socket (the RTP port + 1) the peer's RTCP is accepted from
+// remote, from sendTo, and from the port above each (where RFC 3550
+// clients such as ffmpeg send it from); an address another peer claimed
+// first stays that peer's.
 func (t *Transport) AddPeer(remote, sendTo netip.AddrPort, batch *Batch) (*Peer, error) {
 	remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
 	if !sendTo.IsValid() {
@@ -132,15 +188,42 @@ func (t *Transport) AddPeer(remote, sendTo netip.AddrPort, batch *Batch) (*Peer,
 		return nil, fmt.Errorf("%w: %s", ErrAddrTaken, remote)
 	}
 	t.peers[remote] = p
+	if t.rtcpConn != nil {
+		for _, a := range p.rtcpSources() {
+			if _, taken := t.rtcpPeers[a]; !taken {
+				t.rtcpPeers[a] = p
+			}
+		}
+	}
 	return p, nil
 }
 
-// RemovePeer forgets a peer's address.
+// rtcpSources are the addresses the RTCP socket accepts the peer's RTCP
+// from: its declared addresses and the port above each.
+func (p *Peer) rtcpSources() []netip.AddrPort {
+	out := make([]netip.AddrPort, 0, 4)
+	for _, a := range []netip.AddrPort{p.remote, unmap(p.sendTo)} {
+		out = append(out, a)
+		if a.Port() < 65535 {
+			out = append(out, netip.AddrPortFrom(a.Addr(), a.Port()+1))
+		}
+	}
+	return out
+}
+
+func unmap(a netip.AddrPort) netip.AddrPort { return netip.AddrPortFrom(a.Addr().Unmap(), a.Port()) }
+
+// RemovePeer forgets a peer's addresses.
 func (t *Transport) RemovePeer(p *Peer) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.peers[p.remote] == p {
 		delete(t.peers, p.remote)
+	}
+	for _, a := range p.rtcpSources() {
+		if t.rtcpPeers[a] == p {
+			delete(t.rtcpPeers, a)
+		}
 	}
 }
 
@@ -151,10 +234,15 @@ func (t *Transport) Peers() int {
 	return len(t.peers)
 }
 
-func (t *Transport) peer(addr netip.AddrPort) *Peer {
-	addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
+func (t *Transport) peer(addr netip.AddrPort, rtcpPort bool) *Peer {
+	addr = unmap(addr)
 	t.mu.RLock()
-	p := t.peers[addr]
+	var p *Peer
+	if rtcpPort {
+		p = t.rtcpPeers[addr]
+	} else {
+		p = t.peers[addr]
+	}
 	t.mu.RUnlock()
 	return p
 }
@@ -162,42 +250,69 @@ func (t *Transport) peer(addr netip.AddrPort) *Peer {
 // Serve reads datagrams until ctx ends or the transport closes. Each goes
 // to the receiver bound to its source address, RTP and RTCP told apart as
 // in RFC 5761; datagrams from undeclared addresses, or from a declared one
-// with no receiver bound yet, are dropped and counted.
+// with no receiver bound yet, are dropped and counted. The RTCP socket, if
+// any, is read on a second goroutine, its datagrams routed the same way.
 func (t *Transport) Serve(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { _ = t.Close() })
 	defer stop()
+	var rtcpDone chan struct{}
+	if t.rtcpConn != nil {
+		rtcpDone = make(chan struct{})
+		go func() {
+			defer close(rtcpDone)
+			t.read(t.rtcpConn, true)
+		}()
+	}
+	t.read(t.conn, false)
+	if rtcpDone != nil {
+		_ = t.Close()
+		<-rtcpDone
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return nil
+}
+
+// read reads one socket until the transport closes.
+func (t *Transport) read(conn *net.UDPConn, rtcpPort bool) {
 	buf := make([]byte, 2048)
 	for {
-		n, from, err := t.conn.ReadFromUDPAddrPort(buf)
+		n, from, err := conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			if t.closed.Load() {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				return nil
+				return
 			}
 			t.stats.readErrors.Add(1)
 			continue
 		}
-		t.receive(buf[:n], from)
+		t.receive(buf[:n], from, rtcpPort)
 	}
 }
 
-// receive routes one datagram.
-func (t *Transport) receive(pkt []byte, from netip.AddrPort) {
+// receive routes one datagram that arrived on the RTP socket or, when
+// rtcpPort is set, on the RTCP socket, which takes only RTCP.
+func (t *Transport) receive(pkt []byte, from netip.AddrPort, rtcpPort bool) {
 	if len(pkt) > maxDatagram {
 		t.stats.oversized.Add(1)
 		return
 	}
-	p := t.peer(from)
+	p := t.peer(from, rtcpPort)
 	if p == nil {
 		t.stats.unknownSource.Add(1)
 		return
 	}
 	rtcp := IsRTCP(pkt)
-	if rtcp {
+	switch {
+	case rtcpPort && !rtcp:
+		t.stats.notRTCP.Add(1)
+		return
+	case rtcpPort:
 		t.stats.rtcpIn.Add(1)
-	} else {
+		t.stats.rtcpPortIn.Add(1)
+	case rtcp:
+		t.stats.rtcpIn.Add(1)
+	default:
 		t.stats.rtpIn.Add(1)
 	}
 	b := p.recv.Load()
@@ -351,13 +466,16 @@ func (b *Batch) flushLocked() {
 
 type counters struct {
 	rtpIn, rtcpIn, unknownSource, unbound, oversized, readErrors atomic.Uint64
+	rtcpPortIn, notRTCP                                          atomic.Uint64
 	packetsOut, syscalls, sendErrors                             atomic.Uint64
 }
 
 // Stats counts the transport's traffic.
 type Stats struct {
 	RTPIn, RTCPIn uint64 // datagrams from declared addresses
+	RTCPPortIn    uint64 // of RTCPIn, those that came to the RTP port + 1
 	UnknownSource uint64 // dropped: from an address no participant declared
+	NotRTCP       uint64 // dropped: not RTCP, on the RTCP port
 	Unbound       uint64 // dropped (RTP or RTCP): declared address, no receiver bound yet
 	Oversized     uint64 // dropped: longer than 1500 bytes
 	ReadErrors    uint64
@@ -371,7 +489,8 @@ type Stats struct {
 func (t *Transport) Stats() Stats {
 	s := &t.stats
 	return Stats{
-		RTPIn: s.rtpIn.Load(), RTCPIn: s.rtcpIn.Load(),
+		RTPIn: s.rtpIn.Load(), RTCPIn: s.rtcpIn.Load(), RTCPPortIn: s.rtcpPortIn.Load(),
+		NotRTCP:       s.notRTCP.Load(),
 		UnknownSource: s.unknownSource.Load(), Unbound: s.unbound.Load(),
 		Oversized: s.oversized.Load(), ReadErrors: s.readErrors.Load(),
 		PacketsOut: s.packetsOut.Load(), SendSyscalls: s.syscalls.Load(),
