@@ -42,7 +42,11 @@ type Config struct {
 	// SRInterval is how long the server takes to send a sender report on
 	// every output stream once; default 5 s.
 	SRInterval time.Duration
-	Logger     *slog.Logger
+	// IdleTimeout removes a participant that sent RTP or RTCP and then
+	// nothing for this long (reason "timeout"); default 30 s, negative:
+	// never. Receive-only listeners that never send are kept.
+	IdleTimeout time.Duration
+	Logger      *slog.Logger
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -135,7 +139,7 @@ func New(cfg Config) (*Server, error) {
 			}
 		},
 	})
-	s.sessions = session.New(s.eng, session.Config{SRInterval: cfg.SRInterval, Logger: s.log})
+	s.sessions = session.New(s.eng, session.Config{SRInterval: cfg.SRInterval, IdleTimeout: cfg.IdleTimeout, Logger: s.log})
 	collector = metrics.New(s.eng, metrics.Options{PerRoom: true})
 	s.metrics = collector
 	s.reg.MustRegister(collector,
