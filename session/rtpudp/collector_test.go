@@ -53,8 +53,9 @@ func TestCollector(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(c)
 	expected := `
-# HELP handsup_udp_datagrams_dropped_total UDP datagrams dropped before the engine: unknown_source (from an address no participant declared: stale clients, NAT rebinding, scans), unbound (RTP or RTCP from a declared address whose participant is not bound yet), oversized (over 1500 bytes), not_rtcp (other than RTCP on the RTCP port).
+# HELP handsup_udp_datagrams_dropped_total UDP datagrams dropped before the engine: unknown_source (from an address no participant declared or learned, without a join SSRC: stale clients, spoofing, scans), unbound (RTP or RTCP from a declared address whose participant is not bound yet), oversized (over 1500 bytes), not_rtcp (other than RTCP on the RTCP port), move_limited (a join SSRC from a new address less than the move interval after the last move).
 # TYPE handsup_udp_datagrams_dropped_total counter
+handsup_udp_datagrams_dropped_total{reason="move_limited"} 0
 handsup_udp_datagrams_dropped_total{reason="not_rtcp"} 0
 handsup_udp_datagrams_dropped_total{reason="oversized"} 1
 handsup_udp_datagrams_dropped_total{reason="unbound"} 2
@@ -75,8 +76,8 @@ handsup_udp_declared_peers 1
 		"handsup_udp_datagrams_sent_total", "handsup_udp_declared_peers"); err != nil {
 		t.Error(err)
 	}
-	if n, err := testutil.GatherAndCount(reg); err != nil || n != 12 {
-		t.Errorf("%d series (%v), want 12", n, err)
+	if n, err := testutil.GatherAndCount(reg); err != nil || n != 16 {
+		t.Errorf("%d series (%v), want 16", n, err)
 	}
 	if probs, err := testutil.CollectAndLint(c); err != nil || len(probs) > 0 {
 		t.Errorf("lint: %v %v", probs, err)

@@ -2,12 +2,15 @@ package rtpudp
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/net/ipv4"
 
@@ -18,6 +21,7 @@ import (
 var (
 	ErrAddrTaken = errors.New("rtpudp: another participant already uses this address")
 	ErrClosed    = errors.New("rtpudp: transport closed")
+	ErrSSRCTaken = errors.New("rtpudp: another participant already latches on this SSRC")
 )
 
 // Config holds a transport's settings. The zero value works: every zero
@@ -31,6 +35,13 @@ type Config struct {
 	// that do not multiplex (ffmpeg among them) send their RTCP. When Addr
 	// has port 0, the kernel's port is taken only if port + 1 is free too.
 	NoRTCPPort bool
+	// MoveInterval bounds how often a latching peer (AddLatchingPeer) may
+	// follow its SSRC to a new source address (NAT rebinding, a phone
+	// moving from Wi-Fi to LTE): at most one move per interval; default
+	// 1 s.
+	MoveInterval time.Duration
+	Now          func() time.Time // stamps address moves; default time.Now
+	Logger       *slog.Logger     // logs address moves; default slog.Default()
 }
 
 func (c Config) withDefaults() Config {
@@ -42,6 +53,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SocketBuffer <= 0 {
 		c.SocketBuffer = 4 << 20
+	}
+	if c.MoveInterval <= 0 {
+		c.MoveInterval = time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
 	}
 	return c
 }
@@ -57,6 +77,7 @@ type Transport struct {
 	mu        sync.RWMutex
 	peers     map[netip.AddrPort]*Peer
 	rtcpPeers map[netip.AddrPort]*Peer // sources accepted on the RTCP port
+	latching  map[uint32]*Peer         // latching peers by their join SSRC
 	closed    atomic.Bool
 
 	stats counters
@@ -88,6 +109,7 @@ func Listen(cfg Config) (*Transport, error) {
 		local:     conn.LocalAddr().(*net.UDPAddr).AddrPort(),
 		peers:     make(map[netip.AddrPort]*Peer),
 		rtcpPeers: make(map[netip.AddrPort]*Peer),
+		latching:  make(map[uint32]*Peer),
 	}
 	t.batch = ipv4.NewPacketConn(conn) // sendmmsg works on v4 and v6 sockets alike
 	return t, nil
@@ -178,7 +200,8 @@ func (t *Transport) AddPeer(remote, sendTo netip.AddrPort, batch *Batch) (*Peer,
 	if !sendTo.IsValid() {
 		sendTo = remote
 	}
-	p := &Peer{t: t, remote: remote, sendTo: sendTo, addr: net.UDPAddrFromAddrPort(sendTo), batch: batch}
+	p := &Peer{t: t, remote: remote, sendTo: sendTo, batch: batch}
+	p.addr.Store(net.UDPAddrFromAddrPort(sendTo))
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed.Load() {
@@ -198,10 +221,40 @@ func (t *Transport) AddPeer(remote, sendTo netip.AddrPort, batch *Batch) (*Peer,
 	return p, nil
 }
 
+// AddLatchingPeer declares a participant whose address the transport
+// learns (what Janus and Asterisk call comedia, or symmetric RTP): a client
+// behind a NAT cannot know its public address, so it sends its first
+// packets with ssrc as their SSRC (RTP, or the sender SSRC of an RTCP
+// packet such as a receiver report), and the peer latches onto the first
+// source address that presents it: its datagrams go to the bound receiver
+// and its stream goes back there. Until then it sends nothing. When the
+// source changes (the NAT rebinds, the client changes networks), the peer
+// follows only a packet from the new source that presents the same SSRC,
+// at most once per Config.MoveInterval; each move is counted and logged.
+// Anyone who sees the client's packets sees the SSRC: this keeps off
+// strangers and scans, not an on-path attacker. ssrc is chosen by the
+// caller at random (crypto/rand); one already used is ErrSSRCTaken.
+func (t *Transport) AddLatchingPeer(ssrc uint32, batch *Batch) (*Peer, error) {
+	p := &Peer{t: t, batch: batch, latch: true, ssrc: ssrc}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed.Load() {
+		return nil, ErrClosed
+	}
+	if _, taken := t.latching[ssrc]; taken {
+		return nil, ErrSSRCTaken
+	}
+	t.latching[ssrc] = p
+	return p, nil
+}
+
 // rtcpSources are the addresses the RTCP socket accepts the peer's RTCP
 // from: its declared addresses and the port above each.
 func (p *Peer) rtcpSources() []netip.AddrPort {
 	out := make([]netip.AddrPort, 0, 4)
+	if p.latch {
+		return out // learned addresses send RTCP muxed
+	}
 	for _, a := range []netip.AddrPort{p.remote, unmap(p.sendTo)} {
 		out = append(out, a)
 		if a.Port() < 65535 {
@@ -217,8 +270,11 @@ func unmap(a netip.AddrPort) netip.AddrPort { return netip.AddrPortFrom(a.Addr()
 func (t *Transport) RemovePeer(p *Peer) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.peers[p.remote] == p {
+	if p.remote.IsValid() && t.peers[p.remote] == p {
 		delete(t.peers, p.remote)
+	}
+	if p.latch && t.latching[p.ssrc] == p {
+		delete(t.latching, p.ssrc)
 	}
 	for _, a := range p.rtcpSources() {
 		if t.rtcpPeers[a] == p {
@@ -297,12 +353,18 @@ func (t *Transport) receive(pkt []byte, from netip.AddrPort, rtcpPort bool) {
 		t.stats.oversized.Add(1)
 		return
 	}
+	rtcp := IsRTCP(pkt)
 	p := t.peer(from, rtcpPort)
+	if p == nil && !rtcpPort {
+		p = t.learn(pkt, rtcp, from)
+		if p == nil {
+			return // counted by learn
+		}
+	}
 	if p == nil {
 		t.stats.unknownSource.Add(1)
 		return
 	}
-	rtcp := IsRTCP(pkt)
 	switch {
 	case rtcpPort && !rtcp:
 		t.stats.notRTCP.Add(1)
@@ -328,6 +390,68 @@ func (t *Transport) receive(pkt []byte, from netip.AddrPort, rtcpPort bool) {
 	}
 }
 
+// learn finds the latching peer whose SSRC pkt presents and latches it
+// onto from, or moves it there; nil (and the drop counted) when pkt
+// presents no such SSRC or the peer moved too recently.
+func (t *Transport) learn(pkt []byte, rtcp bool, from netip.AddrPort) *Peer {
+	ssrc, ok := senderSSRC(pkt, rtcp)
+	if !ok {
+		t.stats.unknownSource.Add(1)
+		return nil
+	}
+	t.mu.RLock()
+	p := t.latching[ssrc]
+	t.mu.RUnlock()
+	if p == nil {
+		t.stats.unknownSource.Add(1)
+		return nil
+	}
+	from = unmap(from)
+	now := t.cfg.Now()
+	t.mu.Lock()
+	if t.latching[ssrc] != p || t.peers[from] != nil { // gone, or raced to another peer
+		t.mu.Unlock()
+		t.stats.unknownSource.Add(1)
+		return nil
+	}
+	old := p.remote
+	if old.IsValid() && now.Sub(p.moved) < t.cfg.MoveInterval {
+		t.mu.Unlock()
+		t.stats.moveLimited.Add(1)
+		return nil
+	}
+	if old.IsValid() {
+		delete(t.peers, old)
+	}
+	t.peers[from] = p
+	p.remote, p.sendTo, p.moved = from, from, now
+	p.addr.Store(net.UDPAddrFromAddrPort(from))
+	t.mu.Unlock()
+	if old.IsValid() {
+		t.stats.addressChanges.Add(1)
+		t.cfg.Logger.Info("participant address changed", "from", old.String(), "to", from.String())
+	} else {
+		t.stats.latched.Add(1)
+		t.cfg.Logger.Debug("participant address learned", "addr", from.String())
+	}
+	return p
+}
+
+// senderSSRC reads the SSRC a datagram presents: an RTP packet's, or the
+// sender SSRC of the first packet of an RTCP compound.
+func senderSSRC(pkt []byte, rtcp bool) (uint32, bool) {
+	switch {
+	case len(pkt) < 8 || pkt[0]>>6 != 2:
+		return 0, false
+	case rtcp:
+		return binary.BigEndian.Uint32(pkt[4:8]), true
+	case len(pkt) < 12:
+		return 0, false
+	default:
+		return binary.BigEndian.Uint32(pkt[8:12]), true
+	}
+}
+
 // maxDatagram is the largest datagram handsup accepts: an Ethernet MTU's
 // worth. Opus at any sane bitrate fits many times over.
 const maxDatagram = 1500
@@ -341,6 +465,9 @@ func IsRTCP(pkt []byte) bool {
 
 // WriteTo sends one datagram at once, outside any batch (RTCP reports).
 func (t *Transport) WriteTo(pkt []byte, to netip.AddrPort) error {
+	if !to.IsValid() {
+		return errNotLatched
+	}
 	_, err := t.conn.WriteToUDPAddrPort(pkt, to)
 	if err != nil {
 		t.stats.sendErrors.Add(1)
@@ -352,13 +479,21 @@ func (t *Transport) WriteTo(pkt []byte, to netip.AddrPort) error {
 // participant's session.Link: its engine.Sink, its RTCP path, and the
 // source of its incoming packets.
 type Peer struct {
-	t      *Transport
+	t     *Transport
+	batch *Batch
+	recv  atomic.Pointer[bound]
+	addr  atomic.Pointer[net.UDPAddr] // sendTo, as WriteBatch wants it; nil until latched
+	latch bool                        // learns its address (AddLatchingPeer)
+	ssrc  uint32                      // the SSRC it latches on
+
+	// Guarded by t.mu; a latching peer's change when it moves.
 	remote netip.AddrPort // where its datagrams come from
 	sendTo netip.AddrPort // where its stream goes
-	addr   *net.UDPAddr   // sendTo, as WriteBatch wants it
-	batch  *Batch
-	recv   atomic.Pointer[bound]
+	moved  time.Time      // when it last latched or moved
 }
+
+// errNotLatched: a latching peer has no address to send to yet.
+var errNotLatched = errors.New("rtpudp: participant address not learned yet")
 
 // bound boxes a receiver for the atomic pointer.
 type bound struct{ r session.Receiver }
@@ -374,7 +509,7 @@ func (p *Peer) Bind(r session.Receiver) {
 }
 
 // WriteRTCP sends one RTCP packet to the peer at once, outside the batch.
-func (p *Peer) WriteRTCP(pkt []byte) error { return p.t.WriteTo(pkt, p.sendTo) }
+func (p *Peer) WriteRTCP(pkt []byte) error { return p.t.WriteTo(pkt, p.SendTo()) }
 
 // Flush sends what the peer's batch holds now, without waiting for the
 // room's tick to end (a retransmission is late already).
@@ -387,16 +522,34 @@ func (p *Peer) Close() error {
 	return nil
 }
 
-// Remote is the declared address its datagrams come from.
-func (p *Peer) Remote() netip.AddrPort { return p.remote }
+// Remote is the address its datagrams come from: the declared one, or
+// the one a latching peer learned (the zero value until then).
+func (p *Peer) Remote() netip.AddrPort {
+	p.t.mu.RLock()
+	defer p.t.mu.RUnlock()
+	return p.remote
+}
 
-// SendTo is the address its stream goes to.
-func (p *Peer) SendTo() netip.AddrPort { return p.sendTo }
+// SendTo is the address its stream goes to; the zero value while a
+// latching peer has not learned its address.
+func (p *Peer) SendTo() netip.AddrPort {
+	p.t.mu.RLock()
+	defer p.t.mu.RUnlock()
+	return p.sendTo
+}
+
+// Latching reports whether the peer learns its address (AddLatchingPeer).
+func (p *Peer) Latching() bool { return p.latch }
 
 // WriteRTP queues one packet in the peer's batch; it never blocks on the
 // network. It satisfies engine.Sink.
 func (p *Peer) WriteRTP(header, payload []byte) error {
-	return p.batch.add(p.addr, header, payload)
+	a := p.addr.Load()
+	if a == nil {
+		p.t.stats.unlatched.Add(1)
+		return nil // nowhere to send yet: as lost on the way
+	}
+	return p.batch.add(a, header, payload)
 }
 
 // maxHeader bounds a queued RTP header: 12 bytes plus CSRCs and an extension.
@@ -467,22 +620,27 @@ func (b *Batch) flushLocked() {
 type counters struct {
 	rtpIn, rtcpIn, unknownSource, unbound, oversized, readErrors atomic.Uint64
 	rtcpPortIn, notRTCP                                          atomic.Uint64
+	latched, addressChanges, moveLimited, unlatched              atomic.Uint64
 	packetsOut, syscalls, sendErrors                             atomic.Uint64
 }
 
 // Stats counts the transport's traffic.
 type Stats struct {
-	RTPIn, RTCPIn uint64 // datagrams from declared addresses
-	RTCPPortIn    uint64 // of RTCPIn, those that came to the RTP port + 1
-	UnknownSource uint64 // dropped: from an address no participant declared
-	NotRTCP       uint64 // dropped: not RTCP, on the RTCP port
-	Unbound       uint64 // dropped (RTP or RTCP): declared address, no receiver bound yet
-	Oversized     uint64 // dropped: longer than 1500 bytes
-	ReadErrors    uint64
-	PacketsOut    uint64 // datagrams sent
-	SendSyscalls  uint64 // sendmmsg calls
-	SendErrors    uint64
-	DeclaredPeers int
+	RTPIn, RTCPIn  uint64 // datagrams from declared addresses
+	RTCPPortIn     uint64 // of RTCPIn, those that came to the RTP port + 1
+	UnknownSource  uint64 // dropped: from an address no participant declared
+	NotRTCP        uint64 // dropped: not RTCP, on the RTCP port
+	Latched        uint64 // latching peers that learned their first address
+	AddressChanges uint64 // latching peers that followed their SSRC to a new address
+	MoveLimited    uint64 // dropped: a latching peer's SSRC from a new address within MoveInterval of its last move
+	Unlatched      uint64 // packets not sent: the latching peer had no address yet
+	Unbound        uint64 // dropped (RTP or RTCP): declared address, no receiver bound yet
+	Oversized      uint64 // dropped: longer than 1500 bytes
+	ReadErrors     uint64
+	PacketsOut     uint64 // datagrams sent
+	SendSyscalls   uint64 // sendmmsg calls
+	SendErrors     uint64
+	DeclaredPeers  int
 }
 
 // Stats returns the transport's counters.
@@ -490,7 +648,9 @@ func (t *Transport) Stats() Stats {
 	s := &t.stats
 	return Stats{
 		RTPIn: s.rtpIn.Load(), RTCPIn: s.rtcpIn.Load(), RTCPPortIn: s.rtcpPortIn.Load(),
-		NotRTCP:       s.notRTCP.Load(),
+		NotRTCP: s.notRTCP.Load(), Latched: s.latched.Load(),
+		AddressChanges: s.addressChanges.Load(), MoveLimited: s.moveLimited.Load(),
+		Unlatched:     s.unlatched.Load(),
 		UnknownSource: s.unknownSource.Load(), Unbound: s.unbound.Load(),
 		Oversized: s.oversized.Load(), ReadErrors: s.readErrors.Load(),
 		PacketsOut: s.packetsOut.Load(), SendSyscalls: s.syscalls.Load(),

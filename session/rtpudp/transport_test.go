@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/handsup-audio/handsup/internal/fakeclock"
 )
 
 func listen(t testing.TB) *Transport {
@@ -331,5 +333,118 @@ func TestNoRTCPPort(t *testing.T) {
 	_ = a.Close()
 	if _, err := Listen(Config{Addr: netip.AddrPortFrom(busy.Addr(), busy.Port()-1).String()}); err == nil {
 		t.Error("listened although the RTCP port is taken")
+	}
+}
+
+// TestLatching: a peer declared by SSRC alone latches onto the first
+// source that presents it, sends its stream there, follows the SSRC to a
+// new source at most once per MoveInterval, and never takes packets from a
+// source that does not present it.
+func TestLatching(t *testing.T) {
+	clk := fakeclock.New(time.Unix(1_700_000_000, 0))
+	tr, err := Listen(Config{Addr: "127.0.0.1:0", Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tr.Close() })
+	serve(t, tr)
+
+	const secret = 0x5ec4e7
+	b := tr.NewBatch()
+	peer, err := tr.AddLatchingPeer(secret, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.AddLatchingPeer(secret, b); !errors.Is(err, ErrSSRCTaken) {
+		t.Errorf("an SSRC latched twice: %v", err)
+	}
+	rec := newRecorder()
+	peer.Bind(rec)
+	// Before it latches, its stream goes nowhere.
+	if err := peer.WriteRTP([]byte{0x80, 111, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, []byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	if peer.SendTo().IsValid() || peer.WriteRTCP([]byte{0x80, 200}) == nil {
+		t.Error("an unlatched peer has somewhere to send")
+	}
+
+	server := net.UDPAddrFromAddrPort(tr.LocalAddr())
+	rtpWith := func(ssrc uint32) []byte {
+		return []byte{0x80, 111, 0, 1, 0, 0, 0, 0, byte(ssrc >> 24), byte(ssrc >> 16), byte(ssrc >> 8), byte(ssrc), 0xfc}
+	}
+	rrWith := func(ssrc uint32) []byte {
+		return []byte{0x80, 201, 0, 1, byte(ssrc >> 24), byte(ssrc >> 16), byte(ssrc >> 8), byte(ssrc)}
+	}
+	send := func(c *net.UDPConn, pkt []byte) {
+		t.Helper()
+		if _, err := c.WriteToUDP(pkt, server); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitStats := func(ok func(Stats) bool) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); !ok(tr.Stats()); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) { // bounds a failure only
+				t.Fatalf("stats %+v", tr.Stats())
+			}
+		}
+	}
+	expectStream := func(c *net.UDPConn) {
+		t.Helper()
+		if err := peer.WriteRTP([]byte{0x80, 111, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1}, []byte("mix")); err != nil {
+			t.Fatal(err)
+		}
+		b.Flush()
+		buf := make([]byte, 64)
+		_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		n, err := c.Read(buf)
+		if err != nil || string(buf[12:n]) != "mix" {
+			t.Fatalf("stream not received where the peer latched: %v %x", err, buf[:n])
+		}
+	}
+
+	first, moved, spoof := udpSocket(t), udpSocket(t), udpSocket(t)
+	send(spoof, rtpWith(secret+1)) // a wrong SSRC
+	send(spoof, []byte{0x80})      // too short to carry one
+	waitStats(func(s Stats) bool { return s.UnknownSource == 2 })
+	send(first, rrWith(secret)) // a listener opens its NAT with a receiver report
+	<-rec.rtcp
+	if peer.Remote() != addrOf(first) || peer.SendTo() != addrOf(first) {
+		t.Fatalf("latched on %v, want %v", peer.Remote(), addrOf(first))
+	}
+	expectStream(first)
+	send(first, rtpWith(0)) // once latched, the address alone routes
+	<-rec.rtp
+
+	// The NAT rebinds: the new source is followed once MoveInterval has
+	// passed since the last move, not before.
+	send(moved, rtpWith(secret))
+	waitStats(func(s Stats) bool { return s.MoveLimited == 1 })
+	clk.Advance(time.Second)
+	send(moved, rtpWith(secret))
+	<-rec.rtp
+	if peer.Remote() != addrOf(moved) {
+		t.Fatalf("did not follow the SSRC to %v: %v", addrOf(moved), peer.Remote())
+	}
+	expectStream(moved)
+	send(spoof, rtpWith(secret+1))
+	send(first, rtpWith(0)) // the old address, without the SSRC
+	waitStats(func(s Stats) bool { return s.UnknownSource == 4 })
+
+	s := tr.Stats()
+	if s.Latched != 1 || s.AddressChanges != 1 || s.MoveLimited != 1 || s.Unlatched != 1 || s.RTPIn != 2 || s.RTCPIn != 1 {
+		t.Errorf("stats %+v", s)
+	}
+	if len(rec.rtp) != 0 || len(rec.rtcp) != 0 {
+		t.Error("a packet without the SSRC reached the receiver")
+	}
+
+	// Closing frees the SSRC and the address.
+	_ = peer.Close()
+	if tr.Peers() != 0 {
+		t.Errorf("%d peers after Close", tr.Peers())
+	}
+	if _, err := tr.AddLatchingPeer(secret, b); err != nil {
+		t.Errorf("SSRC not freed by Close: %v", err)
 	}
 }
