@@ -124,17 +124,22 @@ func (r *Relay) Rebind(client netip.AddrPort) (netip.AddrPort, error) {
 	return conn.LocalAddr().(*net.UDPAddr).AddrPort(), nil
 }
 
-// RebindEvery turns on NAT-rebinding mode: every period, until Close,
-// every client mapped at the time is rebound (Rebind).
-func (r *Relay) RebindEvery(period time.Duration) {
+// RebindEvery turns on NAT-rebinding mode: every period, until stop is
+// called or the relay closes, every client mapped at the time is rebound
+// (Rebind). stop waits for a rebinding under way to end.
+func (r *Relay) RebindEvery(period time.Duration) (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
+		defer close(done)
 		tick := time.NewTicker(period)
 		defer tick.Stop()
 		for {
 			select {
 			case <-r.done:
+				return
+			case <-quit:
 				return
 			case <-tick.C:
 				r.mu.Lock()
@@ -146,6 +151,11 @@ func (r *Relay) RebindEvery(period time.Duration) {
 			}
 		}
 	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() { close(quit) })
+		<-done
+	}
 }
 
 // Rebinds is how many times a client's upstream socket was replaced.

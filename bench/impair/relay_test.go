@@ -286,12 +286,19 @@ func TestRelayRebind(t *testing.T) {
 		t.Error("rebound a client never seen")
 	}
 
-	r.RebindEvery(10 * time.Millisecond)
+	stop := r.RebindEvery(10 * time.Millisecond)
 	for deadline := time.Now().Add(hangGuard); r.Rebinds() < 4; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d rebinds", r.Rebinds())
 		}
 	}
+	stop()
+	n := r.Rebinds()
+	echo(2) // through the last mapping
+	if r.Rebinds() != n {
+		t.Error("rebinding went on after stop")
+	}
+	stop() // again: a no-op
 	if err := r.Close(); err != nil {
 		t.Error(err)
 	}

@@ -126,7 +126,7 @@ func New(cfg Config) (*Server, error) {
 		invites: inviteSigner{secret: cfg.InviteSecret},
 		rooms:   map[string]*room{},
 	}
-	s.udp, err = rtpudp.Listen(rtpudp.Config{Addr: cfg.RTPAddr, NoRTCPPort: cfg.NoRTCPPort})
+	s.udp, err = rtpudp.Listen(rtpudp.Config{Addr: cfg.RTPAddr, NoRTCPPort: cfg.NoRTCPPort, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
