@@ -29,7 +29,9 @@ func Example() {
 	// payload that may be shared. A Sink must not block; payload is stable
 	// until the room's next tick, header only during the call. Errors are
 	// counted. A server writes to its socket here (or batches with
-	// session/rtpudp); these count the packets.
+	// session/rtpudp); these count the packets. Alice, alone on stage,
+	// hears her own mix-minus, which is silent: about 200 ms in, its
+	// encoder's DTX frames are not sent (RoomConfig.NoDTX).
 	var aliceGot, bobGot int
 	sink := func(got *int) engine.Sink {
 		return engine.SinkFunc(func(header, payload []byte) error {
@@ -85,7 +87,7 @@ func Example() {
 	snap = room.Snapshot() // roles, hands, levels, jitter stats
 	fmt.Println("speakers:", snap.ByRole[engine.Speaker], "muted:", snap.Muted, "hands up:", snap.HandsUp)
 	// Output:
-	// in 25 ticks alice got 25 packets, bob 25
+	// in 25 ticks alice got 12 packets, bob 25
 	// packets in: 25 alice in the mix: true
 	// speakers: 2 muted: 1 hands up: 1
 }

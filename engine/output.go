@@ -156,6 +156,7 @@ type encodedOutput struct {
 	lim     mixer.Limiter             // a private mix-minus's own
 	pcm     [codec.FrameSamples]int16 // a private mix-minus's own
 	tier    int                       // whose settings the encoder has
+	dtx     bool                      // the encoder's DTX setting
 	tick    uint64                    // room tick of payload
 	payload []byte                    // the tick's packet, a slice of hist
 	hist    [history]struct {
@@ -184,6 +185,18 @@ func (o *encodedOutput) encode(pcm []int16, t uint64, c *counters) {
 	}
 	h.tick, h.n = t, n
 	o.tick, o.payload = t, h.buf[:n]
+}
+
+// setDTX turns the encoder's DTX on or off, if it is not already.
+func (o *encodedOutput) setDTX(on bool, c *counters) {
+	if o.dtx == on {
+		return
+	}
+	if err := o.enc.SetDTX(on); err != nil {
+		c.encodeErrors.Add(1)
+		return
+	}
+	o.dtx = on
 }
 
 // packetAt is the output's packet of room tick t, if still held.

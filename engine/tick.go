@@ -27,9 +27,13 @@ func (r *Room) runTick() {
 		p.in.Load().nextFrame(now, p.muted, c)
 	}
 	r.mix.Mix()
+	voices := 0 // in the mix this tick
 	for _, p := range r.speakers {
 		in := p.in.Load()
 		in.player.Buffer().MarkQuiet(in.src.Level() >= mixer.QuietLevel)
+		if in.src.Mixed() {
+			voices++
+		}
 	}
 
 	// Speakers whose voice is in the mix, or was within the hangover, hear
@@ -50,6 +54,11 @@ func (r *Room) runTick() {
 		tierUsers[p.ts.tier]--
 		o := p.private
 		r.tuneLocked(o, p.ts.tier)
+		own := 0
+		if p.in.Load().src.Mixed() {
+			own = 1
+		}
+		r.dtxLocked(o, voices-own == 0) // its mix-minus holds the others' voices
 		r.mix.MixMinus(p.in.Load().src, &o.lim, o.pcm[:])
 		o.encode(o.pcm[:], t, c)
 		p.out.send(t, o, r.tiers[p.ts.tier].RED, p.sink, &sent)
@@ -63,6 +72,7 @@ func (r *Room) runTick() {
 			r.mix.Room(&r.roomLim, r.roomPCM[:])
 			encoded = true
 		}
+		r.dtxLocked(r.outputs[i], voices == 0)
 		r.outputs[i].encode(r.roomPCM[:], t, c)
 	}
 	if !encoded {
@@ -85,6 +95,13 @@ func (r *Room) tuneLocked(o *encodedOutput, tier int) {
 		r.counters.encodeErrors.Add(1)
 	}
 	o.tier = tier
+	o.dtx = o.enc.Config().DTX
+}
+
+// dtxLocked runs o's encoder with DTX while its mix is silent (unless
+// RoomConfig.NoDTX), and with its tier's setting otherwise.
+func (r *Room) dtxLocked(o *encodedOutput, silent bool) {
+	o.setDTX(r.tiers[o.tier].Encoder.DTX || (silent && !r.cfg.NoDTX), &r.counters)
 }
 
 // wantsPrivateLocked: a contributing, unmuted speaker whose voice was mixed
@@ -113,7 +130,7 @@ func (r *Room) takeEncoderLocked() *encodedOutput {
 		r.counters.encodeErrors.Add(1)
 		return nil
 	}
-	return &encodedOutput{enc: enc}
+	return &encodedOutput{enc: enc, dtx: r.tiers[0].Encoder.DTX}
 }
 
 // releasePrivateLocked returns p's private encoder to the spares, reset so

@@ -2,8 +2,9 @@ package session
 
 import "github.com/prometheus/client_golang/prometheus"
 
-// NewCollector exports a manager's RTCP counters (the handsup_rtcp_*
-// families) to Prometheus, read at scrape time.
+// NewCollector exports a manager's counters (the handsup_rtcp_* families
+// and handsup_participants_timed_out_total) to Prometheus, read at scrape
+// time.
 func NewCollector(m *Manager) prometheus.Collector {
 	c := &collector{m: m}
 	for _, f := range rtcpFamilies {
@@ -36,6 +37,9 @@ var rtcpFamilies = [...]struct {
 	{"handsup_rtcp_nacks_received_total",
 		"Sequence numbers participants NACKed on the streams sent to them.",
 		func(s *Stats) uint64 { return s.NACKsReceived }},
+	{"handsup_participants_timed_out_total",
+		"Participants removed with reason timeout: silent for the idle timeout after sending RTP or RTCP, or gone by their transport's account (ICE consent).",
+		func(s *Stats) uint64 { return s.TimedOut }},
 	{"handsup_speaker_rtcp_session_errors_total",
 		"Speakers left without receiver reports and NACKs on their incoming stream because its RTCP session failed to start. Should stay 0.",
 		func(s *Stats) uint64 { return s.SpeakerSessionErrors }},

@@ -21,6 +21,12 @@
 //   - Every output stream gets a sender report every Config.SRInterval
 //     (Manager.Run, or Manager.SendReports with explicit time), so that
 //     receiver reports yield round-trip times.
+//   - A member that sent RTP or RTCP and then falls silent for
+//     Config.IdleTimeout (30 s) is removed with reason "timeout"
+//     (Manager.Run, or Manager.Sweep with explicit time); a member that
+//     never sent anything is kept, since a receive-only plain-RTP listener
+//     cannot prove itself alive. A transport that sees its participant
+//     go calls Member.Timeout.
 //   - When a participant leaves, for whatever reason, its RTCP side stops
 //     and its Link is closed.
 //

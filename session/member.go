@@ -45,6 +45,12 @@ type Member struct {
 	link    Link
 	tracker feedback.ListenerTracker // what its reports say of the stream it gets
 
+	// heard counts the packets it sent; Sweep alone reads it into seen and
+	// lastHeard, the time it last saw heard move.
+	heard     atomic.Uint64
+	seen      uint64
+	lastHeard time.Time
+
 	mu      sync.Mutex // guards part's binding, gone and speaker changes
 	part    *engine.Participant
 	gone    bool
@@ -75,6 +81,7 @@ func (m *Member) Leave() {
 // it (or counts why not), and a speaker's RTCP side learns of it for its
 // receiver reports and NACKs.
 func (m *Member) ReceiveRTP(pkt []byte) {
+	m.heard.Add(1)
 	p := m.part // set before the link was bound, never changed after
 	if p == nil {
 		return
@@ -90,6 +97,7 @@ func (m *Member) ReceiveRTP(pkt []byte) {
 // answered from the room's history, and a speaker's sender reports go to
 // its RTCP side. A packet that does not parse is counted and dropped.
 func (m *Member) ReceiveRTCP(pkt []byte) {
+	m.heard.Add(1)
 	p := m.part
 	if p == nil {
 		return
@@ -124,6 +132,34 @@ func (m *Member) ReceiveRTCP(pkt []byte) {
 			s.UpdateNACK(js.TargetDelay)
 		}
 	}
+}
+
+// Timeout removes the participant with reason "timeout" (the engine's
+// left event carries it), counted in Stats.TimedOut. Transports that see a
+// participant go call it: a WebRTC link whose ICE consent checks fail (RFC
+// 7675), a socket that reports the client unreachable. It reports whether
+// the participant was still there.
+func (m *Member) Timeout() bool {
+	p := m.Participant()
+	if cur, ok := m.room.Participant(m.id); p == nil || !ok || cur != p { // gone, or the id rejoined
+		return false
+	}
+	if m.room.Kick(m.id, ReasonTimeout) != nil {
+		return false
+	}
+	m.room.m.st.timedOut.Add(1)
+	return true
+}
+
+// idle reports whether the member, having sent something once, has sent
+// nothing for timeout up to now. Only Manager.Sweep calls it.
+func (m *Member) idle(now time.Time, timeout time.Duration) bool {
+	h := m.heard.Load()
+	if h != m.seen || m.lastHeard.IsZero() {
+		m.seen, m.lastHeard = h, now
+		return false
+	}
+	return h > 0 && now.Sub(m.lastHeard) >= timeout
 }
 
 // Reception is what the participant's receiver reports say about the

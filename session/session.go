@@ -22,6 +22,13 @@ var ErrLinkInUse = errors.New("session: link already bound to a member")
 // come due: each time, the share of every room's streams due since then.
 const ReportPeriod = 50 * time.Millisecond
 
+// SweepPeriod is how often Manager.Run looks for idle members.
+const SweepPeriod = time.Second
+
+// ReasonTimeout is the reason a member removed for silence or by
+// Member.Timeout leaves with (engine.Event.Reason).
+const ReasonTimeout = "timeout"
+
 // Config holds a Manager's settings. The zero value works: every zero
 // field takes the default written beside it.
 type Config struct {
@@ -29,9 +36,17 @@ type Config struct {
 	// every output stream of a room once; default 5 s (10,000 listeners:
 	// 40 reports per 20 ms).
 	SRInterval time.Duration
-	CNAME      string           // the SDES CNAME of every output stream; default "handsup"
-	Now        func() time.Time // stamps RTCP arrivals and reports; default time.Now
-	Logger     *slog.Logger     // default slog.Default()
+	CNAME      string // the SDES CNAME of every output stream; default "handsup"
+	// IdleTimeout removes a member that used to send RTP or RTCP and has
+	// sent nothing for this long, with reason "timeout"; default 30 s,
+	// negative: never. A member that never sent anything is kept: a
+	// receive-only plain-RTP listener (ffmpeg or ffplay playing an SDP
+	// file sends no RTCP at all) has no way to prove itself alive, and
+	// removing it would silence a working client. Transports that see a
+	// participant go (ICE consent failure) call Member.Timeout instead.
+	IdleTimeout time.Duration
+	Now         func() time.Time // stamps RTCP arrivals and reports; default time.Now
+	Logger      *slog.Logger     // default slog.Default()
 }
 
 func (c Config) withDefaults() Config {
@@ -43,6 +58,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = 30 * time.Second
 	}
 	return c
 }
@@ -63,12 +81,15 @@ type Manager struct {
 	// (transports may read on several goroutines).
 	reports sync.Pool
 
+	sweepMu   sync.Mutex // one Sweep at a time
+	lastSweep time.Time  // Run's
+
 	st counters
 }
 
 type counters struct {
 	rtcpIn, rtcpMalformed, rtcpSent, rtcpSendErrors, nacksIn atomic.Uint64
-	speakerSessionErrors                                     atomic.Uint64
+	speakerSessionErrors, timedOut                           atomic.Uint64
 }
 
 // Stats counts a manager's RTCP traffic, over all rooms.
@@ -81,6 +102,9 @@ type Stats struct {
 	// SpeakerSessionErrors counts speakers left without the RTCP side of
 	// their incoming stream because it failed to start.
 	SpeakerSessionErrors uint64
+	// TimedOut counts members removed with reason "timeout": silent for
+	// Config.IdleTimeout, or ended by Member.Timeout.
+	TimedOut uint64
 }
 
 // New makes a manager for eng's rooms. Run sends the sender reports; tests
@@ -168,14 +192,47 @@ func (m *Manager) SendReports(now time.Time) {
 	}
 }
 
-// Run sends sender reports every ReportPeriod until ctx ends.
+// Sweep removes, with reason "timeout", every member that used to send
+// RTP or RTCP and has sent nothing for Config.IdleTimeout up to now. A
+// member's silence is measured from the first Sweep that saw its packet
+// count stop moving, so the timeout is exact to the period between
+// sweeps. Run calls it every SweepPeriod; call it yourself to drive time by
+// hand. It returns how many members it removed.
+func (m *Manager) Sweep(now time.Time) int {
+	if m.cfg.IdleTimeout < 0 {
+		return 0
+	}
+	m.sweepMu.Lock()
+	defer m.sweepMu.Unlock()
+	n := 0
+	for _, r := range m.Rooms() {
+		for _, mem := range r.Members() {
+			if mem.idle(now, m.cfg.IdleTimeout) {
+				m.cfg.Logger.Info("participant timed out", "room", r.ID(), "participant", mem.id,
+					"idle", now.Sub(mem.lastHeard).Round(time.Millisecond).String())
+				if mem.Timeout() {
+					n++
+				}
+			}
+		}
+	}
+	return n
+}
+
+// Run sends sender reports every ReportPeriod and sweeps idle members
+// every SweepPeriod until ctx ends.
 func (m *Manager) Run(ctx context.Context) error {
 	t := time.NewTicker(ReportPeriod)
 	defer t.Stop()
 	for {
 		select {
 		case <-t.C:
-			m.SendReports(m.cfg.Now())
+			now := m.cfg.Now()
+			m.SendReports(now)
+			if now.Sub(m.lastSweep) >= SweepPeriod {
+				m.lastSweep = now
+				m.Sweep(now)
+			}
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -190,5 +247,6 @@ func (m *Manager) Stats() Stats {
 		RTCPSent: s.rtcpSent.Load(), RTCPSendErrors: s.rtcpSendErrors.Load(),
 		NACKsReceived:        s.nacksIn.Load(),
 		SpeakerSessionErrors: s.speakerSessionErrors.Load(),
+		TimedOut:             s.timedOut.Load(),
 	}
 }

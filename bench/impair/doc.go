@@ -7,7 +7,9 @@
 // passes in, so tests drive it on a simulated clock without sleeping, and
 // it is deterministic: the same Config (Seed included) and the same Send
 // calls give the same deliveries. A Relay puts a pair of links per client
-// on the real clock in front of a real UDP server on loopback.
+// on the real clock in front of a real UDP server on loopback; it acts as
+// a NAT that rebinds when asked (Rebind) or every so often (RebindEvery):
+// the server sees the client's packets come from a new port.
 //
 // Profiles names realistic settings (clean, lte-good, wifi-congested,
 // 3g-poor, edge-bursty) and the exact cases acceptance tests ask for

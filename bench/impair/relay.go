@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -28,6 +29,7 @@ type Relay struct {
 	clients map[netip.AddrPort]*client
 	list    []*client
 	closed  bool
+	rebinds int
 
 	wake [2]chan struct{} // per direction: a link has a new packet
 	done chan struct{}
@@ -43,7 +45,7 @@ const (
 // client is one client's mapping: its upstream socket and its two links.
 type client struct {
 	addr  netip.AddrPort
-	conn  *net.UDPConn // connected to the upstream server
+	conn  atomic.Pointer[net.UDPConn] // connected to the upstream server; Rebind replaces it
 	links [2]*Link
 	out   [2]func(pkt []byte, at time.Time) // writes a delivered packet on
 }
@@ -93,7 +95,74 @@ func (r *Relay) Bind(client netip.AddrPort) (netip.AddrPort, error) {
 	if err != nil {
 		return netip.AddrPort{}, err
 	}
-	return c.conn.LocalAddr().(*net.UDPAddr).AddrPort(), nil
+	return c.conn.Load().LocalAddr().(*net.UDPAddr).AddrPort(), nil
+}
+
+// Rebind gives client a new upstream socket, as a NAT does when its
+// mapping expires or it rebinds: from now on the server sees the client's
+// packets come from a new port, and what the server sends to the old one
+// is lost. It returns the new address.
+func (r *Relay) Rebind(client netip.AddrPort) (netip.AddrPort, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.clients[normal(client)]
+	switch {
+	case r.closed:
+		return netip.AddrPort{}, net.ErrClosed
+	case !ok:
+		return netip.AddrPort{}, fmt.Errorf("impair: client %v is not mapped", client)
+	}
+	conn, err := net.DialUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}, r.upstream)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	old := c.conn.Swap(conn)
+	_ = old.Close() // its reader returns
+	r.rebinds++
+	r.wg.Add(1)
+	go r.readServer(c, conn)
+	return conn.LocalAddr().(*net.UDPAddr).AddrPort(), nil
+}
+
+// RebindEvery turns on NAT-rebinding mode: every period, until stop is
+// called or the relay closes, every client mapped at the time is rebound
+// (Rebind). stop waits for a rebinding under way to end.
+func (r *Relay) RebindEvery(period time.Duration) (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		defer close(done)
+		tick := time.NewTicker(period)
+		defer tick.Stop()
+		for {
+			select {
+			case <-r.done:
+				return
+			case <-quit:
+				return
+			case <-tick.C:
+				r.mu.Lock()
+				cs := append([]*client(nil), r.list...)
+				r.mu.Unlock()
+				for _, c := range cs {
+					_, _ = r.Rebind(c.addr)
+				}
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() { close(quit) })
+		<-done
+	}
+}
+
+// Rebinds is how many times a client's upstream socket was replaced.
+func (r *Relay) Rebinds() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.rebinds
 }
 
 // UpstreamAddr returns the address the server sees client's packets come
@@ -105,7 +174,7 @@ func (r *Relay) UpstreamAddr(client netip.AddrPort) (netip.AddrPort, bool) {
 	if !ok {
 		return netip.AddrPort{}, false
 	}
-	return c.conn.LocalAddr().(*net.UDPAddr).AddrPort(), true
+	return c.conn.Load().LocalAddr().(*net.UDPAddr).AddrPort(), true
 }
 
 // Stats sums the links of every client, per direction.
@@ -143,7 +212,7 @@ func (r *Relay) Close() error {
 	close(r.done)
 	errs := []error{r.conn.Close()}
 	for _, c := range r.list {
-		errs = append(errs, c.conn.Close())
+		errs = append(errs, c.conn.Load().Close())
 	}
 	r.mu.Unlock()
 	r.wg.Wait()
@@ -171,18 +240,19 @@ func (r *Relay) client(addr netip.AddrPort) (*client, error) {
 		return nil, err
 	}
 	n := uint64(len(r.list))
-	c := &client{addr: addr, conn: conn, links: [2]*Link{newLink(r.up, n), newLink(r.down, n)}}
+	c := &client{addr: addr, links: [2]*Link{newLink(r.up, n), newLink(r.down, n)}}
+	c.conn.Store(conn)
 	for _, l := range c.links {
 		l.SetEpoch(r.epoch)
 	}
 	// Write errors (the server or client gone) are a lost packet, as on a
 	// real path.
-	c.out[upDir] = func(pkt []byte, _ time.Time) { _, _ = conn.Write(pkt) }
+	c.out[upDir] = func(pkt []byte, _ time.Time) { _, _ = c.conn.Load().Write(pkt) }
 	c.out[downDir] = func(pkt []byte, _ time.Time) { _, _ = r.conn.WriteToUDPAddrPort(pkt, addr) }
 	r.clients[addr] = c
 	r.list = append(r.list, c)
 	r.wg.Add(1)
-	go r.readServer(c)
+	go r.readServer(c, conn)
 	return c, nil
 }
 
@@ -215,12 +285,13 @@ func (r *Relay) readClients() {
 	}
 }
 
-// readServer takes packets from the server to c into c's down link.
-func (r *Relay) readServer(c *client) {
+// readServer takes packets from the server to c, arriving on conn, into
+// c's down link, until conn closes (Close, or Rebind replacing it).
+func (r *Relay) readServer(c *client, conn *net.UDPConn) {
 	defer r.wg.Done()
 	buf := make([]byte, maxDatagram)
 	for {
-		n, err := c.conn.Read(buf)
+		n, err := conn.Read(buf)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return

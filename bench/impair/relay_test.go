@@ -239,3 +239,67 @@ func TestRelayRejectsRemote(t *testing.T) {
 		t.Error("relay to a non-loopback upstream was made")
 	}
 }
+
+// TestRelayRebind: a rebound client reaches the server from a new port,
+// and the server's answers to that port still reach it; RebindEvery
+// rebinds every client on its own.
+func TestRelayRebind(t *testing.T) {
+	srv := newEchoServer(t)
+	r, err := NewRelay(srv.addr(), Config{}, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	a := newTestClient(t)
+	echo := func(i uint32) {
+		t.Helper()
+		a.send(t, r.LocalAddr(), i)
+		select {
+		case seq := <-a.got:
+			if seq != i {
+				t.Fatalf("echo %d came back as %d", i, seq)
+			}
+		case <-time.After(hangGuard):
+			t.Fatalf("echo %d lost", i)
+		}
+	}
+	before, err := r.Bind(a.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	echo(0)
+	after, err := r.Rebind(a.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after == before {
+		t.Fatalf("rebound to the same address %v", after)
+	}
+	if got, _ := r.UpstreamAddr(a.addr()); got != after {
+		t.Errorf("UpstreamAddr %v, want %v", got, after)
+	}
+	echo(1)
+	if srv.count(before) != 1 || srv.count(after) != 1 {
+		t.Errorf("server saw %v: want one packet from %v and one from %v", srv.from, before, after)
+	}
+	if _, err := r.Rebind(netip.MustParseAddrPort("127.0.0.1:9")); err == nil {
+		t.Error("rebound a client never seen")
+	}
+
+	stop := r.RebindEvery(10 * time.Millisecond)
+	for deadline := time.Now().Add(hangGuard); r.Rebinds() < 4; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d rebinds", r.Rebinds())
+		}
+	}
+	stop()
+	n := r.Rebinds()
+	echo(2) // through the last mapping
+	if r.Rebinds() != n {
+		t.Error("rebinding went on after stop")
+	}
+	stop() // again: a no-op
+	if err := r.Close(); err != nil {
+		t.Error(err)
+	}
+}

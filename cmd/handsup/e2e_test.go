@@ -24,7 +24,10 @@ import (
 // clients: two speakers send their own tones over Opus/RTP from the ports
 // they declared, and each speaker and a listener receive through an SDP
 // file. What each received is decoded by ffmpeg and checked with Goertzel,
-// 20 ms at a time.
+// 20 ms at a time. The speakers send their RTCP from the port above their
+// RTP port, as the README's demo does, to the server's RTP port + 1: their
+// sender reports give them a reception block and count as RTCP in the
+// metrics.
 func TestFFmpegEndToEnd(t *testing.T) {
 	ffmpeg, err := exec.LookPath("ffmpeg")
 	if err != nil {
@@ -40,10 +43,10 @@ func TestFFmpegEndToEnd(t *testing.T) {
 	}
 	srv := startBinary(t, bin)
 
-	ports := freeUDPPorts(t, 7)
-	s1Send, s1Recv, s1RTCP := ports[0], ports[1], ports[2]
-	s2Send, s2Recv, s2RTCP := ports[3], ports[4], ports[5]
-	lRecv := ports[6]
+	ports := freeUDPPorts(t, 3)
+	s1Recv, s2Recv, lRecv := ports[0], ports[1], ports[2]
+	s1Send, s2Send := freeUDPPortPair(t), freeUDPPortPair(t)
+	s1RTCP, s2RTCP := s1Send+1, s2Send+1
 	const f1, f2 = 440.0, 1000.0
 
 	srv.post(t, "/v1/rooms", `{"id":"e2e"}`)
@@ -99,6 +102,19 @@ func TestFFmpegEndToEnd(t *testing.T) {
 	senders := []*exec.Cmd{send("s1", f1, s1Send, s1RTCP), send("s2", f2, s2Send, s2RTCP)}
 	for _, r := range receivers {
 		waitFor(t, r, (seconds+10)*time.Second)
+	}
+	// ffmpeg sends its first sender report about 4 s in; the senders run
+	// for 7 s, the receivers for at least 5.
+	room := srv.getText(t, "/v1/rooms/e2e")
+	for _, id := range []string{"s1", "s2"} {
+		if !hasReception(room, id) {
+			t.Errorf("speaker %s has no reception block: %s", id, room)
+		}
+	}
+	n := metricValue(t, srv.getText(t, "/metrics"), `handsup_udp_datagrams_received_total{kind="rtcp"}`)
+	t.Logf("RTCP datagrams received: %v", n)
+	if n < 2 {
+		t.Errorf(`handsup_udp_datagrams_received_total{kind="rtcp"} is %v, want at least one sender report from each speaker`, n)
 	}
 	for _, s := range senders {
 		_ = s.Process.Kill()
@@ -207,6 +223,77 @@ func (s *runningServer) post(t *testing.T, path, body string) {
 		msg, _ := io.ReadAll(resp.Body)
 		t.Fatalf("POST %s: %d %s", path, resp.StatusCode, msg)
 	}
+}
+
+func (s *runningServer) getText(t *testing.T, path string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + s.http + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", path, resp.StatusCode, body)
+	}
+	return string(body)
+}
+
+// hasReception says whether the room's JSON shows a reception block for
+// participant id.
+func hasReception(roomJSON, id string) bool {
+	var room struct {
+		Members []struct {
+			ID        string          `json:"id"`
+			Reception json.RawMessage `json:"reception"`
+		} `json:"members"`
+	}
+	if json.Unmarshal([]byte(roomJSON), &room) != nil {
+		return false
+	}
+	for _, m := range room.Members {
+		if m.ID == id {
+			return len(m.Reception) > 0 && string(m.Reception) != "null"
+		}
+	}
+	return false
+}
+
+// metricValue reads one series from a Prometheus text exposition; -1 when
+// it is missing.
+func metricValue(t *testing.T, text, series string) float64 {
+	t.Helper()
+	for _, line := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			var f float64
+			if _, err := fmt.Sscan(v, &f); err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return f
+		}
+	}
+	return -1
+}
+
+// freeUDPPortPair finds a loopback UDP port whose port + 1 is free too, as
+// ffmpeg's localrtpport and localrtcpport.
+func freeUDPPortPair(t *testing.T) int {
+	t.Helper()
+	for range 32 {
+		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := c.LocalAddr().(*net.UDPAddr).Port
+		d, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port + 1})
+		c.Close()
+		if err == nil {
+			d.Close()
+			return port
+		}
+	}
+	t.Fatal("no free pair of loopback UDP ports")
+	return 0
 }
 
 // freeUDPPorts finds n loopback UDP ports free right now.

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/handsup-audio/handsup/cmd/handsup/internal/server"
 	"github.com/handsup-audio/handsup/cmd/internal/procs"
@@ -49,6 +50,8 @@ func run(args []string, stderr io.Writer) error {
 	str(&cfg.DemoRoom, "demo-room", "", "create an open room with this `id` at start")
 	str(&logFormat, "log-format", "text", "log `format`: text or json")
 	str(&logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	rtcpPort := fs.Bool("rtcp-port", env("rtcp-port", "true") != "false", "also read RTCP on the RTP port + 1, where ffmpeg sends it (env HANDSUP_RTCP_PORT=false turns it off)")
+	idle := fs.String("idle-timeout", env("idle-timeout", "30s"), "remove a participant that sent RTP or RTCP and then nothing for this `duration`; 0 or negative: never (env HANDSUP_IDLE_TIMEOUT)")
 	workers := fs.Int("workers", envInt("workers"), "engine workers ticking rooms; 0: one per CPU (env HANDSUP_WORKERS)")
 	fs.BoolVar(&cfg.Pprof, "pprof", env("pprof", "") == "true", "serve /debug/pprof on the HTTP address (env HANDSUP_PPROF=true)")
 	fs.Usage = func() {
@@ -83,6 +86,15 @@ func run(args []string, stderr io.Writer) error {
 		cfg.InviteSecret = key
 	}
 
+	cfg.NoRTCPPort = !*rtcpPort
+	d, err := time.ParseDuration(*idle)
+	if err != nil {
+		return fmt.Errorf("-idle-timeout: %w", err)
+	}
+	cfg.IdleTimeout = d
+	if d <= 0 {
+		cfg.IdleTimeout = -1
+	}
 	if *workers < 0 {
 		return errors.New("-workers must not be negative")
 	}

@@ -9,9 +9,13 @@ func NewCollector(t *Transport) prometheus.Collector {
 		return prometheus.NewDesc("handsup_udp_"+name, help, labels, nil)
 	}
 	return &collector{t: t,
-		in:       d("datagrams_received_total", "UDP datagrams received from declared participant addresses, by kind (rtp or rtcp, told apart as in RFC 5761).", "kind"),
-		dropped:  d("datagrams_dropped_total", "UDP datagrams dropped before the engine: unknown_source (from an address no participant declared: stale clients, NAT rebinding, scans), unbound (RTP or RTCP from a declared address whose participant is not bound yet), oversized (over 1500 bytes).", "reason"),
+		in:       d("datagrams_received_total", "UDP datagrams received from declared participant addresses, by kind (rtp or rtcp, told apart as in RFC 5761; rtcp counts both the RTP port and the RTCP port, the RTP port + 1).", "kind"),
+		rtcpPort: d("rtcp_port_datagrams_received_total", "Of the rtcp datagrams received, those that came to the RTCP port (the RTP port + 1, where ffmpeg sends its sender reports)."),
+		dropped:  d("datagrams_dropped_total", "UDP datagrams dropped before the engine: unknown_source (from an address no participant declared or learned, without a join SSRC: stale clients, spoofing, scans), unbound (RTP or RTCP from a declared address whose participant is not bound yet), oversized (over 1500 bytes), not_rtcp (other than RTCP on the RTCP port), move_limited (a join SSRC from a new address less than the move interval after the last move).", "reason"),
 		out:      d("datagrams_sent_total", "UDP datagrams sent to participants."),
+		unsent:   d("datagrams_unsent_total", "Packets not sent: not_latched (a participant that joined without an address has not sent its join SSRC yet).", "reason"),
+		learned:  d("addresses_learned_total", "Participants that joined without an address and latched onto the first source presenting their join SSRC."),
+		moves:    d("address_changes_total", "Latched participants that followed their join SSRC to a new source address (NAT rebinding, network change)."),
 		syscalls: d("send_syscalls_total", "sendmmsg calls made; datagrams sent per call is the batching factor, and a falling one costs CPU."),
 		sendErrs: d("send_errors_total", "Datagrams that failed to send (socket buffer full, destination unreachable)."),
 		readErrs: d("read_errors_total", "Errors reading the UDP socket, other than its closing."),
@@ -20,12 +24,13 @@ func NewCollector(t *Transport) prometheus.Collector {
 }
 
 type collector struct {
-	t                                                     *Transport
-	in, dropped, out, syscalls, sendErrs, readErrs, peers *prometheus.Desc
+	t                                                  *Transport
+	in, rtcpPort, dropped, out, unsent, learned, moves *prometheus.Desc
+	syscalls, sendErrs, readErrs, peers                *prometheus.Desc
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.in, c.dropped, c.out, c.syscalls, c.sendErrs, c.readErrs, c.peers} {
+	for _, d := range []*prometheus.Desc{c.in, c.rtcpPort, c.dropped, c.out, c.unsent, c.learned, c.moves, c.syscalls, c.sendErrs, c.readErrs, c.peers} {
 		ch <- d
 	}
 }
@@ -37,9 +42,15 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(c.in, s.RTPIn, "rtp")
 	counter(c.in, s.RTCPIn, "rtcp")
+	counter(c.rtcpPort, s.RTCPPortIn)
 	counter(c.dropped, s.UnknownSource, "unknown_source")
 	counter(c.dropped, s.Unbound, "unbound")
 	counter(c.dropped, s.Oversized, "oversized")
+	counter(c.dropped, s.NotRTCP, "not_rtcp")
+	counter(c.dropped, s.MoveLimited, "move_limited")
+	counter(c.unsent, s.Unlatched, "not_latched")
+	counter(c.learned, s.Latched)
+	counter(c.moves, s.AddressChanges)
 	counter(c.out, s.PacketsOut)
 	counter(c.syscalls, s.SendSyscalls)
 	counter(c.sendErrs, s.SendErrors)

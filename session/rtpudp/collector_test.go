@@ -1,7 +1,6 @@
 package rtpudp
 
 import (
-	"context"
 	"net"
 	"net/netip"
 	"strings"
@@ -15,10 +14,7 @@ import (
 // TestCollector: the handsup_udp_* families say what the socket saw.
 func TestCollector(t *testing.T) {
 	tr := listen(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- tr.Serve(ctx) }()
-	t.Cleanup(func() { cancel(); <-served })
+	serve(t, tr)
 
 	dial := func() *net.UDPConn {
 		c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(tr.LocalAddr()))
@@ -57,12 +53,14 @@ func TestCollector(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(c)
 	expected := `
-# HELP handsup_udp_datagrams_dropped_total UDP datagrams dropped before the engine: unknown_source (from an address no participant declared: stale clients, NAT rebinding, scans), unbound (RTP or RTCP from a declared address whose participant is not bound yet), oversized (over 1500 bytes).
+# HELP handsup_udp_datagrams_dropped_total UDP datagrams dropped before the engine: unknown_source (from an address no participant declared or learned, without a join SSRC: stale clients, spoofing, scans), unbound (RTP or RTCP from a declared address whose participant is not bound yet), oversized (over 1500 bytes), not_rtcp (other than RTCP on the RTCP port), move_limited (a join SSRC from a new address less than the move interval after the last move).
 # TYPE handsup_udp_datagrams_dropped_total counter
+handsup_udp_datagrams_dropped_total{reason="move_limited"} 0
+handsup_udp_datagrams_dropped_total{reason="not_rtcp"} 0
 handsup_udp_datagrams_dropped_total{reason="oversized"} 1
 handsup_udp_datagrams_dropped_total{reason="unbound"} 2
 handsup_udp_datagrams_dropped_total{reason="unknown_source"} 2
-# HELP handsup_udp_datagrams_received_total UDP datagrams received from declared participant addresses, by kind (rtp or rtcp, told apart as in RFC 5761).
+# HELP handsup_udp_datagrams_received_total UDP datagrams received from declared participant addresses, by kind (rtp or rtcp, told apart as in RFC 5761; rtcp counts both the RTP port and the RTCP port, the RTP port + 1).
 # TYPE handsup_udp_datagrams_received_total counter
 handsup_udp_datagrams_received_total{kind="rtcp"} 1
 handsup_udp_datagrams_received_total{kind="rtp"} 1
@@ -78,8 +76,8 @@ handsup_udp_declared_peers 1
 		"handsup_udp_datagrams_sent_total", "handsup_udp_declared_peers"); err != nil {
 		t.Error(err)
 	}
-	if n, err := testutil.GatherAndCount(reg); err != nil || n != 10 {
-		t.Errorf("%d series (%v), want 10", n, err)
+	if n, err := testutil.GatherAndCount(reg); err != nil || n != 16 {
+		t.Errorf("%d series (%v), want 16", n, err)
 	}
 	if probs, err := testutil.CollectAndLint(c); err != nil || len(probs) > 0 {
 		t.Errorf("lint: %v %v", probs, err)

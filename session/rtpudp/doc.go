@@ -3,7 +3,15 @@
 //
 // One socket serves every participant. Incoming datagrams are
 // demultiplexed by source address (the address a participant declared when
-// it joined); RTP and RTCP share the port (RFC 5761). Outgoing packets are
+// it joined); RTP and RTCP share the port (RFC 5761). A second socket on
+// the RTP port + 1 (RFC 3550's default) takes the RTCP of clients that do
+// not multiplex, such as ffmpeg, from a participant's declared addresses
+// and the port above each (Config.NoRTCPPort turns it off).
+//
+// A client behind a NAT does not know its public address: AddLatchingPeer
+// declares it by a join SSRC instead, and the transport learns its
+// address from the first packet that presents that SSRC, following it
+// (at a bounded rate) when the NAT rebinds. Outgoing packets are
 // gathered per room during a tick and leave in batches through sendmmsg, a
 // listener's packet as two buffers — its own 12-byte header and the room's
 // shared payload — so the payload is never copied per listener.

@@ -2,12 +2,15 @@ package rtpudp
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/net/ipv4"
 
@@ -18,6 +21,7 @@ import (
 var (
 	ErrAddrTaken = errors.New("rtpudp: another participant already uses this address")
 	ErrClosed    = errors.New("rtpudp: transport closed")
+	ErrSSRCTaken = errors.New("rtpudp: another participant already latches on this SSRC")
 )
 
 // Config holds a transport's settings. The zero value works: every zero
@@ -26,6 +30,18 @@ type Config struct {
 	Addr         string // UDP address to listen on; default "127.0.0.1:5004"
 	BatchSize    int    // datagrams per sendmmsg; default 256
 	SocketBuffer int    // SO_SNDBUF and SO_RCVBUF in bytes; default 4 MiB
+	// NoRTCPPort turns off the second socket. By default (false) the
+	// transport also listens on the RTP port + 1, where RFC 3550 clients
+	// that do not multiplex (ffmpeg among them) send their RTCP. When Addr
+	// has port 0, the kernel's port is taken only if port + 1 is free too.
+	NoRTCPPort bool
+	// MoveInterval bounds how often a latching peer (AddLatchingPeer) may
+	// follow its SSRC to a new source address (NAT rebinding, a phone
+	// moving from Wi-Fi to LTE): at most one move per interval; default
+	// 1 s.
+	MoveInterval time.Duration
+	Now          func() time.Time // stamps address moves; default time.Now
+	Logger       *slog.Logger     // logs address moves; default slog.Default()
 }
 
 func (c Config) withDefaults() Config {
@@ -38,19 +54,31 @@ func (c Config) withDefaults() Config {
 	if c.SocketBuffer <= 0 {
 		c.SocketBuffer = 4 << 20
 	}
+	if c.MoveInterval <= 0 {
+		c.MoveInterval = time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
 	return c
 }
 
 // Transport is one UDP socket serving every participant.
 type Transport struct {
-	cfg   Config
-	conn  *net.UDPConn
-	batch batchWriter
-	local netip.AddrPort
+	cfg      Config
+	conn     *net.UDPConn
+	rtcpConn *net.UDPConn // the RTP port + 1; nil with Config.NoRTCPPort
+	batch    batchWriter
+	local    netip.AddrPort
 
-	mu     sync.RWMutex
-	peers  map[netip.AddrPort]*Peer
-	closed atomic.Bool
+	mu        sync.RWMutex
+	peers     map[netip.AddrPort]*Peer
+	rtcpPeers map[netip.AddrPort]*Peer // sources accepted on the RTCP port
+	latching  map[uint32]*Peer         // latching peers by their join SSRC
+	closed    atomic.Bool
 
 	stats counters
 }
@@ -67,30 +95,75 @@ func Listen(cfg Config) (*Transport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rtpudp: address %q: %w", cfg.Addr, err)
 	}
-	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap))
+	conn, rtcpConn, err := listenPair(ap, !cfg.NoRTCPPort)
 	if err != nil {
-		return nil, fmt.Errorf("rtpudp: listen %s: %w", cfg.Addr, err)
+		return nil, err
 	}
 	// Best effort: the kernel caps these at its own limits.
 	_ = conn.SetReadBuffer(cfg.SocketBuffer)
 	_ = conn.SetWriteBuffer(cfg.SocketBuffer)
 	t := &Transport{
-		cfg:   cfg,
-		conn:  conn,
-		local: conn.LocalAddr().(*net.UDPAddr).AddrPort(),
-		peers: make(map[netip.AddrPort]*Peer),
+		cfg:       cfg,
+		conn:      conn,
+		rtcpConn:  rtcpConn,
+		local:     conn.LocalAddr().(*net.UDPAddr).AddrPort(),
+		peers:     make(map[netip.AddrPort]*Peer),
+		rtcpPeers: make(map[netip.AddrPort]*Peer),
+		latching:  make(map[uint32]*Peer),
 	}
 	t.batch = ipv4.NewPacketConn(conn) // sendmmsg works on v4 and v6 sockets alike
 	return t, nil
 }
 
+// listenPair opens the RTP socket and, when rtcp is set, the socket on
+// its port + 1. With port 0 it asks the kernel again (a few times) until
+// both ports of a pair are free.
+func listenPair(ap netip.AddrPort, rtcp bool) (conn, rtcpConn *net.UDPConn, err error) {
+	tries := 1
+	if rtcp && ap.Port() == 0 {
+		tries = 32
+	}
+	for range tries {
+		conn, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap))
+		if err != nil {
+			return nil, nil, fmt.Errorf("rtpudp: listen %s: %w", ap, err)
+		}
+		if !rtcp {
+			return conn, nil, nil
+		}
+		port := conn.LocalAddr().(*net.UDPAddr).Port
+		if port < 65535 {
+			rtcpConn, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ap.Addr(), uint16(port+1))))
+			if err == nil {
+				return conn, rtcpConn, nil
+			}
+		} else {
+			err = errors.New("no port above 65535")
+		}
+		_ = conn.Close()
+	}
+	return nil, nil, fmt.Errorf("rtpudp: RTCP port (the RTP port + 1) for %s: %w (Config.NoRTCPPort turns it off)", ap, err)
+}
+
 // LocalAddr is the address the socket listens on.
 func (t *Transport) LocalAddr() netip.AddrPort { return t.local }
 
-// Close closes the socket; Serve returns.
+// RTCPAddr is the address of the RTCP socket, the RTP port + 1; the zero
+// value with Config.NoRTCPPort.
+func (t *Transport) RTCPAddr() netip.AddrPort {
+	if t.rtcpConn == nil {
+		return netip.AddrPort{}
+	}
+	return t.rtcpConn.LocalAddr().(*net.UDPAddr).AddrPort()
+}
+
+// Close closes the sockets; Serve returns.
 func (t *Transport) Close() error {
 	if t.closed.Swap(true) {
 		return nil
+	}
+	if t.rtcpConn != nil {
+		_ = t.rtcpConn.Close()
 	}
 	return t.conn.Close()
 }
@@ -117,12 +190,18 @@ func (t *Transport) NewBatch() *Batch {
 // leave through batch towards sendTo, or towards remote when sendTo is the
 // zero value (symmetric RTP; clients such as ffmpeg send and receive on
 // different ports). An address serves one participant at a time.
+//
+// On the RTCP socket (the RTP port + 1) the peer's RTCP is accepted from
+// remote, from sendTo, and from the port above each (where RFC 3550
+// clients such as ffmpeg send it from); an address another peer claimed
+// first stays that peer's.
 func (t *Transport) AddPeer(remote, sendTo netip.AddrPort, batch *Batch) (*Peer, error) {
 	remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
 	if !sendTo.IsValid() {
 		sendTo = remote
 	}
-	p := &Peer{t: t, remote: remote, sendTo: sendTo, addr: net.UDPAddrFromAddrPort(sendTo), batch: batch}
+	p := &Peer{t: t, remote: remote, sendTo: sendTo, batch: batch}
+	p.addr.Store(net.UDPAddrFromAddrPort(sendTo))
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed.Load() {
@@ -132,15 +211,75 @@ func (t *Transport) AddPeer(remote, sendTo netip.AddrPort, batch *Batch) (*Peer,
 		return nil, fmt.Errorf("%w: %s", ErrAddrTaken, remote)
 	}
 	t.peers[remote] = p
+	if t.rtcpConn != nil {
+		for _, a := range p.rtcpSources() {
+			if _, taken := t.rtcpPeers[a]; !taken {
+				t.rtcpPeers[a] = p
+			}
+		}
+	}
 	return p, nil
 }
 
-// RemovePeer forgets a peer's address.
+// AddLatchingPeer declares a participant whose address the transport
+// learns (what Janus and Asterisk call comedia, or symmetric RTP): a client
+// behind a NAT cannot know its public address, so it sends its first
+// packets with ssrc as their SSRC (RTP, or the sender SSRC of an RTCP
+// packet such as a receiver report), and the peer latches onto the first
+// source address that presents it: its datagrams go to the bound receiver
+// and its stream goes back there. Until then it sends nothing. When the
+// source changes (the NAT rebinds, the client changes networks), the peer
+// follows only a packet from the new source that presents the same SSRC,
+// at most once per Config.MoveInterval; each move is counted and logged.
+// Anyone who sees the client's packets sees the SSRC: this keeps off
+// strangers and scans, not an on-path attacker. ssrc is chosen by the
+// caller at random (crypto/rand); one already used is ErrSSRCTaken.
+func (t *Transport) AddLatchingPeer(ssrc uint32, batch *Batch) (*Peer, error) {
+	p := &Peer{t: t, batch: batch, latch: true, ssrc: ssrc}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed.Load() {
+		return nil, ErrClosed
+	}
+	if _, taken := t.latching[ssrc]; taken {
+		return nil, ErrSSRCTaken
+	}
+	t.latching[ssrc] = p
+	return p, nil
+}
+
+// rtcpSources are the addresses the RTCP socket accepts the peer's RTCP
+// from: its declared addresses and the port above each.
+func (p *Peer) rtcpSources() []netip.AddrPort {
+	out := make([]netip.AddrPort, 0, 4)
+	if p.latch {
+		return out // learned addresses send RTCP muxed
+	}
+	for _, a := range []netip.AddrPort{p.remote, unmap(p.sendTo)} {
+		out = append(out, a)
+		if a.Port() < 65535 {
+			out = append(out, netip.AddrPortFrom(a.Addr(), a.Port()+1))
+		}
+	}
+	return out
+}
+
+func unmap(a netip.AddrPort) netip.AddrPort { return netip.AddrPortFrom(a.Addr().Unmap(), a.Port()) }
+
+// RemovePeer forgets a peer's addresses.
 func (t *Transport) RemovePeer(p *Peer) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.peers[p.remote] == p {
+	if p.remote.IsValid() && t.peers[p.remote] == p {
 		delete(t.peers, p.remote)
+	}
+	if p.latch && t.latching[p.ssrc] == p {
+		delete(t.latching, p.ssrc)
+	}
+	for _, a := range p.rtcpSources() {
+		if t.rtcpPeers[a] == p {
+			delete(t.rtcpPeers, a)
+		}
 	}
 }
 
@@ -151,10 +290,15 @@ func (t *Transport) Peers() int {
 	return len(t.peers)
 }
 
-func (t *Transport) peer(addr netip.AddrPort) *Peer {
-	addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
+func (t *Transport) peer(addr netip.AddrPort, rtcpPort bool) *Peer {
+	addr = unmap(addr)
 	t.mu.RLock()
-	p := t.peers[addr]
+	var p *Peer
+	if rtcpPort {
+		p = t.rtcpPeers[addr]
+	} else {
+		p = t.peers[addr]
+	}
 	t.mu.RUnlock()
 	return p
 }
@@ -162,42 +306,75 @@ func (t *Transport) peer(addr netip.AddrPort) *Peer {
 // Serve reads datagrams until ctx ends or the transport closes. Each goes
 // to the receiver bound to its source address, RTP and RTCP told apart as
 // in RFC 5761; datagrams from undeclared addresses, or from a declared one
-// with no receiver bound yet, are dropped and counted.
+// with no receiver bound yet, are dropped and counted. The RTCP socket, if
+// any, is read on a second goroutine, its datagrams routed the same way.
 func (t *Transport) Serve(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { _ = t.Close() })
 	defer stop()
+	var rtcpDone chan struct{}
+	if t.rtcpConn != nil {
+		rtcpDone = make(chan struct{})
+		go func() {
+			defer close(rtcpDone)
+			t.read(t.rtcpConn, true)
+		}()
+	}
+	t.read(t.conn, false)
+	if rtcpDone != nil {
+		_ = t.Close()
+		<-rtcpDone
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return nil
+}
+
+// read reads one socket until the transport closes.
+func (t *Transport) read(conn *net.UDPConn, rtcpPort bool) {
 	buf := make([]byte, 2048)
 	for {
-		n, from, err := t.conn.ReadFromUDPAddrPort(buf)
+		n, from, err := conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			if t.closed.Load() {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				return nil
+				return
 			}
 			t.stats.readErrors.Add(1)
 			continue
 		}
-		t.receive(buf[:n], from)
+		t.receive(buf[:n], from, rtcpPort)
 	}
 }
 
-// receive routes one datagram.
-func (t *Transport) receive(pkt []byte, from netip.AddrPort) {
+// receive routes one datagram that arrived on the RTP socket or, when
+// rtcpPort is set, on the RTCP socket, which takes only RTCP.
+func (t *Transport) receive(pkt []byte, from netip.AddrPort, rtcpPort bool) {
 	if len(pkt) > maxDatagram {
 		t.stats.oversized.Add(1)
 		return
 	}
-	p := t.peer(from)
+	rtcp := IsRTCP(pkt)
+	p := t.peer(from, rtcpPort)
+	if p == nil && !rtcpPort {
+		p = t.learn(pkt, rtcp, from)
+		if p == nil {
+			return // counted by learn
+		}
+	}
 	if p == nil {
 		t.stats.unknownSource.Add(1)
 		return
 	}
-	rtcp := IsRTCP(pkt)
-	if rtcp {
+	switch {
+	case rtcpPort && !rtcp:
+		t.stats.notRTCP.Add(1)
+		return
+	case rtcpPort:
 		t.stats.rtcpIn.Add(1)
-	} else {
+		t.stats.rtcpPortIn.Add(1)
+	case rtcp:
+		t.stats.rtcpIn.Add(1)
+	default:
 		t.stats.rtpIn.Add(1)
 	}
 	b := p.recv.Load()
@@ -210,6 +387,68 @@ func (t *Transport) receive(pkt []byte, from netip.AddrPort) {
 		b.r.ReceiveRTCP(pkt)
 	} else {
 		b.r.ReceiveRTP(pkt)
+	}
+}
+
+// learn finds the latching peer whose SSRC pkt presents and latches it
+// onto from, or moves it there; nil (and the drop counted) when pkt
+// presents no such SSRC or the peer moved too recently.
+func (t *Transport) learn(pkt []byte, rtcp bool, from netip.AddrPort) *Peer {
+	ssrc, ok := senderSSRC(pkt, rtcp)
+	if !ok {
+		t.stats.unknownSource.Add(1)
+		return nil
+	}
+	t.mu.RLock()
+	p := t.latching[ssrc]
+	t.mu.RUnlock()
+	if p == nil {
+		t.stats.unknownSource.Add(1)
+		return nil
+	}
+	from = unmap(from)
+	now := t.cfg.Now()
+	t.mu.Lock()
+	if t.latching[ssrc] != p || t.peers[from] != nil { // gone, or raced to another peer
+		t.mu.Unlock()
+		t.stats.unknownSource.Add(1)
+		return nil
+	}
+	old := p.remote
+	if old.IsValid() && now.Sub(p.moved) < t.cfg.MoveInterval {
+		t.mu.Unlock()
+		t.stats.moveLimited.Add(1)
+		return nil
+	}
+	if old.IsValid() {
+		delete(t.peers, old)
+	}
+	t.peers[from] = p
+	p.remote, p.sendTo, p.moved = from, from, now
+	p.addr.Store(net.UDPAddrFromAddrPort(from))
+	t.mu.Unlock()
+	if old.IsValid() {
+		t.stats.addressChanges.Add(1)
+		t.cfg.Logger.Info("participant address changed", "from", old.String(), "to", from.String())
+	} else {
+		t.stats.latched.Add(1)
+		t.cfg.Logger.Debug("participant address learned", "addr", from.String())
+	}
+	return p
+}
+
+// senderSSRC reads the SSRC a datagram presents: an RTP packet's, or the
+// sender SSRC of the first packet of an RTCP compound.
+func senderSSRC(pkt []byte, rtcp bool) (uint32, bool) {
+	switch {
+	case len(pkt) < 8 || pkt[0]>>6 != 2:
+		return 0, false
+	case rtcp:
+		return binary.BigEndian.Uint32(pkt[4:8]), true
+	case len(pkt) < 12:
+		return 0, false
+	default:
+		return binary.BigEndian.Uint32(pkt[8:12]), true
 	}
 }
 
@@ -226,6 +465,9 @@ func IsRTCP(pkt []byte) bool {
 
 // WriteTo sends one datagram at once, outside any batch (RTCP reports).
 func (t *Transport) WriteTo(pkt []byte, to netip.AddrPort) error {
+	if !to.IsValid() {
+		return errNotLatched
+	}
 	_, err := t.conn.WriteToUDPAddrPort(pkt, to)
 	if err != nil {
 		t.stats.sendErrors.Add(1)
@@ -237,13 +479,21 @@ func (t *Transport) WriteTo(pkt []byte, to netip.AddrPort) error {
 // participant's session.Link: its engine.Sink, its RTCP path, and the
 // source of its incoming packets.
 type Peer struct {
-	t      *Transport
+	t     *Transport
+	batch *Batch
+	recv  atomic.Pointer[bound]
+	addr  atomic.Pointer[net.UDPAddr] // sendTo, as WriteBatch wants it; nil until latched
+	latch bool                        // learns its address (AddLatchingPeer)
+	ssrc  uint32                      // the SSRC it latches on
+
+	// Guarded by t.mu; a latching peer's change when it moves.
 	remote netip.AddrPort // where its datagrams come from
 	sendTo netip.AddrPort // where its stream goes
-	addr   *net.UDPAddr   // sendTo, as WriteBatch wants it
-	batch  *Batch
-	recv   atomic.Pointer[bound]
+	moved  time.Time      // when it last latched or moved
 }
+
+// errNotLatched: a latching peer has no address to send to yet.
+var errNotLatched = errors.New("rtpudp: participant address not learned yet")
 
 // bound boxes a receiver for the atomic pointer.
 type bound struct{ r session.Receiver }
@@ -259,7 +509,7 @@ func (p *Peer) Bind(r session.Receiver) {
 }
 
 // WriteRTCP sends one RTCP packet to the peer at once, outside the batch.
-func (p *Peer) WriteRTCP(pkt []byte) error { return p.t.WriteTo(pkt, p.sendTo) }
+func (p *Peer) WriteRTCP(pkt []byte) error { return p.t.WriteTo(pkt, p.SendTo()) }
 
 // Flush sends what the peer's batch holds now, without waiting for the
 // room's tick to end (a retransmission is late already).
@@ -272,16 +522,34 @@ func (p *Peer) Close() error {
 	return nil
 }
 
-// Remote is the declared address its datagrams come from.
-func (p *Peer) Remote() netip.AddrPort { return p.remote }
+// Remote is the address its datagrams come from: the declared one, or
+// the one a latching peer learned (the zero value until then).
+func (p *Peer) Remote() netip.AddrPort {
+	p.t.mu.RLock()
+	defer p.t.mu.RUnlock()
+	return p.remote
+}
 
-// SendTo is the address its stream goes to.
-func (p *Peer) SendTo() netip.AddrPort { return p.sendTo }
+// SendTo is the address its stream goes to; the zero value while a
+// latching peer has not learned its address.
+func (p *Peer) SendTo() netip.AddrPort {
+	p.t.mu.RLock()
+	defer p.t.mu.RUnlock()
+	return p.sendTo
+}
+
+// Latching reports whether the peer learns its address (AddLatchingPeer).
+func (p *Peer) Latching() bool { return p.latch }
 
 // WriteRTP queues one packet in the peer's batch; it never blocks on the
 // network. It satisfies engine.Sink.
 func (p *Peer) WriteRTP(header, payload []byte) error {
-	return p.batch.add(p.addr, header, payload)
+	a := p.addr.Load()
+	if a == nil {
+		p.t.stats.unlatched.Add(1)
+		return nil // nowhere to send yet: as lost on the way
+	}
+	return p.batch.add(a, header, payload)
 }
 
 // maxHeader bounds a queued RTP header: 12 bytes plus CSRCs and an extension.
@@ -351,27 +619,38 @@ func (b *Batch) flushLocked() {
 
 type counters struct {
 	rtpIn, rtcpIn, unknownSource, unbound, oversized, readErrors atomic.Uint64
+	rtcpPortIn, notRTCP                                          atomic.Uint64
+	latched, addressChanges, moveLimited, unlatched              atomic.Uint64
 	packetsOut, syscalls, sendErrors                             atomic.Uint64
 }
 
 // Stats counts the transport's traffic.
 type Stats struct {
-	RTPIn, RTCPIn uint64 // datagrams from declared addresses
-	UnknownSource uint64 // dropped: from an address no participant declared
-	Unbound       uint64 // dropped (RTP or RTCP): declared address, no receiver bound yet
-	Oversized     uint64 // dropped: longer than 1500 bytes
-	ReadErrors    uint64
-	PacketsOut    uint64 // datagrams sent
-	SendSyscalls  uint64 // sendmmsg calls
-	SendErrors    uint64
-	DeclaredPeers int
+	RTPIn, RTCPIn  uint64 // datagrams from declared addresses
+	RTCPPortIn     uint64 // of RTCPIn, those that came to the RTP port + 1
+	UnknownSource  uint64 // dropped: from an address no participant declared
+	NotRTCP        uint64 // dropped: not RTCP, on the RTCP port
+	Latched        uint64 // latching peers that learned their first address
+	AddressChanges uint64 // latching peers that followed their SSRC to a new address
+	MoveLimited    uint64 // dropped: a latching peer's SSRC from a new address within MoveInterval of its last move
+	Unlatched      uint64 // packets not sent: the latching peer had no address yet
+	Unbound        uint64 // dropped (RTP or RTCP): declared address, no receiver bound yet
+	Oversized      uint64 // dropped: longer than 1500 bytes
+	ReadErrors     uint64
+	PacketsOut     uint64 // datagrams sent
+	SendSyscalls   uint64 // sendmmsg calls
+	SendErrors     uint64
+	DeclaredPeers  int
 }
 
 // Stats returns the transport's counters.
 func (t *Transport) Stats() Stats {
 	s := &t.stats
 	return Stats{
-		RTPIn: s.rtpIn.Load(), RTCPIn: s.rtcpIn.Load(),
+		RTPIn: s.rtpIn.Load(), RTCPIn: s.rtcpIn.Load(), RTCPPortIn: s.rtcpPortIn.Load(),
+		NotRTCP: s.notRTCP.Load(), Latched: s.latched.Load(),
+		AddressChanges: s.addressChanges.Load(), MoveLimited: s.moveLimited.Load(),
+		Unlatched:     s.unlatched.Load(),
 		UnknownSource: s.unknownSource.Load(), Unbound: s.unbound.Load(),
 		Oversized: s.oversized.Load(), ReadErrors: s.readErrors.Load(),
 		PacketsOut: s.packetsOut.Load(), SendSyscalls: s.syscalls.Load(),

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -95,7 +97,9 @@ func (s *Server) deleteRoom(id string) error {
 }
 
 type rtpRequest struct {
-	Addr        string `json:"addr"`      // where the client sends from
+	// Addr is where the client sends from; without it the client gets a
+	// join SSRC and the server learns its address (behind a NAT).
+	Addr        string `json:"addr"`
 	RecvAddr    string `json:"recv_addr"` // where it wants its stream; default addr
 	PayloadType *int   `json:"payload_type"`
 	// REDPayloadType, when set, is the client's RED (RFC 2198) payload
@@ -123,8 +127,13 @@ type participantView struct {
 	PayloadType    int     `json:"payload_type,omitempty"`
 	REDPayloadType int     `json:"red_payload_type,omitempty"`
 	RTPAddr        string  `json:"rtp_addr,omitempty"`
-	RecvAddr       string  `json:"recv_addr,omitempty"`
-	ServerRTPAddr  string  `json:"server_rtp_addr,omitempty"`
+	// JoinSSRC, in the join answer of a client that gave no rtp.addr, is
+	// the SSRC its first packets must carry (RTP, or an RTCP receiver
+	// report's sender SSRC): the server latches onto the address they
+	// come from, and follows it when the client's NAT rebinds.
+	JoinSSRC      uint32 `json:"join_ssrc,omitempty"`
+	RecvAddr      string `json:"recv_addr,omitempty"`
+	ServerRTPAddr string `json:"server_rtp_addr,omitempty"`
 	// Reception is what the participant's RTCP receiver reports say about
 	// the stream sent to it; Uplink is what the server measures of a
 	// speaker's incoming stream.
@@ -145,11 +154,15 @@ func (s *Server) join(r *room, req joinRequest) (participantView, error) {
 	if err != nil {
 		return participantView{}, badRequest("role must be speaker, listener or moderator")
 	}
-	addr, ok := parseClientAddr(req.RTP.Addr)
-	if !ok {
-		return participantView{}, badRequest("rtp.addr must be the client's ip:port, for example 127.0.0.1:6000")
+	var addr, recv netip.AddrPort
+	ok := true
+	if req.RTP.Addr != "" {
+		if addr, ok = parseClientAddr(req.RTP.Addr); !ok {
+			return participantView{}, badRequest("rtp.addr must be the client's ip:port, for example 127.0.0.1:6000, or absent (the server learns it)")
+		}
+	} else if req.RTP.RecvAddr != "" {
+		return participantView{}, badRequest("rtp.recv_addr needs rtp.addr: without it the stream goes where the client's join SSRC comes from")
 	}
-	var recv netip.AddrPort
 	if req.RTP.RecvAddr != "" {
 		if recv, ok = parseClientAddr(req.RTP.RecvAddr); !ok {
 			return participantView{}, badRequest("rtp.recv_addr must be an ip:port, for example 127.0.0.1:7000")
@@ -166,7 +179,13 @@ func (s *Server) join(r *room, req joinRequest) (participantView, error) {
 	if redPT != 0 && (redPT < 96 || redPT > 127 || redPT == pt) {
 		return participantView{}, badRequest("rtp.red_payload_type must be a dynamic payload type, 96 to 127, other than payload_type")
 	}
-	peer, err := s.udp.AddPeer(addr, recv, r.batch)
+	var peer *rtpudp.Peer
+	var joinSSRC uint32
+	if addr.IsValid() {
+		peer, err = s.udp.AddPeer(addr, recv, r.batch)
+	} else {
+		peer, joinSSRC, err = s.addLatchingPeer(r)
+	}
 	if err != nil {
 		return participantView{}, err
 	}
@@ -179,7 +198,24 @@ func (s *Server) join(r *room, req joinRequest) (participantView, error) {
 	v := r.view(m.Participant())
 	v.PayloadType = pt
 	v.ServerRTPAddr = s.publicRTPAddr()
+	v.JoinSSRC = joinSSRC
 	return v, nil
+}
+
+// addLatchingPeer declares a participant by a random join SSRC.
+func (s *Server) addLatchingPeer(r *room) (*rtpudp.Peer, uint32, error) {
+	var b [4]byte
+	for {
+		_, _ = rand.Read(b[:])
+		ssrc := binary.BigEndian.Uint32(b[:])
+		if ssrc == 0 {
+			continue
+		}
+		p, err := s.udp.AddLatchingPeer(ssrc, r.batch)
+		if !errors.Is(err, rtpudp.ErrSSRCTaken) {
+			return p, ssrc, err
+		}
+	}
 }
 
 // parseClientAddr accepts a concrete ip:port, not a wildcard or port 0.
@@ -202,7 +238,7 @@ func (r *room) view(p *engine.Participant) participantView {
 		v.Tier = tiers[st.Tier].Name
 	}
 	if m, ok := r.Member(p.ID()); ok {
-		if peer, ok := m.Link().(*rtpudp.Peer); ok {
+		if peer, ok := m.Link().(*rtpudp.Peer); ok && peer.Remote().IsValid() { // else not latched yet
 			v.RTPAddr = peer.Remote().String()
 			v.RecvAddr = peer.SendTo().String()
 		}

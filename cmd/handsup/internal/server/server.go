@@ -30,16 +30,23 @@ type Config struct {
 	// PublicRTPAddr is the RTP address told to clients; default the
 	// socket's own address.
 	PublicRTPAddr string
-	AdminToken    string // bearer token for the API; required off loopback
-	InviteSecret  []byte // HMAC key for invites; default random per start
-	MaxBodyBytes  int64  // default 64 KiB
-	Pprof         bool   // serve /debug/pprof
-	DemoRoom      string // create this open room at start
-	Workers       int    // engine workers; default GOMAXPROCS
+	// NoRTCPPort turns off the RTCP socket on the RTP port + 1 (where
+	// ffmpeg sends its RTCP); by default the server listens there too.
+	NoRTCPPort   bool
+	AdminToken   string // bearer token for the API; required off loopback
+	InviteSecret []byte // HMAC key for invites; default random per start
+	MaxBodyBytes int64  // default 64 KiB
+	Pprof        bool   // serve /debug/pprof
+	DemoRoom     string // create this open room at start
+	Workers      int    // engine workers; default GOMAXPROCS
 	// SRInterval is how long the server takes to send a sender report on
 	// every output stream once; default 5 s.
 	SRInterval time.Duration
-	Logger     *slog.Logger
+	// IdleTimeout removes a participant that sent RTP or RTCP and then
+	// nothing for this long (reason "timeout"); default 30 s, negative:
+	// never. Receive-only listeners that never send are kept.
+	IdleTimeout time.Duration
+	Logger      *slog.Logger
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -119,7 +126,7 @@ func New(cfg Config) (*Server, error) {
 		invites: inviteSigner{secret: cfg.InviteSecret},
 		rooms:   map[string]*room{},
 	}
-	s.udp, err = rtpudp.Listen(rtpudp.Config{Addr: cfg.RTPAddr})
+	s.udp, err = rtpudp.Listen(rtpudp.Config{Addr: cfg.RTPAddr, NoRTCPPort: cfg.NoRTCPPort, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +139,7 @@ func New(cfg Config) (*Server, error) {
 			}
 		},
 	})
-	s.sessions = session.New(s.eng, session.Config{SRInterval: cfg.SRInterval, Logger: s.log})
+	s.sessions = session.New(s.eng, session.Config{SRInterval: cfg.SRInterval, IdleTimeout: cfg.IdleTimeout, Logger: s.log})
 	collector = metrics.New(s.eng, metrics.Options{PerRoom: true})
 	s.metrics = collector
 	s.reg.MustRegister(collector,

@@ -413,7 +413,7 @@ func TestBadRequests(t *testing.T) {
 		{"delete unknown room", "DELETE", "/v1/rooms/nope", "", false, false, 404},
 		{"join unknown room", "POST", "/v1/rooms/nope/participants", `{"id":"a","role":"speaker","rtp":{"addr":"127.0.0.1:9"}}`, false, false, 404},
 		{"bad role", "POST", "/v1/rooms/r/participants", `{"id":"b","role":"king","rtp":{"addr":"127.0.0.1:9"}}`, false, false, 400},
-		{"no address", "POST", "/v1/rooms/r/participants", `{"id":"b","role":"speaker"}`, false, false, 400},
+		{"recv_addr without addr", "POST", "/v1/rooms/r/participants", `{"id":"b","role":"speaker","rtp":{"recv_addr":"127.0.0.1:9"}}`, false, false, 400},
 		{"bad address", "POST", "/v1/rooms/r/participants", `{"id":"b","role":"speaker","rtp":{"addr":"nowhere"}}`, false, false, 400},
 		{"port zero", "POST", "/v1/rooms/r/participants", `{"id":"b","role":"speaker","rtp":{"addr":"127.0.0.1:0"}}`, false, false, 400},
 		{"static payload type", "POST", "/v1/rooms/r/participants", `{"id":"b","role":"speaker","rtp":{"addr":"127.0.0.1:9","payload_type":0}}`, false, false, 400},
