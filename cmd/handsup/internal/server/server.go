@@ -20,6 +20,7 @@ import (
 	"github.com/handsup-audio/handsup/metrics"
 	"github.com/handsup-audio/handsup/session"
 	"github.com/handsup-audio/handsup/session/rtpudp"
+	"github.com/handsup-audio/handsup/session/webrtc"
 )
 
 // Config is the server's settings; cmd/handsup fills it from flags and
@@ -39,7 +40,12 @@ type Config struct {
 	// SRInterval is how long the server takes to send a sender report on
 	// every output stream once; default 5 s.
 	SRInterval time.Duration
-	Logger     *slog.Logger
+	// WebRTC configures WHIP and WHEP participants; WebRTC is off unless
+	// WebRTC.UDPAddr is set (cmd/handsup's -webrtc-udp). The server sets
+	// OnFailed (the member leaves with reason "timeout") and OnClosed
+	// (reason "left").
+	WebRTC webrtc.Config
+	Logger *slog.Logger
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -85,6 +91,7 @@ type Server struct {
 	eng      *engine.Engine
 	sessions *session.Manager
 	udp      *rtpudp.Transport
+	webrtc   *webrtc.Transport // nil when WebRTC is off
 	reg      *prometheus.Registry
 	metrics  *metrics.Collector
 	invites  inviteSigner
@@ -123,6 +130,15 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.WebRTC.UDPAddr != "" {
+		wc := cfg.WebRTC
+		wc.OnFailed = func(p *webrtc.Peer) { s.kickPeer(p, "timeout") }
+		wc.OnClosed = func(p *webrtc.Peer) { s.kickPeer(p, "left") }
+		if s.webrtc, err = webrtc.Listen(wc); err != nil {
+			_ = s.udp.Close()
+			return nil, err
+		}
+	}
 	var collector *metrics.Collector
 	s.eng = engine.New(engine.Config{
 		Workers: cfg.Workers,
@@ -143,8 +159,7 @@ func New(cfg Config) (*Server, error) {
 
 	s.httpLn, err = net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
-		_ = s.udp.Close()
-		s.eng.Close()
+		s.closeAll()
 		return nil, fmt.Errorf("http listen %s: %w", cfg.HTTPAddr, err)
 	}
 	s.http = &http.Server{
@@ -163,6 +178,15 @@ func New(cfg Config) (*Server, error) {
 
 // HTTPAddr is the address the API listens on.
 func (s *Server) HTTPAddr() net.Addr { return s.httpLn.Addr() }
+
+// WebRTCAddr is the ICE UDP address of WebRTC peers; the zero value when
+// WebRTC is off.
+func (s *Server) WebRTCAddr() netip.AddrPort {
+	if s.webrtc == nil {
+		return netip.AddrPort{}
+	}
+	return s.webrtc.UDPAddr()
+}
 
 // RTPAddr is the UDP address RTP and RTCP arrive on.
 func (s *Server) RTPAddr() netip.AddrPort { return s.udp.LocalAddr() }
@@ -191,6 +215,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}()
 	s.ready.Store(true)
 	s.log.Info("serving", "http", s.HTTPAddr().String(), "rtp", s.RTPAddr().String(),
+		"webrtc", s.WebRTCAddr().String(),
 		"auth", s.cfg.AdminToken != "")
 
 	var err error
@@ -228,4 +253,7 @@ func (s *Server) closeAll() {
 	}
 	s.eng.Close()
 	_ = s.udp.Close()
+	if s.webrtc != nil {
+		_ = s.webrtc.Close()
+	}
 }
