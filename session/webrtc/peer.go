@@ -1,6 +1,8 @@
 package webrtc
 
 import (
+	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -32,6 +34,7 @@ type Peer struct {
 	hdr rtp.Header // the engine's header, parsed for pion's writer
 
 	closed, reported atomic.Bool
+	negotiating      sync.Mutex // one offer/answer at a time
 }
 
 // bound boxes a receiver for the atomic pointer.
@@ -113,6 +116,41 @@ func (p *Peer) WriteRTCP(pkt []byte) error {
 	}
 	p.t.stats.rtcpSent.Add(1)
 	return nil
+}
+
+// Renegotiate answers a new offer from the participant on the same
+// connection: an ICE restart (new credentials and candidates, after a
+// network change) or a change of direction. The answer comes with every
+// candidate gathered. The participant's stream runs on: the same SSRC, and
+// sequence numbers and timestamps continuing, since DTLS-SRTP and the
+// engine's output are untouched. Errors in the offer wrap ErrBadOffer.
+func (p *Peer) Renegotiate(ctx context.Context, offer string) (string, error) {
+	p.negotiating.Lock()
+	defer p.negotiating.Unlock()
+	if p.closed.Load() {
+		return "", ErrClosed
+	}
+	if err := p.pc.SetRemoteDescription(pion.SessionDescription{Type: pion.SDPTypeOffer, SDP: offer}); err != nil {
+		p.t.stats.offersRefused.Add(1)
+		return "", fmt.Errorf("%w: %w", ErrBadOffer, err)
+	}
+	answer, err := p.pc.CreateAnswer(nil)
+	if err != nil {
+		p.t.stats.offersRefused.Add(1)
+		return "", fmt.Errorf("%w: %w", ErrBadOffer, err)
+	}
+	gathered := pion.GatheringCompletePromise(p.pc)
+	if err := p.pc.SetLocalDescription(answer); err != nil {
+		p.t.stats.offersRefused.Add(1)
+		return "", fmt.Errorf("%w: %w", ErrBadOffer, err)
+	}
+	select {
+	case <-gathered:
+	case <-ctx.Done():
+		return "", fmt.Errorf("webrtc: gathering candidates: %w", ctx.Err())
+	}
+	p.t.stats.renegotiations.Add(1)
+	return p.pc.LocalDescription().SDP, nil
 }
 
 // Close unbinds the peer and closes its PeerConnection.

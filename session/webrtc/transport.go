@@ -314,7 +314,7 @@ func (t *Transport) closeSockets() error {
 }
 
 type counters struct {
-	peersOpened, offersRefused, failed                  atomic.Uint64
+	peersOpened, offersRefused, failed, renegotiations  atomic.Uint64
 	rtpSent, sendErrors, notReady, badHeader            atomic.Uint64
 	rtpIn, rtcpIn, unbound, rtcpSent, rtcpSendMalformed atomic.Uint64
 }
@@ -324,8 +324,10 @@ type Stats struct {
 	PeersOpened   uint64 // answers given
 	OffersRefused uint64 // offers that did not lead to a peer
 	PeersFailed   uint64 // peers whose connection failed (ICE consent lost)
-	RTPSent       uint64 // packets handed to SRTP
-	SendErrors    uint64 // packets SRTP or the socket refused
+	// Renegotiations counts offers answered on open peers (ICE restarts).
+	Renegotiations uint64
+	RTPSent        uint64 // packets handed to SRTP
+	SendErrors     uint64 // packets SRTP or the socket refused
 	// NotReady counts packets dropped because the peer's connection was
 	// not up yet (or no longer).
 	NotReady  uint64
@@ -344,7 +346,7 @@ func (t *Transport) Stats() Stats {
 	s := &t.stats
 	return Stats{
 		PeersOpened: s.peersOpened.Load(), OffersRefused: s.offersRefused.Load(),
-		PeersFailed: s.failed.Load(), RTPSent: s.rtpSent.Load(), SendErrors: s.sendErrors.Load(),
+		PeersFailed: s.failed.Load(), Renegotiations: s.renegotiations.Load(), RTPSent: s.rtpSent.Load(), SendErrors: s.sendErrors.Load(),
 		NotReady: s.notReady.Load(), BadHeader: s.badHeader.Load(), RTPIn: s.rtpIn.Load(),
 		RTCPIn: s.rtcpIn.Load(), Unbound: s.unbound.Load(), RTCPSent: s.rtcpSent.Load(),
 		RTCPMalformed: s.rtcpSendMalformed.Load(), Open: t.Peers(),

@@ -295,6 +295,10 @@ func (s *Server) patchParticipant(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if isSDP(r) {
+		s.renegotiate(w, r, rm, p)
+		return
+	}
 	var req patchRequest
 	if !decode(w, r, &req) {
 		return

@@ -44,7 +44,7 @@ func (s *Server) postWebRTC(w http.ResponseWriter, r *http.Request, role string)
 	if q := r.URL.Query().Get("role"); q != "" {
 		role = q
 	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/sdp" {
+	if !isSDP(r) {
 		writeError(w, http.StatusUnsupportedMediaType, "the body must be an SDP offer, Content-Type: application/sdp")
 		return
 	}
@@ -53,17 +53,11 @@ func (s *Server) postWebRTC(w http.ResponseWriter, r *http.Request, role string)
 	if !s.admit(w, r, rm, invite, id, role) {
 		return
 	}
-	offer, err := io.ReadAll(r.Body)
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is over %d bytes", tooBig.Limit))
-			return
-		}
-		writeError(w, http.StatusBadRequest, "reading the offer: "+err.Error())
+	offer, ok := readOffer(w, r)
+	if !ok {
 		return
 	}
-	answer, err := s.joinWebRTC(r.Context(), rm, id, role, string(offer))
+	answer, err := s.joinWebRTC(r.Context(), rm, id, role, offer)
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -71,6 +65,56 @@ func (s *Server) postWebRTC(w http.ResponseWriter, r *http.Request, role string)
 	w.Header().Set("Location", "/v1/rooms/"+rm.ID()+"/participants/"+id)
 	w.Header().Set("Content-Type", "application/sdp")
 	w.WriteHeader(http.StatusCreated)
+	_, _ = io.WriteString(w, answer)
+}
+
+// isSDP reports whether the request's body is SDP.
+func isSDP(r *http.Request) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && mt == "application/sdp"
+}
+
+// readOffer reads an SDP body, or answers why not.
+func readOffer(w http.ResponseWriter, r *http.Request) (string, bool) {
+	offer, err := io.ReadAll(r.Body)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is over %d bytes", tooBig.Limit))
+		} else {
+			writeError(w, http.StatusBadRequest, "reading the offer: "+err.Error())
+		}
+		return "", false
+	}
+	return string(offer), true
+}
+
+// renegotiate answers a WebRTC participant's new offer (PATCH of its
+// Location with an SDP body): an ICE restart after a network change keeps
+// its id, role, hand, tier and RTP stream.
+func (s *Server) renegotiate(w http.ResponseWriter, r *http.Request, rm *room, p *engine.Participant) {
+	m, ok := rm.Member(p.ID())
+	var peer *webrtc.Peer
+	if ok {
+		peer, ok = m.Link().(*webrtc.Peer)
+	}
+	if !ok {
+		writeError(w, http.StatusConflict, "participant "+p.ID()+" is not a WebRTC participant")
+		return
+	}
+	offer, ok := readOffer(w, r)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), answerTimeout)
+	defer cancel()
+	answer, err := peer.Renegotiate(ctx, offer)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/sdp")
+	w.WriteHeader(http.StatusOK)
 	_, _ = io.WriteString(w, answer)
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/handsup-audio/handsup/engine"
 	"github.com/handsup-audio/handsup/internal/webrtctest"
+	"github.com/handsup-audio/handsup/session/webrtc"
 )
 
 // whip posts a client's offer to path (…/whip or …/whep with its query)
@@ -224,5 +225,94 @@ func TestWebRTCRefusals(t *testing.T) {
 	}
 	if status, _ := ts.whip(newWebRTCClient(t, webrtctest.Options{}), "/v1/rooms/closed/whep?id=eve", inv.Invite); status != 403 {
 		t.Errorf("WHEP with someone else's invite: %d", status)
+	}
+}
+
+// TestWebRTCICERestart: a listener restarts ICE mid-stream (a new offer
+// with new credentials, PATCHed to its Location, as after a network
+// change). It stays in the room with the same SSRC, its sequence numbers
+// run on, it loses at most a second of audio, and it hears the speaker
+// after the restart.
+func TestWebRTCICERestart(t *testing.T) {
+	ts := startServer(t, "")
+	ts.mustCall("POST", "/v1/rooms", `{"id":"r"}`, 201, nil)
+	alice := newWebRTCClient(t, webrtctest.Options{Send: true})
+	bob := newWebRTCClient(t, webrtctest.Options{})
+	for _, j := range []struct {
+		c    *webrtctest.Client
+		path string
+	}{{alice, "/v1/rooms/r/whip?id=alice"}, {bob, "/v1/rooms/r/whep?id=bob"}} {
+		if status, _ := ts.whip(j.c, j.path, ""); status != 201 {
+			t.Fatalf("%s: %d", j.path, status)
+		}
+	}
+	var before participantView
+	ts.mustCall("GET", "/v1/rooms/r/participants/bob", "", 200, &before)
+	rm, _ := ts.s.room("r")
+	m, _ := rm.Member("bob")
+	remoteUfrag := func() string { // the client's ICE username fragment, as the server has it
+		sdp := m.Link().(*webrtc.Peer).PeerConnection().RemoteDescription().SDP
+		_, rest, _ := strings.Cut(sdp, "a=ice-ufrag:")
+		ufrag, _, _ := strings.Cut(rest, "\r\n")
+		return ufrag
+	}
+	oldUfrag := remoteUfrag()
+
+	talked := make(chan error, 1)
+	go func() { talked <- alice.Talk(440, 200) }()
+	for deadline := time.Now().Add(20 * time.Second); bob.Packets() < 25 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	offer, err := bob.RestartOffer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("PATCH", ts.base+"/v1/rooms/r/participants/bob", strings.NewReader(offer))
+	req.Header.Set("Content-Type", "application/sdp")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("PATCH with a new offer: %d %s", resp.StatusCode, answer)
+	}
+	if err := bob.Accept(string(answer)); err != nil {
+		t.Fatal(err)
+	}
+	mark, restartedAt := bob.Mark(), bob.Packets()
+	if err := <-talked; err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); bob.Packets() < restartedAt+50 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	if st := ts.s.webrtc.Stats(); st.Renegotiations != 1 || remoteUfrag() == oldUfrag {
+		t.Errorf("renegotiations: %d; ICE credentials %q, then %q", st.Renegotiations, oldUfrag, remoteUfrag())
+	}
+	var after participantView
+	ts.mustCall("GET", "/v1/rooms/r/participants/bob", "", 200, &after)
+	if after.SSRC != before.SSRC || after.Role != "listener" {
+		t.Errorf("bob before the restart %+v, after %+v", before, after)
+	}
+	seqs := bob.Seqs()
+	maxGap := 0
+	for i := 1; i < len(seqs); i++ {
+		d := int(uint16(seqs[i] - seqs[i-1]))
+		if d == 0 || d > 1<<15 {
+			t.Fatalf("sequence number %d after %d: not running on", seqs[i], seqs[i-1])
+		}
+		maxGap = max(maxGap, d-1)
+	}
+	t.Logf("%d packets, largest gap %d packets", len(seqs), maxGap)
+	if maxGap > 50 {
+		t.Errorf("lost %d packets in a row (%d ms) across the restart", maxGap, 20*maxGap)
+	}
+	if db := bob.LevelSince(mark, 440); db < -30 {
+		t.Errorf("after the restart bob hears the speaker at %.1f dB", db)
 	}
 }
