@@ -5,12 +5,15 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/handsup-audio/handsup/bench/signal"
 	"github.com/handsup-audio/handsup/codec"
@@ -187,6 +190,21 @@ func TestBadOffers(t *testing.T) {
 	}
 	if st := tr.Stats(); st.OffersRefused != 3 || st.Open != 0 {
 		t.Errorf("stats %+v", st)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(webrtc.NewCollector(tr))
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP handsup_webrtc_offers_refused_total SDP offers refused: unparsable, no single audio section, no Opus.
+# TYPE handsup_webrtc_offers_refused_total counter
+handsup_webrtc_offers_refused_total 3
+# HELP handsup_webrtc_peers WebRTC peers open.
+# TYPE handsup_webrtc_peers gauge
+handsup_webrtc_peers 0
+`), "handsup_webrtc_offers_refused_total", "handsup_webrtc_peers"); err != nil {
+		t.Error(err)
+	}
+	if n, err := testutil.GatherAndCount(reg); err != nil || n != 14 {
+		t.Errorf("%d series (%v), want 14", n, err)
 	}
 }
 

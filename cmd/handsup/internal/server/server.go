@@ -156,6 +156,9 @@ func New(cfg Config) (*Server, error) {
 		rtpudp.NewCollector(s.udp),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if s.webrtc != nil {
+		s.reg.MustRegister(webrtc.NewCollector(s.webrtc))
+	}
 
 	s.httpLn, err = net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {

@@ -178,6 +178,15 @@ func TestWebRTCConsentLossTimesOut(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("bob was not removed within 20 s")
 	}
+	resp, err := http.Get(ts.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "\nhandsup_webrtc_peers_failed_total 1\n") {
+		t.Error("/metrics does not count the failed peer in handsup_webrtc_peers_failed_total")
+	}
 }
 
 // TestWebRTCRefusals: WHIP and WHEP refuse what they must, each with its
