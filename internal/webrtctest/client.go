@@ -22,6 +22,7 @@ import (
 
 	"github.com/handsup-audio/handsup/bench/signal"
 	"github.com/handsup-audio/handsup/codec"
+	"github.com/handsup-audio/handsup/red"
 )
 
 // Quiet is a pion logger factory that logs nothing: tests close sockets
@@ -37,7 +38,13 @@ type Options struct {
 	// Conn, when set, is the UDP socket ICE runs on (through a UDP mux):
 	// wrap one to make the client go silent. Default: sockets pion opens.
 	Conn net.PacketConn
+	// RED offers audio/red (PT 63, fmtp 111/111) beside Opus, as Chrome
+	// does, and unwraps the RED it receives; default Opus alone.
+	RED bool
 }
+
+// redPT is the RED payload type a client with Options.RED offers.
+const redPT = 63
 
 // Client is one test participant.
 type Client struct {
@@ -55,6 +62,7 @@ type Client struct {
 	heard []int16
 	seqs  []uint16
 	ssrcs map[uint32]int
+	pts   map[uint8]int
 	rtcp  int
 }
 
@@ -74,6 +82,15 @@ func New(o Options) (*Client, error) {
 		se.SetICEUDPMux(webrtc.NewICEUDPMux(Quiet.NewLogger("client"), o.Conn))
 	}
 	var me webrtc.MediaEngine
+	if o.RED {
+		if err := me.RegisterCodec(webrtc.RTPCodecParameters{
+			RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: "audio/red", ClockRate: 48000,
+				Channels: 2, SDPFmtpLine: "111/111"},
+			PayloadType: redPT,
+		}, webrtc.RTPCodecTypeAudio); err != nil {
+			return nil, err
+		}
+	}
 	if err := me.RegisterDefaultCodecs(); err != nil {
 		return nil, err
 	}
@@ -92,7 +109,7 @@ func New(o Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{PC: pc, dec: dec, connected: make(chan struct{}), ssrcs: map[uint32]int{}}
+	c := &Client{PC: pc, dec: dec, connected: make(chan struct{}), ssrcs: map[uint32]int{}, pts: map[uint8]int{}}
 	var once sync.Once
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		c.state.Store(s)
@@ -223,7 +240,16 @@ func (c *Client) receive(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		c.mu.Lock()
 		c.seqs = append(c.seqs, p.SequenceNumber)
 		c.ssrcs[p.SSRC]++
-		if n, err := c.dec.Decode(p.Payload, pcm); err == nil {
+		c.pts[p.PayloadType]++
+		payload := p.Payload
+		if p.PayloadType == redPT {
+			var blocks [4]red.Block
+			if _, payload, _, err = red.Parse(payload, blocks[:0]); err != nil {
+				c.mu.Unlock()
+				continue
+			}
+		}
+		if n, err := c.dec.Decode(payload, pcm); err == nil {
 			c.heard = append(c.heard, pcm[:n]...)
 		}
 		c.mu.Unlock()
@@ -265,6 +291,17 @@ func (c *Client) SSRCs() map[uint32]int {
 	defer c.mu.Unlock()
 	out := make(map[uint32]int, len(c.ssrcs))
 	for k, v := range c.ssrcs {
+		out[k] = v
+	}
+	return out
+}
+
+// PayloadTypes counts the packets received per payload type.
+func (c *Client) PayloadTypes() map[uint8]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[uint8]int, len(c.pts))
+	for k, v := range c.pts {
 		out[k] = v
 	}
 	return out

@@ -17,6 +17,12 @@
 // so the session answers NACKs from the room's history and reads the
 // browser's receiver reports itself.
 //
+// Answers carry Opus (PT 111, fmtp minptime=10;useinbandfec=1) and, when
+// offered, audio/red (PT 63); Peer.Configure puts what was negotiated in
+// the participant's engine.ParticipantConfig. Peer.Renegotiate answers a
+// later offer on the same connection, an ICE restart after a network
+// change, and the participant's stream runs on.
+//
 // A peer whose ICE consent expires (RFC 7675; Config.FailedTimeout) is
 // reported through Config.OnFailed, for the caller to remove the member
 // with the reason "timeout".

@@ -27,6 +27,7 @@ type Peer struct {
 	track *localTrack
 	ssrc  uint32 // the SSRC the answer announces for the peer's stream
 	pt    uint8  // the negotiated Opus payload type
+	redPT uint8  // the negotiated RED payload type; 0 without RED
 
 	recv atomic.Pointer[bound]
 
@@ -47,11 +48,17 @@ func (p *Peer) SSRC() uint32 { return p.ssrc }
 // PayloadType is the Opus payload type the offer and answer agreed on.
 func (p *Peer) PayloadType() uint8 { return p.pt }
 
+// REDPayloadType is the RED (RFC 2198) payload type the offer and answer
+// agreed on; 0 when the offer had no RED.
+func (p *Peer) REDPayloadType() uint8 { return p.redPT }
+
 // Configure sets what the negotiation decided in a participant's config:
-// its output SSRC and payload type. Call it before session.Room.Join.
+// its output SSRC, Opus payload type and RED payload type (the engine
+// wraps its stream in RED when set). Call it before session.Room.Join.
 func (p *Peer) Configure(cfg *engine.ParticipantConfig) {
 	cfg.SSRC = p.ssrc
 	cfg.PayloadType = p.pt
+	cfg.REDPayloadType = p.redPT
 }
 
 // ConnectionState is the PeerConnection's state.

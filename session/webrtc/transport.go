@@ -29,6 +29,13 @@ var (
 // offer's own payload type wins (the answer echoes it).
 const OpusPayloadType = 111
 
+// REDPayloadType is the payload type the transport offers for RED (RFC
+// 2198) around Opus, as Chrome does; it is negotiated when the offer has
+// audio/red with fmtp 111/111.
+const REDPayloadType = 63
+
+const mimeTypeRED = "audio/red"
+
 // Config holds a transport's settings. The zero value works: every zero
 // field takes the default written beside it.
 type Config struct {
@@ -164,6 +171,15 @@ func Listen(cfg Config) (*Transport, error) {
 		_ = t.closeSockets()
 		return nil, fmt.Errorf("webrtc: register Opus: %w", err)
 	}
+	if err := me.RegisterCodec(pion.RTPCodecParameters{
+		RTPCodecCapability: pion.RTPCodecCapability{
+			MimeType: mimeTypeRED, ClockRate: 48000, Channels: 2, SDPFmtpLine: "111/111",
+		},
+		PayloadType: REDPayloadType,
+	}, pion.RTPCodecTypeAudio); err != nil {
+		_ = t.closeSockets()
+		return nil, fmt.Errorf("webrtc: register RED: %w", err)
+	}
 	// No interceptors: the session layer reads the peers' RTCP raw and
 	// answers NACKs from the room's shared history.
 	t.api = pion.NewAPI(pion.WithSettingEngine(se), pion.WithMediaEngine(&me),
@@ -235,6 +251,11 @@ func (t *Transport) Answer(ctx context.Context, offer string) (*Peer, string, er
 		return fail(fmt.Errorf("%w: no Opus at 48 kHz", ErrBadOffer))
 	}
 	p.pt = uint8(opus.PayloadType)
+	for _, c := range params.Codecs {
+		if strings.EqualFold(c.MimeType, mimeTypeRED) && c.ClockRate == 48000 {
+			p.redPT = uint8(c.PayloadType)
+		}
+	}
 	answer, err := pc.CreateAnswer(nil)
 	if err != nil {
 		return fail(fmt.Errorf("%w: %w", ErrBadOffer, err))

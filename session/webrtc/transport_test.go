@@ -151,9 +151,11 @@ func TestMediaBothWays(t *testing.T) {
 				cfg.TCPAddr = "127.0.0.1:0"
 			}
 			tr := listen(t, cfg)
-			c, p := connect(t, tr, webrtctest.Options{Send: true, TCP: tcp})
-			if p.PayloadType() != webrtc.OpusPayloadType || p.SSRC() == 0 {
-				t.Errorf("negotiated pt %d ssrc %d", p.PayloadType(), p.SSRC())
+			// The TCP client offers RED too, as Chrome does.
+			c, p := connect(t, tr, webrtctest.Options{Send: true, TCP: tcp, RED: tcp})
+			wantRED := map[bool]uint8{false: 0, true: webrtc.REDPayloadType}[tcp]
+			if p.PayloadType() != webrtc.OpusPayloadType || p.REDPayloadType() != wantRED || p.SSRC() == 0 {
+				t.Errorf("negotiated pt %d, RED pt %d, ssrc %d", p.PayloadType(), p.REDPayloadType(), p.SSRC())
 			}
 			rec := newRecorder()
 			p.Bind(rec)

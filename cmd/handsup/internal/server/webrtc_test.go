@@ -63,8 +63,8 @@ func newWebRTCClient(t *testing.T, o webrtctest.Options) *webrtctest.Client {
 
 // TestWebRTCSpeakersAndListener: two WHIP speakers (440 and 660 Hz) and a
 // WHEP listener, real pion clients on loopback, over UDP and over ICE-TCP
-// alone. The listener hears both tones; each speaker hears the other and
-// not itself (mix-minus).
+// alone. The listener, who offers RED as Chrome does, gets RED and hears
+// both tones; each speaker hears the other and not itself (mix-minus).
 func TestWebRTCSpeakersAndListener(t *testing.T) {
 	for _, tcp := range []bool{false, true} {
 		name := map[bool]string{false: "udp", true: "tcp"}[tcp]
@@ -73,7 +73,7 @@ func TestWebRTCSpeakersAndListener(t *testing.T) {
 			ts.mustCall("POST", "/v1/rooms", `{"id":"r"}`, 201, nil)
 			alice := newWebRTCClient(t, webrtctest.Options{Send: true, TCP: tcp})
 			carol := newWebRTCClient(t, webrtctest.Options{Send: true, TCP: tcp})
-			bob := newWebRTCClient(t, webrtctest.Options{TCP: tcp})
+			bob := newWebRTCClient(t, webrtctest.Options{TCP: tcp, RED: true}) // as Chrome offers
 			for _, j := range []struct {
 				c    *webrtctest.Client
 				path string
@@ -117,6 +117,9 @@ func TestWebRTCSpeakersAndListener(t *testing.T) {
 				if heard && db < present || !heard && db > absent {
 					t.Errorf("%s hears %v Hz at %.1f dB; want heard=%v", who, f, db, heard)
 				}
+			}
+			if pts := bob.PayloadTypes(); pts[webrtc.REDPayloadType] == 0 || pts[webrtc.OpusPayloadType] != 0 {
+				t.Errorf("bob negotiated RED and got payload types %v", pts)
 			}
 			check("bob", bob, mb, 440, true)
 			check("bob", bob, mb, 660, true)
