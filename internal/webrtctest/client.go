@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -23,6 +24,7 @@ import (
 	"github.com/handsup-audio/handsup/bench/signal"
 	"github.com/handsup-audio/handsup/codec"
 	"github.com/handsup-audio/handsup/red"
+	handsupwebrtc "github.com/handsup-audio/handsup/session/webrtc"
 )
 
 // Quiet is a pion logger factory that logs nothing: tests close sockets
@@ -178,6 +180,22 @@ func (c *Client) localDescription(ctx context.Context, opts *webrtc.OfferOptions
 	return c.PC.LocalDescription().SDP, nil
 }
 
+// RestartFrag restarts ICE and returns the new credentials and candidates
+// as an application/trickle-ice-sdpfrag body, as WHIP clients PATCH them.
+func (c *Client) RestartFrag(ctx context.Context) (string, error) {
+	offer, err := c.RestartOffer(ctx)
+	if err != nil {
+		return "", err
+	}
+	return handsupwebrtc.ParseSDPFrag(offer).String(), nil
+}
+
+// AcceptFrag applies the server's sdpfrag answer to an ICE restart: its
+// last answer with the new credentials and candidates.
+func (c *Client) AcceptFrag(frag string) error {
+	return c.Accept(handsupwebrtc.ParseSDPFrag(frag).Patch(c.PC.RemoteDescription().SDP))
+}
+
 // Accept applies the server's answer.
 func (c *Client) Accept(answer string) error {
 	return c.PC.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer})
@@ -289,22 +307,14 @@ func (c *Client) Seqs() []uint16 {
 func (c *Client) SSRCs() map[uint32]int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make(map[uint32]int, len(c.ssrcs))
-	for k, v := range c.ssrcs {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(c.ssrcs)
 }
 
 // PayloadTypes counts the packets received per payload type.
 func (c *Client) PayloadTypes() map[uint8]int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make(map[uint8]int, len(c.pts))
-	for k, v := range c.pts {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(c.pts)
 }
 
 // RTCPPackets is how many RTCP packets arrived about the stream the client

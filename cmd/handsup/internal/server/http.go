@@ -295,7 +295,7 @@ func (s *Server) patchParticipant(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if isSDP(r) {
+	if t := bodyType(r); t == sdpType || t == fragType {
 		s.renegotiate(w, r, rm, p)
 		return
 	}

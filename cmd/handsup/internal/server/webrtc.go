@@ -68,11 +68,20 @@ func (s *Server) postWebRTC(w http.ResponseWriter, r *http.Request, role string)
 	_, _ = io.WriteString(w, answer)
 }
 
-// isSDP reports whether the request's body is SDP.
-func isSDP(r *http.Request) bool {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	return err == nil && mt == "application/sdp"
+// Media types of WebRTC signalling bodies.
+const (
+	sdpType  = "application/sdp"
+	fragType = "application/trickle-ice-sdpfrag"
+)
+
+// bodyType is the request body's media type, parameters dropped.
+func bodyType(r *http.Request) string {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return mt
 }
+
+// isSDP reports whether the request's body is SDP.
+func isSDP(r *http.Request) bool { return bodyType(r) == sdpType }
 
 // readOffer reads an SDP body, or answers why not.
 func readOffer(w http.ResponseWriter, r *http.Request) (string, bool) {
@@ -89,9 +98,11 @@ func readOffer(w http.ResponseWriter, r *http.Request) (string, bool) {
 	return string(offer), true
 }
 
-// renegotiate answers a WebRTC participant's new offer (PATCH of its
-// Location with an SDP body): an ICE restart after a network change keeps
-// its id, role, hand, tier and RTP stream.
+// renegotiate answers a WebRTC participant's PATCH of its Location: a new
+// SDP offer (answered with SDP), or a trickle-ICE fragment (RFC 8840:
+// candidates are added, 204; new credentials restart ICE, answered with
+// the server's fragment). An ICE restart keeps the participant's id,
+// role, hand, tier and RTP stream.
 func (s *Server) renegotiate(w http.ResponseWriter, r *http.Request, rm *room, p *engine.Participant) {
 	m, ok := rm.Member(p.ID())
 	var peer *webrtc.Peer
@@ -108,12 +119,23 @@ func (s *Server) renegotiate(w http.ResponseWriter, r *http.Request, rm *room, p
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), answerTimeout)
 	defer cancel()
-	answer, err := peer.Renegotiate(ctx, offer)
+	answer, ctype := "", sdpType
+	var err error
+	if isSDP(r) {
+		answer, err = peer.Renegotiate(ctx, offer)
+	} else {
+		answer, err = peer.ApplySDPFrag(ctx, offer)
+		ctype = fragType
+	}
 	if err != nil {
 		writeErr(w, err)
 		return
 	}
-	w.Header().Set("Content-Type", "application/sdp")
+	if answer == "" {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	w.Header().Set("Content-Type", ctype)
 	w.WriteHeader(http.StatusOK)
 	_, _ = io.WriteString(w, answer)
 }

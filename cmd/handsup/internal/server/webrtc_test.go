@@ -241,11 +241,17 @@ func TestWebRTCRefusals(t *testing.T) {
 }
 
 // TestWebRTCICERestart: a listener restarts ICE mid-stream (a new offer
-// with new credentials, PATCHed to its Location, as after a network
-// change). It stays in the room with the same SSRC, its sequence numbers
+// with new credentials, or a trickle-ICE fragment with them, PATCHed to
+// its Location, as after a network change). It stays in the room with the same SSRC, its sequence numbers
 // run on, it loses at most a second of audio, and it hears the speaker
 // after the restart.
 func TestWebRTCICERestart(t *testing.T) {
+	for _, ctype := range []string{sdpType, fragType} {
+		t.Run(strings.TrimPrefix(ctype, "application/"), func(t *testing.T) { testICERestart(t, ctype) })
+	}
+}
+
+func testICERestart(t *testing.T, ctype string) {
 	ts := startServer(t, "")
 	ts.mustCall("POST", "/v1/rooms", `{"id":"r"}`, 201, nil)
 	alice := newWebRTCClient(t, webrtctest.Options{Send: true})
@@ -277,12 +283,16 @@ func TestWebRTCICERestart(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	offer, err := bob.RestartOffer(ctx)
+	restart, accept := bob.RestartOffer, bob.Accept
+	if ctype == fragType {
+		restart, accept = bob.RestartFrag, bob.AcceptFrag
+	}
+	offer, err := restart(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	req, _ := http.NewRequest("PATCH", ts.base+"/v1/rooms/r/participants/bob", strings.NewReader(offer))
-	req.Header.Set("Content-Type", "application/sdp")
+	req.Header.Set("Content-Type", ctype)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -292,7 +302,10 @@ func TestWebRTCICERestart(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("PATCH with a new offer: %d %s", resp.StatusCode, answer)
 	}
-	if err := bob.Accept(string(answer)); err != nil {
+	if got := resp.Header.Get("Content-Type"); got != ctype {
+		t.Errorf("answer Content-Type %q, want %q", got, ctype)
+	}
+	if err := accept(string(answer)); err != nil {
 		t.Fatal(err)
 	}
 	mark, restartedAt := bob.Mark(), bob.Packets()
