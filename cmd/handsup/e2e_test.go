@@ -181,7 +181,7 @@ type runningServer struct {
 // them from its JSON log.
 func startBinary(t *testing.T, bin string) *runningServer {
 	t.Helper()
-	cmd := exec.Command(bin, "-http", "127.0.0.1:0", "-rtp", "127.0.0.1:0", "-log-format", "json")
+	cmd := exec.Command(bin, "-http", "127.0.0.1:0", "-rtp", "127.0.0.1:0", "-webrtc-udp", "127.0.0.1:0", "-log-format", "json")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -38,6 +38,7 @@ func run(args []string, stderr io.Writer) error {
 		secret    string
 		logFormat string
 		logLevel  string
+		publicIPs string
 	)
 	str := func(p *string, name, def, usage string) {
 		fs.StringVar(p, name, env(name, def), usage+" (env "+envName(name)+")")
@@ -45,6 +46,9 @@ func run(args []string, stderr io.Writer) error {
 	str(&cfg.HTTPAddr, "http", "127.0.0.1:8080", "HTTP API, metrics and health `address`")
 	str(&cfg.RTPAddr, "rtp", "127.0.0.1:5004", "UDP `address` for RTP and RTCP, shared by every participant")
 	str(&cfg.PublicRTPAddr, "public-rtp", "", "RTP `address` told to clients, when it differs from -rtp (NAT, containers)")
+	str(&cfg.WebRTC.UDPAddr, "webrtc-udp", "127.0.0.1:5010", "UDP `address` of ICE for every WebRTC (WHIP/WHEP) participant; empty turns WebRTC off")
+	str(&cfg.WebRTC.TCPAddr, "webrtc-tcp", "", "TCP `address` for passive ICE-TCP, for networks that block UDP; empty: none")
+	str(&publicIPs, "public-ip", "", "comma-separated public `IPs` announced in WebRTC answers instead of the host's (1:1 NAT, load balancer)")
 	str(&cfg.AdminToken, "token", "", "admin bearer `token` for the API; required when -http is not a loopback address")
 	str(&secret, "invite-secret", "", "hex `key` signing invites; default: random at each start")
 	str(&cfg.DemoRoom, "demo-room", "", "create an open room with this `id` at start")
@@ -94,6 +98,9 @@ func run(args []string, stderr io.Writer) error {
 	cfg.IdleTimeout = d
 	if d <= 0 {
 		cfg.IdleTimeout = -1
+	}
+	if publicIPs != "" {
+		cfg.WebRTC.PublicIPs = strings.Split(publicIPs, ",")
 	}
 	if *workers < 0 {
 		return errors.New("-workers must not be negative")

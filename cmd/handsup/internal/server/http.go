@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/subtle"
 	_ "embed"
 	"encoding/json"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/handsup-audio/handsup/engine"
 	"github.com/handsup-audio/handsup/session/rtpudp"
+	"github.com/handsup-audio/handsup/session/webrtc"
 )
 
 // route is one API endpoint; the table is the single source the mux and
@@ -42,6 +44,8 @@ var apiRoutes = []route{
 	{"GET", "/v1/rooms/{room}", authAdmin, (*Server).getRoom},
 	{"DELETE", "/v1/rooms/{room}", authAdmin, (*Server).deleteRoomHandler},
 	{"POST", "/v1/rooms/{room}/participants", authInvite, (*Server).postParticipant},
+	{"POST", "/v1/rooms/{room}/whip", authInvite, (*Server).postWHIP},
+	{"POST", "/v1/rooms/{room}/whep", authInvite, (*Server).postWHEP},
 	{"GET", "/v1/rooms/{room}/participants/{id}", authAdmin, (*Server).getParticipant},
 	{"PATCH", "/v1/rooms/{room}/participants/{id}", authAdmin, (*Server).patchParticipant},
 	{"DELETE", "/v1/rooms/{room}/participants/{id}", authAdmin, (*Server).deleteParticipant},
@@ -112,8 +116,13 @@ func (s *Server) isAdmin(r *http.Request) bool {
 	if s.cfg.AdminToken == "" {
 		return true
 	}
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	got, ok := bearerToken(r)
 	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.AdminToken)) == 1
+}
+
+// bearerToken is the request's Authorization: Bearer credential.
+func bearerToken(r *http.Request) (string, bool) {
+	return strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 }
 
 func (s *Server) unauthorized(w http.ResponseWriter, r *http.Request) {
@@ -222,22 +231,8 @@ func (s *Server) postParticipant(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	// Invite-only rooms take a valid invite from everyone; open rooms take
-	// the admin token (or a valid invite).
-	needInvite := rm.Config().InviteOnly || !s.isAdmin(r)
-	if needInvite {
-		if req.Invite == "" {
-			if rm.Config().InviteOnly {
-				writeError(w, http.StatusForbidden, "room is invite-only: an invite is required")
-			} else {
-				s.unauthorized(w, r)
-			}
-			return
-		}
-		if err := s.invites.verify(req.Invite, rm.ID(), req.ID, req.Role, time.Now()); err != nil {
-			writeError(w, http.StatusForbidden, err.Error())
-			return
-		}
+	if !s.admit(w, r, rm, req.Invite, req.ID, req.Role) {
+		return
 	}
 	v, err := s.join(rm, req)
 	if err != nil {
@@ -246,6 +241,28 @@ func (s *Server) postParticipant(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Location", "/v1/rooms/"+rm.ID()+"/participants/"+v.ID)
 	writeJSON(w, http.StatusCreated, v)
+}
+
+// admit checks a join's credential, or answers why not: invite-only rooms
+// take a valid invite (for this room, id and role) from everyone; open
+// rooms take the admin token or a valid invite.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request, rm *room, invite, id, role string) bool {
+	if !rm.Config().InviteOnly && s.isAdmin(r) {
+		return true
+	}
+	if invite == "" {
+		if rm.Config().InviteOnly {
+			writeError(w, http.StatusForbidden, "room is invite-only: an invite is required")
+		} else {
+			s.unauthorized(w, r)
+		}
+		return false
+	}
+	if err := s.invites.verify(invite, rm.ID(), id, role, time.Now()); err != nil {
+		writeError(w, http.StatusForbidden, err.Error())
+		return false
+	}
+	return true
 }
 
 func (s *Server) participantOf(w http.ResponseWriter, r *http.Request) (*room, *engine.Participant, bool) {
@@ -276,6 +293,10 @@ type patchRequest struct {
 func (s *Server) patchParticipant(w http.ResponseWriter, r *http.Request) {
 	rm, p, ok := s.participantOf(w, r)
 	if !ok {
+		return
+	}
+	if t := bodyType(r); t == sdpType || t == fragType {
+		s.renegotiate(w, r, rm, p)
 		return
 	}
 	var req patchRequest
@@ -407,15 +428,18 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 func writeErr(w http.ResponseWriter, err error) {
 	status := http.StatusInternalServerError
 	switch {
-	case errors.Is(err, errBadRequest), errors.Is(err, engine.ErrBadID), errors.Is(err, engine.ErrBadRole):
+	case errors.Is(err, errBadRequest), errors.Is(err, engine.ErrBadID), errors.Is(err, engine.ErrBadRole),
+		errors.Is(err, webrtc.ErrBadOffer):
 		status = http.StatusBadRequest
-	case errors.Is(err, engine.ErrNoRoom), errors.Is(err, engine.ErrNoParticipant), errors.Is(err, engine.ErrLeft):
+	case errors.Is(err, engine.ErrNoRoom), errors.Is(err, engine.ErrNoParticipant), errors.Is(err, engine.ErrLeft),
+		errors.Is(err, errNoWebRTC):
 		status = http.StatusNotFound
 	case errors.Is(err, engine.ErrRoomExists), errors.Is(err, engine.ErrParticipantExists),
 		errors.Is(err, rtpudp.ErrAddrTaken), errors.Is(err, engine.ErrStageFull),
 		errors.Is(err, engine.ErrRoomClosed):
 		status = http.StatusConflict
-	case errors.Is(err, errDraining), errors.Is(err, engine.ErrEngineClosed), errors.Is(err, rtpudp.ErrClosed):
+	case errors.Is(err, errDraining), errors.Is(err, engine.ErrEngineClosed), errors.Is(err, rtpudp.ErrClosed),
+		errors.Is(err, webrtc.ErrClosed), errors.Is(err, context.DeadlineExceeded):
 		status = http.StatusServiceUnavailable
 	}
 	writeError(w, status, err.Error())

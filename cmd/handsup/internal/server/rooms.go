@@ -144,15 +144,9 @@ type participantView struct {
 // join validates a join request, declares the client's address to the
 // transport and adds the participant to the room.
 func (s *Server) join(r *room, req joinRequest) (participantView, error) {
-	if s.draining.Load() {
-		return participantView{}, errDraining
-	}
-	if !idPattern.MatchString(req.ID) {
-		return participantView{}, badRequest("participant id must be 1 to 128 letters, digits or ._~-")
-	}
-	role, err := engine.ParseRole(req.Role)
+	role, err := s.checkJoin(req.ID, req.Role)
 	if err != nil {
-		return participantView{}, badRequest("role must be speaker, listener or moderator")
+		return participantView{}, err
 	}
 	var addr, recv netip.AddrPort
 	ok := true
@@ -216,6 +210,21 @@ func (s *Server) addLatchingPeer(r *room) (*rtpudp.Peer, uint32, error) {
 			return p, ssrc, err
 		}
 	}
+}
+
+// checkJoin refuses a join while draining or with a bad id or role.
+func (s *Server) checkJoin(id, role string) (engine.Role, error) {
+	if s.draining.Load() {
+		return 0, errDraining
+	}
+	if !idPattern.MatchString(id) {
+		return 0, badRequest("participant id must be 1 to 128 letters, digits or ._~-")
+	}
+	r, err := engine.ParseRole(role)
+	if err != nil {
+		return 0, badRequest("role must be speaker, listener or moderator")
+	}
+	return r, nil
 }
 
 // parseClientAddr accepts a concrete ip:port, not a wildcard or port 0.

@@ -20,6 +20,7 @@ import (
 	"github.com/handsup-audio/handsup/metrics"
 	"github.com/handsup-audio/handsup/session"
 	"github.com/handsup-audio/handsup/session/rtpudp"
+	"github.com/handsup-audio/handsup/session/webrtc"
 )
 
 // Config is the server's settings; cmd/handsup fills it from flags and
@@ -46,7 +47,12 @@ type Config struct {
 	// nothing for this long (reason "timeout"); default 30 s, negative:
 	// never. Receive-only listeners that never send are kept.
 	IdleTimeout time.Duration
-	Logger      *slog.Logger
+	// WebRTC configures WHIP and WHEP participants; WebRTC is off unless
+	// WebRTC.UDPAddr is set (cmd/handsup's -webrtc-udp). The server sets
+	// OnFailed (the member leaves with reason "timeout") and OnClosed
+	// (reason "left").
+	WebRTC webrtc.Config
+	Logger *slog.Logger
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -92,6 +98,7 @@ type Server struct {
 	eng      *engine.Engine
 	sessions *session.Manager
 	udp      *rtpudp.Transport
+	webrtc   *webrtc.Transport // nil when WebRTC is off
 	reg      *prometheus.Registry
 	metrics  *metrics.Collector
 	invites  inviteSigner
@@ -130,6 +137,15 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.WebRTC.UDPAddr != "" {
+		wc := cfg.WebRTC
+		wc.OnFailed = func(p *webrtc.Peer) { s.kickPeer(p, "timeout") }
+		wc.OnClosed = func(p *webrtc.Peer) { s.kickPeer(p, "left") }
+		if s.webrtc, err = webrtc.Listen(wc); err != nil {
+			_ = s.udp.Close()
+			return nil, err
+		}
+	}
 	var collector *metrics.Collector
 	s.eng = engine.New(engine.Config{
 		Workers: cfg.Workers,
@@ -147,11 +163,13 @@ func New(cfg Config) (*Server, error) {
 		rtpudp.NewCollector(s.udp),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if s.webrtc != nil {
+		s.reg.MustRegister(webrtc.NewCollector(s.webrtc))
+	}
 
 	s.httpLn, err = net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
-		_ = s.udp.Close()
-		s.eng.Close()
+		s.closeAll()
 		return nil, fmt.Errorf("http listen %s: %w", cfg.HTTPAddr, err)
 	}
 	s.http = &http.Server{
@@ -170,6 +188,15 @@ func New(cfg Config) (*Server, error) {
 
 // HTTPAddr is the address the API listens on.
 func (s *Server) HTTPAddr() net.Addr { return s.httpLn.Addr() }
+
+// WebRTCAddr is the ICE UDP address of WebRTC peers; the zero value when
+// WebRTC is off.
+func (s *Server) WebRTCAddr() netip.AddrPort {
+	if s.webrtc == nil {
+		return netip.AddrPort{}
+	}
+	return s.webrtc.UDPAddr()
+}
 
 // RTPAddr is the UDP address RTP and RTCP arrive on.
 func (s *Server) RTPAddr() netip.AddrPort { return s.udp.LocalAddr() }
@@ -198,6 +225,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}()
 	s.ready.Store(true)
 	s.log.Info("serving", "http", s.HTTPAddr().String(), "rtp", s.RTPAddr().String(),
+		"webrtc", s.WebRTCAddr().String(),
 		"auth", s.cfg.AdminToken != "")
 
 	var err error
@@ -235,4 +263,7 @@ func (s *Server) closeAll() {
 	}
 	s.eng.Close()
 	_ = s.udp.Close()
+	if s.webrtc != nil {
+		_ = s.webrtc.Close()
+	}
 }

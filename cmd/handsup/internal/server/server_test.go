@@ -19,7 +19,9 @@ import (
 
 	"github.com/handsup-audio/handsup/bench/signal"
 	"github.com/handsup-audio/handsup/codec"
+	"github.com/handsup-audio/handsup/internal/webrtctest"
 	"github.com/handsup-audio/handsup/jitter"
+	"github.com/handsup-audio/handsup/session/webrtc"
 )
 
 // testServer is a real server on loopback ports the kernel picked.
@@ -36,6 +38,13 @@ func startServer(t *testing.T, token string) *testServer {
 		HTTPAddr: "127.0.0.1:0", RTPAddr: "127.0.0.1:0", AdminToken: token,
 		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 		SRInterval: 200 * time.Millisecond,
+		// WebRTC on kernel-picked ports, with ICE timeouts short enough
+		// for a consent loss to show within a test.
+		WebRTC: webrtc.Config{
+			UDPAddr: "127.0.0.1:0", TCPAddr: "127.0.0.1:0",
+			DisconnectedTimeout: time.Second, FailedTimeout: time.Second,
+			KeepAlive: 200 * time.Millisecond, LoggerFactory: webrtctest.Quiet,
+		},
 	})
 	if err != nil {
 		t.Fatal(err)

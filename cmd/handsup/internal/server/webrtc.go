@@ -1,0 +1,181 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/handsup-audio/handsup/engine"
+	"github.com/handsup-audio/handsup/session/webrtc"
+)
+
+// errNoWebRTC is returned by WHIP and WHEP when WebRTC is off (404).
+var errNoWebRTC = errors.New("WebRTC is not enabled on this server")
+
+// answerTimeout bounds the gathering of an answer's candidates.
+const answerTimeout = 10 * time.Second
+
+// postWHIP joins a participant that sends (WHIP, RFC 9725): a speaker by
+// default, or the role in ?role=; it hears the room's mix-minus on the
+// same connection when its offer is sendrecv.
+func (s *Server) postWHIP(w http.ResponseWriter, r *http.Request) {
+	s.postWebRTC(w, r, "speaker")
+}
+
+// postWHEP joins a receive-only listener (WHEP).
+func (s *Server) postWHEP(w http.ResponseWriter, r *http.Request) {
+	s.postWebRTC(w, r, "listener")
+}
+
+// postWebRTC answers an SDP offer: the participant's id comes from ?id=,
+// its role from ?role= (default role), and the credential from the
+// Authorization header: the admin token, or an invite for that room, id
+// and role.
+func (s *Server) postWebRTC(w http.ResponseWriter, r *http.Request, role string) {
+	rm, ok := s.roomOf(w, r)
+	if !ok {
+		return
+	}
+	id := r.URL.Query().Get("id")
+	if q := r.URL.Query().Get("role"); q != "" {
+		role = q
+	}
+	if !isSDP(r) {
+		writeError(w, http.StatusUnsupportedMediaType, "the body must be an SDP offer, Content-Type: application/sdp")
+		return
+	}
+	// The invite, if any, is the bearer credential (never in the URL).
+	invite, _ := bearerToken(r)
+	if !s.admit(w, r, rm, invite, id, role) {
+		return
+	}
+	offer, ok := readOffer(w, r)
+	if !ok {
+		return
+	}
+	answer, err := s.joinWebRTC(r.Context(), rm, id, role, offer)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/rooms/"+rm.ID()+"/participants/"+id)
+	w.Header().Set("Content-Type", "application/sdp")
+	w.WriteHeader(http.StatusCreated)
+	_, _ = io.WriteString(w, answer)
+}
+
+// Media types of WebRTC signalling bodies.
+const (
+	sdpType  = "application/sdp"
+	fragType = "application/trickle-ice-sdpfrag"
+)
+
+// bodyType is the request body's media type, parameters dropped.
+func bodyType(r *http.Request) string {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return mt
+}
+
+// isSDP reports whether the request's body is SDP.
+func isSDP(r *http.Request) bool { return bodyType(r) == sdpType }
+
+// readOffer reads an SDP body, or answers why not.
+func readOffer(w http.ResponseWriter, r *http.Request) (string, bool) {
+	offer, err := io.ReadAll(r.Body)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is over %d bytes", tooBig.Limit))
+		} else {
+			writeError(w, http.StatusBadRequest, "reading the offer: "+err.Error())
+		}
+		return "", false
+	}
+	return string(offer), true
+}
+
+// renegotiate answers a WebRTC participant's PATCH of its Location: a new
+// SDP offer (answered with SDP), or a trickle-ICE fragment (RFC 8840:
+// candidates are added, 204; new credentials restart ICE, answered with
+// the server's fragment). An ICE restart keeps the participant's id,
+// role, hand, tier and RTP stream.
+func (s *Server) renegotiate(w http.ResponseWriter, r *http.Request, rm *room, p *engine.Participant) {
+	m, ok := rm.Member(p.ID())
+	var peer *webrtc.Peer
+	if ok {
+		peer, ok = m.Link().(*webrtc.Peer)
+	}
+	if !ok {
+		writeError(w, http.StatusConflict, "participant "+p.ID()+" is not a WebRTC participant")
+		return
+	}
+	offer, ok := readOffer(w, r)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), answerTimeout)
+	defer cancel()
+	answer, ctype := "", sdpType
+	var err error
+	if isSDP(r) {
+		answer, err = peer.Renegotiate(ctx, offer)
+	} else {
+		answer, err = peer.ApplySDPFrag(ctx, offer)
+		ctype = fragType
+	}
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	if answer == "" {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	w.Header().Set("Content-Type", ctype)
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.WriteString(w, answer)
+}
+
+// joinWebRTC answers the offer and joins the participant with the
+// negotiated SSRC and payload type.
+func (s *Server) joinWebRTC(ctx context.Context, r *room, id, roleName, offer string) (string, error) {
+	role, err := s.checkJoin(id, roleName)
+	if err != nil {
+		return "", err
+	}
+	if s.webrtc == nil {
+		return "", errNoWebRTC
+	}
+	ctx, cancel := context.WithTimeout(ctx, answerTimeout)
+	defer cancel()
+	peer, answer, err := s.webrtc.Answer(ctx, offer)
+	if err != nil {
+		return "", err
+	}
+	cfg := engine.ParticipantConfig{Role: role}
+	peer.Configure(&cfg)
+	if _, err := r.Join(id, cfg, peer); err != nil {
+		_ = peer.Close()
+		return "", err
+	}
+	return answer, nil
+}
+
+// kickPeer removes the member whose link is p, for reason.
+func (s *Server) kickPeer(p *webrtc.Peer, reason string) {
+	for _, r := range s.roomList() {
+		for _, m := range r.Members() {
+			if m.Link() == p {
+				if err := r.Kick(m.ID(), reason); err == nil {
+					s.log.Info("WebRTC peer gone", "room", r.ID(), "participant", m.ID(), "reason", reason)
+				}
+				return
+			}
+		}
+	}
+	_ = p.Close() // never joined, or left already
+}

@@ -1,0 +1,343 @@
+package server
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/handsup-audio/handsup/engine"
+	"github.com/handsup-audio/handsup/internal/webrtctest"
+	"github.com/handsup-audio/handsup/session/webrtc"
+)
+
+// whip posts a client's offer to path (…/whip or …/whep with its query)
+// with the bearer credential, and applies the answer.
+func (ts *testServer) whip(c *webrtctest.Client, path, bearer string) (status int, location string) {
+	ts.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	offer, err := c.Offer(ctx)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	req, _ := http.NewRequest("POST", ts.base+path, strings.NewReader(offer))
+	req.Header.Set("Content-Type", "application/sdp")
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusCreated {
+		return resp.StatusCode, ""
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/sdp" {
+		ts.t.Errorf("answer Content-Type %q", ct)
+	}
+	if err := c.Accept(string(body)); err != nil {
+		ts.t.Fatal(err)
+	}
+	if err := c.WaitConnected(ctx); err != nil {
+		ts.t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header.Get("Location")
+}
+
+func newWebRTCClient(t *testing.T, o webrtctest.Options) *webrtctest.Client {
+	t.Helper()
+	c, err := webrtctest.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// TestWebRTCSpeakersAndListener: two WHIP speakers (440 and 660 Hz) and a
+// WHEP listener, real pion clients on loopback, over UDP and over ICE-TCP
+// alone. The listener, who offers RED as Chrome does, gets RED and hears
+// both tones; each speaker hears the other and not itself (mix-minus).
+func TestWebRTCSpeakersAndListener(t *testing.T) {
+	for _, tcp := range []bool{false, true} {
+		name := map[bool]string{false: "udp", true: "tcp"}[tcp]
+		t.Run(name, func(t *testing.T) {
+			ts := startServer(t, "tok")
+			ts.mustCall("POST", "/v1/rooms", `{"id":"r"}`, 201, nil)
+			alice := newWebRTCClient(t, webrtctest.Options{Send: true, TCP: tcp})
+			carol := newWebRTCClient(t, webrtctest.Options{Send: true, TCP: tcp})
+			bob := newWebRTCClient(t, webrtctest.Options{TCP: tcp, RED: true}) // as Chrome offers
+			for _, j := range []struct {
+				c    *webrtctest.Client
+				path string
+			}{{alice, "/v1/rooms/r/whip?id=alice"}, {carol, "/v1/rooms/r/whip?id=carol"}, {bob, "/v1/rooms/r/whep?id=bob"}} {
+				status, loc := ts.whip(j.c, j.path, "tok")
+				id := strings.TrimPrefix(j.path[strings.Index(j.path, "?"):], "?id=")
+				if status != 201 || loc != "/v1/rooms/r/participants/"+id {
+					t.Fatalf("%s: %d, Location %q", j.path, status, loc)
+				}
+			}
+			var v participantView
+			ts.mustCall("GET", "/v1/rooms/r/participants/bob", "", 200, &v)
+			if v.Role != "listener" {
+				t.Errorf("bob: %+v", v)
+			}
+
+			ma, mc, mb := alice.Mark(), carol.Mark(), bob.Mark()
+			var wg sync.WaitGroup
+			for _, sp := range []struct {
+				c *webrtctest.Client
+				f float64
+			}{{alice, 440}, {carol, 660}} {
+				wg.Go(func() {
+					if err := sp.c.Talk(sp.f, 100); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			// The stream runs on after the talk; wait for its tail (the
+			// jitter buffer's delay) to be heard.
+			for _, c := range []*webrtctest.Client{alice, carol, bob} {
+				n := c.Packets()
+				for deadline := time.Now().Add(20 * time.Second); c.Packets() < n+25 && time.Now().Before(deadline); {
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
+			const present, absent = -30, -50
+			check := func(who string, c *webrtctest.Client, mark int, f float64, heard bool) {
+				db := c.LevelSince(mark, f)
+				if heard && db < present || !heard && db > absent {
+					t.Errorf("%s hears %v Hz at %.1f dB; want heard=%v", who, f, db, heard)
+				}
+			}
+			if pts := bob.PayloadTypes(); pts[webrtc.REDPayloadType] == 0 || pts[webrtc.OpusPayloadType] != 0 {
+				t.Errorf("bob negotiated RED and got payload types %v", pts)
+			}
+			check("bob", bob, mb, 440, true)
+			check("bob", bob, mb, 660, true)
+			check("alice", alice, ma, 660, true)
+			check("alice", alice, ma, 440, false)
+			check("carol", carol, mc, 440, true)
+			check("carol", carol, mc, 660, false)
+
+			// The browser's receiver reports reach the session: bob has a
+			// reception block.
+			for deadline := time.Now().Add(20 * time.Second); v.Reception == nil && time.Now().Before(deadline); {
+				time.Sleep(50 * time.Millisecond)
+				ts.mustCall("GET", "/v1/rooms/r/participants/bob", "", 200, &v)
+			}
+			if v.Reception == nil {
+				t.Error("no reception block for the WebRTC listener")
+			}
+
+			// DELETE the Location leaves; the connection closes.
+			ts.mustCall("DELETE", "/v1/rooms/r/participants/bob", "", 204, nil)
+			ts.mustCall("GET", "/v1/rooms/r/participants/bob", "", 404, nil)
+		})
+	}
+}
+
+// TestWebRTCConsentLossTimesOut: a listener whose network vanishes (its
+// socket drops everything) is removed with the reason "timeout".
+func TestWebRTCConsentLossTimesOut(t *testing.T) {
+	ts := startServer(t, "")
+	var left = make(chan engine.Event, 4)
+	r, err := ts.s.createRoom(createRoomRequest{ID: "r"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, cancel := r.hub.subscribe()
+	defer cancel()
+	go func() {
+		for e := range events {
+			if e.Type == "left" {
+				left <- engine.Event{Participant: e.Participant, Reason: e.Reason}
+			}
+		}
+	}()
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw := &webrtctest.Switch{PacketConn: conn}
+	bob := newWebRTCClient(t, webrtctest.Options{Conn: sw})
+	if status, _ := ts.whip(bob, "/v1/rooms/r/whep?id=bob", ""); status != 201 {
+		t.Fatalf("whep: %d", status)
+	}
+	sw.Off()
+	select {
+	case e := <-left:
+		if e.Participant != "bob" || e.Reason != "timeout" {
+			t.Errorf("left: %+v", e)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("bob was not removed within 20 s")
+	}
+	resp, err := http.Get(ts.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "\nhandsup_webrtc_peers_failed_total 1\n") {
+		t.Error("/metrics does not count the failed peer in handsup_webrtc_peers_failed_total")
+	}
+}
+
+// TestWebRTCRefusals: WHIP and WHEP refuse what they must, each with its
+// status.
+func TestWebRTCRefusals(t *testing.T) {
+	ts := startServer(t, "tok")
+	ts.mustCall("POST", "/v1/rooms", `{"id":"r"}`, 201, nil)
+	ts.mustCall("POST", "/v1/rooms", `{"id":"closed","invite_only":true}`, 201, nil)
+	post := func(path, ctype, bearer, body string) int {
+		req, _ := http.NewRequest("POST", ts.base+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", ctype)
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, tc := range []struct {
+		name, path, ctype, bearer, body string
+		want                            int
+	}{
+		{"no token", "/v1/rooms/r/whep?id=bob", "application/sdp", "", "v=0", 401},
+		{"wrong token", "/v1/rooms/r/whep?id=bob", "application/sdp", "nope", "v=0", 403},
+		{"invite-only", "/v1/rooms/closed/whep?id=bob", "application/sdp", "tok", "v=0", 403},
+		{"JSON body", "/v1/rooms/r/whep?id=bob", "application/json", "tok", "{}", 415},
+		{"no id", "/v1/rooms/r/whep", "application/sdp", "tok", "v=0", 400},
+		{"bad role", "/v1/rooms/r/whip?id=a&role=king", "application/sdp", "tok", "v=0", 400},
+		{"garbage offer", "/v1/rooms/r/whip?id=a", "application/sdp", "tok", "v=0\r\nnonsense", 400},
+		{"no room", "/v1/rooms/none/whep?id=bob", "application/sdp", "tok", "v=0", 404},
+	} {
+		if got := post(tc.path, tc.ctype, tc.bearer, tc.body); got != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
+		}
+	}
+	// An invite in the Authorization header admits its holder.
+	var inv struct{ Invite string }
+	ts.mustCall("POST", "/v1/rooms/closed/invites", `{"id":"bob","role":"listener"}`, 201, &inv)
+	bob := newWebRTCClient(t, webrtctest.Options{})
+	if status, _ := ts.whip(bob, "/v1/rooms/closed/whep?id=bob", inv.Invite); status != 201 {
+		t.Errorf("invited WHEP: %d", status)
+	}
+	if status, _ := ts.whip(newWebRTCClient(t, webrtctest.Options{}), "/v1/rooms/closed/whep?id=eve", inv.Invite); status != 403 {
+		t.Errorf("WHEP with someone else's invite: %d", status)
+	}
+}
+
+// TestWebRTCICERestart: a listener restarts ICE mid-stream (a new offer
+// with new credentials, or a trickle-ICE fragment with them, PATCHed to
+// its Location, as after a network change). It stays in the room with the same SSRC, its sequence numbers
+// run on, it loses at most a second of audio, and it hears the speaker
+// after the restart.
+func TestWebRTCICERestart(t *testing.T) {
+	for _, ctype := range []string{sdpType, fragType} {
+		t.Run(strings.TrimPrefix(ctype, "application/"), func(t *testing.T) { testICERestart(t, ctype) })
+	}
+}
+
+func testICERestart(t *testing.T, ctype string) {
+	ts := startServer(t, "")
+	ts.mustCall("POST", "/v1/rooms", `{"id":"r"}`, 201, nil)
+	alice := newWebRTCClient(t, webrtctest.Options{Send: true})
+	bob := newWebRTCClient(t, webrtctest.Options{})
+	for _, j := range []struct {
+		c    *webrtctest.Client
+		path string
+	}{{alice, "/v1/rooms/r/whip?id=alice"}, {bob, "/v1/rooms/r/whep?id=bob"}} {
+		if status, _ := ts.whip(j.c, j.path, ""); status != 201 {
+			t.Fatalf("%s: %d", j.path, status)
+		}
+	}
+	var before participantView
+	ts.mustCall("GET", "/v1/rooms/r/participants/bob", "", 200, &before)
+	rm, _ := ts.s.room("r")
+	m, _ := rm.Member("bob")
+	remoteUfrag := func() string { // the client's ICE username fragment, as the server has it
+		sdp := m.Link().(*webrtc.Peer).PeerConnection().RemoteDescription().SDP
+		_, rest, _ := strings.Cut(sdp, "a=ice-ufrag:")
+		ufrag, _, _ := strings.Cut(rest, "\r\n")
+		return ufrag
+	}
+	oldUfrag := remoteUfrag()
+
+	talked := make(chan error, 1)
+	go func() { talked <- alice.Talk(440, 200) }()
+	for deadline := time.Now().Add(20 * time.Second); bob.Packets() < 25 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	restart, accept := bob.RestartOffer, bob.Accept
+	if ctype == fragType {
+		restart, accept = bob.RestartFrag, bob.AcceptFrag
+	}
+	offer, err := restart(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("PATCH", ts.base+"/v1/rooms/r/participants/bob", strings.NewReader(offer))
+	req.Header.Set("Content-Type", ctype)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("PATCH with a new offer: %d %s", resp.StatusCode, answer)
+	}
+	if got := resp.Header.Get("Content-Type"); got != ctype {
+		t.Errorf("answer Content-Type %q, want %q", got, ctype)
+	}
+	if err := accept(string(answer)); err != nil {
+		t.Fatal(err)
+	}
+	mark, restartedAt := bob.Mark(), bob.Packets()
+	if err := <-talked; err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); bob.Packets() < restartedAt+50 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	if st := ts.s.webrtc.Stats(); st.Renegotiations != 1 || remoteUfrag() == oldUfrag {
+		t.Errorf("renegotiations: %d; ICE credentials %q, then %q", st.Renegotiations, oldUfrag, remoteUfrag())
+	}
+	var after participantView
+	ts.mustCall("GET", "/v1/rooms/r/participants/bob", "", 200, &after)
+	if after.SSRC != before.SSRC || after.Role != "listener" {
+		t.Errorf("bob before the restart %+v, after %+v", before, after)
+	}
+	seqs := bob.Seqs()
+	maxGap := 0
+	for i := 1; i < len(seqs); i++ {
+		d := int(uint16(seqs[i] - seqs[i-1]))
+		if d == 0 || d > 1<<15 {
+			t.Fatalf("sequence number %d after %d: not running on", seqs[i], seqs[i-1])
+		}
+		maxGap = max(maxGap, d-1)
+	}
+	t.Logf("%d packets, largest gap %d packets", len(seqs), maxGap)
+	if maxGap > 50 {
+		t.Errorf("lost %d packets in a row (%d ms) across the restart", maxGap, 20*maxGap)
+	}
+	if db := bob.LevelSince(mark, 440); db < -30 {
+		t.Errorf("after the restart bob hears the speaker at %.1f dB", db)
+	}
+}

@@ -1,0 +1,357 @@
+// Package webrtctest is a pion/webrtc client for handsup's tests: it
+// offers one Opus audio section, sends a tone encoded with codec.Encoder
+// in real time, and decodes what it receives with codec.Decoder, as a
+// browser would over loopback.
+package webrtctest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/logging"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/handsup-audio/handsup/bench/signal"
+	"github.com/handsup-audio/handsup/codec"
+	"github.com/handsup-audio/handsup/red"
+	handsupwebrtc "github.com/handsup-audio/handsup/session/webrtc"
+)
+
+// Quiet is a pion logger factory that logs nothing: tests close sockets
+// under pion's feet on purpose.
+var Quiet logging.LoggerFactory = &logging.DefaultLoggerFactory{
+	Writer: io.Discard, DefaultLogLevel: logging.LogLevelDisabled}
+
+// Options says what a client does; the zero value receives only, over
+// UDP.
+type Options struct {
+	Send bool // offer sendrecv and send what Speak gives; default recvonly
+	TCP  bool // gather only ICE-TCP candidates (active); default UDP only
+	// Conn, when set, is the UDP socket ICE runs on (through a UDP mux):
+	// wrap one to make the client go silent. Default: sockets pion opens.
+	Conn net.PacketConn
+	// RED offers audio/red (PT 63, fmtp 111/111) beside Opus, as Chrome
+	// does, and unwraps the RED it receives; default Opus alone.
+	RED bool
+}
+
+// redPT is the RED payload type a client with Options.RED offers.
+const redPT = 63
+
+// Client is one test participant.
+type Client struct {
+	PC    *webrtc.PeerConnection
+	track *webrtc.TrackLocalStaticRTP
+	enc   *codec.Encoder
+	sent  int
+	seq   uint16
+
+	connected chan struct{}
+	state     atomic.Value // webrtc.PeerConnectionState
+
+	mu    sync.Mutex
+	dec   *codec.Decoder
+	heard []int16
+	seqs  []uint16
+	ssrcs map[uint32]int
+	pts   map[uint8]int
+	rtcp  int
+}
+
+// New makes a client; Close frees it.
+func New(o Options) (*Client, error) {
+	var se webrtc.SettingEngine
+	se.LoggerFactory = Quiet
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	if o.TCP {
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4})
+	} else {
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	}
+	if o.Conn != nil {
+		se.SetICEUDPMux(webrtc.NewICEUDPMux(Quiet.NewLogger("client"), o.Conn))
+	}
+	var me webrtc.MediaEngine
+	if o.RED {
+		if err := me.RegisterCodec(webrtc.RTPCodecParameters{
+			RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: "audio/red", ClockRate: 48000,
+				Channels: 2, SDPFmtpLine: "111/111"},
+			PayloadType: redPT,
+		}, webrtc.RTPCodecTypeAudio); err != nil {
+			return nil, err
+		}
+	}
+	if err := me.RegisterDefaultCodecs(); err != nil {
+		return nil, err
+	}
+	// Like a browser: NACKs, receiver and sender reports.
+	var reg interceptor.Registry
+	if err := webrtc.RegisterDefaultInterceptors(&me, &reg); err != nil {
+		return nil, err
+	}
+	api := webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(&me),
+		webrtc.WithInterceptorRegistry(&reg))
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, err
+	}
+	dec, err := codec.NewDecoder()
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{PC: pc, dec: dec, connected: make(chan struct{}), ssrcs: map[uint32]int{}, pts: map[uint8]int{}}
+	var once sync.Once
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		c.state.Store(s)
+		if s == webrtc.PeerConnectionStateConnected {
+			once.Do(func() { close(c.connected) })
+		}
+	})
+	pc.OnTrack(c.receive)
+	if o.Send {
+		c.enc, err = codec.NewEncoder(codec.EncoderConfig{Bitrate: 64000})
+		if err != nil {
+			return nil, err
+		}
+		c.track, err = webrtc.NewTrackLocalStaticRTP(
+			webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2},
+			"audio", "client")
+		if err != nil {
+			return nil, err
+		}
+		s, err := pc.AddTrack(c.track)
+		if err != nil {
+			return nil, err
+		}
+		go func() { // drain the RTCP the server sends about our stream
+			buf := make([]byte, 1500)
+			for {
+				if _, _, err := s.Read(buf); err != nil {
+					return
+				}
+				c.mu.Lock()
+				c.rtcp++
+				c.mu.Unlock()
+			}
+		}()
+	} else if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio,
+		webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Offer makes the client's offer, with every candidate gathered.
+func (c *Client) Offer(ctx context.Context) (string, error) {
+	return c.localDescription(ctx, nil)
+}
+
+// RestartOffer makes an offer that restarts ICE (new credentials).
+func (c *Client) RestartOffer(ctx context.Context) (string, error) {
+	return c.localDescription(ctx, &webrtc.OfferOptions{ICERestart: true})
+}
+
+func (c *Client) localDescription(ctx context.Context, opts *webrtc.OfferOptions) (string, error) {
+	offer, err := c.PC.CreateOffer(opts)
+	if err != nil {
+		return "", err
+	}
+	gathered := webrtc.GatheringCompletePromise(c.PC)
+	if err := c.PC.SetLocalDescription(offer); err != nil {
+		return "", err
+	}
+	select {
+	case <-gathered:
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	return c.PC.LocalDescription().SDP, nil
+}
+
+// RestartFrag restarts ICE and returns the new credentials and candidates
+// as an application/trickle-ice-sdpfrag body, as WHIP clients PATCH them.
+func (c *Client) RestartFrag(ctx context.Context) (string, error) {
+	offer, err := c.RestartOffer(ctx)
+	if err != nil {
+		return "", err
+	}
+	return handsupwebrtc.ParseSDPFrag(offer).String(), nil
+}
+
+// AcceptFrag applies the server's sdpfrag answer to an ICE restart: its
+// last answer with the new credentials and candidates.
+func (c *Client) AcceptFrag(frag string) error {
+	return c.Accept(handsupwebrtc.ParseSDPFrag(frag).Patch(c.PC.RemoteDescription().SDP))
+}
+
+// Accept applies the server's answer.
+func (c *Client) Accept(answer string) error {
+	return c.PC.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer})
+}
+
+// WaitConnected waits until the connection is up.
+func (c *Client) WaitConnected(ctx context.Context) error {
+	select {
+	case <-c.connected:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("not connected (state %v): %w", c.state.Load(), ctx.Err())
+	}
+}
+
+// Speak sends the next 20 ms of a tone.
+func (c *Client) Speak(freq float64) error {
+	if c.track == nil {
+		return errors.New("webrtctest: client does not send")
+	}
+	var pcm [codec.FrameSamples]int16
+	signal.Tone(pcm[:], freq, 8000, c.sent*codec.FrameSamples)
+	var payload [1500]byte
+	n, err := c.enc.Encode(pcm[:], payload[:])
+	if err != nil {
+		return err
+	}
+	pkt := rtp.Packet{
+		Header: rtp.Header{Version: 2, SequenceNumber: c.seq,
+			Timestamp: uint32(c.sent * codec.FrameSamples)},
+		Payload: payload[:n],
+	}
+	c.sent++
+	c.seq++
+	return c.track.WriteRTP(&pkt)
+}
+
+// Talk sends frames of freq in real time, 20 ms apart.
+func (c *Client) Talk(freq float64, frames int) error {
+	next := time.Now()
+	for range frames {
+		if err := c.Speak(freq); err != nil {
+			return err
+		}
+		next = next.Add(20 * time.Millisecond)
+		time.Sleep(time.Until(next))
+	}
+	return nil
+}
+
+// receive decodes every packet of the server's stream as it comes (no
+// loss or reordering on loopback).
+func (c *Client) receive(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	pcm := make([]int16, codec.MaxFrameSamples)
+	for {
+		p, _, err := tr.ReadRTP()
+		if err != nil {
+			return
+		}
+		c.mu.Lock()
+		c.seqs = append(c.seqs, p.SequenceNumber)
+		c.ssrcs[p.SSRC]++
+		c.pts[p.PayloadType]++
+		payload := p.Payload
+		if p.PayloadType == redPT {
+			var blocks [4]red.Block
+			if _, payload, _, err = red.Parse(payload, blocks[:0]); err != nil {
+				c.mu.Unlock()
+				continue
+			}
+		}
+		if n, err := c.dec.Decode(payload, pcm); err == nil {
+			c.heard = append(c.heard, pcm[:n]...)
+		}
+		c.mu.Unlock()
+	}
+}
+
+// Mark is how many samples the client has heard so far.
+func (c *Client) Mark() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.heard)
+}
+
+// LevelSince is freq's level (bench/signal.ToneLevelDB) in what the client
+// heard since mark.
+func (c *Client) LevelSince(mark int, freq float64) float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return signal.ToneLevelDB(c.heard[mark:], freq)
+}
+
+// Packets is how many RTP packets the client received.
+func (c *Client) Packets() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.seqs)
+}
+
+// Seqs is the sequence numbers received, in order of arrival.
+func (c *Client) Seqs() []uint16 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]uint16(nil), c.seqs...)
+}
+
+// SSRCs counts the packets received per SSRC.
+func (c *Client) SSRCs() map[uint32]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.ssrcs)
+}
+
+// PayloadTypes counts the packets received per payload type.
+func (c *Client) PayloadTypes() map[uint8]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.pts)
+}
+
+// RTCPPackets is how many RTCP packets arrived about the stream the client
+// sends.
+func (c *Client) RTCPPackets() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.rtcp
+}
+
+// Close closes the connection.
+func (c *Client) Close() error { return c.PC.Close() }
+
+// Switch is a net.PacketConn that can go silent: Off drops everything it
+// would send or receive, as a client whose network vanished.
+type Switch struct {
+	net.PacketConn
+	off atomic.Bool
+}
+
+// Off makes the socket silent.
+func (s *Switch) Off() { s.off.Store(true) }
+
+// ReadFrom drops what arrives while off.
+func (s *Switch) ReadFrom(b []byte) (int, net.Addr, error) {
+	for {
+		n, a, err := s.PacketConn.ReadFrom(b)
+		if err != nil || !s.off.Load() {
+			return n, a, err
+		}
+	}
+}
+
+// WriteTo pretends to send while off.
+func (s *Switch) WriteTo(b []byte, a net.Addr) (int, error) {
+	if s.off.Load() {
+		return len(b), nil
+	}
+	return s.PacketConn.WriteTo(b, a)
+}

@@ -1,0 +1,29 @@
+// Package webrtc carries handsup's participants over WebRTC (pion/webrtc):
+// browsers and mobile apps behind NAT, with ICE, DTLS-SRTP and the
+// receiver reports and NACKs of a real jitter buffer.
+//
+// One Transport serves every peer: ICE runs on one UDP port (a UDP mux),
+// optionally with passive ICE-TCP on one TCP port for networks that block
+// UDP, and NAT 1:1 addresses for a server behind a load balancer. Answer
+// takes a client's SDP offer (WHIP or WHEP) and returns a Peer and the
+// answer, complete with candidates (no trickle).
+//
+// A Peer is a participant's session.Link. Its WriteRTP is the engine's
+// sink: it parses the engine's 12-byte header into a reused rtp.Header and
+// hands it with the room's shared payload to pion's SRTP path, so a
+// listener costs an SRTP protection and a send — no encode, no goroutine,
+// no allocation. RTP and RTCP from the participant reach the bound
+// session.Member raw: the transport registers none of pion's interceptors,
+// so the session answers NACKs from the room's history and reads the
+// browser's receiver reports itself.
+//
+// Answers carry Opus (PT 111, fmtp minptime=10;useinbandfec=1) and, when
+// offered, audio/red (PT 63); Peer.Configure puts what was negotiated in
+// the participant's engine.ParticipantConfig. Peer.Renegotiate answers a
+// later offer on the same connection, an ICE restart after a network
+// change, and the participant's stream runs on.
+//
+// A peer whose ICE consent expires (RFC 7675; Config.FailedTimeout) is
+// reported through Config.OnFailed, for the caller to remove the member
+// with the reason "timeout".
+package webrtc

@@ -1,0 +1,292 @@
+package webrtc_test
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/srtp/v3"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/handsup-audio/handsup/bench/signal"
+	"github.com/handsup-audio/handsup/codec"
+	"github.com/handsup-audio/handsup/internal/webrtctest"
+	"github.com/handsup-audio/handsup/session/webrtc"
+)
+
+// deadline bounds a failure; it never decides a pass.
+const deadline = 20 * time.Second
+
+func listen(t testing.TB, cfg webrtc.Config) *webrtc.Transport {
+	t.Helper()
+	if cfg.UDPAddr == "" {
+		cfg.UDPAddr = "127.0.0.1:0"
+	}
+	cfg.LoggerFactory = webrtctest.Quiet
+	tr, err := webrtc.Listen(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tr.Close() })
+	return tr
+}
+
+// connect runs one offer/answer between a new client and tr.
+func connect(t testing.TB, tr *webrtc.Transport, o webrtctest.Options) (*webrtctest.Client, *webrtc.Peer) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	c, err := webrtctest.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	offer, err := c.Offer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, answer, err := tr.Answer(ctx, offer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	if err := c.Accept(answer); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return c, p
+}
+
+// recorder is a session.Receiver that keeps copies.
+type recorder struct {
+	mu          sync.Mutex
+	rtp, rtcp   int
+	gotRTP      chan struct{}
+	gotRTCP     chan struct{}
+	once, once2 sync.Once
+}
+
+func newRecorder() *recorder {
+	return &recorder{gotRTP: make(chan struct{}), gotRTCP: make(chan struct{})}
+}
+
+func (r *recorder) ReceiveRTP(pkt []byte) {
+	if len(pkt) < 12 || pkt[0]>>6 != 2 {
+		panic("not RTP")
+	}
+	r.mu.Lock()
+	r.rtp++
+	r.mu.Unlock()
+	r.once.Do(func() { close(r.gotRTP) })
+}
+
+func (r *recorder) ReceiveRTCP(pkt []byte) {
+	r.mu.Lock()
+	r.rtcp++
+	r.mu.Unlock()
+	r.once2.Do(func() { close(r.gotRTCP) })
+}
+
+func wait(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(deadline):
+		t.Fatalf("no %s within %v", what, deadline)
+	}
+}
+
+// engineHeader writes the 12-byte header the engine would.
+func engineHeader(h []byte, pt uint8, seq uint16, ts, ssrc uint32) []byte {
+	h[0], h[1] = 0x80, pt
+	binary.BigEndian.PutUint16(h[2:], seq)
+	binary.BigEndian.PutUint32(h[4:], ts)
+	binary.BigEndian.PutUint32(h[8:], ssrc)
+	return h[:12]
+}
+
+// sendTone sends frames of a tone through the peer as the engine would.
+func sendTone(t *testing.T, p *webrtc.Peer, freq float64, frames int) {
+	enc, err := codec.NewEncoder(codec.EncoderConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pcm [codec.FrameSamples]int16
+	var payload [1500]byte
+	var hdr [12]byte
+	next := time.Now()
+	for i := range frames {
+		signal.Tone(pcm[:], freq, 8000, i*codec.FrameSamples)
+		n, err := enc.Encode(pcm[:], payload[:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := engineHeader(hdr[:], p.PayloadType(), uint16(1000+i), uint32(i*codec.FrameSamples), p.SSRC())
+		if err := p.WriteRTP(h, payload[:n]); err != nil {
+			t.Fatal(err)
+		}
+		next = next.Add(20 * time.Millisecond)
+		time.Sleep(time.Until(next))
+	}
+}
+
+func TestMediaBothWays(t *testing.T) {
+	for _, tcp := range []bool{false, true} {
+		name := "udp"
+		if tcp {
+			name = "tcp"
+		}
+		t.Run(name, func(t *testing.T) {
+			cfg := webrtc.Config{}
+			if tcp {
+				cfg.TCPAddr = "127.0.0.1:0"
+			}
+			tr := listen(t, cfg)
+			// The TCP client offers RED too, as Chrome does.
+			c, p := connect(t, tr, webrtctest.Options{Send: true, TCP: tcp, RED: tcp})
+			wantRED := map[bool]uint8{false: 0, true: webrtc.REDPayloadType}[tcp]
+			if p.PayloadType() != webrtc.OpusPayloadType || p.REDPayloadType() != wantRED || p.SSRC() == 0 {
+				t.Errorf("negotiated pt %d, RED pt %d, ssrc %d", p.PayloadType(), p.REDPayloadType(), p.SSRC())
+			}
+			rec := newRecorder()
+			p.Bind(rec)
+
+			// Out: the engine's header and payload reach the client, who
+			// decodes the tone.
+			mark := c.Mark()
+			sendTone(t, p, 440, 50)
+			if got := c.SSRCs()[p.SSRC()]; got == 0 {
+				t.Fatalf("client got no packet on SSRC %d: %v", p.SSRC(), c.SSRCs())
+			}
+			if lvl := c.LevelSince(mark, 440); lvl < -30 {
+				t.Errorf("client hears the tone at %.1f dB", lvl)
+			}
+			// In: the client's RTP and RTCP (its sender reports, sent
+			// about every second) reach the bound receiver raw.
+			go func() { _ = c.Talk(440, 100) }()
+			wait(t, rec.gotRTP, "RTP from the client")
+			wait(t, rec.gotRTCP, "RTCP from the client")
+			if st := tr.Stats(); st.RTPSent == 0 || st.RTPIn == 0 || st.RTCPIn == 0 || st.Open != 1 {
+				t.Errorf("stats %+v", st)
+			}
+		})
+	}
+}
+
+func TestBadOffers(t *testing.T) {
+	tr := listen(t, webrtc.Config{})
+	ctx := context.Background()
+	for _, offer := range []string{"", "v=0\r\ngarbage", "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"} {
+		if _, _, err := tr.Answer(ctx, offer); !errors.Is(err, webrtc.ErrBadOffer) {
+			t.Errorf("offer %q: %v, want ErrBadOffer", offer, err)
+		}
+	}
+	if st := tr.Stats(); st.OffersRefused != 3 || st.Open != 0 {
+		t.Errorf("stats %+v", st)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(webrtc.NewCollector(tr))
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP handsup_webrtc_offers_refused_total SDP offers refused: unparsable, no single audio section, no Opus.
+# TYPE handsup_webrtc_offers_refused_total counter
+handsup_webrtc_offers_refused_total 3
+# HELP handsup_webrtc_peers WebRTC peers open.
+# TYPE handsup_webrtc_peers gauge
+handsup_webrtc_peers 0
+`), "handsup_webrtc_offers_refused_total", "handsup_webrtc_peers"); err != nil {
+		t.Error(err)
+	}
+	if n, err := testutil.GatherAndCount(reg); err != nil || n != 14 {
+		t.Errorf("%d series (%v), want 14", n, err)
+	}
+}
+
+func TestConsentLossFails(t *testing.T) {
+	failed := make(chan *webrtc.Peer, 1)
+	tr := listen(t, webrtc.Config{
+		DisconnectedTimeout: 500 * time.Millisecond, FailedTimeout: 500 * time.Millisecond,
+		KeepAlive: 100 * time.Millisecond,
+		OnFailed:  func(p *webrtc.Peer) { failed <- p },
+	})
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw := &webrtctest.Switch{PacketConn: conn}
+	_, p := connect(t, tr, webrtctest.Options{Conn: sw})
+	sw.Off()
+	select {
+	case got := <-failed:
+		if got != p {
+			t.Errorf("OnFailed for another peer")
+		}
+	case <-time.After(deadline):
+		t.Fatalf("no failure within %v (state %v)", deadline, p.ConnectionState())
+	}
+	if st := tr.Stats(); st.PeersFailed != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// BenchmarkWriteRTP is one listener's send: the engine's header parsed,
+// SRTP protection of the shared payload, and the UDP send. The client's
+// socket closes once connected, so the kernel drops what arrives and the
+// figures (allocations are counted process-wide) are the sender's alone.
+func BenchmarkWriteRTP(b *testing.B) {
+	tr := listen(b, webrtc.Config{})
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, p := connect(b, tr, webrtctest.Options{Conn: conn})
+	_ = conn.Close()
+	payload := make([]byte, 80)
+	var hdr [12]byte
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		h := engineHeader(hdr[:], p.PayloadType(), uint16(i), uint32(i*960), p.SSRC())
+		if err := p.WriteRTP(h, payload); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkSRTPProtect is the per-listener crypto alone: one SRTP
+// protection of an 80-byte payload (a 32 kbps Opus frame) under each
+// profile pion offers, into a reused buffer, the socket left out.
+func BenchmarkSRTPProtect(b *testing.B) {
+	for _, prof := range []srtp.ProtectionProfile{srtp.ProtectionProfileAes128CmHmacSha1_80, srtp.ProtectionProfileAeadAes128Gcm} {
+		b.Run(prof.String(), func(b *testing.B) {
+			keyLen, _ := prof.KeyLen()
+			saltLen, _ := prof.SaltLen()
+			ctx, err := srtp.CreateContext(make([]byte, keyLen), make([]byte, saltLen), prof)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var hdr [12]byte
+			pkt := append(engineHeader(hdr[:], 111, 1, 0, 42), make([]byte, 80)...)
+			var h rtp.Header
+			dst := make([]byte, 0, 1500)
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				engineHeader(pkt, 111, uint16(i), uint32(i*960), 42)
+				if _, err := h.Unmarshal(pkt); err != nil {
+					b.Fatal(err)
+				}
+				if dst, err = ctx.EncryptRTP(dst[:0], pkt, &h); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
