@@ -139,7 +139,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.WebRTC.UDPAddr != "" {
 		wc := cfg.WebRTC
-		wc.OnFailed = func(p *webrtc.Peer) { s.kickPeer(p, "timeout") }
+		wc.OnFailed = func(p *webrtc.Peer) { s.kickPeer(p, session.ReasonTimeout) }
 		wc.OnClosed = func(p *webrtc.Peer) { s.kickPeer(p, "left") }
 		if s.webrtc, err = webrtc.Listen(wc); err != nil {
 			_ = s.udp.Close()

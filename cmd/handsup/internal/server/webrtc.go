@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/handsup-audio/handsup/engine"
+	"github.com/handsup-audio/handsup/session"
 	"github.com/handsup-audio/handsup/session/webrtc"
 )
 
@@ -170,7 +171,13 @@ func (s *Server) kickPeer(p *webrtc.Peer, reason string) {
 	for _, r := range s.roomList() {
 		for _, m := range r.Members() {
 			if m.Link() == p {
-				if err := r.Kick(m.ID(), reason); err == nil {
+				gone := false
+				if reason == session.ReasonTimeout {
+					gone = m.Timeout() // counted with the idle timeouts
+				} else {
+					gone = r.Kick(m.ID(), reason) == nil
+				}
+				if gone {
 					s.log.Info("WebRTC peer gone", "room", r.ID(), "participant", m.ID(), "reason", reason)
 				}
 				return
