@@ -45,8 +45,13 @@ type Config struct {
 	// removing it would silence a working client. Transports that see a
 	// participant go (ICE consent failure) call Member.Timeout instead.
 	IdleTimeout time.Duration
-	Now         func() time.Time // stamps RTCP arrivals and reports; default time.Now
-	Logger      *slog.Logger     // default slog.Default()
+	// Flushers are transports shared by every room whose links queue
+	// what a tick sends (webrtc.Transport): each room flushes them at the
+	// end of each of its ticks, before its own engine.RoomConfig.AfterTick.
+	// Default none.
+	Flushers []Flusher
+	Now      func() time.Time // stamps RTCP arrivals and reports; default time.Now
+	Logger   *slog.Logger     // default slog.Default()
 }
 
 func (c Config) withDefaults() Config {
@@ -120,7 +125,8 @@ func (m *Manager) Engine() *engine.Engine { return m.eng }
 
 // NewRoom creates an engine room (engine.Engine.NewRoom) whose
 // participants join through the manager. cfg.OnEvent and cfg.AfterTick
-// keep working: the manager hears the room's events first.
+// keep working: the manager hears the room's events first, and flushes
+// Config.Flushers before cfg.AfterTick runs.
 func (m *Manager) NewRoom(id string, cfg engine.RoomConfig) (*Room, error) {
 	r := &Room{m: m, members: map[string]*Member{}}
 	r.srs.CNAME = m.cfg.CNAME
@@ -130,6 +136,17 @@ func (m *Manager) NewRoom(id string, cfg engine.RoomConfig) (*Room, error) {
 		r.onEvent(e)
 		if user != nil {
 			user(e)
+		}
+	}
+	if fs := m.cfg.Flushers; len(fs) > 0 {
+		after := cfg.AfterTick
+		cfg.AfterTick = func() {
+			for _, f := range fs {
+				f.Flush()
+			}
+			if after != nil {
+				after()
+			}
 		}
 	}
 	er, err := m.eng.NewRoom(id, cfg)

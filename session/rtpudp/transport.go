@@ -12,9 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/net/ipv4"
-
 	"github.com/handsup-audio/handsup/session"
+	"github.com/handsup-audio/handsup/session/internal/mmsg"
 )
 
 // Errors callers branch on.
@@ -71,7 +70,6 @@ type Transport struct {
 	cfg      Config
 	conn     *net.UDPConn
 	rtcpConn *net.UDPConn // the RTP port + 1; nil with Config.NoRTCPPort
-	batch    batchWriter
 	local    netip.AddrPort
 
 	mu        sync.RWMutex
@@ -81,11 +79,6 @@ type Transport struct {
 	closed    atomic.Bool
 
 	stats counters
-}
-
-// batchWriter is what ipv4.PacketConn and ipv6.PacketConn share: sendmmsg.
-type batchWriter interface {
-	WriteBatch(ms []ipv4.Message, flags int) (int, error)
 }
 
 // Listen opens the socket.
@@ -111,7 +104,6 @@ func Listen(cfg Config) (*Transport, error) {
 		rtcpPeers: make(map[netip.AddrPort]*Peer),
 		latching:  make(map[uint32]*Peer),
 	}
-	t.batch = ipv4.NewPacketConn(conn) // sendmmsg works on v4 and v6 sockets alike
 	return t, nil
 }
 
@@ -172,16 +164,7 @@ func (t *Transport) Close() error {
 // tick's packets into it and its AfterTick hook calls Flush.
 func (t *Transport) NewBatch() *Batch {
 	n := t.cfg.BatchSize
-	b := &Batch{
-		t:       t,
-		msgs:    make([]ipv4.Message, n),
-		headers: make([]byte, n*maxHeader),
-		bufs:    make([][]byte, 2*n),
-	}
-	for i := range b.msgs {
-		b.msgs[i].Buffers = b.bufs[2*i : 2*i+2]
-	}
-	return b
+	return &Batch{t: t, q: mmsg.NewQueue(t.conn, n, 2), headers: make([]byte, n*maxHeader)}
 }
 
 // AddPeer declares that remote belongs to a participant: its datagrams go
@@ -561,10 +544,8 @@ const maxHeader = 64
 type Batch struct {
 	t       *Transport
 	mu      sync.Mutex
-	msgs    []ipv4.Message
+	q       *mmsg.Queue
 	headers []byte
-	bufs    [][]byte
-	n       int
 }
 
 var errHeaderTooLong = errors.New("rtpudp: RTP header longer than 64 bytes")
@@ -575,46 +556,21 @@ func (b *Batch) add(to *net.UDPAddr, header, payload []byte) error {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.n == len(b.msgs) {
-		b.flushLocked()
+	if b.q.Full() {
+		b.q.Flush(&b.t.stats)
 	}
-	i := b.n
+	i := b.q.Len()
 	h := b.headers[i*maxHeader : i*maxHeader+len(header)]
 	copy(h, header)
-	m := &b.msgs[i]
-	m.Buffers[0], m.Buffers[1] = h, payload
-	m.Addr = to
-	b.n++
+	b.q.Add(to, h, payload)
 	return nil
 }
 
 // Flush sends what the batch holds. Rooms call it from their AfterTick.
 func (b *Batch) Flush() {
 	b.mu.Lock()
-	b.flushLocked()
+	b.q.Flush(&b.t.stats)
 	b.mu.Unlock()
-}
-
-func (b *Batch) flushLocked() {
-	st := &b.t.stats
-	for sent := 0; sent < b.n; {
-		k, err := b.t.batch.WriteBatch(b.msgs[sent:b.n], 0)
-		st.syscalls.Add(1)
-		if k > 0 {
-			sent += k
-			st.packetsOut.Add(uint64(k))
-		}
-		if err != nil {
-			// The message at sent failed: count it and go on with the rest.
-			st.sendErrors.Add(1)
-			sent++
-		}
-	}
-	for i := 0; i < b.n; i++ { // let go of payloads and addresses
-		b.msgs[i].Buffers[1] = nil
-		b.msgs[i].Addr = nil
-	}
-	b.n = 0
 }
 
 type counters struct {
@@ -622,6 +578,13 @@ type counters struct {
 	rtcpPortIn, notRTCP                                          atomic.Uint64
 	latched, addressChanges, moveLimited, unlatched              atomic.Uint64
 	packetsOut, syscalls, sendErrors                             atomic.Uint64
+}
+
+// Flushed counts what a batch's sendmmsg calls did.
+func (c *counters) Flushed(sent, syscalls, failed int) {
+	c.packetsOut.Add(uint64(sent))
+	c.syscalls.Add(uint64(syscalls))
+	c.sendErrors.Add(uint64(failed))
 }
 
 // Stats counts the transport's traffic.

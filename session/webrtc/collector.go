@@ -18,16 +18,17 @@ func NewCollector(t *Transport) prometheus.Collector {
 		out:      d("packets_sent_total", "Packets sent to peers, by kind (rtp or rtcp).", "kind"),
 		dropped:  d("packets_dropped_total", "Packets not sent or not delivered: not_ready (the peer's connection is not up), bad_header (an engine header that did not parse), malformed_rtcp (session RTCP that did not parse), unbound (received from a peer with no member bound).", "reason"),
 		sendErrs: d("send_errors_total", "Packets SRTP or the socket refused."),
+		syscalls: d("send_syscalls_total", "sendmmsg calls that sent peers' SRTP media over UDP; packets_sent_total{kind=\"rtp\"} per call is the batching factor."),
 	}
 }
 
 type collector struct {
-	t                                                                  *Transport
-	peers, opened, refused, failed, renego, in, out, dropped, sendErrs *prometheus.Desc
+	t                                                                            *Transport
+	peers, opened, refused, failed, renego, in, out, dropped, sendErrs, syscalls *prometheus.Desc
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.peers, c.opened, c.refused, c.failed, c.renego, c.in, c.out, c.dropped, c.sendErrs} {
+	for _, d := range []*prometheus.Desc{c.peers, c.opened, c.refused, c.failed, c.renego, c.in, c.out, c.dropped, c.sendErrs, c.syscalls} {
 		ch <- d
 	}
 }
@@ -51,4 +52,5 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.dropped, s.RTCPMalformed, "malformed_rtcp")
 	counter(c.dropped, s.Unbound, "unbound")
 	counter(c.sendErrs, s.SendErrors)
+	counter(c.syscalls, s.SendSyscalls)
 }

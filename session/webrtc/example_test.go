@@ -13,18 +13,20 @@ import (
 
 // A WHEP listener joins a room: the transport answers the client's offer,
 // the peer puts the negotiated SSRC and payload type in the participant's
-// config, and the room binds the peer as the member's link. A pion client
+// config, and the room binds the peer as the member's link. The manager
+// flushes the transport's batch at the end of each room's tick. A pion client
 // stands in for the browser; a real server runs eng.Run and sessions.Run.
 func Example() {
-	eng := engine.New(engine.Config{})
-	defer eng.Close()
-	sessions := session.New(eng, session.Config{})
-	room, _ := sessions.NewRoom("demo", engine.RoomConfig{})
 	tr, _ := webrtc.Listen(webrtc.Config{
 		UDPAddr:  "127.0.0.1:0",
 		OnFailed: func(p *webrtc.Peer) { /* kick its member with the reason "timeout" */ },
 	})
 	defer tr.Close()
+	eng := engine.New(engine.Config{})
+	defer eng.Close()
+	// Rooms flush the transport's send batch after each tick.
+	sessions := session.New(eng, session.Config{Flushers: []session.Flusher{tr}})
+	room, _ := sessions.NewRoom("demo", engine.RoomConfig{})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

@@ -86,8 +86,10 @@ func (p *Peer) receiver() session.Receiver {
 
 // WriteRTP sends one packet of the participant's stream through SRTP: the
 // engine's header, parsed into a reused rtp.Header, around the room's
-// shared payload. It satisfies engine.Sink; a packet sent before the
-// connection is up is dropped and counted.
+// shared payload. Over UDP the protected packet waits in the transport's
+// batch for Transport.Flush (the room's AfterTick); over ICE-TCP it leaves
+// at once. It satisfies engine.Sink; a packet sent before the connection
+// is up is dropped and counted.
 func (p *Peer) WriteRTP(header, payload []byte) error {
 	w := p.track.writer()
 	if w == nil {
@@ -109,6 +111,10 @@ func (p *Peer) WriteRTP(header, payload []byte) error {
 	p.t.stats.rtpSent.Add(1)
 	return nil
 }
+
+// Flush sends what the transport queued (Transport.Flush): a
+// retransmission leaves at once. It makes the peer a session.Flusher.
+func (p *Peer) Flush() { p.t.Flush() }
 
 // WriteRTCP sends one compound RTCP packet through SRTCP.
 func (p *Peer) WriteRTCP(pkt []byte) error {

@@ -90,7 +90,7 @@ func (c Config) withDefaults() Config {
 type Transport struct {
 	cfg     Config
 	api     *pion.API
-	udp     net.PacketConn
+	udp     *sendConn
 	udpMux  ice.UDPMux
 	tcp     net.Listener // nil without ICE-TCP
 	tcpMux  ice.TCPMux
@@ -116,10 +116,10 @@ func Listen(cfg Config) (*Transport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("webrtc: listen UDP %s: %w", cfg.UDPAddr, err)
 	}
-	t.udp = udp
+	t.udp = newSendConn(udp, &t.stats)
 	t.udpAddr = udp.LocalAddr().(*net.UDPAddr).AddrPort()
 	log := cfg.LoggerFactory.NewLogger("handsup-webrtc")
-	t.udpMux = pion.NewICEUDPMux(log, udp)
+	t.udpMux = pion.NewICEUDPMux(log, t.udp)
 
 	var se pion.SettingEngine
 	se.LoggerFactory = cfg.LoggerFactory
@@ -192,6 +192,13 @@ func (t *Transport) UDPAddr() netip.AddrPort { return t.udpAddr }
 
 // TCPAddr is the passive ICE-TCP address; the zero value without ICE-TCP.
 func (t *Transport) TCPAddr() netip.AddrPort { return t.tcpAddr }
+
+// Flush sends the media the peers queued since the last Flush, with as
+// few sendmmsg calls as fit. A room's engine.RoomConfig.AfterTick calls it
+// (with the other transports' flushes), as it does rtpudp.Batch.Flush:
+// until then, what its tick sent over UDP waits. Peers over ICE-TCP send
+// at once and need no Flush.
+func (t *Transport) Flush() { t.udp.Flush() }
 
 // Peers is how many peers are open.
 func (t *Transport) Peers() int {
@@ -337,7 +344,15 @@ func (t *Transport) closeSockets() error {
 type counters struct {
 	peersOpened, offersRefused, failed, renegotiations  atomic.Uint64
 	rtpSent, sendErrors, notReady, badHeader            atomic.Uint64
+	datagramsOut, syscalls                              atomic.Uint64
 	rtpIn, rtcpIn, unbound, rtcpSent, rtcpSendMalformed atomic.Uint64
+}
+
+// Flushed counts what a send batch's sendmmsg calls did.
+func (c *counters) Flushed(sent, syscalls, failed int) {
+	c.datagramsOut.Add(uint64(sent))
+	c.syscalls.Add(uint64(syscalls))
+	c.sendErrors.Add(uint64(failed))
 }
 
 // Stats counts a transport's peers and packets.
@@ -349,6 +364,9 @@ type Stats struct {
 	Renegotiations uint64
 	RTPSent        uint64 // packets handed to SRTP
 	SendErrors     uint64 // packets SRTP or the socket refused
+	// BatchedOut counts SRTP media datagrams sent in batches over UDP, in
+	// SendSyscalls sendmmsg calls.
+	BatchedOut, SendSyscalls uint64
 	// NotReady counts packets dropped because the peer's connection was
 	// not up yet (or no longer).
 	NotReady  uint64
@@ -371,5 +389,6 @@ func (t *Transport) Stats() Stats {
 		NotReady: s.notReady.Load(), BadHeader: s.badHeader.Load(), RTPIn: s.rtpIn.Load(),
 		RTCPIn: s.rtcpIn.Load(), Unbound: s.unbound.Load(), RTCPSent: s.rtcpSent.Load(),
 		RTCPMalformed: s.rtcpSendMalformed.Load(), Open: t.Peers(),
+		BatchedOut: s.datagramsOut.Load(), SendSyscalls: s.syscalls.Load(),
 	}
 }

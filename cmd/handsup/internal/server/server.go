@@ -155,7 +155,11 @@ func New(cfg Config) (*Server, error) {
 			}
 		},
 	})
-	s.sessions = session.New(s.eng, session.Config{SRInterval: cfg.SRInterval, IdleTimeout: cfg.IdleTimeout, Logger: s.log})
+	sc := session.Config{SRInterval: cfg.SRInterval, IdleTimeout: cfg.IdleTimeout, Logger: s.log}
+	if s.webrtc != nil {
+		sc.Flushers = []session.Flusher{s.webrtc}
+	}
+	s.sessions = session.New(s.eng, sc)
 	collector = metrics.New(s.eng, metrics.Options{PerRoom: true})
 	s.metrics = collector
 	s.reg.MustRegister(collector,

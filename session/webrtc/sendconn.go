@@ -1,0 +1,158 @@
+package webrtc
+
+import (
+	"net"
+	"net/netip"
+	"sync"
+
+	"github.com/handsup-audio/handsup/session/internal/mmsg"
+)
+
+// Sizes of a send batch: datagrams, and the bytes they are copied into.
+// An SRTP-protected Opus packet is about 100 bytes, so a batch holds up to
+// batchSize of them; a larger one ends a batch early.
+const (
+	batchSize  = 512
+	batchBytes = batchSize * 256
+)
+
+// sendConn is the socket under the ICE UDP mux. Its SRTP media (RTP by
+// RFC 7983's first byte, not RTCP by RFC 5761's payload type) does not go
+// out one sendto(2) at a time: pion's write path ends here having
+// protected the packet into its own pooled buffer, so the datagram is
+// copied into a batch, and Flush sends the batch with sendmmsg(2). STUN,
+// DTLS and SRTCP go out at once.
+//
+// Batches are swapped out under the lock and sent outside it, so rooms
+// ticking on other workers keep queueing while one flushes.
+type sendConn struct {
+	*net.UDPConn
+	stats *counters
+
+	mu   sync.Mutex
+	fill *sendBatch   // the batch packets go into
+	free []*sendBatch // sent batches, ready for reuse
+}
+
+// sendBatch is one batch: its queue, the bytes its datagrams were copied
+// into, and an address per datagram (sendmmsg wants a *net.UDPAddr each;
+// these are reused so that queueing allocates nothing).
+type sendBatch struct {
+	q     *mmsg.Queue
+	data  []byte
+	addrs []net.UDPAddr
+	ips   [][16]byte
+}
+
+func newSendConn(c *net.UDPConn, stats *counters) *sendConn {
+	s := &sendConn{UDPConn: c, stats: stats}
+	s.fill = s.newBatch()
+	return s
+}
+
+func (s *sendConn) newBatch() *sendBatch {
+	return &sendBatch{
+		q:     mmsg.NewQueue(s.UDPConn, batchSize, 1),
+		data:  make([]byte, 0, batchBytes),
+		addrs: make([]net.UDPAddr, batchSize),
+		ips:   make([][16]byte, batchSize),
+	}
+}
+
+// isRTP tells SRTP media from everything else on the socket: RFC 7983
+// gives 128–191 as the first byte of RTP and RTCP, and RFC 5761 RTCP's
+// packet types 192–223 as the second.
+func isRTP(b []byte) bool {
+	return len(b) >= 12 && b[0]>>6 == 2 && (b[1] < 192 || b[1] > 223)
+}
+
+// WriteToAddrPort queues SRTP media and sends the rest at once. The ICE
+// mux writes through it (it prefers netip addresses, which allocate
+// nothing).
+func (s *sendConn) WriteToAddrPort(b []byte, to netip.AddrPort) (int, error) {
+	if !isRTP(b) {
+		return s.UDPConn.WriteToUDPAddrPort(b, to)
+	}
+	s.mu.Lock()
+	if !s.fill.fits(len(b)) {
+		full := s.swapLocked()
+		s.mu.Unlock()
+		s.send(full)
+		s.mu.Lock()
+	}
+	s.fill.add(b, to)
+	s.mu.Unlock()
+	return len(b), nil
+}
+
+// ReadFromAddrPort reads one datagram; with WriteToAddrPort it puts the
+// ICE mux on its allocation-free path (ice.AddrPortReaderWriter).
+func (s *sendConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
+	return s.UDPConn.ReadFromUDPAddrPort(b)
+}
+
+// WriteTo is WriteToAddrPort for callers with a net.Addr.
+func (s *sendConn) WriteTo(b []byte, to net.Addr) (int, error) {
+	if ua, ok := to.(*net.UDPAddr); ok {
+		return s.WriteToAddrPort(b, ua.AddrPort())
+	}
+	return s.UDPConn.WriteTo(b, to)
+}
+
+// Flush sends the media queued so far.
+func (s *sendConn) Flush() {
+	s.mu.Lock()
+	if s.fill.q.Len() == 0 {
+		s.mu.Unlock()
+		return
+	}
+	full := s.swapLocked()
+	s.mu.Unlock()
+	s.send(full)
+}
+
+// swapLocked takes the batch being filled and puts an empty one in its
+// place.
+func (s *sendConn) swapLocked() *sendBatch {
+	full := s.fill
+	if n := len(s.free); n > 0 {
+		s.fill, s.free = s.free[n-1], s.free[:n-1]
+	} else {
+		s.fill = s.newBatch()
+	}
+	return full
+}
+
+// send sends a batch taken out by swapLocked and keeps it for reuse.
+func (s *sendConn) send(b *sendBatch) {
+	b.q.Flush(s.stats)
+	b.data = b.data[:0]
+	s.mu.Lock()
+	s.free = append(s.free, b)
+	s.mu.Unlock()
+}
+
+// fits reports whether one more datagram of n bytes fits.
+func (b *sendBatch) fits(n int) bool {
+	return !b.q.Full() && len(b.data)+n <= cap(b.data)
+}
+
+// add copies one datagram into the batch; it must fit.
+func (b *sendBatch) add(pkt []byte, to netip.AddrPort) {
+	i := b.q.Len()
+	at := len(b.data)
+	b.data = append(b.data, pkt...)
+	ip := to.Addr()
+	a := &b.addrs[i]
+	if ip.Is4() || ip.Is4In6() {
+		v4 := ip.Unmap().As4()
+		a.IP = b.ips[i][:4]
+		copy(a.IP, v4[:])
+	} else {
+		b.ips[i] = ip.As16()
+		a.IP = b.ips[i][:]
+	}
+	a.Port = int(to.Port())
+	a.Zone = ip.Zone()
+	b.q.Add(a, b.data[at:len(b.data):len(b.data)])
+}
