@@ -3,6 +3,7 @@ module github.com/handsup-audio/handsup
 go 1.26.8
 
 require (
+	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/hraban/opus v0.0.0-20260708213942-bde8e4304501
 	github.com/pion/ice/v4 v4.4.8
 	github.com/pion/interceptor v0.1.51
