@@ -19,36 +19,33 @@ import (
 // with the bearer credential, and applies the answer.
 func (ts *testServer) whip(c *webrtctest.Client, path, bearer string) (status int, location string) {
 	ts.t.Helper()
+	status, h := ts.whipHeader(c, path, bearer)
+	return status, h.Get("Location")
+}
+
+// whipHeader is whip that returns the answer's header.
+func (ts *testServer) whipHeader(c *webrtctest.Client, path, bearer string) (int, http.Header) {
+	ts.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	offer, err := c.Offer(ctx)
 	if err != nil {
 		ts.t.Fatal(err)
 	}
-	req, _ := http.NewRequest("POST", ts.base+path, strings.NewReader(offer))
-	req.Header.Set("Content-Type", "application/sdp")
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		ts.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	resp, body := ts.send("POST", path, sdpType, bearer, offer)
 	if resp.StatusCode != http.StatusCreated {
-		return resp.StatusCode, ""
+		return resp.StatusCode, resp.Header
 	}
 	if ct := resp.Header.Get("Content-Type"); ct != "application/sdp" {
 		ts.t.Errorf("answer Content-Type %q", ct)
 	}
-	if err := c.Accept(string(body)); err != nil {
+	if err := c.Accept(body); err != nil {
 		ts.t.Fatal(err)
 	}
 	if err := c.WaitConnected(ctx); err != nil {
 		ts.t.Fatal(err)
 	}
-	return resp.StatusCode, resp.Header.Get("Location")
+	return resp.StatusCode, resp.Header
 }
 
 func newWebRTCClient(t *testing.T, o webrtctest.Options) *webrtctest.Client {
@@ -199,17 +196,8 @@ func TestWebRTCRefusals(t *testing.T) {
 	ts.mustCall("POST", "/v1/rooms", `{"id":"r"}`, 201, nil)
 	ts.mustCall("POST", "/v1/rooms", `{"id":"closed","invite_only":true}`, 201, nil)
 	post := func(path, ctype, bearer, body string) int {
-		req, _ := http.NewRequest("POST", ts.base+path, strings.NewReader(body))
-		req.Header.Set("Content-Type", ctype)
-		if bearer != "" {
-			req.Header.Set("Authorization", "Bearer "+bearer)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
+		status, _ := ts.do("POST", path, ctype, bearer, body)
+		return status
 	}
 	for _, tc := range []struct {
 		name, path, ctype, bearer, body string
@@ -340,4 +328,122 @@ func testICERestart(t *testing.T, ctype string) {
 	if db := bob.LevelSince(mark, 440); db < -30 {
 		t.Errorf("after the restart bob hears the speaker at %.1f dB", db)
 	}
+}
+
+// do sends one request with a body of ctype and a bearer credential (none
+// when empty) and returns the status and body.
+func (ts *testServer) do(method, path, ctype, bearer, body string) (int, string) {
+	ts.t.Helper()
+	resp, data := ts.send(method, path, ctype, bearer, body)
+	return resp.StatusCode, data
+}
+
+// send is do that returns the response, its body read and closed.
+func (ts *testServer) send(method, path, ctype, bearer, body string) (*http.Response, string) {
+	ts.t.Helper()
+	req, _ := http.NewRequest(method, ts.base+path, strings.NewReader(body))
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return resp, string(data)
+}
+
+// TestWebRTCResourceByInvite: a WHEP listener that joined an invite-only
+// room with its invite uses the same invite on its Location: it restarts
+// ICE (an SDP offer) and leaves (DELETE, reason "left"). The invite does
+// not change its role or mute, and someone else's invite, a forged one or
+// none do nothing.
+func TestWebRTCResourceByInvite(t *testing.T) {
+	ts := startServer(t, "tok")
+	ts.mustCall("POST", "/v1/rooms", `{"id":"closed","invite_only":true}`, 201, nil)
+	var bobInv, eveInv struct{ Invite string }
+	ts.mustCall("POST", "/v1/rooms/closed/invites", `{"id":"bob","role":"listener"}`, 201, &bobInv)
+	ts.mustCall("POST", "/v1/rooms/closed/invites", `{"id":"eve","role":"listener"}`, 201, &eveInv)
+	rm, _ := ts.s.room("closed")
+	events, cancel := rm.hub.subscribe()
+	defer cancel()
+	bob := newWebRTCClient(t, webrtctest.Options{})
+	status, loc := ts.whip(bob, "/v1/rooms/closed/whep?id=bob", bobInv.Invite)
+	if status != 201 {
+		t.Fatalf("invited WHEP: %d", status)
+	}
+	forged := bobInv.Invite[:len(bobInv.Invite)-4] + "AAAA"
+	for _, tc := range []struct {
+		name, method, ctype, bearer, body string
+		want                              int
+	}{
+		{"PATCH offer, no credential", "PATCH", sdpType, "", "v=0", 401},
+		{"PATCH offer, garbage", "PATCH", sdpType, "nope", "v=0", 401},
+		{"PATCH offer, someone else's invite", "PATCH", sdpType, eveInv.Invite, "v=0", 403},
+		{"PATCH offer, forged invite", "PATCH", sdpType, forged, "v=0", 403},
+		{"PATCH fragment, someone else's invite", "PATCH", fragType, eveInv.Invite, "a=ice-ufrag:x", 403},
+		{"PATCH role with own invite", "PATCH", "application/json", bobInv.Invite, `{"role":"speaker"}`, 403},
+		{"PATCH mute, no credential", "PATCH", "application/json", "", `{"muted":true}`, 401},
+		{"DELETE, no credential", "DELETE", "", "", "", 401},
+		{"DELETE, someone else's invite", "DELETE", "", eveInv.Invite, "", 403},
+	} {
+		if got, body := ts.do(tc.method, loc, tc.ctype, tc.bearer, tc.body); got != tc.want {
+			t.Errorf("%s: %d %s, want %d", tc.name, got, body, tc.want)
+		}
+	}
+	var v participantView
+	ts.mustCall("GET", loc, "", 200, &v)
+	if v.Role != "listener" || v.Muted {
+		t.Errorf("after refused PATCHes: %+v", v)
+	}
+
+	// An ICE restart with the invite.
+	ctx, cancelCtx := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancelCtx()
+	offer, err := bob.RestartOffer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, answer := ts.do("PATCH", loc, sdpType, bobInv.Invite, offer)
+	if got != 200 {
+		t.Fatalf("ICE restart with the invite: %d %s", got, answer)
+	}
+	if err := bob.Accept(answer); err != nil {
+		t.Fatal(err)
+	}
+	if st := ts.s.webrtc.Stats(); st.Renegotiations != 1 {
+		t.Errorf("renegotiations: %d", st.Renegotiations)
+	}
+
+	// Leaving with the invite.
+	if got, body := ts.do("DELETE", loc, "", bobInv.Invite, ""); got != 204 {
+		t.Fatalf("DELETE with the invite: %d %s", got, body)
+	}
+	ts.mustCall("GET", loc, "", 404, nil)
+	for timeout := time.After(20 * time.Second); ; {
+		select {
+		case e := <-events:
+			if e.Type != "left" {
+				continue
+			}
+			if e.Participant != "bob" || e.Reason != "left" {
+				t.Errorf("left: %+v", e)
+			}
+		case <-timeout:
+			t.Error("no left event")
+		}
+		break
+	}
+	// The admin token still does everything.
+	ts.mustCall("POST", "/v1/rooms/closed/invites", `{"id":"carol","role":"listener"}`, 201, &eveInv)
+	carol := newWebRTCClient(t, webrtctest.Options{})
+	if status, loc = ts.whip(carol, "/v1/rooms/closed/whep?id=carol", eveInv.Invite); status != 201 {
+		t.Fatalf("carol: %d", status)
+	}
+	ts.mustCall("PATCH", loc, `{"muted":true}`, 200, nil)
+	ts.mustCall("DELETE", loc, "", 204, nil)
 }
