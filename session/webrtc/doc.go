@@ -23,6 +23,10 @@
 // later offer on the same connection, an ICE restart after a network
 // change, and the participant's stream runs on.
 //
+// ICEServers and TURNCredentials make what a WHIP or WHEP answer tells a
+// client about STUN and TURN servers (RFC 9725 §4.6): Link header values,
+// TURN with ephemeral credentials in coturn's use-auth-secret scheme.
+//
 // A peer whose ICE consent expires (RFC 7675; Config.FailedTimeout) is
 // reported through Config.OnFailed, for the caller to remove the member
 // with the reason "timeout".

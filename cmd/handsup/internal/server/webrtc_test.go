@@ -2,9 +2,13 @@ package server
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/base64"
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -446,4 +450,47 @@ func TestWebRTCResourceByInvite(t *testing.T) {
 	}
 	ts.mustCall("PATCH", loc, `{"muted":true}`, 200, nil)
 	ts.mustCall("DELETE", loc, "", 204, nil)
+}
+
+// TestWebRTCICEServerLinks: a WHEP answer carries the STUN server and the
+// TURN server with credentials made for the participant (RFC 9725 §4.6),
+// which a TURN server with the same secret accepts: the HMAC is checked
+// here with crypto/hmac, not with the server's function.
+func TestWebRTCICEServerLinks(t *testing.T) {
+	ts := startServerWith(t, "", func(c *Config) {
+		c.ICEServers = webrtc.ICEServers{
+			URLs:       []string{"stun:stun.example.net:3478", "turn:turn.example.net:3478?transport=udp"},
+			TURNSecret: []byte("north"), TURNTTL: time.Hour,
+		}
+	})
+	ts.mustCall("POST", "/v1/rooms", `{"id":"r"}`, 201, nil)
+	before := time.Now()
+	status, h := ts.whipHeader(newWebRTCClient(t, webrtctest.Options{}), "/v1/rooms/r/whep?id=bob", "")
+	if status != 201 {
+		t.Fatalf("whep: %d", status)
+	}
+	links := h.Values("Link")
+	if len(links) != 2 || links[0] != `<stun:stun.example.net:3478>; rel="ice-server"` {
+		t.Fatalf("Link headers %q", links)
+	}
+	const pre = `<turn:turn.example.net:3478?transport=udp>; rel="ice-server"; username="`
+	rest, ok := strings.CutPrefix(links[1], pre)
+	if !ok {
+		t.Fatalf("TURN Link %q", links[1])
+	}
+	username, rest, _ := strings.Cut(rest, `"; credential="`)
+	credential, rest, _ := strings.Cut(rest, `"`)
+	if rest != `; credential-type="password"` {
+		t.Errorf("TURN Link %q", links[1])
+	}
+	exp, id, _ := strings.Cut(username, ":")
+	expiry, err := strconv.ParseInt(exp, 10, 64)
+	if err != nil || id != "bob" || expiry < before.Add(time.Hour).Unix() || expiry > time.Now().Add(time.Hour).Unix() {
+		t.Errorf("TURN username %q: want <now + 1 h>:bob", username)
+	}
+	m := hmac.New(sha1.New, []byte("north"))
+	m.Write([]byte(username))
+	if want := base64.StdEncoding.EncodeToString(m.Sum(nil)); credential != want {
+		t.Errorf("TURN credential %q, want %q", credential, want)
+	}
 }
