@@ -35,7 +35,9 @@ var Quiet logging.LoggerFactory = &logging.DefaultLoggerFactory{
 // Options says what a client does; the zero value receives only, over
 // UDP.
 type Options struct {
-	Send bool // offer sendrecv and send what Speak gives; default recvonly
+	// Send offers sendrecv and sends what Speak gives; default recvonly
+	// (SendOffer turns sending on later).
+	Send bool
 	TCP  bool // gather only ICE-TCP candidates (active); default UDP only
 	// Conn, when set, is the UDP socket ICE runs on (through a UDP mux):
 	// wrap one to make the client go silent. Default: sockets pion opens.
@@ -121,36 +123,60 @@ func New(o Options) (*Client, error) {
 	})
 	pc.OnTrack(c.receive)
 	if o.Send {
-		c.enc, err = codec.NewEncoder(codec.EncoderConfig{Bitrate: 64000})
-		if err != nil {
+		if err := c.addTrack(); err != nil {
 			return nil, err
 		}
-		c.track, err = webrtc.NewTrackLocalStaticRTP(
-			webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2},
-			"audio", "client")
-		if err != nil {
-			return nil, err
-		}
-		s, err := pc.AddTrack(c.track)
-		if err != nil {
-			return nil, err
-		}
-		go func() { // drain the RTCP the server sends about our stream
-			buf := make([]byte, 1500)
-			for {
-				if _, _, err := s.Read(buf); err != nil {
-					return
-				}
-				c.mu.Lock()
-				c.rtcp++
-				c.mu.Unlock()
-			}
-		}()
 	} else if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio,
 		webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// addTrack adds the client's outgoing audio track: on a new sendrecv
+// section, or on the receive-only section of a listener, which becomes
+// sendrecv.
+func (c *Client) addTrack() error {
+	enc, err := codec.NewEncoder(codec.EncoderConfig{Bitrate: 64000})
+	if err != nil {
+		return err
+	}
+	track, err := webrtc.NewTrackLocalStaticRTP(
+		webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2},
+		"audio", "client")
+	if err != nil {
+		return err
+	}
+	s, err := c.PC.AddTrack(track)
+	if err != nil {
+		return err
+	}
+	c.enc, c.track = enc, track
+	go func() { // drain the RTCP the server sends about our stream
+		buf := make([]byte, 1500)
+		for {
+			if _, _, err := s.Read(buf); err != nil {
+				return
+			}
+			c.mu.Lock()
+			c.rtcp++
+			c.mu.Unlock()
+		}
+	}()
+	return nil
+}
+
+// SendOffer turns a receive-only client into one that sends, as a
+// listener promoted to the stage does: its audio section becomes
+// sendrecv, and the offer (every candidate gathered) is to be PATCHed to
+// its Location. Call it before Speak or Talk, from their goroutine.
+func (c *Client) SendOffer(ctx context.Context) (string, error) {
+	if c.track == nil {
+		if err := c.addTrack(); err != nil {
+			return "", err
+		}
+	}
+	return c.Offer(ctx)
 }
 
 // Offer makes the client's offer, with every candidate gathered.

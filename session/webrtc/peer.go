@@ -127,7 +127,10 @@ func (p *Peer) WriteRTCP(pkt []byte) error {
 
 // Renegotiate answers a new offer from the participant on the same
 // connection: an ICE restart (new credentials and candidates, after a
-// network change) or a change of direction. The answer comes with every
+// network change) or a change of direction: a WHEP listener promoted to
+// the stage offers its audio section sendrecv, the answer is sendrecv
+// (pion turns the answer's sendonly transceiver sendrecv) and what it
+// sends then reaches the bound receiver. The answer comes with every
 // candidate gathered. The participant's stream runs on: the same SSRC, and
 // sequence numbers and timestamps continuing, since DTLS-SRTP and the
 // engine's output are untouched. Errors in the offer wrap ErrBadOffer.

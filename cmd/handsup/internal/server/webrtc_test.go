@@ -27,6 +27,14 @@ func (ts *testServer) whip(c *webrtctest.Client, path, bearer string) (status in
 	return status, h.Get("Location")
 }
 
+// mustWHIP is whip without a credential, which must succeed.
+func (ts *testServer) mustWHIP(c *webrtctest.Client, path string) {
+	ts.t.Helper()
+	if status, _ := ts.whip(c, path, ""); status != 201 {
+		ts.t.Fatalf("%s: %d", path, status)
+	}
+}
+
 // whipHeader is whip that returns the answer's header.
 func (ts *testServer) whipHeader(c *webrtctest.Client, path, bearer string) (int, http.Header) {
 	ts.t.Helper()
@@ -248,14 +256,8 @@ func testICERestart(t *testing.T, ctype string) {
 	ts.mustCall("POST", "/v1/rooms", `{"id":"r"}`, 201, nil)
 	alice := newWebRTCClient(t, webrtctest.Options{Send: true})
 	bob := newWebRTCClient(t, webrtctest.Options{})
-	for _, j := range []struct {
-		c    *webrtctest.Client
-		path string
-	}{{alice, "/v1/rooms/r/whip?id=alice"}, {bob, "/v1/rooms/r/whep?id=bob"}} {
-		if status, _ := ts.whip(j.c, j.path, ""); status != 201 {
-			t.Fatalf("%s: %d", j.path, status)
-		}
-	}
+	ts.mustWHIP(alice, "/v1/rooms/r/whip?id=alice")
+	ts.mustWHIP(bob, "/v1/rooms/r/whep?id=bob")
 	var before participantView
 	ts.mustCall("GET", "/v1/rooms/r/participants/bob", "", 200, &before)
 	rm, _ := ts.s.room("r")
@@ -492,5 +494,71 @@ func TestWebRTCICEServerLinks(t *testing.T) {
 	m.Write([]byte(username))
 	if want := base64.StdEncoding.EncodeToString(m.Sum(nil)); credential != want {
 		t.Errorf("TURN credential %q, want %q", credential, want)
+	}
+}
+
+// TestWebRTCPromotedListenerSpeaks: a WHEP listener promoted to the stage
+// (PATCH role=speaker) PATCHes a new offer whose audio section is
+// sendrecv on its Location, on the same connection. The server answers
+// sendrecv and takes its audio: another listener hears its tone, and it
+// keeps its id, its SSRC and its stream's sequence numbers.
+func TestWebRTCPromotedListenerSpeaks(t *testing.T) {
+	ts := startServer(t, "")
+	ts.mustCall("POST", "/v1/rooms", `{"id":"r"}`, 201, nil)
+	bob := newWebRTCClient(t, webrtctest.Options{})
+	carol := newWebRTCClient(t, webrtctest.Options{})
+	ts.mustWHIP(bob, "/v1/rooms/r/whep?id=bob")
+	ts.mustWHIP(carol, "/v1/rooms/r/whep?id=carol")
+	// Both hear the room (silence, with DTX) before the promotion.
+	for deadline := time.Now().Add(20 * time.Second); bob.Packets() < 3 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	var before participantView
+	ts.mustCall("GET", "/v1/rooms/r/participants/bob", "", 200, &before)
+
+	ts.mustCall("PATCH", "/v1/rooms/r/participants/bob", `{"role":"speaker"}`, 200, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	offer, err := bob.SendOffer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, answer := ts.do("PATCH", "/v1/rooms/r/participants/bob", sdpType, "", offer)
+	if status != 200 {
+		t.Fatalf("PATCH with a sendrecv offer: %d %s", status, answer)
+	}
+	if !strings.Contains(answer, "a=sendrecv") {
+		t.Errorf("the answer to a sendrecv offer is not sendrecv:\n%s", answer)
+	}
+	if err := bob.Accept(answer); err != nil {
+		t.Fatal(err)
+	}
+	mark := carol.Mark()
+	if err := bob.Talk(660, 100); err != nil {
+		t.Fatal(err)
+	}
+	for n, deadline := carol.Packets(), time.Now().Add(20*time.Second); carol.Packets() < n+25 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	db := carol.LevelSince(mark, 660)
+	t.Logf("carol hears the promoted listener at %.1f dB", db)
+	if db < -30 {
+		t.Errorf("carol hears the promoted listener at %.1f dB", db)
+	}
+	var after participantView
+	ts.mustCall("GET", "/v1/rooms/r/participants/bob", "", 200, &after)
+	if after.Role != "speaker" || after.SSRC != before.SSRC || after.Uplink == nil || after.Uplink.PacketsReceived < 50 {
+		t.Errorf("bob before %+v, after %+v (uplink %+v)", before, after, after.Uplink)
+	} else {
+		t.Logf("server received %d of bob's packets", after.Uplink.PacketsReceived)
+	}
+	if ssrcs := bob.SSRCs(); len(ssrcs) != 1 {
+		t.Errorf("bob received SSRCs %v", ssrcs)
+	}
+	seqs := bob.Seqs()
+	for i := 1; i < len(seqs); i++ {
+		if d := uint16(seqs[i] - seqs[i-1]); d == 0 || d > 1<<15 {
+			t.Fatalf("bob's sequence number %d after %d: not running on", seqs[i], seqs[i-1])
+		}
 	}
 }
