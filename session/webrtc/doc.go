@@ -19,7 +19,9 @@
 //
 // Answers carry Opus (PT 111, fmtp minptime=10;useinbandfec=1) and, when
 // offered, audio/red (PT 63); Peer.Configure puts what was negotiated in
-// the participant's engine.ParticipantConfig. Peer.Renegotiate answers a
+// the participant's engine.ParticipantConfig, with the id of the RFC 6464
+// audio-level header extension when the offer has it (the engine then
+// reads the levels the client reports). Peer.Renegotiate answers a
 // later offer on the same connection, an ICE restart after a network
 // change, and the participant's stream runs on.
 //

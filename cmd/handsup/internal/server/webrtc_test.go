@@ -562,3 +562,47 @@ func TestWebRTCPromotedListenerSpeaks(t *testing.T) {
 		}
 	}
 }
+
+// TestWebRTCReportedAudioLevel: a WHIP speaker that offers the RFC 6464
+// audio-level extension, as Chrome does, gets it in the answer, and the
+// level and voice activity its packets report show in its participant
+// view beside the level the server measures.
+func TestWebRTCReportedAudioLevel(t *testing.T) {
+	ts := startServer(t, "")
+	ts.mustCall("POST", "/v1/rooms", `{"id":"r"}`, 201, nil)
+	alice := newWebRTCClient(t, webrtctest.Options{Send: true, AudioLevel: true})
+	ts.mustWHIP(alice, "/v1/rooms/r/whip?id=alice")
+	if !strings.Contains(alice.PC.RemoteDescription().SDP, webrtc.AudioLevelURI) {
+		t.Fatal("the answer has no audio-level extension")
+	}
+	var v participantView
+	for _, want := range []reportedLevelView{{25, true}, {127, false}} {
+		alice.SetReportedLevel(want.Level, want.VoiceActivity)
+		if err := alice.Talk(440, 25); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			ts.mustCall("GET", "/v1/rooms/r/participants/alice", "", 200, &v)
+			if v.ReportedLevel != nil && *v.ReportedLevel == want {
+				break
+			}
+		}
+		if v.ReportedLevel == nil || *v.ReportedLevel != want {
+			t.Errorf("reported level %+v, want %+v", v.ReportedLevel, want)
+		}
+	}
+	// A client without the extension shows none.
+	carol := newWebRTCClient(t, webrtctest.Options{Send: true})
+	ts.mustWHIP(carol, "/v1/rooms/r/whip?id=carol")
+	if err := carol.Talk(660, 10); err != nil {
+		t.Fatal(err)
+	}
+	var cv participantView
+	ts.mustCall("GET", "/v1/rooms/r/participants/carol", "", 200, &cv)
+	if cv.ReportedLevel != nil || cv.Role != "speaker" {
+		t.Errorf("carol without the extension: %+v, reported level %+v", cv, cv.ReportedLevel)
+	}
+	// Plain RTP declares its id at join: 1 to 14.
+	ts.mustCall("POST", "/v1/rooms/r/participants", `{"id":"dan","role":"speaker","rtp":{"audio_level_ext_id":15}}`, 400, nil)
+	ts.mustCall("POST", "/v1/rooms/r/participants", `{"id":"dan","role":"speaker","rtp":{"audio_level_ext_id":1}}`, 201, nil)
+}
