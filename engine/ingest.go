@@ -2,6 +2,7 @@ package engine
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/pion/rtp"
 
@@ -17,6 +18,11 @@ import (
 type inputSide struct {
 	payloadType uint8
 	redPT       uint8 // 0: the participant sends no RED
+	levelExt    uint8 // RFC 6464 header extension id; 0: none
+
+	// reported is the last RFC 6464 byte the client sent (V bit and
+	// level) | reportedSet; 0 before the first.
+	reported atomic.Uint32
 
 	mu  sync.Mutex // serialises WriteRTP's reused packet struct and unwrapper
 	pkt rtp.Packet
@@ -36,6 +42,7 @@ func (r *Room) newInputSideLocked(p *Participant) (*inputSide, error) {
 	in := &inputSide{
 		payloadType: p.out.payloadType,
 		redPT:       p.out.redPT,
+		levelExt:    p.levelExt,
 		player:      player,
 		src:         r.mix.AddSource(),
 	}
@@ -68,6 +75,9 @@ func (p *Participant) WriteRTP(buf []byte) error {
 	if err := in.pkt.Unmarshal(buf); err != nil || in.pkt.Version != 2 || len(in.pkt.Payload) == 0 {
 		c.dropped[DropMalformed].Add(1)
 		return ErrMalformedRTP
+	}
+	if in.levelExt != 0 {
+		in.readLevel(c)
 	}
 	now := p.room.eng.now()
 	jb := in.player.Buffer()
@@ -102,4 +112,21 @@ func (p *Participant) WriteRTP(buf []byte) error {
 		return nil
 	}
 	return ErrJitterDrop
+}
+
+// reportedSet marks inputSide.reported as holding a level.
+const reportedSet = 1 << 8
+
+// readLevel keeps the RFC 6464 audio level of the packet just parsed, when
+// it carries one: one byte, the V bit and the level. Any other length is
+// counted and ignored. It allocates nothing.
+func (in *inputSide) readLevel(c *counters) {
+	b := in.pkt.GetExtension(in.levelExt)
+	switch {
+	case b == nil: // none in this packet
+	case len(b) != 1:
+		c.badAudioLevels.Add(1)
+	default:
+		in.reported.Store(uint32(b[0]) | reportedSet)
+	}
 }

@@ -21,6 +21,13 @@ type ParticipantConfig struct {
 	REDPayloadType uint8
 	SSRC           uint32 // SSRC of the participant's output stream; 0 picks one at random
 	Sink           Sink   // where the participant's output goes; nil discards it
+	// AudioLevelExtID, when set, is the id of the RFC 6464 audio-level
+	// header extension (urn:ietf:params:rtp-hdrext:ssrc-audio-level) in the
+	// participant's RTP: the level and voice activity it reports are read
+	// from each packet and shown in ParticipantStats. Default 0: none.
+	// What a client reports is its own claim; the mix and the active
+	// speakers go by the level the engine measures.
+	AudioLevelExtID uint8
 }
 
 // Participant is one member of a room. Its methods are safe for concurrent
@@ -40,6 +47,8 @@ type Participant struct {
 	hand   atomic.Bool
 	muted  bool    // guarded by room.mu
 	gainDB float64 // guarded by room.mu
+
+	levelExt uint8 // ParticipantConfig.AudioLevelExtID
 
 	// in is non-nil while the role contributes. It is stored under
 	// room.mu and loaded without it by WriteRTP, hence atomic.
@@ -187,6 +196,14 @@ type ParticipantStats struct {
 	Private bool          // the participant hears its own mix-minus encoder
 	Tier    int           // index in RoomConfig.Tiers
 	Jitter  *jitter.Stats // the input jitter buffer's statistics; nil for listeners
+	// LevelReported says the participant's packets carry an RFC 6464
+	// audio level (ParticipantConfig.AudioLevelExtID): ReportedLevel is
+	// the last one, 0 (loud) to 127 (silent), and VoiceActivity its V bit,
+	// as the client claims them. A client can lie: Level, which the engine
+	// measures, is what the mix and the active speakers go by.
+	LevelReported bool
+	ReportedLevel uint8
+	VoiceActivity bool
 }
 
 // Stats returns a snapshot of the participant's state.
@@ -204,6 +221,9 @@ func (p *Participant) Stats() ParticipantStats {
 		s.Mixed = in.src.Mixed()
 		js := in.player.Buffer().Stats()
 		s.Jitter = &js
+		if rep := in.reported.Load(); rep != 0 {
+			s.LevelReported, s.ReportedLevel, s.VoiceActivity = true, uint8(rep)&0x7f, rep&0x80 != 0
+		}
 	}
 	return s
 }

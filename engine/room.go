@@ -157,7 +157,7 @@ func (r *Room) Join(id string, cfg ParticipantConfig) (*Participant, error) {
 	if cfg.SSRC == 0 {
 		cfg.SSRC = rand.Uint32() | 1
 	}
-	p := &Participant{id: id, room: r, sink: cfg.Sink, muted: cfg.Muted}
+	p := &Participant{id: id, room: r, sink: cfg.Sink, muted: cfg.Muted, levelExt: cfg.AudioLevelExtID}
 	p.out = outStream{ssrc: cfg.SSRC, payloadType: cfg.PayloadType & 0x7f, redPT: cfg.REDPayloadType & 0x7f,
 		seq: uint16(rand.Uint32()), tsBase: rand.Uint32(), marker: true}
 	r.mu.Lock()

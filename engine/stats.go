@@ -61,6 +61,7 @@ type counters struct {
 	tierSwitches         atomic.Uint64
 	retransmitted        atomic.Uint64 // packets sent again for a NACK
 	nacksRefused         atomic.Uint64 // NACKed packets not sent: too old, RTT or rate
+	badAudioLevels       atomic.Uint64 // RFC 6464 extensions that were not one byte
 }
 
 // Counters is a snapshot of cumulative totals, for a room or the engine.
@@ -80,6 +81,10 @@ type Counters struct {
 	TierSwitches         uint64 // participants moved between tiers
 	Retransmitted        uint64 // packets sent again for NACKs
 	NACKsRefused         uint64 // NACKed packets not sent: too old, RTT too long, or over the rate
+	// BadAudioLevels counts RFC 6464 audio-level header extensions, under
+	// a participant's AudioLevelExtID, that were not one byte: the level
+	// is not read, the packet still plays.
+	BadAudioLevels uint64
 }
 
 // DroppedTotal sums the drops over every reason.
@@ -101,6 +106,7 @@ func (c *counters) snapshot() Counters {
 		SinkErrors: c.sinkErrors.Load(), RoomTicks: c.ticks.Load(),
 		REDRecovered: c.redRecovered.Load(), TierSwitches: c.tierSwitches.Load(),
 		Retransmitted: c.retransmitted.Load(), NACKsRefused: c.nacksRefused.Load(),
+		BadAudioLevels: c.badAudioLevels.Load(),
 	}
 	for i := range c.dropped {
 		s.Dropped[i] = c.dropped[i].Load()
@@ -128,6 +134,7 @@ func (s *Counters) add(o Counters) {
 	s.TierSwitches += o.TierSwitches
 	s.Retransmitted += o.Retransmitted
 	s.NACKsRefused += o.NACKsRefused
+	s.BadAudioLevels += o.BadAudioLevels
 }
 
 // addPlayed counts what a speaker's player played in a tick; a packet that

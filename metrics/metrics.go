@@ -169,6 +169,7 @@ type Collector struct {
 	decodes, fecRecovered, concealedFrames, decodeErrs *prometheus.Desc
 	encodes, encodeErrs, sinkErrs                      *prometheus.Desc
 	redRecovered, tierSwitches, byTier                 *prometheus.Desc
+	badAudioLevels                                     *prometheus.Desc
 	retransmitted, nacksRefused                        *prometheus.Desc
 	decodesPerTick, encodesPerTick                     *prometheus.Desc
 	ticks, overruns, skipped                           *prometheus.Desc
@@ -220,6 +221,7 @@ func New(e *engine.Engine, opts Options) *Collector {
 	c.encodes = c.desc("encodes_total", false, "Opus frames the engine encoded: per room and tick, one shared mix plus one mix-minus per speaker being heard. The engine's main CPU cost.")
 	c.encodeErrs = c.desc("encode_errors_total", false, "Opus encodes that failed; that frame was not sent. Should stay 0.")
 	c.sinkErrs = c.desc("sink_errors_total", false, "Outgoing packets a participant's sink refused (transport queue full or connection gone); the participant stays in the room.")
+	c.badAudioLevels = c.desc("audio_level_extensions_bad_total", false, "RFC 6464 audio-level header extensions from speakers that were not one byte: the level is not read, the packet still plays.")
 	c.redRecovered = c.desc("red_recovered_packets_total", false, "Speakers' lost packets rebuilt from the redundant copies in their RED (RFC 2198) packets. Rises with uplink loss from clients that send RED.")
 	c.tierSwitches = c.desc("tier_switches_total", false, "Participants moved between output tiers by their receiver reports: up at once when loss appears, down one step after a calm spell. A steady climb means flapping links.")
 	c.byTier = c.desc("participants_by_tier", false, "Participants on each output tier (by tier name, e.g. hi, mid, low): how many listeners the room protects with FEC or RED because their reports show loss.", "tier")
@@ -357,6 +359,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(ch, c.encodeErrs, float64(st.EncodeErrors))
 	counter(ch, c.sinkErrs, float64(st.SinkErrors))
 	counter(ch, c.redRecovered, float64(st.REDRecovered))
+	counter(ch, c.badAudioLevels, float64(st.BadAudioLevels))
 	counter(ch, c.tierSwitches, float64(st.TierSwitches))
 	counter(ch, c.retransmitted, float64(st.Retransmitted))
 	counter(ch, c.nacksRefused, float64(st.NACKsRefused))

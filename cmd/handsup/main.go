@@ -56,6 +56,12 @@ func run(args []string, stderr io.Writer) error {
 	str(&logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	rtcpPort := fs.Bool("rtcp-port", env("rtcp-port", "true") != "false", "also read RTCP on the RTP port + 1, where ffmpeg sends it (env HANDSUP_RTCP_PORT=false turns it off)")
 	idle := fs.String("idle-timeout", env("idle-timeout", "30s"), "remove a participant that sent RTP or RTCP and then nothing for this `duration`; 0 or negative: never (env HANDSUP_IDLE_TIMEOUT)")
+	stunURLs := listFlag{list: splitList(env("stun", ""))}
+	turnURLs := listFlag{list: splitList(env("turn", ""))}
+	fs.Var(&stunURLs, "stun", "STUN `URL` handed to WebRTC clients in answers' Link headers, e.g. stun:stun.example.net:3478; repeatable or comma-separated (env HANDSUP_STUN)")
+	fs.Var(&turnURLs, "turn", "TURN `URL` handed to WebRTC clients with ephemeral credentials, e.g. turn:turn.example.net:3478?transport=udp; repeatable or comma-separated; needs the shared secret (env HANDSUP_TURN)")
+	turnSecretFile := fs.String("turn-secret-file", env("turn-secret-file", ""), "`file` holding the TURN server's shared secret (coturn static-auth-secret); or set HANDSUP_TURN_SECRET (env HANDSUP_TURN_SECRET_FILE)")
+	turnTTL := fs.Duration("turn-ttl", envDuration("turn-ttl", 24*time.Hour), "how long the TURN credentials of an answer stay valid (env HANDSUP_TURN_TTL)")
 	workers := fs.Int("workers", envInt("workers"), "engine workers ticking rooms; 0: one per CPU (env HANDSUP_WORKERS)")
 	fs.BoolVar(&cfg.Pprof, "pprof", env("pprof", "") == "true", "serve /debug/pprof on the HTTP address (env HANDSUP_PPROF=true)")
 	fs.Usage = func() {
@@ -102,6 +108,11 @@ func run(args []string, stderr io.Writer) error {
 	if publicIPs != "" {
 		cfg.WebRTC.PublicIPs = strings.Split(publicIPs, ",")
 	}
+	cfg.ICEServers.URLs = append(stunURLs.list, turnURLs.list...)
+	cfg.ICEServers.TURNTTL = *turnTTL
+	if cfg.ICEServers.TURNSecret, err = turnSecret(*turnSecretFile); err != nil {
+		return err
+	}
 	if *workers < 0 {
 		return errors.New("-workers must not be negative")
 	}
@@ -122,6 +133,59 @@ func run(args []string, stderr io.Writer) error {
 // HANDSUP_PUBLIC_RTP.
 func envName(flagName string) string {
 	return "HANDSUP_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// envDuration is a flag's duration from its environment variable, or def.
+func envDuration(flagName string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(env(flagName, "")); err == nil {
+		return d
+	}
+	return def
+}
+
+// listFlag is a repeatable flag whose values may also be comma-separated;
+// the first use on the command line replaces the environment's list.
+type listFlag struct {
+	list []string
+	set  bool
+}
+
+func (l *listFlag) String() string { return strings.Join(l.list, ",") }
+
+func (l *listFlag) Set(v string) error {
+	if !l.set {
+		l.list, l.set = nil, true
+	}
+	l.list = append(l.list, splitList(v)...)
+	return nil
+}
+
+// splitList splits a comma-separated list, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// turnSecret is the TURN shared secret, from file when set, else from
+// HANDSUP_TURN_SECRET: never from the command line.
+func turnSecret(file string) ([]byte, error) {
+	if file == "" {
+		return []byte(os.Getenv("HANDSUP_TURN_SECRET")), nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("-turn-secret-file: %w", err)
+	}
+	b = []byte(strings.TrimSpace(string(b)))
+	if len(b) == 0 {
+		return nil, fmt.Errorf("-turn-secret-file %s is empty", file)
+	}
+	return b, nil
 }
 
 func envInt(flagName string) int {

@@ -35,7 +35,9 @@ var Quiet logging.LoggerFactory = &logging.DefaultLoggerFactory{
 // Options says what a client does; the zero value receives only, over
 // UDP.
 type Options struct {
-	Send bool // offer sendrecv and send what Speak gives; default recvonly
+	// Send offers sendrecv and sends what Speak gives; default recvonly
+	// (SendOffer turns sending on later).
+	Send bool
 	TCP  bool // gather only ICE-TCP candidates (active); default UDP only
 	// Conn, when set, is the UDP socket ICE runs on (through a UDP mux):
 	// wrap one to make the client go silent. Default: sockets pion opens.
@@ -43,6 +45,10 @@ type Options struct {
 	// RED offers audio/red (PT 63, fmtp 111/111) beside Opus, as Chrome
 	// does, and unwraps the RED it receives; default Opus alone.
 	RED bool
+	// AudioLevel offers the RFC 6464 audio-level header extension, as
+	// Chrome does, and puts the level SetReportedLevel gives (default
+	// voice at -25 dBov) in every packet it sends once negotiated.
+	AudioLevel bool
 }
 
 // redPT is the RED payload type a client with Options.RED offers.
@@ -50,11 +56,17 @@ const redPT = 63
 
 // Client is one test participant.
 type Client struct {
-	PC    *webrtc.PeerConnection
-	track *webrtc.TrackLocalStaticRTP
-	enc   *codec.Encoder
-	sent  int
-	seq   uint16
+	PC     *webrtc.PeerConnection
+	track  *webrtc.TrackLocalStaticRTP
+	sender *webrtc.RTPSender
+	enc    *codec.Encoder
+	// levelID is the negotiated audio-level extension id, found at the
+	// first packet sent; level is the byte it carries (V bit, level).
+	levelID   uint8
+	level     atomic.Uint32
+	wantLevel bool
+	sent      int
+	seq       uint16
 
 	connected chan struct{}
 	state     atomic.Value // webrtc.PeerConnectionState
@@ -96,6 +108,12 @@ func New(o Options) (*Client, error) {
 	if err := me.RegisterDefaultCodecs(); err != nil {
 		return nil, err
 	}
+	if o.AudioLevel {
+		if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: handsupwebrtc.AudioLevelURI},
+			webrtc.RTPCodecTypeAudio); err != nil {
+			return nil, err
+		}
+	}
 	// Like a browser: NACKs, receiver and sender reports.
 	var reg interceptor.Registry
 	if err := webrtc.RegisterDefaultInterceptors(&me, &reg); err != nil {
@@ -111,7 +129,9 @@ func New(o Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{PC: pc, dec: dec, connected: make(chan struct{}), ssrcs: map[uint32]int{}, pts: map[uint8]int{}}
+	c := &Client{PC: pc, dec: dec, connected: make(chan struct{}), ssrcs: map[uint32]int{}, pts: map[uint8]int{},
+		wantLevel: o.AudioLevel}
+	c.SetReportedLevel(25, true)
 	var once sync.Once
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		c.state.Store(s)
@@ -121,36 +141,60 @@ func New(o Options) (*Client, error) {
 	})
 	pc.OnTrack(c.receive)
 	if o.Send {
-		c.enc, err = codec.NewEncoder(codec.EncoderConfig{Bitrate: 64000})
-		if err != nil {
+		if err := c.addTrack(); err != nil {
 			return nil, err
 		}
-		c.track, err = webrtc.NewTrackLocalStaticRTP(
-			webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2},
-			"audio", "client")
-		if err != nil {
-			return nil, err
-		}
-		s, err := pc.AddTrack(c.track)
-		if err != nil {
-			return nil, err
-		}
-		go func() { // drain the RTCP the server sends about our stream
-			buf := make([]byte, 1500)
-			for {
-				if _, _, err := s.Read(buf); err != nil {
-					return
-				}
-				c.mu.Lock()
-				c.rtcp++
-				c.mu.Unlock()
-			}
-		}()
 	} else if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio,
 		webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// addTrack adds the client's outgoing audio track: on a new sendrecv
+// section, or on the receive-only section of a listener, which becomes
+// sendrecv.
+func (c *Client) addTrack() error {
+	enc, err := codec.NewEncoder(codec.EncoderConfig{Bitrate: 64000})
+	if err != nil {
+		return err
+	}
+	track, err := webrtc.NewTrackLocalStaticRTP(
+		webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2},
+		"audio", "client")
+	if err != nil {
+		return err
+	}
+	s, err := c.PC.AddTrack(track)
+	if err != nil {
+		return err
+	}
+	c.enc, c.track, c.sender = enc, track, s
+	go func() { // drain the RTCP the server sends about our stream
+		buf := make([]byte, 1500)
+		for {
+			if _, _, err := s.Read(buf); err != nil {
+				return
+			}
+			c.mu.Lock()
+			c.rtcp++
+			c.mu.Unlock()
+		}
+	}()
+	return nil
+}
+
+// SendOffer turns a receive-only client into one that sends, as a
+// listener promoted to the stage does: its audio section becomes
+// sendrecv, and the offer (every candidate gathered) is to be PATCHed to
+// its Location. Call it before Speak or Talk, from their goroutine.
+func (c *Client) SendOffer(ctx context.Context) (string, error) {
+	if c.track == nil {
+		if err := c.addTrack(); err != nil {
+			return "", err
+		}
+	}
+	return c.Offer(ctx)
 }
 
 // Offer makes the client's offer, with every candidate gathered.
@@ -228,9 +272,36 @@ func (c *Client) Speak(freq float64) error {
 			Timestamp: uint32(c.sent * codec.FrameSamples)},
 		Payload: payload[:n],
 	}
+	if id := c.audioLevelID(); id != 0 {
+		if err := pkt.Header.SetExtension(id, []byte{byte(c.level.Load())}); err != nil {
+			return err
+		}
+	}
 	c.sent++
 	c.seq++
 	return c.track.WriteRTP(&pkt)
+}
+
+// SetReportedLevel sets the RFC 6464 level (0 loud to 127 silent) and
+// voice activity the client's packets report, with Options.AudioLevel.
+func (c *Client) SetReportedLevel(level uint8, voice bool) {
+	b := uint32(level & 0x7f)
+	if voice {
+		b |= 0x80
+	}
+	c.level.Store(b)
+}
+
+// audioLevelID is the negotiated audio-level extension id; 0 without.
+func (c *Client) audioLevelID() uint8 {
+	if c.levelID == 0 && c.wantLevel {
+		for _, h := range c.sender.GetParameters().HeaderExtensions {
+			if h.URI == handsupwebrtc.AudioLevelURI {
+				c.levelID = uint8(h.ID)
+			}
+		}
+	}
+	return c.levelID
 }
 
 // Talk sends frames of freq in real time, 20 ms apart.

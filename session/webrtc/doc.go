@@ -19,9 +19,15 @@
 //
 // Answers carry Opus (PT 111, fmtp minptime=10;useinbandfec=1) and, when
 // offered, audio/red (PT 63); Peer.Configure puts what was negotiated in
-// the participant's engine.ParticipantConfig. Peer.Renegotiate answers a
+// the participant's engine.ParticipantConfig, with the id of the RFC 6464
+// audio-level header extension when the offer has it (the engine then
+// reads the levels the client reports). Peer.Renegotiate answers a
 // later offer on the same connection, an ICE restart after a network
 // change, and the participant's stream runs on.
+//
+// ICEServers and TURNCredentials make what a WHIP or WHEP answer tells a
+// client about STUN and TURN servers (RFC 9725 §4.6): Link header values,
+// TURN with ephemeral credentials in coturn's use-auth-secret scheme.
 //
 // A peer whose ICE consent expires (RFC 7675; Config.FailedTimeout) is
 // reported through Config.OnFailed, for the caller to remove the member

@@ -28,6 +28,9 @@ type Peer struct {
 	ssrc  uint32 // the SSRC the answer announces for the peer's stream
 	pt    uint8  // the negotiated Opus payload type
 	redPT uint8  // the negotiated RED payload type; 0 without RED
+	// levelExt is the negotiated id of the RFC 6464 audio-level header
+	// extension; 0 when the offer had none.
+	levelExt uint8
 
 	recv atomic.Pointer[bound]
 
@@ -52,13 +55,19 @@ func (p *Peer) PayloadType() uint8 { return p.pt }
 // agreed on; 0 when the offer had no RED.
 func (p *Peer) REDPayloadType() uint8 { return p.redPT }
 
+// AudioLevelExtID is the id of the RFC 6464 audio-level header extension
+// the offer and answer agreed on; 0 when the offer had none.
+func (p *Peer) AudioLevelExtID() uint8 { return p.levelExt }
+
 // Configure sets what the negotiation decided in a participant's config:
-// its output SSRC, Opus payload type and RED payload type (the engine
-// wraps its stream in RED when set). Call it before session.Room.Join.
+// its output SSRC, Opus payload type, RED payload type (the engine wraps
+// its stream in RED when set) and audio-level extension id (the engine
+// reads the levels the client reports). Call it before session.Room.Join.
 func (p *Peer) Configure(cfg *engine.ParticipantConfig) {
 	cfg.SSRC = p.ssrc
 	cfg.PayloadType = p.pt
 	cfg.REDPayloadType = p.redPT
+	cfg.AudioLevelExtID = p.levelExt
 }
 
 // ConnectionState is the PeerConnection's state.
@@ -133,7 +142,10 @@ func (p *Peer) WriteRTCP(pkt []byte) error {
 
 // Renegotiate answers a new offer from the participant on the same
 // connection: an ICE restart (new credentials and candidates, after a
-// network change) or a change of direction. The answer comes with every
+// network change) or a change of direction: a WHEP listener promoted to
+// the stage offers its audio section sendrecv, the answer is sendrecv
+// (pion turns the answer's sendonly transceiver sendrecv) and what it
+// sends then reaches the bound receiver. The answer comes with every
 // candidate gathered. The participant's stream runs on: the same SSRC, and
 // sequence numbers and timestamps continuing, since DTLS-SRTP and the
 // engine's output are untouched. Errors in the offer wrap ErrBadOffer.

@@ -36,6 +36,10 @@ const REDPayloadType = 63
 
 const mimeTypeRED = "audio/red"
 
+// AudioLevelURI is the RFC 6464 client-to-mixer audio-level header
+// extension, which answers accept when offered (Chrome offers it).
+const AudioLevelURI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+
 // Config holds a transport's settings. The zero value works: every zero
 // field takes the default written beside it.
 type Config struct {
@@ -180,6 +184,11 @@ func Listen(cfg Config) (*Transport, error) {
 		_ = t.closeSockets()
 		return nil, fmt.Errorf("webrtc: register RED: %w", err)
 	}
+	if err := me.RegisterHeaderExtension(pion.RTPHeaderExtensionCapability{URI: AudioLevelURI},
+		pion.RTPCodecTypeAudio); err != nil {
+		_ = t.closeSockets()
+		return nil, fmt.Errorf("webrtc: register the audio-level extension: %w", err)
+	}
 	// No interceptors: the session layer reads the peers' RTCP raw and
 	// answers NACKs from the room's shared history.
 	t.api = pion.NewAPI(pion.WithSettingEngine(se), pion.WithMediaEngine(&me),
@@ -261,6 +270,11 @@ func (t *Transport) Answer(ctx context.Context, offer string) (*Peer, string, er
 	for _, c := range params.Codecs {
 		if strings.EqualFold(c.MimeType, mimeTypeRED) && c.ClockRate == 48000 {
 			p.redPT = uint8(c.PayloadType)
+		}
+	}
+	for _, h := range params.HeaderExtensions {
+		if h.URI == AudioLevelURI && h.ID > 0 && h.ID < 256 {
+			p.levelExt = uint8(h.ID)
 		}
 	}
 	answer, err := pc.CreateAnswer(nil)

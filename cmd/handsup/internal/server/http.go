@@ -34,6 +34,9 @@ type authKind int
 const (
 	authAdmin  authKind = iota // the admin token, when one is set
 	authInvite                 // the admin token or, for joins, a signed invite
+	// authSelf: the admin token or the participant's own invite, checked
+	// in the handler (a WHIP/WHEP resource: leave, ICE restart).
+	authSelf
 	authNone
 )
 
@@ -47,8 +50,8 @@ var apiRoutes = []route{
 	{"POST", "/v1/rooms/{room}/whip", authInvite, (*Server).postWHIP},
 	{"POST", "/v1/rooms/{room}/whep", authInvite, (*Server).postWHEP},
 	{"GET", "/v1/rooms/{room}/participants/{id}", authAdmin, (*Server).getParticipant},
-	{"PATCH", "/v1/rooms/{room}/participants/{id}", authAdmin, (*Server).patchParticipant},
-	{"DELETE", "/v1/rooms/{room}/participants/{id}", authAdmin, (*Server).deleteParticipant},
+	{"PATCH", "/v1/rooms/{room}/participants/{id}", authSelf, (*Server).patchParticipant},
+	{"DELETE", "/v1/rooms/{room}/participants/{id}", authSelf, (*Server).deleteParticipant},
 	{"POST", "/v1/rooms/{room}/participants/{id}/hand", authAdmin, (*Server).raiseHand},
 	{"DELETE", "/v1/rooms/{room}/participants/{id}/hand", authAdmin, (*Server).lowerHand},
 	{"POST", "/v1/rooms/{room}/invites", authAdmin, (*Server).postInvite},
@@ -265,6 +268,34 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, rm *room, invite,
 	return true
 }
 
+// authorizeSelf checks the credential of a request on participant id's
+// own resource (its WHIP/WHEP Location), or answers why not: the admin
+// token, or an invite for that room and id (any role: the participant may
+// have been promoted since it joined). No credential, or one that is
+// neither, is 401; an invite that is someone else's, expired or forged is
+// 403. self reports that the invite, not the admin token, admitted it.
+func (s *Server) authorizeSelf(w http.ResponseWriter, r *http.Request) (ok, self bool) {
+	if s.isAdmin(r) {
+		return true, false
+	}
+	token, ok := bearerToken(r)
+	if !ok || token == "" {
+		s.unauthorized(w, r)
+		return false, false
+	}
+	err := s.invites.verifyHolder(token, r.PathValue("room"), r.PathValue("id"), time.Now())
+	switch {
+	case err == nil:
+		return true, true
+	case errors.Is(err, errInviteMalformed):
+		w.Header().Set("WWW-Authenticate", `Bearer realm="handsup"`)
+		writeError(w, http.StatusUnauthorized, "invalid credential: send the admin token or the participant's invite")
+	default:
+		writeError(w, http.StatusForbidden, err.Error())
+	}
+	return false, false
+}
+
 func (s *Server) participantOf(w http.ResponseWriter, r *http.Request) (*room, *engine.Participant, bool) {
 	rm, ok := s.roomOf(w, r)
 	if !ok {
@@ -290,13 +321,29 @@ type patchRequest struct {
 	GainDB *float64 `json:"gain_db"`
 }
 
+// patchParticipant renegotiates a WebRTC participant (an SDP offer or a
+// trickle-ICE fragment: the admin token or the participant's own invite)
+// or changes its role, mute or gain (the admin token only).
 func (s *Server) patchParticipant(w http.ResponseWriter, r *http.Request) {
-	rm, p, ok := s.participantOf(w, r)
-	if !ok {
+	if t := bodyType(r); t == sdpType || t == fragType {
+		if ok, _ := s.authorizeSelf(w, r); !ok {
+			return
+		}
+		if rm, p, ok := s.participantOf(w, r); ok {
+			s.renegotiate(w, r, rm, p)
+		}
 		return
 	}
-	if t := bodyType(r); t == sdpType || t == fragType {
-		s.renegotiate(w, r, rm, p)
+	if !s.isAdmin(r) {
+		if token, _ := bearerToken(r); s.invites.verifyHolder(token, r.PathValue("room"), r.PathValue("id"), time.Now()) == nil {
+			writeError(w, http.StatusForbidden, "changing role, muted or gain_db takes the admin token")
+		} else {
+			s.unauthorized(w, r)
+		}
+		return
+	}
+	rm, p, ok := s.participantOf(w, r)
+	if !ok {
 		return
 	}
 	var req patchRequest
@@ -330,12 +377,22 @@ func (s *Server) patchParticipant(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, rm.view(p))
 }
 
+// deleteParticipant removes a participant: the admin token, or the
+// participant's own invite (a WHIP/WHEP client leaving: reason "left").
 func (s *Server) deleteParticipant(w http.ResponseWriter, r *http.Request) {
+	ok, self := s.authorizeSelf(w, r)
+	if !ok {
+		return
+	}
 	rm, ok := s.roomOf(w, r)
 	if !ok {
 		return
 	}
-	if err := rm.Kick(r.PathValue("id"), "removed"); err != nil {
+	reason := "removed"
+	if self {
+		reason = "left"
+	}
+	if err := rm.Kick(r.PathValue("id"), reason); err != nil {
 		writeErr(w, err)
 		return
 	}

@@ -43,28 +43,51 @@ func (s inviteSigner) mac(claims []byte) []byte {
 
 // verify checks token for joining room as id with role at now.
 func (s inviteSigner) verify(token, room, id, role string, now time.Time) error {
-	claimsB64, macB64, ok := strings.Cut(token, ".")
-	if !ok || len(token) > 2048 {
-		return errInviteMalformed
-	}
-	enc := base64.RawURLEncoding
-	claims, err1 := enc.DecodeString(claimsB64)
-	mac, err2 := enc.DecodeString(macB64)
-	if err1 != nil || err2 != nil {
-		return errInviteMalformed
-	}
-	if !hmac.Equal(mac, s.mac(claims)) {
-		return errInviteSignature
-	}
-	var inv invite
-	if err := json.Unmarshal(claims, &inv); err != nil {
-		return errInviteMalformed
-	}
-	if now.Unix() >= inv.Expires {
-		return errInviteExpired
+	inv, err := s.open(token, now)
+	if err != nil {
+		return err
 	}
 	if inv.Room != room || inv.ID != id || inv.Role != role {
 		return errInviteMismatch
 	}
 	return nil
+}
+
+// verifyHolder checks token as the credential of participant id of room
+// on its own WHIP/WHEP resource, whatever role the invite was for (the
+// participant may have been promoted since).
+func (s inviteSigner) verifyHolder(token, room, id string, now time.Time) error {
+	inv, err := s.open(token, now)
+	if err != nil {
+		return err
+	}
+	if inv.Room != room || inv.ID != id {
+		return errInviteMismatch
+	}
+	return nil
+}
+
+// open checks token's form, signature and expiry at now.
+func (s inviteSigner) open(token string, now time.Time) (invite, error) {
+	claimsB64, macB64, ok := strings.Cut(token, ".")
+	if !ok || len(token) > 2048 {
+		return invite{}, errInviteMalformed
+	}
+	enc := base64.RawURLEncoding
+	claims, err1 := enc.DecodeString(claimsB64)
+	mac, err2 := enc.DecodeString(macB64)
+	if err1 != nil || err2 != nil {
+		return invite{}, errInviteMalformed
+	}
+	if !hmac.Equal(mac, s.mac(claims)) {
+		return invite{}, errInviteSignature
+	}
+	var inv invite
+	if err := json.Unmarshal(claims, &inv); err != nil {
+		return invite{}, errInviteMalformed
+	}
+	if now.Unix() >= inv.Expires {
+		return invite{}, errInviteExpired
+	}
+	return inv, nil
 }

@@ -105,6 +105,10 @@ type rtpRequest struct {
 	// REDPayloadType, when set, is the client's RED (RFC 2198) payload
 	// type: it receives RED and may send it.
 	REDPayloadType int `json:"red_payload_type"`
+	// AudioLevelExtID, when set, is the id of the RFC 6464 audio-level
+	// header extension in the client's RTP (1 to 14, one-byte form): the
+	// level it reports shows in the participant's reported_level.
+	AudioLevelExtID int `json:"audio_level_ext_id"`
 }
 
 type joinRequest struct {
@@ -115,18 +119,21 @@ type joinRequest struct {
 }
 
 type participantView struct {
-	ID             string  `json:"id"`
-	Role           string  `json:"role"`
-	Muted          bool    `json:"muted"`
-	HandRaised     bool    `json:"hand_raised"`
-	GainDB         float64 `json:"gain_db"`
-	Level          uint8   `json:"level"` // RFC 6464: 0 loud .. 127 silent
-	Speaking       bool    `json:"speaking"`
-	SSRC           uint32  `json:"ssrc"`
-	Tier           string  `json:"tier"` // output quality tier, e.g. hi, mid, low
-	PayloadType    int     `json:"payload_type,omitempty"`
-	REDPayloadType int     `json:"red_payload_type,omitempty"`
-	RTPAddr        string  `json:"rtp_addr,omitempty"`
+	ID         string  `json:"id"`
+	Role       string  `json:"role"`
+	Muted      bool    `json:"muted"`
+	HandRaised bool    `json:"hand_raised"`
+	GainDB     float64 `json:"gain_db"`
+	Level      uint8   `json:"level"` // RFC 6464: 0 loud .. 127 silent, as the server measures it
+	// ReportedLevel is the RFC 6464 level a speaker's client reports in its
+	// header extension, when it sends one: its claim, beside Level.
+	ReportedLevel  *reportedLevelView `json:"reported_level,omitempty"`
+	Speaking       bool               `json:"speaking"`
+	SSRC           uint32             `json:"ssrc"`
+	Tier           string             `json:"tier"` // output quality tier, e.g. hi, mid, low
+	PayloadType    int                `json:"payload_type,omitempty"`
+	REDPayloadType int                `json:"red_payload_type,omitempty"`
+	RTPAddr        string             `json:"rtp_addr,omitempty"`
 	// JoinSSRC, in the join answer of a client that gave no rtp.addr, is
 	// the SSRC its first packets must carry (RTP, or an RTCP receiver
 	// report's sender SSRC): the server latches onto the address they
@@ -173,6 +180,9 @@ func (s *Server) join(r *room, req joinRequest) (participantView, error) {
 	if redPT != 0 && (redPT < 96 || redPT > 127 || redPT == pt) {
 		return participantView{}, badRequest("rtp.red_payload_type must be a dynamic payload type, 96 to 127, other than payload_type")
 	}
+	if id := req.RTP.AudioLevelExtID; id < 0 || id > 14 {
+		return participantView{}, badRequest("rtp.audio_level_ext_id must be 1 to 14 (RFC 8285 one-byte form), or 0 for none")
+	}
 	var peer *rtpudp.Peer
 	var joinSSRC uint32
 	if addr.IsValid() {
@@ -184,7 +194,8 @@ func (s *Server) join(r *room, req joinRequest) (participantView, error) {
 		return participantView{}, err
 	}
 	m, err := r.Join(req.ID, engine.ParticipantConfig{
-		Role: role, PayloadType: uint8(pt), REDPayloadType: uint8(redPT)}, peer)
+		Role: role, PayloadType: uint8(pt), REDPayloadType: uint8(redPT),
+		AudioLevelExtID: uint8(req.RTP.AudioLevelExtID)}, peer)
 	if err != nil {
 		_ = peer.Close()
 		return participantView{}, err
@@ -242,6 +253,7 @@ func (r *room) view(p *engine.Participant) participantView {
 	v := participantView{
 		ID: st.ID, Role: st.Role.String(), Muted: st.Muted, HandRaised: st.HandRaised,
 		GainDB: st.GainDB, Level: st.Level, Speaking: st.Mixed, SSRC: st.SSRC,
+		ReportedLevel: reportedLevel(&st),
 	}
 	if tiers := r.Config().Tiers; st.Tier < len(tiers) {
 		v.Tier = tiers[st.Tier].Name

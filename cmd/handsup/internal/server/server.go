@@ -52,7 +52,11 @@ type Config struct {
 	// OnFailed (the member leaves with reason "timeout") and OnClosed
 	// (reason "left").
 	WebRTC webrtc.Config
-	Logger *slog.Logger
+	// ICEServers are the STUN and TURN servers handed to WebRTC clients in
+	// the Link headers of WHIP and WHEP answers (RFC 9725 §4.6), TURN with
+	// ephemeral credentials per answer; default none.
+	ICEServers webrtc.ICEServers
+	Logger     *slog.Logger
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -71,6 +75,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if err := c.ICEServers.Validate(); err != nil {
+		return c, err
 	}
 	if c.AdminToken == "" && !loopback(c.HTTPAddr) {
 		return c, fmt.Errorf("refusing to serve the API on %s without an admin token: set -token or HANDSUP_TOKEN, or listen on a loopback address", c.HTTPAddr)

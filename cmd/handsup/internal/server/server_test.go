@@ -34,7 +34,13 @@ type testServer struct {
 
 func startServer(t *testing.T, token string) *testServer {
 	t.Helper()
-	s, err := New(Config{
+	return startServerWith(t, token, nil)
+}
+
+// startServerWith is startServer with the config changed by edit first.
+func startServerWith(t *testing.T, token string, edit func(*Config)) *testServer {
+	t.Helper()
+	cfg := Config{
 		HTTPAddr: "127.0.0.1:0", RTPAddr: "127.0.0.1:0", AdminToken: token,
 		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 		SRInterval: 200 * time.Millisecond,
@@ -45,7 +51,11 @@ func startServer(t *testing.T, token string) *testServer {
 			DisconnectedTimeout: time.Second, FailedTimeout: time.Second,
 			KeepAlive: 200 * time.Millisecond, LoggerFactory: webrtctest.Quiet,
 		},
-	})
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,3 +50,17 @@ func uplink(m *session.Member, js *engine.ParticipantStats) *uplinkView {
 	}
 	return u
 }
+
+// reportedLevelView is the RFC 6464 level a client reports of its own
+// voice: a claim, which the mix does not trust.
+type reportedLevelView struct {
+	Level         uint8 `json:"level"` // 0 loud .. 127 silent
+	VoiceActivity bool  `json:"voice_activity"`
+}
+
+func reportedLevel(st *engine.ParticipantStats) *reportedLevelView {
+	if !st.LevelReported {
+		return nil
+	}
+	return &reportedLevelView{Level: st.ReportedLevel, VoiceActivity: st.VoiceActivity}
+}

@@ -35,7 +35,8 @@ func (s *Server) postWHEP(w http.ResponseWriter, r *http.Request) {
 // postWebRTC answers an SDP offer: the participant's id comes from ?id=,
 // its role from ?role= (default role), and the credential from the
 // Authorization header: the admin token, or an invite for that room, id
-// and role.
+// and role. The answer's Link headers carry the configured STUN and TURN
+// servers, TURN with credentials made for this participant.
 func (s *Server) postWebRTC(w http.ResponseWriter, r *http.Request, role string) {
 	rm, ok := s.roomOf(w, r)
 	if !ok {
@@ -64,6 +65,9 @@ func (s *Server) postWebRTC(w http.ResponseWriter, r *http.Request, role string)
 		return
 	}
 	w.Header().Set("Location", "/v1/rooms/"+rm.ID()+"/participants/"+id)
+	for _, srv := range s.cfg.ICEServers.For(id, time.Now()) {
+		w.Header().Add("Link", srv.Link())
+	}
 	w.Header().Set("Content-Type", "application/sdp")
 	w.WriteHeader(http.StatusCreated)
 	_, _ = io.WriteString(w, answer)
