@@ -87,19 +87,28 @@ func fade(n, start, end int) float64 {
 // and returns what it decoded, 48 kHz mono.
 type pcmListener func(t *testing.T, port int) (stop func() []int16)
 
-// dtxRun is what a listener decoded in one room, and what the server
-// sent it.
+// decoder is a real listener under test.
+type decoder struct {
+	name   string
+	listen pcmListener
+	// keepsTime: it plays each DTX gap as long as the RTP timestamps say,
+	// rather than the packets it got back to back.
+	keepsTime bool
+}
+
+// dtxRun is what each decoder decoded in one room, and what the server
+// sent there.
 type dtxRun struct {
-	pcm        []int16
-	wall       time.Duration // from the listener's join to its stop
+	pcm        [][]int16     // by decoder
+	wall       time.Duration // from the decoders' join to their stop
 	silentRate float64       // packets a second through the silence, 1 s in
 }
 
 // runDTXRooms runs the same speaker in two rooms at once, one with the
 // server's default DTX and one with it off (NoDTX: 50 packets a second
-// through the silence, the baseline), each heard by a decoder from
-// listen and by a Go client counting what the server sends.
-func runDTXRooms(t *testing.T, listen pcmListener) (dtx, full dtxRun) {
+// through the silence, the baseline), each heard by every decoder and by
+// a Go client counting what the server sends.
+func runDTXRooms(t *testing.T, decs []decoder) (dtx, full dtxRun) {
 	ts := startServer(t, "")
 	ts.mustCall("POST", "/v1/rooms", `{"id":"dtx"}`, 201, nil)
 	ts.roomWithoutDTX("full")
@@ -107,7 +116,7 @@ func runDTXRooms(t *testing.T, listen pcmListener) (dtx, full dtxRun) {
 
 	type room struct {
 		spk, count *udpClient
-		stop       func() []int16
+		stop       []func() []int16
 		joined     time.Time
 		speech     dtxSpeech
 		run        *dtxRun
@@ -121,12 +130,14 @@ func runDTXRooms(t *testing.T, listen pcmListener) (dtx, full dtxRun) {
 		r.count = newUDPClient(t, server)
 		ts.mustCall("POST", "/v1/rooms/"+id+"/participants",
 			fmt.Sprintf(`{"id":"count","role":"listener","rtp":{"addr":%q}}`, r.count.addr()), 201, nil)
-		port := freeUDPPortPair(t)
-		r.stop = listen(t, port)
-		waitBound(t, port)
-		ts.mustCall("POST", "/v1/rooms/"+id+"/participants",
-			fmt.Sprintf(`{"id":"decoder","role":"listener","rtp":{"addr":"127.0.0.1:%d"}}`, port), 201, nil)
 		r.joined = time.Now()
+		for j, d := range decs {
+			port := freeUDPPortPair(t)
+			r.stop = append(r.stop, d.listen(t, port))
+			waitBound(t, port)
+			ts.mustCall("POST", "/v1/rooms/"+id+"/participants",
+				fmt.Sprintf(`{"id":"decoder%d","role":"listener","rtp":{"addr":"127.0.0.1:%d"}}`, j, port), 201, nil)
+		}
 	}
 
 	// Both speakers in lockstep, in real time; the packets the counting
@@ -163,8 +174,10 @@ func runDTXRooms(t *testing.T, listen pcmListener) (dtx, full dtxRun) {
 	}
 	time.Sleep(200 * time.Millisecond) // the last frames through the decoders
 	for _, r := range rooms {
-		r.run.pcm = r.stop()
 		r.run.wall = time.Since(r.joined)
+		for _, stop := range r.stop {
+			r.run.pcm = append(r.run.pcm, stop())
+		}
 	}
 	return dtx, full
 }
@@ -271,8 +284,8 @@ func (w *testLogWriter) Write(p []byte) (int, error) {
 }
 
 // ffmpegListener is the README's listener: ffmpeg on an SDP file, writing
-// what it decodes as raw PCM.
-func ffmpegListener(ffmpeg string) pcmListener {
+// what it decodes, through filter options if any, as raw PCM.
+func ffmpegListener(ffmpeg string, filter ...string) pcmListener {
 	return func(t *testing.T, port int) func() []int16 {
 		dir := t.TempDir()
 		sdp, out := filepath.Join(dir, "l.sdp"), filepath.Join(dir, "l.raw")
@@ -280,9 +293,9 @@ func ffmpegListener(ffmpeg string) pcmListener {
 		if err := os.WriteFile(sdp, []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		return startDecoder(t, out, ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin",
-			"-protocol_whitelist", "file,udp,rtp", "-i", sdp,
-			"-ac", "1", "-ar", "48000", "-f", "s16le", "-y", out)
+		args := append([]string{"-hide_banner", "-loglevel", "error", "-nostdin",
+			"-protocol_whitelist", "file,udp,rtp", "-i", sdp}, filter...)
+		return startDecoder(t, out, ffmpeg, append(args, "-ac", "1", "-ar", "48000", "-f", "s16le", "-y", out)...)
 	}
 }
 
@@ -408,8 +421,8 @@ func samplesDur(n int) time.Duration {
 // logFigures reports one run.
 func logFigures(t *testing.T, name string, r dtxRun, f dtxFigures) {
 	t.Helper()
-	t.Logf("%s: %.1f packets/s through the silence; decoded %v in %v wall; silence of %v sent, %v decoded; tone %.1f dB before, %.1f dB after; marker heard %v of 100 ms; silence peak |x| %d",
-		name, r.silentRate, f.decoded.Round(time.Millisecond), r.wall.Round(time.Millisecond),
+	t.Logf("%s: decoded %v in %v wall; silence of %v sent, %v decoded; tone %.1f dB before, %.1f dB after; first word (marker) heard in %v of 10 ms hops; silence peak |x| %d",
+		name, f.decoded.Round(time.Millisecond), r.wall.Round(time.Millisecond),
 		samplesDur(dtxSilence*codec.FrameSamples-2*dtxFade), f.gap.Round(time.Millisecond),
 		f.before, f.after, f.marker, f.silencePeak)
 	for i, n := range regionNames {
@@ -418,52 +431,60 @@ func logFigures(t *testing.T, name string, r dtxRun, f dtxFigures) {
 	}
 }
 
-// checkDTXListener runs a decoder through a silence with DTX and without
-// and holds what it played with DTX to what it played without.
-func checkDTXListener(t *testing.T, listen pcmListener) {
-	dtx, full := runDTXRooms(t, listen)
-	fd, ff := analyse(t, "DTX", dtx.pcm), analyse(t, "no DTX", full.pcm)
-	logFigures(t, "DTX", dtx, fd)
-	logFigures(t, "no DTX", full, ff)
-
+// checkDTXListeners runs decoders through a silence with DTX and without
+// and holds what each played with DTX to what it played without.
+func checkDTXListeners(t *testing.T, decs ...decoder) {
+	dtx, full := runDTXRooms(t, decs)
 	// The server really sent DTX, and 50 packets a second without.
+	t.Logf("through the silence the server sent %.1f packets/s with DTX, %.1f without", dtx.silentRate, full.silentRate)
 	if dtx.silentRate > 5 {
 		t.Errorf("with DTX the server sent %.1f packets a second through the silence, want at most 5", dtx.silentRate)
 	}
 	if full.silentRate < 45 {
 		t.Errorf("without DTX the server sent %.1f packets a second through the silence, want 50", full.silentRate)
 	}
-	for _, c := range []struct {
-		name string
-		f    dtxFigures
-	}{{"DTX", fd}, {"no DTX", ff}} {
-		f := c.f
-		// (a) The tone before and after, and the first word.
-		if f.before < dtxPresent || f.after < dtxPresent {
-			t.Errorf("%s: tone at %.1f dB before the silence and %.1f after, want both above %v", c.name, f.before, f.after, dtxPresent)
-		}
-		if f.marker < 70*time.Millisecond {
-			t.Errorf("%s: heard %v of the first 100 ms after the silence", c.name, f.marker)
-		}
-		// (c) The silence decodes to silence: below -50 dBFS throughout.
-		if f.silencePeak > 100 {
-			t.Errorf("%s: the silence peaks at |x| = %d, want at most 100 (-50 dBFS)", c.name, f.silencePeak)
-		}
-	}
-	// (b) No clicks: after the tone's end, in the silence and at its
-	// return, no step and no second difference larger, relative to the
-	// steady tone's, than what the same decoder played without DTX, with
-	// a margin of 25% and 0.05 of the tone's (a click of a tenth of the
-	// tone's amplitude is a step of about 0.8 of a 1 kHz tone's).
-	for i := regEnd; i <= regResume; i++ {
-		for _, m := range []struct {
-			name      string
-			got, base [4]float64
-		}{{"step", fd.step, ff.step}, {"second difference", fd.curv, ff.curv}} {
-			got, limit := m.got[i]/m.got[regTone], 1.25*m.base[i]/m.base[regTone]+0.05
-			if got > limit {
-				t.Errorf("a click at the %s: largest %s %.2f of the steady tone's, want at most %.2f", regionNames[i], m.name, got, limit)
+	for j, d := range decs {
+		fd, ff := analyse(t, d.name+", DTX", dtx.pcm[j]), analyse(t, d.name+", no DTX", full.pcm[j])
+		logFigures(t, d.name+", DTX", dtx, fd)
+		logFigures(t, d.name+", no DTX", full, ff)
+		for _, c := range []struct {
+			name string
+			f    dtxFigures
+		}{{"DTX", fd}, {"no DTX", ff}} {
+			f := c.f
+			// (a) The tone before and after, and the first word.
+			if f.before < dtxPresent || f.after < dtxPresent {
+				t.Errorf("%s, %s: tone at %.1f dB before the silence and %.1f after, want both above %v", d.name, c.name, f.before, f.after, dtxPresent)
 			}
+			if f.marker < 70*time.Millisecond {
+				t.Errorf("%s, %s: heard %v of the first 100 ms after the silence", d.name, c.name, f.marker)
+			}
+			// (c) The silence decodes to silence: below -50 dBFS throughout.
+			if f.silencePeak > 100 {
+				t.Errorf("%s, %s: the silence peaks at |x| = %d, want at most 100 (-50 dBFS)", d.name, c.name, f.silencePeak)
+			}
+		}
+		// (b) No clicks: after the tone's end, in the silence and at its
+		// return, no step and no second difference larger, relative to
+		// the steady tone's, than what the same decoder played without
+		// DTX, with a margin of 25% and 0.05 of the tone's (a click of a
+		// tenth of the tone's amplitude is a step of about 0.8 of a 1 kHz
+		// tone's).
+		for i := regEnd; i <= regResume; i++ {
+			for _, m := range []struct {
+				name      string
+				got, base [4]float64
+			}{{"step", fd.step, ff.step}, {"second difference", fd.curv, ff.curv}} {
+				got, limit := m.got[i]/m.got[regTone], 1.25*m.base[i]/m.base[regTone]+0.05
+				if got > limit {
+					t.Errorf("%s: a click at the %s: largest %s %.2f of the steady tone's, want at most %.2f", d.name, regionNames[i], m.name, got, limit)
+				}
+			}
+		}
+		// A decoder that keeps time plays the silence as long with DTX as
+		// without (the RTP timestamps run on through the gaps).
+		if d.keepsTime && (fd.gap-ff.gap > 300*time.Millisecond || ff.gap-fd.gap > 300*time.Millisecond) {
+			t.Errorf("%s: the silence decoded to %v with DTX and %v without", d.name, fd.gap, ff.gap)
 		}
 	}
 }
@@ -471,15 +492,26 @@ func checkDTXListener(t *testing.T, listen pcmListener) {
 // TestFFmpegListenerPlaysDTX: ffmpeg, listening through an SDP file as in
 // the README, plays a room that falls silent (the server sends DTX) and
 // speaks again without a click, hears the first word after the silence,
-// and decodes the silence as silence. ffmpeg plays what it receives
-// back to back: the DTX gap shrinks to the comfort-noise frames it got.
+// and decodes the silence as silence. ffmpeg plays what it receives back
+// to back: the DTX gap shrinks to the frames it got. With
+// aresample=async=1 it fills the gaps from the timestamps and keeps time.
 func TestFFmpegListenerPlaysDTX(t *testing.T) {
-	ffmpeg, err := exec.LookPath("ffmpeg")
+	ffmpeg := lookTool(t, "ffmpeg")
+	checkDTXListeners(t,
+		decoder{name: "ffmpeg", listen: ffmpegListener(ffmpeg)},
+		decoder{name: "ffmpeg -af aresample=async=1", listen: ffmpegListener(ffmpeg, "-af", "aresample=async=1"), keepsTime: true})
+}
+
+// lookTool finds a decoder's program: missing, the test is skipped, or
+// fails on CI (where make deps installs it).
+func lookTool(t *testing.T, name string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
 	if err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatal("ffmpeg is missing: make deps installs it")
+			t.Fatalf("%s is missing: make deps installs it", name)
 		}
-		t.Skip("ffmpeg is missing (make deps installs it); skipping")
+		t.Skipf("%s is missing (make deps installs it); skipping", name)
 	}
-	checkDTXListener(t, ffmpegListener(ffmpeg))
+	return path
 }
