@@ -502,6 +502,17 @@ func TestFFmpegListenerPlaysDTX(t *testing.T) {
 		decoder{name: "ffmpeg -af aresample=async=1", listen: ffmpegListener(ffmpeg, "-af", "aresample=async=1"), keepsTime: true})
 }
 
+// TestGStreamerListenerPlaysDTX: the same with a plain GStreamer RTP
+// receiver (rtpjitterbuffer, rtpopusdepay, opusdec) writing to a file,
+// which also plays the DTX gap as the frames it got; its buffers carry
+// the RTP timestamps, so audiorate fills the gaps and keeps time.
+func TestGStreamerListenerPlaysDTX(t *testing.T) {
+	gst := lookTool(t, "gst-launch-1.0")
+	checkDTXListeners(t,
+		decoder{name: "GStreamer", listen: gstreamerListener(gst)},
+		decoder{name: "GStreamer with audiorate", listen: gstreamerListener(gst, "audiorate"), keepsTime: true})
+}
+
 // lookTool finds a decoder's program: missing, the test is skipped, or
 // fails on CI (where make deps installs it).
 func lookTool(t *testing.T, name string) string {
@@ -514,4 +525,22 @@ func lookTool(t *testing.T, name string) string {
 		t.Skipf("%s is missing (make deps installs it); skipping", name)
 	}
 	return path
+}
+
+// gstreamerListener is a plain GStreamer RTP receiver: udpsrc, the jitter
+// buffer, the Opus depayloader and decoder, then the given elements if
+// any, raw PCM to a file. -e: SIGINT ends the stream cleanly.
+func gstreamerListener(gst string, elements ...string) pcmListener {
+	return func(t *testing.T, port int) func() []int16 {
+		out := filepath.Join(t.TempDir(), "l.raw")
+		args := []string{"-q", "-e",
+			"udpsrc", "address=127.0.0.1", fmt.Sprintf("port=%d", port),
+			"caps=application/x-rtp,media=audio,clock-rate=48000,encoding-name=OPUS,payload=111",
+			"!", "rtpjitterbuffer", "!", "rtpopusdepay", "!", "opusdec",
+			"!", "audioconvert", "!", "audioresample", "!", "audio/x-raw,format=S16LE,rate=48000,channels=1"}
+		for _, e := range elements {
+			args = append(args, "!", e)
+		}
+		return startDecoder(t, out, gst, append(args, "!", "filesink", "location="+out)...)
+	}
 }
