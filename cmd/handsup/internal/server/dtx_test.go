@@ -496,6 +496,7 @@ func checkDTXListeners(t *testing.T, decs ...decoder) {
 // to back: the DTX gap shrinks to the frames it got. With
 // aresample=async=1 it fills the gaps from the timestamps and keeps time.
 func TestFFmpegListenerPlaysDTX(t *testing.T) {
+	t.Parallel() // 11 s of real time, mostly waiting
 	ffmpeg := lookTool(t, "ffmpeg")
 	checkDTXListeners(t,
 		decoder{name: "ffmpeg", listen: ffmpegListener(ffmpeg)},
@@ -507,6 +508,7 @@ func TestFFmpegListenerPlaysDTX(t *testing.T) {
 // which also plays the DTX gap as the frames it got; its buffers carry
 // the RTP timestamps, so audiorate fills the gaps and keeps time.
 func TestGStreamerListenerPlaysDTX(t *testing.T) {
+	t.Parallel() // 11 s of real time, mostly waiting
 	gst := lookTool(t, "gst-launch-1.0")
 	checkDTXListeners(t,
 		decoder{name: "GStreamer", listen: gstreamerListener(gst)},
