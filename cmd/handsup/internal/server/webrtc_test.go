@@ -123,6 +123,7 @@ func TestWebRTCSpeakersAndListener(t *testing.T) {
 			const present, absent = -30, -50
 			check := func(who string, c *webrtctest.Client, mark int, f float64, heard bool) {
 				db := c.LevelSince(mark, f)
+				t.Logf("%s hears %v Hz at %.1f dB", who, f, db)
 				if heard && db < present || !heard && db > absent {
 					t.Errorf("%s hears %v Hz at %.1f dB; want heard=%v", who, f, db, heard)
 				}
@@ -182,8 +183,10 @@ func TestWebRTCConsentLossTimesOut(t *testing.T) {
 		t.Fatalf("whep: %d", status)
 	}
 	sw.Off()
+	off := time.Now()
 	select {
 	case e := <-left:
+		t.Logf("bob left with reason %q %v after its network vanished (ICE disconnected and failed timeouts 1 s each)", e.Reason, time.Since(off).Round(10*time.Millisecond))
 		if e.Participant != "bob" || e.Reason != "timeout" {
 			t.Errorf("left: %+v", e)
 		}
