@@ -14,7 +14,6 @@ import (
 
 	"github.com/handsup-audio/handsup/bench/signal"
 	"github.com/handsup-audio/handsup/codec"
-	"github.com/handsup-audio/handsup/engine"
 )
 
 // What the speaker of a DTX run says, 20 ms frame by frame: a tone, a
@@ -111,7 +110,7 @@ type dtxRun struct {
 func runDTXRooms(t *testing.T, decs []decoder) (dtx, full dtxRun) {
 	ts := startServer(t, "")
 	ts.mustCall("POST", "/v1/rooms", `{"id":"dtx"}`, 201, nil)
-	ts.roomWithoutDTX("full")
+	ts.mustCall("POST", "/v1/rooms", `{"id":"full","no_dtx":true}`, 201, nil)
 	server := net.UDPAddrFromAddrPort(ts.s.RTPAddr())
 
 	type room struct {
@@ -180,22 +179,6 @@ func runDTXRooms(t *testing.T, decs []decoder) (dtx, full dtxRun) {
 		}
 	}
 	return dtx, full
-}
-
-// roomWithoutDTX creates room id as the API does, with DTX off.
-func (ts *testServer) roomWithoutDTX(id string) {
-	s := ts.s
-	r := &room{batch: s.udp.NewBatch(), hub: newHub()}
-	sr, err := s.sessions.NewRoom(id, engine.RoomConfig{
-		NoDTX: true, AfterTick: r.batch.Flush, OnEvent: func(e engine.Event) { s.onEvent(r, e) },
-	})
-	if err != nil {
-		ts.t.Fatal(err)
-	}
-	r.Room = sr
-	s.mu.Lock()
-	s.rooms[id] = r
-	s.mu.Unlock()
 }
 
 // freeUDPPortPair finds a loopback UDP port whose port + 1 is free too

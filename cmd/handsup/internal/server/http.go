@@ -150,6 +150,7 @@ type roomView struct {
 	InviteOnly   bool              `json:"invite_only"`
 	MaxSpeakers  int               `json:"max_speakers"`
 	TopN         int               `json:"top_n"`
+	NoDTX        bool              `json:"no_dtx"`
 	Participants int               `json:"participants"`
 	Speakers     int               `json:"speakers"`
 	Listeners    int               `json:"listeners"`
@@ -161,7 +162,7 @@ func summary(r *room) roomView {
 	cfg := r.Config()
 	snap := r.Snapshot()
 	return roomView{
-		ID: r.ID(), InviteOnly: cfg.InviteOnly, MaxSpeakers: cfg.MaxSpeakers, TopN: cfg.TopN,
+		ID: r.ID(), InviteOnly: cfg.InviteOnly, MaxSpeakers: cfg.MaxSpeakers, TopN: cfg.TopN, NoDTX: cfg.NoDTX,
 		Participants: snap.Members,
 		Speakers:     snap.ByRole[engine.Speaker] + snap.ByRole[engine.Moderator],
 		Listeners:    snap.ByRole[engine.Listener],

@@ -29,6 +29,9 @@ type createRoomRequest struct {
 	InviteOnly  bool   `json:"invite_only"`
 	MaxSpeakers int    `json:"max_speakers"`
 	TopN        int    `json:"top_n"`
+	// NoDTX keeps every output at 50 packets a second through silence,
+	// for players that cannot bridge Opus DTX gaps; default false (DTX).
+	NoDTX bool `json:"no_dtx"`
 }
 
 func (s *Server) createRoom(req createRoomRequest) (*room, error) {
@@ -47,6 +50,7 @@ func (s *Server) createRoom(req createRoomRequest) (*room, error) {
 		InviteOnly:  req.InviteOnly,
 		MaxSpeakers: req.MaxSpeakers,
 		TopN:        req.TopN,
+		NoDTX:       req.NoDTX,
 		AfterTick:   r.batch.Flush,
 		OnEvent:     func(e engine.Event) { s.onEvent(r, e) },
 	})
