@@ -151,6 +151,7 @@ type roomView struct {
 	Speakers     int               `json:"speakers"`
 	Listeners    int               `json:"listeners"`
 	HandsRaised  int               `json:"hands_raised"`
+	Hands        []string          `json:"hands"` // the hand queue, in raise order
 	Members      []participantView `json:"members,omitempty"`
 }
 
@@ -163,6 +164,7 @@ func summary(r *room) roomView {
 		Speakers:     snap.ByRole[engine.Speaker] + snap.ByRole[engine.Moderator],
 		Listeners:    snap.ByRole[engine.Listener],
 		HandsRaised:  snap.HandsUp,
+		Hands:        snap.Hands,
 	}
 }
 
@@ -335,7 +337,7 @@ func (s *Server) deleteParticipant(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := rm.Kick(r.PathValue("id"), "removed"); err != nil {
+	if err := rm.Kick(r.PathValue("id"), engine.ReasonKicked); err != nil {
 		writeErr(w, err)
 		return
 	}
