@@ -34,6 +34,7 @@ type authKind int
 const (
 	authAdmin  authKind = iota // the admin token, when one is set
 	authInvite                 // the admin token or, for joins, a signed invite
+	authEvents                 // checked by the handler: Server.mayReadEvents
 	authNone
 )
 
@@ -52,7 +53,7 @@ var apiRoutes = []route{
 	{"POST", "/v1/rooms/{room}/participants/{id}/hand", authAdmin, (*Server).raiseHand},
 	{"DELETE", "/v1/rooms/{room}/participants/{id}/hand", authAdmin, (*Server).lowerHand},
 	{"POST", "/v1/rooms/{room}/invites", authAdmin, (*Server).postInvite},
-	{"GET", "/v1/rooms/{room}/events", authAdmin, (*Server).getEvents},
+	{"GET", "/v1/rooms/{room}/events", authEvents, (*Server).getEvents},
 }
 
 func (s *Server) routes() http.Handler {
@@ -397,6 +398,10 @@ func (s *Server) postInvite(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
+	if !s.mayReadEvents(r) {
+		s.unauthorized(w, r)
+		return
+	}
 	if rm, ok := s.roomOf(w, r); ok {
 		s.serveEvents(w, r, rm)
 	}

@@ -52,7 +52,11 @@ type Config struct {
 	// OnFailed (the member leaves with reason "timeout") and OnClosed
 	// (reason "left").
 	WebRTC webrtc.Config
-	Logger *slog.Logger
+	// EventBacklog is how many of a room's latest events it keeps for
+	// event streams that reconnect with Last-Event-ID; default 1024. A
+	// stream whose id is older gets a snapshot instead.
+	EventBacklog int
+	Logger       *slog.Logger
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -61,6 +65,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.RTPAddr == "" {
 		c.RTPAddr = "127.0.0.1:5004"
+	}
+	if c.EventBacklog <= 0 {
+		c.EventBacklog = 1024
 	}
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = 64 << 10

@@ -32,9 +32,10 @@ type testServer struct {
 	token string
 }
 
-func startServer(t *testing.T, token string) *testServer {
+// startServer starts a server; opts change its Config first.
+func startServer(t *testing.T, token string, opts ...func(*Config)) *testServer {
 	t.Helper()
-	s, err := New(Config{
+	cfg := Config{
 		HTTPAddr: "127.0.0.1:0", RTPAddr: "127.0.0.1:0", AdminToken: token,
 		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 		SRInterval: 200 * time.Millisecond,
@@ -45,7 +46,11 @@ func startServer(t *testing.T, token string) *testServer {
 			DisconnectedTimeout: time.Second, FailedTimeout: time.Second,
 			KeepAlive: 200 * time.Millisecond, LoggerFactory: webrtctest.Quiet,
 		},
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

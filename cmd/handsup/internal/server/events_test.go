@@ -1,0 +1,253 @@
+package server
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// sseEvent is one Server-Sent Event, or one comment line.
+type sseEvent struct {
+	ID      uint64
+	Type    string
+	Data    string
+	Comment string // set for a comment line, which carries nothing else
+}
+
+// sseStream reads a room's event stream as an EventSource does.
+type sseStream struct {
+	t      *testing.T
+	resp   *http.Response
+	events chan sseEvent // closed when the stream ends
+}
+
+// openEvents opens room's event stream; lastID, when not empty, goes in
+// the Last-Event-ID header.
+func (ts *testServer) openEvents(path, lastID string) *sseStream {
+	ts.t.Helper()
+	req, err := http.NewRequest("GET", ts.base+path, nil)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	if ts.token != "" {
+		req.Header.Set("Authorization", "Bearer "+ts.token)
+	}
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		resp.Body.Close()
+		ts.t.Fatalf("GET %s: %d %s", path, resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	s := &sseStream{t: ts.t, resp: resp, events: make(chan sseEvent, 1<<16)}
+	ts.t.Cleanup(s.kill)
+	go func() {
+		defer close(s.events)
+		sc := bufio.NewScanner(resp.Body)
+		var e sseEvent
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case line == "":
+				if e.Type != "" {
+					s.events <- e
+				}
+				e = sseEvent{}
+			case strings.HasPrefix(line, ":"):
+				s.events <- sseEvent{Comment: strings.TrimSpace(line[1:])}
+			case strings.HasPrefix(line, "id: "):
+				e.ID, _ = strconv.ParseUint(line[4:], 10, 64)
+			case strings.HasPrefix(line, "event: "):
+				e.Type = line[7:]
+			case strings.HasPrefix(line, "data: "):
+				e.Data = line[6:]
+			}
+		}
+	}()
+	return s
+}
+
+// kill drops the connection, as a client that dies does.
+func (s *sseStream) kill() { s.resp.Body.Close() }
+
+// next is the next event, skipping comments and active_speakers (which a
+// hand-stepped test cannot predict); ok is false when the stream ended.
+func (s *sseStream) next() (e sseEvent, ok bool) {
+	s.t.Helper()
+	for {
+		select {
+		case e, ok = <-s.events:
+			if !ok || (e.Comment == "" && e.Type != "active_speakers") {
+				return e, ok
+			}
+		case <-time.After(20 * time.Second):
+			s.t.Fatal("no event within 20 s")
+		}
+	}
+}
+
+// expect reads the next events and checks their types, and that their ids
+// follow on from after, one by one; it returns the last id.
+func (s *sseStream) expect(after uint64, types ...string) uint64 {
+	s.t.Helper()
+	for _, typ := range types {
+		e, ok := s.next()
+		if !ok {
+			s.t.Fatalf("stream ended; want %s", typ)
+		}
+		if e.Type != typ || e.ID != after+1 {
+			s.t.Fatalf("event %s id %d (%s), want %s id %d", e.Type, e.ID, e.Data, typ, after+1)
+		}
+		after = e.ID
+	}
+	return after
+}
+
+// snapshot reads the next event, which must be a snapshot.
+func (s *sseStream) snapshot() snapshotView {
+	s.t.Helper()
+	e, ok := s.next()
+	if !ok || e.Type != "snapshot" {
+		s.t.Fatalf("first event %q (%s), want a snapshot", e.Type, e.Data)
+	}
+	var v snapshotView
+	if err := json.Unmarshal([]byte(e.Data), &v); err != nil {
+		s.t.Fatal(err)
+	}
+	if v.ID != e.ID {
+		s.t.Errorf("snapshot's id line %d, data %d", e.ID, v.ID)
+	}
+	return v
+}
+
+// TestEventsResumeAfterKill: a client killed and reconnected with
+// Last-Event-ID (header or query parameter) gets every event it missed,
+// in order, once, then the live ones.
+func TestEventsResumeAfterKill(t *testing.T) {
+	ts := startServer(t, "tok")
+	ts.mustCall("POST", "/v1/rooms", `{"id":"r"}`, 201, nil)
+	ts.mustCall("POST", "/v1/rooms/r/participants", `{"id":"x","role":"listener"}`, 201, nil)
+	hand := func(up bool) {
+		method := "DELETE"
+		if up {
+			method = "POST"
+		}
+		ts.mustCall(method, "/v1/rooms/r/participants/x/hand", "", 200, nil)
+	}
+	s1 := ts.openEvents("/v1/rooms/r/events", "")
+	id := s1.snapshot().ID
+	hand(true)
+	hand(false)
+	seen := s1.expect(id, "hand_raised", "hand_lowered")
+	s1.kill()
+	hand(true)
+	hand(false)
+	hand(true)
+
+	s2 := ts.openEvents("/v1/rooms/r/events", fmt.Sprint(seen))
+	last := s2.expect(seen, "hand_raised", "hand_lowered", "hand_raised")
+	hand(false)
+	last = s2.expect(last, "hand_lowered")
+
+	// The query parameter, for clients that cannot set headers.
+	s3 := ts.openEvents(fmt.Sprintf("/v1/rooms/r/events?last_event_id=%d", seen+2), "")
+	s3.expect(seen+2, "hand_raised", "hand_lowered")
+	ts.mustCall("DELETE", "/v1/rooms/r/participants/x", "", 204, nil)
+	s3.expect(last, "left")
+	s2.expect(last, "left")
+}
+
+// TestEventsSnapshot: a stream that cannot resume (no id, an id older than
+// the backlog, an unknown id, garbage) starts with a snapshot of the room.
+func TestEventsSnapshot(t *testing.T) {
+	ts := startServer(t, "", func(c *Config) { c.EventBacklog = 4 })
+	ts.mustCall("POST", "/v1/rooms", `{"id":"r"}`, 201, nil)
+	for _, j := range []string{`{"id":"a","role":"speaker"}`, `{"id":"x","role":"listener"}`, `{"id":"y","role":"listener"}`} {
+		ts.mustCall("POST", "/v1/rooms/r/participants", j, 201, nil)
+	}
+	ts.mustCall("POST", "/v1/rooms/r/participants/y/hand", "", 200, nil)
+	ts.mustCall("POST", "/v1/rooms/r/participants/x/hand", "", 200, nil)
+	ts.mustCall("PATCH", "/v1/rooms/r/participants/a", `{"muted":true}`, 200, nil)
+	// Six events; the backlog holds the last four.
+	snap := ts.openEvents("/v1/rooms/r/events", "").snapshot()
+	got, _ := json.Marshal(snap)
+	want := fmt.Sprintf(`{"type":"snapshot","id":%d,"room":"r","participants":3,"listeners":2,`+
+		`"stage":[{"id":"a","role":"speaker","muted":true}],"hands":["y","x"],"speakers":[]}`, snap.ID)
+	if string(got) != want {
+		t.Errorf("snapshot\n%s\nwant\n%s", got, want)
+	}
+	last := snap.ID
+	for _, id := range []string{fmt.Sprint(last - 5), fmt.Sprint(last + 1), "1", "yesterday"} {
+		if s := ts.openEvents("/v1/rooms/r/events", id).snapshot(); s.ID != last {
+			t.Errorf("Last-Event-ID %s: snapshot id %d, want %d", id, s.ID, last)
+		}
+	}
+	// The oldest event kept, and the latest: resumable.
+	ts.openEvents("/v1/rooms/r/events", fmt.Sprint(last-4)).expect(last-4, "joined", "hand_raised", "hand_raised", "muted")
+	s := ts.openEvents("/v1/rooms/r/events", fmt.Sprint(last))
+	ts.mustCall("PATCH", "/v1/rooms/r/participants/a", `{"muted":false}`, 200, nil)
+	s.expect(last, "muted")
+}
+
+// TestEventOrder: raise, promote, mute and kick, as a third client's
+// stream shows them: the promotion lowers the hand with its own event, and
+// the kicked participant leaves with reason "kicked". The room lists the
+// hand queue in raise order.
+func TestEventOrder(t *testing.T) {
+	ts := startServer(t, "")
+	ts.mustCall("POST", "/v1/rooms", `{"id":"r"}`, 201, nil)
+	for _, id := range []string{"lena", "max", "noor"} {
+		ts.mustCall("POST", "/v1/rooms/r/participants", `{"id":"`+id+`","role":"listener"}`, 201, nil)
+	}
+	s := ts.openEvents("/v1/rooms/r/events", "")
+	id := s.snapshot().ID
+	for _, p := range []string{"noor", "lena", "max"} {
+		ts.mustCall("POST", "/v1/rooms/r/participants/"+p+"/hand", "", 200, nil)
+	}
+	var room roomView
+	ts.mustCall("GET", "/v1/rooms/r", "", 200, &room)
+	if fmt.Sprint(room.Hands) != "[noor lena max]" {
+		t.Errorf("hand queue %v, want [noor lena max]", room.Hands)
+	}
+	var lena participantView
+	ts.mustCall("PATCH", "/v1/rooms/r/participants/lena", `{"role":"speaker"}`, 200, &lena)
+	if lena.HandRaised {
+		t.Error("lena's hand is still up after her promotion")
+	}
+	ts.mustCall("PATCH", "/v1/rooms/r/participants/lena", `{"muted":true}`, 200, nil)
+	ts.mustCall("DELETE", "/v1/rooms/r/participants/max", "", 204, nil)
+	id = s.expect(id, "hand_raised", "hand_raised", "hand_raised", "role_changed", "hand_lowered", "muted")
+	if e, _ := s.next(); e.Type != "left" || e.ID != id+1 || !strings.Contains(e.Data, `"participant":"max","reason":"kicked"`) {
+		t.Errorf("after the kick: %s id %d %s, want left id %d, max kicked", e.Type, e.ID, e.Data, id+1)
+	}
+	ts.mustCall("GET", "/v1/rooms/r", "", 200, &room)
+	if fmt.Sprint(room.Hands) != "[noor]" {
+		t.Errorf("hand queue %v, want [noor]", room.Hands)
+	}
+	ts.mustCall("DELETE", "/v1/rooms/r", "", 204, nil)
+	var reasons []string
+	for {
+		e, ok := s.next()
+		if !ok {
+			break
+		}
+		var v eventView
+		_ = json.Unmarshal([]byte(e.Data), &v)
+		if e.Type == "left" || e.Type == "room_closed" {
+			reasons = append(reasons, e.Type+":"+v.Participant+":"+v.Reason)
+		}
+	}
+	if fmt.Sprint(reasons) != "[left:lena:room_closed left:noor:room_closed room_closed::]" &&
+		fmt.Sprint(reasons) != "[left:noor:room_closed left:lena:room_closed room_closed::]" {
+		t.Errorf("closing the room: %v", reasons)
+	}
+}
