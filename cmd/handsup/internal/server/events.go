@@ -210,8 +210,9 @@ func lastEventID(r *http.Request) (id uint64, ok bool) {
 
 // serveEvents streams a room's events as Server-Sent Events: what the
 // client missed since its Last-Event-ID, or a snapshot when that is not in
-// the backlog, then the live events, and the active speakers and their
-// levels when they change, at most four times a second.
+// the backlog, then the live events, the active speakers and their levels
+// when they change (at most four times a second), and a ": ping" comment
+// every Config.EventHeartbeat.
 func (s *Server) serveEvents(w http.ResponseWriter, req *http.Request, r *room) {
 	flusher, ok := w.(http.Flusher)
 	if !ok {
@@ -240,10 +241,15 @@ func (s *Server) serveEvents(w http.ResponseWriter, req *http.Request, r *room) 
 
 	ticker := time.NewTicker(levelInterval)
 	defer ticker.Stop()
+	heartbeat := time.NewTicker(s.cfg.EventHeartbeat)
+	defer heartbeat.Stop()
 	for {
 		select {
 		case <-req.Context().Done():
 			return
+		case <-heartbeat.C:
+			fmt.Fprint(w, ": ping\n\n")
+			flusher.Flush()
 		case e, ok := <-sub.ch:
 			if !ok {
 				writeSSE(w, "room_closed", 0, eventView{Type: "room_closed", Room: r.ID()})

@@ -251,3 +251,24 @@ func TestEventOrder(t *testing.T) {
 		t.Errorf("closing the room: %v", reasons)
 	}
 }
+
+// TestEventsHeartbeat: an idle stream carries a comment line every
+// Config.EventHeartbeat.
+func TestEventsHeartbeat(t *testing.T) {
+	ts := startServer(t, "", func(c *Config) { c.EventHeartbeat = 50 * time.Millisecond })
+	ts.mustCall("POST", "/v1/rooms", `{"id":"r"}`, 201, nil)
+	s := ts.openEvents("/v1/rooms/r/events", "")
+	for pings := 0; pings < 3; {
+		select {
+		case e, ok := <-s.events:
+			if !ok {
+				t.Fatal("the stream ended")
+			}
+			if e.Comment == "ping" {
+				pings++
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%d pings in 20 s, want 3", pings)
+		}
+	}
+}

@@ -56,7 +56,11 @@ type Config struct {
 	// event streams that reconnect with Last-Event-ID; default 1024. A
 	// stream whose id is older gets a snapshot instead.
 	EventBacklog int
-	Logger       *slog.Logger
+	// EventHeartbeat is how often an event stream carries a comment line
+	// (": ping"), so that proxies and clients see an idle stream alive;
+	// default 15 s.
+	EventHeartbeat time.Duration
+	Logger         *slog.Logger
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -65,6 +69,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.RTPAddr == "" {
 		c.RTPAddr = "127.0.0.1:5004"
+	}
+	if c.EventHeartbeat <= 0 {
+		c.EventHeartbeat = 15 * time.Second
 	}
 	if c.EventBacklog <= 0 {
 		c.EventBacklog = 1024
