@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/handsup-audio/handsup/engine"
 )
 
@@ -80,11 +82,39 @@ func eventFrom(e engine.Event) eventView {
 	return v
 }
 
-// subscriberBuffer is how many events a subscriber may fall behind.
-const subscriberBuffer = 256
+// eventWriteTimeout bounds each write to an event stream: a client that
+// reads nothing for this long, heartbeats included, is disconnected.
+const eventWriteTimeout = 30 * time.Second
 
-// hub fans a room's events out to its SSE subscribers and keeps the latest
-// of them for subscribers that reconnect. Publishing never blocks the
+// eventStats are the server's event-stream counters, summed over its rooms
+// and read at scrape time.
+type eventStats struct {
+	published   atomic.Uint64
+	dropped     atomic.Uint64 // events cut-off streams missed
+	cut         atomic.Uint64 // streams cut off for falling behind
+	subscribers atomic.Int64
+}
+
+// collectors export the counters to Prometheus: no room label, since the
+// counts outlive rooms.
+func (st *eventStats) collectors() []prometheus.Collector {
+	counter := func(name, help string, v *atomic.Uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+			func() float64 { return float64(v.Load()) })
+	}
+	return []prometheus.Collector{
+		counter("handsup_events_total", "Room events published to event streams (each with an id).", &st.published),
+		counter("handsup_events_dropped_total", "Events that streams too slow to keep up missed: they fell out of the room's backlog before the stream sent them. The stream was disconnected; reconnecting, it gets a snapshot.", &st.dropped),
+		counter("handsup_event_streams_cut_total", "Event streams disconnected for falling more than the room's backlog behind.", &st.cut),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "handsup_event_subscribers", Help: "Open event streams."},
+			func() float64 { return float64(st.subscribers.Load()) }),
+	}
+}
+
+// hub keeps a room's latest events, each with its id, and wakes the
+// room's event streams when one comes. The backlog is every stream's
+// buffer: a stream reads what follows its last id, and one that falls
+// more than the backlog behind is cut off. Publishing never blocks the
 // engine.
 type hub struct {
 	mu      sync.Mutex
@@ -94,20 +124,23 @@ type hub struct {
 	backlog []eventView // the latest events, a ring: oldest at start once full
 	start   int
 	size    int // the backlog's capacity
-	dropped atomic.Uint64
+	stats   *eventStats
 }
 
-// subscriber is one stream's queue of events.
+// subscriber is one stream's wake-up call: a token in wake means there may
+// be events after the stream's last id, or the room closed.
 type subscriber struct {
-	ch chan eventView
+	wake chan struct{}
 }
 
-// newHub makes a room's hub keeping the last size events.
-func newHub(size int) *hub {
+// newHub makes a room's hub keeping the last size events, counting in
+// stats.
+func newHub(size int, stats *eventStats) *hub {
 	return &hub{
-		subs: map[*subscriber]struct{}{},
-		last: uint64(time.Now().UnixMicro()),
-		size: size,
+		subs:  map[*subscriber]struct{}{},
+		last:  uint64(time.Now().UnixMicro()),
+		size:  size,
+		stats: stats,
 	}
 }
 
@@ -122,40 +155,31 @@ func (h *hub) publish(e eventView) {
 		h.backlog[h.start] = e
 		h.start = (h.start + 1) % h.size
 	}
+	h.stats.published.Add(1)
+	h.wakeLocked()
+}
+
+func (h *hub) wakeLocked() {
 	for sub := range h.subs {
 		select {
-		case sub.ch <- e:
-		default:
-			h.dropped.Add(1)
+		case sub.wake <- struct{}{}:
+		default: // already woken
 		}
 	}
 }
 
-// follow subscribes to the room's events. With resume set and after the id
-// of an event still in the backlog (or the latest id), replay holds every
-// later event, oldest first, and the subscriber's channel the events after
-// them: nothing falls between, since both are read under the hub's lock.
-// Otherwise replay is nil and from is the id of the latest event, which a
-// snapshot taken now reflects. The channel is closed when the room closes
-// or unfollow is called.
-func (h *hub) follow(after uint64, resume bool) (sub *subscriber, replay []eventView, from uint64) {
-	sub = &subscriber{ch: make(chan eventView, subscriberBuffer)}
+// follow subscribes a stream to the room's events; last is the latest
+// event's id, which a snapshot taken from now on reflects.
+func (h *hub) follow() (sub *subscriber, last uint64) {
+	sub = &subscriber{wake: make(chan struct{}, 1)}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.subs[sub] = struct{}{}
+	h.stats.subscribers.Add(1)
 	if h.closed {
-		close(sub.ch)
-	} else {
-		h.subs[sub] = struct{}{}
+		sub.wake <- struct{}{}
 	}
-	oldest := h.last - uint64(len(h.backlog)) + 1
-	if !resume || after < oldest-1 || after > h.last {
-		return sub, nil, h.last
-	}
-	replay = make([]eventView, 0, h.last-after)
-	for i := int(after + 1 - oldest); i < len(h.backlog); i++ {
-		replay = append(replay, h.backlog[(h.start+i)%len(h.backlog)])
-	}
-	return sub, replay, h.last
+	return sub, h.last
 }
 
 // unfollow ends a subscription.
@@ -164,25 +188,35 @@ func (h *hub) unfollow(sub *subscriber) {
 	defer h.mu.Unlock()
 	if _, ok := h.subs[sub]; ok {
 		delete(h.subs, sub)
-		close(sub.ch)
+		h.stats.subscribers.Add(-1)
 	}
 }
 
-// subscribe returns a channel of the room's live events; it is closed when
-// the room closes or cancel is called.
-func (h *hub) subscribe() (ch chan eventView, cancel func()) {
-	sub, _, _ := h.follow(0, false)
-	return sub.ch, func() { h.unfollow(sub) }
+// since appends the events after id to buf, oldest first. ok is false when
+// the backlog does not hold every one of them (missed say how many it
+// lacks) or id is later than the latest event. closed reports that the
+// room has closed: no events will follow these.
+func (h *hub) since(id uint64, buf []eventView) (events []eventView, ok bool, missed uint64, closed bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	oldest := h.last - uint64(len(h.backlog)) + 1
+	switch {
+	case id > h.last:
+		return buf, false, 0, h.closed
+	case id+1 < oldest:
+		return buf, false, oldest - id - 1, h.closed
+	}
+	for i := int(id + 1 - oldest); i < len(h.backlog); i++ {
+		buf = append(buf, h.backlog[(h.start+i)%len(h.backlog)])
+	}
+	return buf, true, 0, h.closed
 }
 
 func (h *hub) close() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.closed = true
-	for sub := range h.subs {
-		delete(h.subs, sub)
-		close(sub.ch)
-	}
+	h.wakeLocked()
 }
 
 // levelInterval throttles the active-speaker events: four a second.
@@ -214,50 +248,63 @@ func lastEventID(r *http.Request) (id uint64, ok bool) {
 // when they change (at most four times a second), and a ": ping" comment
 // every Config.EventHeartbeat.
 func (s *Server) serveEvents(w http.ResponseWriter, req *http.Request, r *room) {
-	flusher, ok := w.(http.Flusher)
-	if !ok {
-		writeError(w, http.StatusInternalServerError, "streaming is not supported")
-		return
-	}
-	after, resume := lastEventID(req)
-	sub, replay, from := r.hub.follow(after, resume)
+	rc := http.NewResponseController(w)
+	sub, cursor := r.hub.follow()
 	defer r.hub.unfollow(sub)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
+	// flush sends what was written, within eventWriteTimeout.
+	flush := func() bool {
+		return rc.SetWriteDeadline(time.Now().Add(eventWriteTimeout)) == nil && rc.Flush() == nil
+	}
 	fmt.Fprintf(w, ": handsup events for room %s\n\n", r.ID())
 	var last string // the active speakers last sent
-	if replay == nil {
-		snap := snapshotOf(r, from)
+	after, resume := lastEventID(req)
+	if _, ok, _, _ := r.hub.since(after, nil); resume && ok {
+		cursor = after // what follows comes from the backlog
+	} else {
+		snap := snapshotOf(r, cursor)
 		last = fmt.Sprint(snap.Speakers)
 		writeSSE(w, snap.Type, snap.ID, snap)
 	}
-	for _, e := range replay {
-		writeSSE(w, e.Type, e.ID, e)
+	select { // send what the backlog holds after cursor
+	case sub.wake <- struct{}{}:
+	default: // woken already
 	}
-	flusher.Flush()
-
 	ticker := time.NewTicker(levelInterval)
 	defer ticker.Stop()
 	heartbeat := time.NewTicker(s.cfg.EventHeartbeat)
 	defer heartbeat.Stop()
+	var buf []eventView
 	for {
 		select {
 		case <-req.Context().Done():
 			return
 		case <-heartbeat.C:
 			fmt.Fprint(w, ": ping\n\n")
-			flusher.Flush()
-		case e, ok := <-sub.ch:
+		case <-sub.wake:
+			events, ok, missed, closed := r.hub.since(cursor, buf[:0])
 			if !ok {
-				writeSSE(w, "room_closed", 0, eventView{Type: "room_closed", Room: r.ID()})
-				flusher.Flush()
+				s.events.dropped.Add(missed)
+				s.events.cut.Add(1)
+				// An EventSource reconnects by itself, with Last-Event-ID.
+				fmt.Fprint(w, ": too slow: reconnect with Last-Event-ID\n\n")
+				flush()
 				return
 			}
-			writeSSE(w, e.Type, e.ID, e)
-			flusher.Flush()
+			for _, e := range events {
+				writeSSE(w, e.Type, e.ID, e)
+				cursor = e.ID
+			}
+			buf = events
+			if closed {
+				writeSSE(w, "room_closed", 0, eventView{Type: "room_closed", Room: r.ID()})
+				flush()
+				return
+			}
 		case <-ticker.C:
 			e := eventView{Type: "active_speakers", Room: r.ID(), Speakers: activeSpeakers(r.Snapshot())}
 			key := fmt.Sprint(e.Speakers)
@@ -266,7 +313,9 @@ func (s *Server) serveEvents(w http.ResponseWriter, req *http.Request, r *room) 
 			}
 			last = key
 			writeSSE(w, e.Type, 0, e)
-			flusher.Flush()
+		}
+		if !flush() {
+			return
 		}
 	}
 }

@@ -4,9 +4,12 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -44,12 +47,18 @@ func (ts *testServer) openEvents(path, lastID string) *sseStream {
 	if err != nil {
 		ts.t.Fatal(err)
 	}
+	return readEvents(ts.t, resp)
+}
+
+// readEvents reads an event stream's response.
+func readEvents(t *testing.T, resp *http.Response) *sseStream {
+	t.Helper()
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
 		resp.Body.Close()
-		ts.t.Fatalf("GET %s: %d %s", path, resp.StatusCode, resp.Header.Get("Content-Type"))
+		t.Fatalf("event stream: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	s := &sseStream{t: ts.t, resp: resp, events: make(chan sseEvent, 1<<16)}
-	ts.t.Cleanup(s.kill)
+	s := &sseStream{t: t, resp: resp, events: make(chan sseEvent, 1<<16)}
+	t.Cleanup(s.kill)
 	go func() {
 		defer close(s.events)
 		sc := bufio.NewScanner(resp.Body)
@@ -270,5 +279,134 @@ func TestEventsHeartbeat(t *testing.T) {
 		case <-time.After(20 * time.Second):
 			t.Fatalf("%d pings in 20 s, want 3", pings)
 		}
+	}
+}
+
+// TestSlowEventSubscriber: a client that stops reading while more events
+// than the backlog holds go by is cut off, instead of silently missing
+// events; the cut and the events it missed are counted, and the client,
+// reconnecting, gets a snapshot.
+func TestSlowEventSubscriber(t *testing.T) {
+	ts := startServer(t, "")
+	ts.mustCall("POST", "/v1/rooms", `{"id":"r"}`, 201, nil)
+	ts.mustCall("POST", "/v1/rooms/r/participants", `{"id":"x","role":"listener"}`, 201, nil)
+	rm, _ := ts.s.room("r")
+	x, _ := rm.Participant("x")
+
+	// A client with a small receive buffer that reads nothing for now.
+	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		return c.Control(func(fd uintptr) {
+			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+	}}
+	conn, err := d.Dial("tcp", ts.s.HTTPAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprint(conn, "GET /v1/rooms/r/events HTTP/1.1\r\nHost: handsup\r\n\r\n")
+	if !poll(func() bool { return ts.s.events.subscribers.Load() == 1 }) {
+		t.Fatal("the stream did not start")
+	}
+	// 300,000 events of about 130 bytes: far more than the server's socket
+	// buffer (at most 4 MB, net.ipv4.tcp_wmem) and the backlog together.
+	for i := range 300_000 {
+		if i%2 == 0 {
+			x.RaiseHand()
+		} else {
+			x.LowerHand()
+		}
+	}
+
+	// Reading now: the events that went out, then the end of the stream.
+	_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second)) // bounds a failure
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := readEvents(t, resp)
+	var first, last uint64
+	var cut bool
+	for e := range s.events {
+		if e.Type == "snapshot" {
+			first = e.ID
+		}
+		if e.ID != 0 {
+			last = e.ID
+		}
+		cut = cut || strings.HasPrefix(e.Comment, "too slow")
+	}
+	if !cut {
+		t.Fatal("the stream ended without saying why")
+	}
+	if got := metric(t, ts, "handsup_event_streams_cut_total"); got != "1" {
+		t.Errorf("handsup_event_streams_cut_total %s, want 1", got)
+	}
+	dropped := metric(t, ts, "handsup_events_dropped_total")
+	t.Logf("the stream sent %d events before it was cut; %s dropped", last-first, dropped)
+	if dropped == "0" {
+		t.Error("handsup_events_dropped_total is 0")
+	}
+	snap := ts.openEvents("/v1/rooms/r/events", fmt.Sprint(last)).snapshot()
+	if len(snap.Hands) != 0 { // the last of 300,000 toggles lowered the hand
+		t.Errorf("snapshot hands %v, want none", snap.Hands)
+	}
+	if got := metric(t, ts, "handsup_event_subscribers"); got != "1" {
+		t.Errorf("handsup_event_subscribers %s, want 1", got)
+	}
+}
+
+// metric is the value of an unlabelled metric in /metrics.
+func metric(t *testing.T, ts *testServer, name string) string {
+	t.Helper()
+	resp, err := http.Get(ts.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			return v
+		}
+	}
+	t.Fatalf("/metrics has no %s", name)
+	return ""
+}
+
+// subscribe returns a channel of the room's live events, closed when the
+// room closes or cancel is called.
+func (h *hub) subscribe() (events chan eventView, cancel func()) {
+	sub, cursor := h.follow()
+	events = make(chan eventView, 1024)
+	done := make(chan struct{})
+	go func() {
+		defer close(events)
+		for {
+			select {
+			case <-done:
+				return
+			case <-sub.wake:
+			}
+			got, ok, _, closed := h.since(cursor, nil)
+			for _, e := range got {
+				select {
+				case events <- e:
+					cursor = e.ID
+				case <-done:
+					return
+				}
+			}
+			if !ok || closed {
+				return
+			}
+		}
+	}()
+	var once sync.Once
+	return events, func() {
+		once.Do(func() {
+			close(done)
+			h.unfollow(sub)
+		})
 	}
 }

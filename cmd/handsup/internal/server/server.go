@@ -54,7 +54,8 @@ type Config struct {
 	WebRTC webrtc.Config
 	// EventBacklog is how many of a room's latest events it keeps for
 	// event streams that reconnect with Last-Event-ID; default 1024. A
-	// stream whose id is older gets a snapshot instead.
+	// stream whose id is older gets a snapshot instead. It is also every
+	// stream's buffer: a stream that falls further behind is disconnected.
 	EventBacklog int
 	// EventHeartbeat is how often an event stream carries a comment line
 	// (": ping"), so that proxies and clients see an idle stream alive;
@@ -116,6 +117,7 @@ type Server struct {
 	reg      *prometheus.Registry
 	metrics  *metrics.Collector
 	invites  inviteSigner
+	events   eventStats // every room's event streams
 	httpLn   net.Listener
 	http     *http.Server
 
@@ -181,6 +183,7 @@ func New(cfg Config) (*Server, error) {
 		rtpudp.NewCollector(s.udp),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.reg.MustRegister(s.events.collectors()...)
 	if s.webrtc != nil {
 		s.reg.MustRegister(webrtc.NewCollector(s.webrtc))
 	}
