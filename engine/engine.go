@@ -119,7 +119,7 @@ func (e *Engine) Rooms() []*Room {
 	return rooms
 }
 
-// CloseRoom ends a room; its participants leave with reason "room closed".
+// CloseRoom ends a room; its participants leave with ReasonRoomClosed.
 func (e *Engine) CloseRoom(id string) error {
 	e.mu.Lock()
 	r, ok := e.rooms[id]

@@ -82,12 +82,12 @@ func Example() {
 	fmt.Println("packets in:", snap.Counters.PacketsIn, "alice in the mix:", snap.Speakers[0].Mixed)
 
 	bob.RaiseHand()                 // hands up
-	_ = bob.SetRole(engine.Speaker) // on stage; his stream stays continuous
+	_ = bob.SetRole(engine.Speaker) // on stage, hand lowered; his stream stays continuous
 	alice.SetMuted(true)
 	snap = room.Snapshot() // roles, hands, levels, jitter stats
 	fmt.Println("speakers:", snap.ByRole[engine.Speaker], "muted:", snap.Muted, "hands up:", snap.HandsUp)
 	// Output:
 	// in 25 ticks alice got 12 packets, bob 25
 	// packets in: 25 alice in the mix: true
-	// speakers: 2 muted: 1 hands up: 1
+	// speakers: 2 muted: 1 hands up: 0
 }

@@ -42,11 +42,14 @@ type Participant struct {
 	id   string
 	room *Room
 
-	role   atomic.Uint32 // Role; read by WriteRTP without the room lock
-	left   atomic.Bool
-	hand   atomic.Bool
-	muted  bool    // guarded by room.mu
-	gainDB float64 // guarded by room.mu
+	role  atomic.Uint32 // Role; read by WriteRTP without the room lock
+	left  atomic.Bool
+	hand  atomic.Bool // written under room.mu with handSeq
+	muted bool        // guarded by room.mu
+	// handSeq is the room's raise number of the hand while it is up (0
+	// while down): the hand queue's order. Guarded by room.mu.
+	handSeq uint64
+	gainDB  float64 // guarded by room.mu
 
 	levelExt uint8 // ParticipantConfig.AudioLevelExtID
 
@@ -101,10 +104,28 @@ func (p *Participant) RaiseHand() bool { return p.setHand(true) }
 func (p *Participant) LowerHand() bool { return p.setHand(false) }
 
 func (p *Participant) setHand(up bool) bool {
-	if p.hand.Swap(up) == up {
+	r := p.room
+	r.mu.Lock()
+	changed := p.setHandLocked(up)
+	r.mu.Unlock()
+	if changed {
+		r.emit(Event{Kind: EventHand, Participant: p.id, HandRaised: up})
+	}
+	return changed
+}
+
+// setHandLocked moves the hand and its place in the queue; it reports
+// whether that changed anything.
+func (p *Participant) setHandLocked(up bool) bool {
+	if p.hand.Load() == up {
 		return false
 	}
-	p.room.emit(Event{Kind: EventHand, Participant: p.id, HandRaised: up})
+	p.hand.Store(up)
+	p.handSeq = 0
+	if up {
+		p.room.handSeq++
+		p.handSeq = p.room.handSeq
+	}
 	return true
 }
 
@@ -152,8 +173,10 @@ func dbToLinear(db float64) float32 { return float32(math.Pow(10, db/20)) }
 
 // SetRole changes the participant's role while the room runs: a promoted
 // listener is heard from its next packets, a demoted speaker leaves the mix
-// at once, and the participant's output stream stays continuous. Promotion
-// fails with ErrStageFull when the room's MaxSpeakers are on stage.
+// at once, and the participant's output stream stays continuous. A listener
+// promoted with its hand up has it lowered: the room hears EventRole, then
+// EventHand. Promotion fails with ErrStageFull when the room's MaxSpeakers
+// are on stage.
 func (p *Participant) SetRole(role Role) error {
 	if role > Moderator {
 		return ErrBadRole
@@ -173,13 +196,18 @@ func (p *Participant) SetRole(role Role) error {
 		r.mu.Unlock()
 		return err
 	}
+	lowered := role.Contributes() && !old.Contributes() && p.setHandLocked(false)
 	r.mu.Unlock()
 	r.emit(Event{Kind: EventRole, Participant: p.id, Role: role})
+	if lowered {
+		r.emit(Event{Kind: EventHand, Participant: p.id, HandRaised: false})
+	}
 	return nil
 }
 
 // Leave takes the participant out of the room; its sink gets nothing more.
-func (p *Participant) Leave() { p.room.remove(p, "left") }
+// Its left event carries ReasonLeft.
+func (p *Participant) Leave() { p.room.remove(p, ReasonLeft) }
 
 // ParticipantStats is a snapshot of a participant's state.
 type ParticipantStats struct {
@@ -187,8 +215,11 @@ type ParticipantStats struct {
 	Role       Role
 	Muted      bool
 	HandRaised bool
-	GainDB     float64
-	SSRC       uint32
+	// HandSeq orders the hand queue: the room's raise number of the hand
+	// while it is up (earlier raises have smaller numbers), 0 while down.
+	HandSeq uint64
+	GainDB  float64
+	SSRC    uint32
 	// Level is the RFC 6464 level of the participant's last frame: 0 (loud)
 	// to 127 (silent).
 	Level   uint8
@@ -212,7 +243,7 @@ func (p *Participant) Stats() ParticipantStats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := ParticipantStats{
-		ID: p.id, Role: p.Role(), Muted: p.muted, HandRaised: p.HandRaised(),
+		ID: p.id, Role: p.Role(), Muted: p.muted, HandRaised: p.HandRaised(), HandSeq: p.handSeq,
 		GainDB: p.gainDB, SSRC: p.out.ssrc, Level: mixer.SilentLevel,
 		Private: p.private != nil, Tier: p.ts.tier,
 	}

@@ -102,6 +102,7 @@ type Room struct {
 	spare     []*encodedOutput // private encoders waiting for a speaker
 	tick      uint64
 	hangover  uint64 // PrivateHangover in ticks
+	handSeq   uint64 // raises so far: each raise takes the next number
 
 	counters counters
 }
@@ -212,7 +213,8 @@ func (r *Room) Len() int {
 // Counters returns the room's cumulative totals.
 func (r *Room) Counters() Counters { return r.counters.snapshot() }
 
-// Kick removes a participant by id, giving reason to the room's events.
+// Kick removes a participant by id, giving reason to the room's events:
+// ReasonKicked, ReasonTimeout, or the caller's own.
 func (r *Room) Kick(id, reason string) error {
 	p, ok := r.Participant(id)
 	if !ok {
@@ -278,7 +280,7 @@ func (r *Room) remove(p *Participant, reason string) {
 	r.emit(Event{Kind: EventLeft, Participant: p.id, Reason: reason})
 }
 
-// close ends the room: every participant leaves with reason "room closed".
+// close ends the room: every participant leaves with ReasonRoomClosed.
 func (r *Room) close() {
 	r.mu.Lock()
 	if r.closed {
@@ -292,7 +294,7 @@ func (r *Room) close() {
 	r.mu.Unlock()
 	for _, p := range members {
 		p.left.Store(true)
-		r.emit(Event{Kind: EventLeft, Participant: p.id, Reason: "room closed"})
+		r.emit(Event{Kind: EventLeft, Participant: p.id, Reason: ReasonRoomClosed})
 	}
 }
 

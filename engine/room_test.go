@@ -2,6 +2,8 @@ package engine_test
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -426,4 +428,76 @@ func TestConcurrentUse(t *testing.T) {
 	speakers[0].p.Leave()
 	r.eng.Tick()
 	l.expectContinuous()
+}
+
+// TestHandQueueAndLeaveReasons: hands queue in raise order, a promotion
+// lowers the promoted hand with its own event (after the role change), and
+// each way out of a room carries its own reason.
+func TestHandQueueAndLeaveReasons(t *testing.T) {
+	var events []string
+	var evMu sync.Mutex
+	r := newTestRoom(t, engine.RoomConfig{OnEvent: func(e engine.Event) {
+		evMu.Lock()
+		defer evMu.Unlock()
+		s := string(e.Kind) + " " + e.Participant
+		switch e.Kind {
+		case engine.EventHand:
+			s += fmt.Sprint(" ", e.HandRaised)
+		case engine.EventLeft:
+			s += " " + e.Reason
+		}
+		events = append(events, s)
+	}})
+	var ps = map[string]*engine.Participant{}
+	for _, id := range []string{"a", "b", "c", "d", "e"} {
+		ps[id] = r.join(id, engine.Listener, 0, 0).p
+	}
+	ps["c"].RaiseHand()
+	ps["a"].RaiseHand()
+	ps["b"].RaiseHand()
+	ps["c"].LowerHand()
+	ps["c"].RaiseHand() // back of the queue
+	if got := r.room.Snapshot().Hands; fmt.Sprint(got) != "[a b c]" {
+		t.Errorf("hand queue %v, want [a b c]", got)
+	}
+	if st := ps["b"].Stats(); st.HandSeq <= ps["a"].Stats().HandSeq || !st.HandRaised {
+		t.Errorf("b's raise number %d is not after a's %d", st.HandSeq, ps["a"].Stats().HandSeq)
+	}
+	evMu.Lock()
+	events = events[:0]
+	evMu.Unlock()
+
+	if err := ps["a"].SetRole(engine.Speaker); err != nil {
+		t.Fatal(err)
+	}
+	if ps["a"].HandRaised() || ps["a"].Stats().HandSeq != 0 {
+		t.Error("the promoted listener's hand is still up")
+	}
+	if got := r.room.Snapshot().Hands; fmt.Sprint(got) != "[b c]" {
+		t.Errorf("hand queue after promoting a: %v, want [b c]", got)
+	}
+	ps["a"].Leave()
+	if err := r.room.Kick("b", engine.ReasonKicked); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.room.Kick("c", engine.ReasonTimeout); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.eng.CloseRoom("test"); err != nil {
+		t.Fatal(err)
+	}
+	evMu.Lock()
+	defer evMu.Unlock()
+	want := []string{"role_changed a", "hand a false", "left a left", "left b kicked", "left c timeout"}
+	if fmt.Sprint(events[:len(want)]) != fmt.Sprint(want) {
+		t.Errorf("events %q, want %q first", events, want)
+	}
+	for _, e := range events[len(want):] {
+		if !strings.HasSuffix(e, " room_closed") {
+			t.Errorf("event %q after the room closed, want reason room_closed", e)
+		}
+	}
+	if len(events) != len(want)+2 {
+		t.Errorf("%d events, want %d", len(events), len(want)+2)
+	}
 }

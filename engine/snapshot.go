@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"sort"
+
 	"github.com/handsup-audio/handsup/jitter"
 	"github.com/handsup-audio/handsup/mixer"
 )
@@ -14,8 +16,11 @@ type RoomSnapshot struct {
 	ByRole     [numRoles]int // members per Role, indexed by Role
 	Muted      int
 	HandsUp    int
-	Ticks      uint64
-	Counters   Counters
+	// Hands is the hand queue: the ids of the members whose hand is up,
+	// in the order they raised it.
+	Hands    []string
+	Ticks    uint64
+	Counters Counters
 	// Speakers holds every contributing participant: level, mix state and
 	// jitter-buffer statistics.
 	Speakers []SpeakerSnapshot
@@ -45,6 +50,11 @@ type SpeakerSnapshot struct {
 // Snapshot returns the room's state. It holds the room's lock while it
 // reads, so it waits for a tick in progress.
 func (r *Room) Snapshot() RoomSnapshot {
+	type raised struct {
+		seq uint64
+		id  string
+	}
+	var hands []raised
 	r.mu.Lock()
 	s := RoomSnapshot{
 		ID: r.id, InviteOnly: r.cfg.InviteOnly,
@@ -58,7 +68,13 @@ func (r *Room) Snapshot() RoomSnapshot {
 		}
 		if p.hand.Load() {
 			s.HandsUp++
+			hands = append(hands, raised{p.handSeq, p.id})
 		}
+	}
+	sort.Slice(hands, func(i, j int) bool { return hands[i].seq < hands[j].seq })
+	s.Hands = make([]string, len(hands))
+	for i, h := range hands {
+		s.Hands[i] = h.id
 	}
 	s.Tiers = make([]TierCount, len(r.tiers))
 	for i, t := range r.tiers {

@@ -26,8 +26,8 @@ const ReportPeriod = 50 * time.Millisecond
 const SweepPeriod = time.Second
 
 // ReasonTimeout is the reason a member removed for silence or by
-// Member.Timeout leaves with (engine.Event.Reason).
-const ReasonTimeout = "timeout"
+// Member.Timeout leaves with (engine.Event.Reason): engine.ReasonTimeout.
+const ReasonTimeout = engine.ReasonTimeout
 
 // Config holds a Manager's settings. The zero value works: every zero
 // field takes the default written beside it.
@@ -180,7 +180,7 @@ func (m *Manager) Rooms() []*Room {
 	return out
 }
 
-// CloseRoom ends a room: every member leaves with reason "room closed" and
+// CloseRoom ends a room: every member leaves with reason "room_closed" and
 // its link is closed.
 func (m *Manager) CloseRoom(id string) error {
 	m.mu.Lock()

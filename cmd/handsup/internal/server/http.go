@@ -37,6 +37,7 @@ const (
 	// authSelf: the admin token or the participant's own invite, checked
 	// in the handler (a WHIP/WHEP resource: leave, ICE restart).
 	authSelf
+	authEvents // checked by the handler: Server.mayReadEvents
 	authNone
 )
 
@@ -55,7 +56,7 @@ var apiRoutes = []route{
 	{"POST", "/v1/rooms/{room}/participants/{id}/hand", authAdmin, (*Server).raiseHand},
 	{"DELETE", "/v1/rooms/{room}/participants/{id}/hand", authAdmin, (*Server).lowerHand},
 	{"POST", "/v1/rooms/{room}/invites", authAdmin, (*Server).postInvite},
-	{"GET", "/v1/rooms/{room}/events", authAdmin, (*Server).getEvents},
+	{"GET", "/v1/rooms/{room}/events", authEvents, (*Server).getEvents},
 }
 
 func (s *Server) routes() http.Handler {
@@ -155,6 +156,7 @@ type roomView struct {
 	Speakers     int               `json:"speakers"`
 	Listeners    int               `json:"listeners"`
 	HandsRaised  int               `json:"hands_raised"`
+	Hands        []string          `json:"hands"` // the hand queue, in raise order
 	Members      []participantView `json:"members,omitempty"`
 }
 
@@ -167,6 +169,7 @@ func summary(r *room) roomView {
 		Speakers:     snap.ByRole[engine.Speaker] + snap.ByRole[engine.Moderator],
 		Listeners:    snap.ByRole[engine.Listener],
 		HandsRaised:  snap.HandsUp,
+		Hands:        snap.Hands,
 	}
 }
 
@@ -389,9 +392,9 @@ func (s *Server) deleteParticipant(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	reason := "removed"
+	reason := engine.ReasonKicked
 	if self {
-		reason = "left"
+		reason = engine.ReasonLeft
 	}
 	if err := rm.Kick(r.PathValue("id"), reason); err != nil {
 		writeErr(w, err)
@@ -453,6 +456,10 @@ func (s *Server) postInvite(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
+	if !s.mayReadEvents(r) {
+		s.unauthorized(w, r)
+		return
+	}
 	if rm, ok := s.roomOf(w, r); ok {
 		s.serveEvents(w, r, rm)
 	}

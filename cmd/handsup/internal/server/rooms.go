@@ -45,7 +45,7 @@ func (s *Server) createRoom(req createRoomRequest) (*room, error) {
 	case req.TopN < 0 || req.TopN > 16:
 		return nil, badRequest("top_n must be 0 (default 4) to 16")
 	}
-	r := &room{batch: s.udp.NewBatch(), hub: newHub()}
+	r := &room{batch: s.udp.NewBatch(), hub: newHub(s.cfg.EventBacklog, &s.events)}
 	sr, err := s.sessions.NewRoom(req.ID, engine.RoomConfig{
 		InviteOnly:  req.InviteOnly,
 		MaxSpeakers: req.MaxSpeakers,

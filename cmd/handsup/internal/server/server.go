@@ -56,7 +56,16 @@ type Config struct {
 	// the Link headers of WHIP and WHEP answers (RFC 9725 §4.6), TURN with
 	// ephemeral credentials per answer; default none.
 	ICEServers webrtc.ICEServers
-	Logger     *slog.Logger
+	// EventBacklog is how many of a room's latest events it keeps for
+	// event streams that reconnect with Last-Event-ID; default 1024. A
+	// stream whose id is older gets a snapshot instead. It is also every
+	// stream's buffer: a stream that falls further behind is disconnected.
+	EventBacklog int
+	// EventHeartbeat is how often an event stream carries a comment line
+	// (": ping"), so that proxies and clients see an idle stream alive;
+	// default 15 s.
+	EventHeartbeat time.Duration
+	Logger         *slog.Logger
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -65,6 +74,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.RTPAddr == "" {
 		c.RTPAddr = "127.0.0.1:5004"
+	}
+	if c.EventHeartbeat <= 0 {
+		c.EventHeartbeat = 15 * time.Second
+	}
+	if c.EventBacklog <= 0 {
+		c.EventBacklog = 1024
 	}
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = 64 << 10
@@ -109,6 +124,7 @@ type Server struct {
 	reg      *prometheus.Registry
 	metrics  *metrics.Collector
 	invites  inviteSigner
+	events   eventStats // every room's event streams
 	httpLn   net.Listener
 	http     *http.Server
 
@@ -147,7 +163,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.WebRTC.UDPAddr != "" {
 		wc := cfg.WebRTC
 		wc.OnFailed = func(p *webrtc.Peer) { s.kickPeer(p, session.ReasonTimeout) }
-		wc.OnClosed = func(p *webrtc.Peer) { s.kickPeer(p, "left") }
+		wc.OnClosed = func(p *webrtc.Peer) { s.kickPeer(p, engine.ReasonLeft) }
 		if s.webrtc, err = webrtc.Listen(wc); err != nil {
 			_ = s.udp.Close()
 			return nil, err
@@ -174,6 +190,7 @@ func New(cfg Config) (*Server, error) {
 		rtpudp.NewCollector(s.udp),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.reg.MustRegister(s.events.collectors()...)
 	if s.webrtc != nil {
 		s.reg.MustRegister(webrtc.NewCollector(s.webrtc))
 	}

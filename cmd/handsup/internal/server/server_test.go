@@ -32,13 +32,8 @@ type testServer struct {
 	token string
 }
 
-func startServer(t *testing.T, token string) *testServer {
-	t.Helper()
-	return startServerWith(t, token, nil)
-}
-
-// startServerWith is startServer with the config changed by edit first.
-func startServerWith(t *testing.T, token string, edit func(*Config)) *testServer {
+// startServer starts a server; opts change its Config first.
+func startServer(t *testing.T, token string, opts ...func(*Config)) *testServer {
 	t.Helper()
 	cfg := Config{
 		HTTPAddr: "127.0.0.1:0", RTPAddr: "127.0.0.1:0", AdminToken: token,
@@ -52,8 +47,8 @@ func startServerWith(t *testing.T, token string, edit func(*Config)) *testServer
 			KeepAlive: 200 * time.Millisecond, LoggerFactory: webrtctest.Quiet,
 		},
 	}
-	if edit != nil {
-		edit(&cfg)
+	for _, o := range opts {
+		o(&cfg)
 	}
 	s, err := New(cfg)
 	if err != nil {

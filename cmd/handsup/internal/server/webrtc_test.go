@@ -462,7 +462,7 @@ func TestWebRTCResourceByInvite(t *testing.T) {
 // which a TURN server with the same secret accepts: the HMAC is checked
 // here with crypto/hmac, not with the server's function.
 func TestWebRTCICEServerLinks(t *testing.T) {
-	ts := startServerWith(t, "", func(c *Config) {
+	ts := startServer(t, "", func(c *Config) {
 		c.ICEServers = webrtc.ICEServers{
 			URLs:       []string{"stun:stun.example.net:3478", "turn:turn.example.net:3478?transport=udp"},
 			TURNSecret: []byte("north"), TURNTTL: time.Hour,
