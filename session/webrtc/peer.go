@@ -3,6 +3,7 @@ package webrtc
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 
@@ -34,8 +35,13 @@ type Peer struct {
 
 	recv atomic.Pointer[bound]
 
-	mu  sync.Mutex // guards hdr
+	mu  sync.Mutex // guards hdr, buf and the fast path's SRTP context
 	hdr rtp.Header // the engine's header, parsed for pion's writer
+	buf []byte     // the fast path's plaintext and protected packet
+
+	keys  keyCapture                     // the DTLS secrets, until the fast path starts
+	fast  atomic.Pointer[fastPath]       // set once DTLS is up and the keys derived
+	route atomic.Pointer[netip.AddrPort] // the ICE pair's remote over UDP; nil over TCP
 
 	closed, reported atomic.Bool
 	negotiating      sync.Mutex // one offer/answer at a time
@@ -100,6 +106,11 @@ func (p *Peer) receiver() session.Receiver {
 // at once. It satisfies engine.Sink; a packet sent before the connection
 // is up is dropped and counted.
 func (p *Peer) WriteRTP(header, payload []byte) error {
+	if f := p.fast.Load(); f != nil {
+		if to := p.route.Load(); to != nil {
+			return p.writeFast(f, *to, header, payload)
+		}
+	}
 	w := p.track.writer()
 	if w == nil {
 		p.t.stats.notReady.Add(1)
@@ -242,6 +253,9 @@ func (p *Peer) rtcp(pkt []byte) {
 func (p *Peer) onState(s pion.PeerConnectionState) {
 	var cb func(*Peer)
 	switch s {
+	case pion.PeerConnectionStateConnected:
+		p.startFastPath()
+		return
 	case pion.PeerConnectionStateFailed:
 		p.t.stats.failed.Add(1)
 		cb = p.t.cfg.OnFailed

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/pion/ice/v4"
-	"github.com/pion/interceptor"
 	"github.com/pion/logging"
 	pion "github.com/pion/webrtc/v4"
 )
@@ -93,7 +92,8 @@ func (c Config) withDefaults() Config {
 // port). Its methods are safe for concurrent use.
 type Transport struct {
 	cfg     Config
-	api     *pion.API
+	se      pion.SettingEngine // each peer's API starts from it (fastpath.go)
+	me      *pion.MediaEngine
 	udp     *sendConn
 	udpMux  ice.UDPMux
 	tcp     net.Listener // nil without ICE-TCP
@@ -155,6 +155,13 @@ func Listen(cfg Config) (*Transport, error) {
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetICETimeouts(cfg.DisconnectedTimeout, cfg.FailedTimeout, cfg.KeepAlive)
 	se.SetLite(false)
+	// The transport is the DTLS server (the answer says setup:passive) on
+	// the suites whose keys keyCapture derives; see fastpath.go.
+	if err := se.SetAnsweringDTLSRole(pion.DTLSRoleServer); err != nil {
+		_ = t.closeSockets()
+		return nil, err
+	}
+	se.SetDTLSCipherSuites(cipherSuites...)
 	if len(cfg.PublicIPs) > 0 {
 		if err := se.SetICEAddressRewriteRules(pion.ICEAddressRewriteRule{
 			External: cfg.PublicIPs, AsCandidateType: pion.ICECandidateTypeHost,
@@ -189,10 +196,7 @@ func Listen(cfg Config) (*Transport, error) {
 		_ = t.closeSockets()
 		return nil, fmt.Errorf("webrtc: register the audio-level extension: %w", err)
 	}
-	// No interceptors: the session layer reads the peers' RTCP raw and
-	// answers NACKs from the room's shared history.
-	t.api = pion.NewAPI(pion.WithSettingEngine(se), pion.WithMediaEngine(&me),
-		pion.WithInterceptorRegistry(&interceptor.Registry{}))
+	t.se, t.me = se, &me
 	return t, nil
 }
 
@@ -229,11 +233,13 @@ func (t *Transport) Answer(ctx context.Context, offer string) (*Peer, string, er
 	if closed {
 		return nil, "", ErrClosed
 	}
-	pc, err := t.api.NewPeerConnection(pion.Configuration{})
+	p := &Peer{t: t, track: &localTrack{}}
+	pc, err := t.newAPI(p).NewPeerConnection(pion.Configuration{})
 	if err != nil {
 		return nil, "", fmt.Errorf("webrtc: new peer connection: %w", err)
 	}
-	p := &Peer{t: t, pc: pc, track: &localTrack{}}
+	p.pc = pc
+	pc.SCTP().Transport().ICETransport().OnSelectedCandidatePairChange(p.onPair)
 	pc.OnTrack(p.onTrack)
 	pc.OnConnectionStateChange(p.onState)
 	fail := func(err error) (*Peer, string, error) {
@@ -358,7 +364,7 @@ func (t *Transport) closeSockets() error {
 type counters struct {
 	peersOpened, offersRefused, failed, renegotiations  atomic.Uint64
 	rtpSent, sendErrors, notReady, badHeader            atomic.Uint64
-	datagramsOut, syscalls                              atomic.Uint64
+	datagramsOut, syscalls, slowPeers, fastRTP          atomic.Uint64
 	rtpIn, rtcpIn, unbound, rtcpSent, rtcpSendMalformed atomic.Uint64
 }
 
@@ -377,10 +383,16 @@ type Stats struct {
 	// Renegotiations counts offers answered on open peers (ICE restarts).
 	Renegotiations uint64
 	RTPSent        uint64 // packets handed to SRTP
-	SendErrors     uint64 // packets SRTP or the socket refused
+	// FastRTP counts, of RTPSent, the packets the peers' own SRTP
+	// contexts protected (fastpath.go), the rest going through pion.
+	FastRTP    uint64
+	SendErrors uint64 // packets SRTP or the socket refused
 	// BatchedOut counts SRTP media datagrams sent in batches over UDP, in
 	// SendSyscalls sendmmsg calls.
 	BatchedOut, SendSyscalls uint64
+	// SlowPeers counts connected peers whose stream takes pion's own
+	// write path: their DTLS keys could not be captured (fastpath.go).
+	SlowPeers uint64
 	// NotReady counts packets dropped because the peer's connection was
 	// not up yet (or no longer).
 	NotReady  uint64
@@ -403,6 +415,6 @@ func (t *Transport) Stats() Stats {
 		NotReady: s.notReady.Load(), BadHeader: s.badHeader.Load(), RTPIn: s.rtpIn.Load(),
 		RTCPIn: s.rtcpIn.Load(), Unbound: s.unbound.Load(), RTCPSent: s.rtcpSent.Load(),
 		RTCPMalformed: s.rtcpSendMalformed.Load(), Open: t.Peers(),
-		BatchedOut: s.datagramsOut.Load(), SendSyscalls: s.syscalls.Load(),
+		BatchedOut: s.datagramsOut.Load(), SendSyscalls: s.syscalls.Load(), SlowPeers: s.slowPeers.Load(), FastRTP: s.fastRTP.Load(),
 	}
 }

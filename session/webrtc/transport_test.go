@@ -176,8 +176,15 @@ func TestMediaBothWays(t *testing.T) {
 			go func() { _ = c.Talk(440, 100) }()
 			wait(t, rec.gotRTP, "RTP from the client")
 			wait(t, rec.gotRTCP, "RTCP from the client")
-			if st := tr.Stats(); st.RTPSent == 0 || st.RTPIn == 0 || st.RTCPIn == 0 || st.Open != 1 {
+			st := tr.Stats()
+			if st.RTPSent == 0 || st.RTPIn == 0 || st.RTCPIn == 0 || st.Open != 1 || st.SlowPeers != 0 {
 				t.Errorf("stats %+v", st)
+			}
+			// Over UDP the peer's own SRTP context protected every packet
+			// the client decoded (pion's would have used the same keys);
+			// over ICE-TCP pion's path carried them.
+			if wantFast := map[bool]uint64{false: st.RTPSent, true: 0}[tcp]; st.FastRTP != wantFast {
+				t.Errorf("%d of %d packets on the fast path, want %d", st.FastRTP, st.RTPSent, wantFast)
 			}
 		})
 	}
