@@ -35,6 +35,10 @@ func (t *Transport) newAPI(p *Peer) *pion.API {
 // fastPath is a peer's outbound SRTP context; Peer.mu guards its use.
 type fastPath struct{ ctx *srtp.Context }
 
+// FastPath reports whether the peer's stream takes the fast path now: its
+// DTLS keys were captured and its ICE pair runs over UDP.
+func (p *Peer) FastPath() bool { return p.fast.Load() != nil && p.route.Load() != nil }
+
 // startFastPath derives the peer's SRTP context once DTLS is up.
 func (p *Peer) startFastPath() {
 	if p.fast.Load() != nil {
