@@ -404,7 +404,7 @@ func measure(ctx context.Context, cfg Config, streams []stream, warmup, ticks in
 	s := &session{warmup: warmup, ticks: ticks, elapsed: make([]time.Duration, 0, ticks)}
 	s.eng = engine.New(engine.Config{OnTick: s.onTick, Workers: cfg.Workers})
 	defer s.eng.Close()
-	if err := s.build(cfg, streams, cfg.Listeners); err != nil {
+	if err := s.build(cfg, streams, cfg.Listeners, nil, nil); err != nil {
 		return measurement{}, err
 	}
 
@@ -436,10 +436,14 @@ func measure(ctx context.Context, cfg Config, streams []stream, warmup, ticks in
 }
 
 // build creates the rooms, speakers (with their senders) and listeners.
-func (s *session) build(cfg Config, streams []stream, listeners int) error {
+// join, when set, gives listener i's config and sink (one room only);
+// without it the listeners of a room share a counting sink. afterTick is
+// the rooms' engine.RoomConfig.AfterTick.
+func (s *session) build(cfg Config, streams []stream, listeners int,
+	join func(i int) (engine.ParticipantConfig, error), afterTick func()) error {
 	rng := sim.SplitMix(cfg.Seed)
 	for r := range cfg.Rooms {
-		room, err := s.eng.NewRoom(fmt.Sprintf("room-%d", r), engine.RoomConfig{})
+		room, err := s.eng.NewRoom(fmt.Sprintf("room-%d", r), engine.RoomConfig{AfterTick: afterTick})
 		if err != nil {
 			return err
 		}
@@ -459,9 +463,13 @@ func (s *session) build(cfg Config, streams []stream, listeners int) error {
 			})
 		}
 		for i := range listeners {
-			if _, err := room.Join(fmt.Sprintf("listener-%d", i), engine.ParticipantConfig{
-				Role: engine.Listener, Sink: listenerSink,
-			}); err != nil {
+			pc := engine.ParticipantConfig{Role: engine.Listener, Sink: listenerSink}
+			if join != nil {
+				if pc, err = join(i); err != nil {
+					return err
+				}
+			}
+			if _, err := room.Join(fmt.Sprintf("listener-%d", i), pc); err != nil {
 				return err
 			}
 		}

@@ -248,12 +248,12 @@ func TestListenerCostTwinsDoTheSameCodecWork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	with, err := newPairedRoom(cfg, streams, cfg.Listeners, 0)
+	with, err := newPairedRoom(cfg, streams, cfg.Listeners, 0, listeners{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer with.s.eng.Close()
-	twin, err := newPairedRoom(cfg, streams, 1, 0)
+	twin, err := newPairedRoom(cfg, streams, 1, 0, listeners{})
 	if err != nil {
 		t.Fatal(err)
 	}
