@@ -25,6 +25,10 @@ var testTuning = tuning{
 	floorMin:   50,
 	repeats:    3,
 	repeatMin:  10,
+
+	fanWarmup:     25,
+	fanTicks:      10,
+	fanAllocTicks: 2,
 }
 
 func TestRunSmallRoom(t *testing.T) {
