@@ -19,11 +19,13 @@ import (
 // Each transport has twin rooms as ListenerCost does (Listeners listeners
 // and one, the same codec work), each on its own transport instance, with
 // one speaker (Config's first, talking unless Active is 0): the less codec
-// work a tick does, the less noise it adds to the listeners' cost. Every 20 ms of real time each of the six rooms ticks once, on
-// one locked thread, in alternating order; each tick is timed in that
-// thread's CPU time, and so is, apart, its AfterTick flush (the transport's
-// sendmmsg of what the tick queued). The transports' batches hold a whole
-// tick, so nothing is sent before the flush.
+// work a tick does, the less noise it adds to the listeners' cost. Every
+// 20 ms of real time each of the six rooms ticks once, on one locked
+// thread, in a balanced order (tickPaired); each tick is timed in that
+// thread's CPU time, and so is, apart, its AfterTick flush (the
+// transport's sendmmsg of what the tick queued). The transports' batches
+// hold a whole tick, so nothing is sent before the flush (up to 512
+// WebRTC listeners: session/webrtc's batch size).
 type FanOut struct {
 	Listeners      int `json:"listeners"` // per measured room; each twin has one
 	Repeats        int `json:"repeats"`

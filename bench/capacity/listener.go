@@ -161,18 +161,19 @@ func (p *pairedRoom) allocStep(k int) uint64 {
 func (p *pairedRoom) close() { p.s.eng.Close() }
 
 // tickPaired runs ticks from..from+n−1 of rooms in real time: each 20 ms
-// every room's tick k, by each, in alternating order (forward on even k,
-// backward on odd), so that no room always runs first.
+// every room's tick k, by each, in the order of row k of a Williams
+// design (balancedOrder), so that no room always runs first or always
+// after the same room: what one room's tick leaves in the caches weighs
+// on every room alike.
 func tickPaired(ctx context.Context, rooms []*pairedRoom, from, n int, each func(p *pairedRoom, k int)) error {
+	order := make([]int, len(rooms))
 	next := time.Now()
 	for k := from; k < from+n; k++ {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		for j := range rooms {
-			if k%2 == 1 {
-				j = len(rooms) - 1 - j
-			}
+		balancedOrder(k, order)
+		for _, j := range order {
 			each(rooms[j], k)
 		}
 		next = next.Add(engine.TickInterval)
@@ -183,6 +184,31 @@ func tickPaired(ctx context.Context, rooms []*pairedRoom, from, n int, each func
 		}
 	}
 	return nil
+}
+
+// balancedOrder puts row k of a Williams design for len(order) rooms in
+// order: for an even count n, over any n consecutive rows each room runs
+// first once and right after each other room once (0, 1, n−1, 2, n−2, …
+// shifted by k). For an odd count it alternates 0..n−1 and its reverse.
+// Two rooms alternate, as ListenerCost always has.
+func balancedOrder(k int, order []int) {
+	n := len(order)
+	if n%2 == 1 {
+		for j := range order {
+			order[j] = j
+			if k%2 == 1 {
+				order[j] = n - 1 - j
+			}
+		}
+		return
+	}
+	for j := range order {
+		x := (j + 1) / 2
+		if j%2 == 0 && j > 0 {
+			x = n - j/2
+		}
+		order[j] = (x + k) % n
+	}
 }
 
 func untimed(p *pairedRoom, k int) { p.step(k, false) }

@@ -140,7 +140,7 @@ var defaultTuning = tuning{
 	repeatMin:  25,
 
 	fanWarmup:     50,
-	fanTicks:      50,
+	fanTicks:      48, // a multiple of the 6 rooms: whole rounds of balancedOrder
 	fanAllocTicks: 5,
 }
 

@@ -27,7 +27,7 @@ var testTuning = tuning{
 	repeatMin:  10,
 
 	fanWarmup:     25,
-	fanTicks:      10,
+	fanTicks:      12,
 	fanAllocTicks: 2,
 }
 
@@ -315,6 +315,40 @@ func TestListenerCostSummary(t *testing.T) {
 		}
 		if *c.NsMedian != tc.median || *c.NsMin > *c.NsMedian || *c.NsMax < *c.NsMedian || c.Note != "" {
 			t.Errorf("%s: %.1f..%.1f..%.1f ns (%q), want median %.1f", tc.name, *c.NsMin, *c.NsMedian, *c.NsMax, c.Note, tc.median)
+		}
+	}
+}
+
+// The rooms' order is balanced: over n ticks each of n rooms runs first
+// once and right after each other room once.
+func TestBalancedOrder(t *testing.T) {
+	for _, n := range []int{2, 4, 6} {
+		first := make([]int, n)
+		after := map[[2]int]int{}
+		order := make([]int, n)
+		for k := 7; k < 7+n; k++ {
+			balancedOrder(k, order)
+			seen := map[int]bool{}
+			for j, r := range order {
+				seen[r] = true
+				if j > 0 {
+					after[[2]int{order[j-1], r}]++
+				}
+			}
+			if len(seen) != n {
+				t.Fatalf("n=%d: tick %d order %v is not a permutation", n, k, order)
+			}
+			first[order[0]]++
+		}
+		for r := range n {
+			if first[r] != 1 {
+				t.Errorf("n=%d: room %d ran first %d times in %d ticks, want once", n, r, first[r], n)
+			}
+			for q := range n {
+				if q != r && after[[2]int{q, r}] != 1 {
+					t.Errorf("n=%d: room %d ran right after room %d %d times, want once", n, r, q, after[[2]int{q, r}])
+				}
+			}
 		}
 	}
 }
