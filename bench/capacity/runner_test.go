@@ -114,6 +114,8 @@ func TestConfigValidate(t *testing.T) {
 		"negative":        func(c *Config) { c.Listeners = -1 },
 		"active>speakers": func(c *Config) { c.Active = 6 },
 		"too short":       func(c *Config) { c.Duration = time.Millisecond },
+		"one transport listener (its twin has as many)": func(c *Config) { c.TransportListeners = 1 },
+		"negative transport listeners":                  func(c *Config) { c.TransportListeners = -2 },
 	} {
 		c := ok
 		mod(&c)
