@@ -56,19 +56,46 @@ type pairedRoom struct {
 	s   session
 	now atomic.Int64 // simulated time, ns since the epoch
 	cpu []time.Duration
+
+	// flush sends what the room's listeners queued in the tick (the room's
+	// AfterTick); nil when their sinks send nothing. sent counts the
+	// datagrams it has sent so far.
+	flush func()
+	sent  func() uint64
+	// flushCPU and flushed are each timed tick's flush: its thread CPU
+	// time (within cpu) and the datagrams it sent; 0 without flush.
+	flushCPU []time.Duration
+	flushed  []uint64
+	timed    bool // the tick running now is timed
+
+	countAllocs bool             // allocStep is counting
+	ms          runtime.MemStats // reused: ReadMemStats's argument must not be allocated per call
+	m0, mallocs uint64
 }
 
 // pairEpoch is the paired rooms' simulated time zero; any instant does.
 var pairEpoch = time.Unix(1_700_000_000, 0)
 
-func newPairedRoom(cfg Config, streams []stream, listeners, ticks int) (*pairedRoom, error) {
-	p := &pairedRoom{cpu: make([]time.Duration, 0, ticks)}
+// listeners says how a paired room's listeners join: join gives listener
+// i's config with its Sink (nil join: one counting sink for all), flush
+// and sent are pairedRoom's.
+type listeners struct {
+	join  func(i int) (engine.ParticipantConfig, error)
+	flush func()
+	sent  func() uint64
+}
+
+func newPairedRoom(cfg Config, streams []stream, n, ticks int, l listeners) (*pairedRoom, error) {
+	p := &pairedRoom{
+		flush: l.flush, sent: l.sent,
+		cpu: make([]time.Duration, 0, ticks), flushCPU: make([]time.Duration, 0, ticks), flushed: make([]uint64, 0, ticks),
+	}
 	p.s.eng = engine.New(engine.Config{Workers: 1, Now: func() time.Time {
 		return pairEpoch.Add(time.Duration(p.now.Load()))
 	}})
 	one := cfg
 	one.Rooms = 1
-	if err := p.s.build(one, streams[:cfg.Speakers], listeners); err != nil {
+	if err := p.s.build(one, streams[:cfg.Speakers], n, l.join, p.afterTick); err != nil {
 		p.s.eng.Close()
 		return nil, err
 	}
@@ -80,16 +107,123 @@ func newPairedRoom(cfg Config, streams []stream, listeners, ticks int) (*pairedR
 func (p *pairedRoom) step(k int, timed bool) {
 	p.now.Store(int64(k) * int64(engine.TickInterval))
 	var t0 time.Duration
+	p.timed = timed
 	if timed {
 		t0 = threadCPUTime()
 	}
 	p.s.eng.Tick()
 	if timed {
 		p.cpu = append(p.cpu, threadCPUTime()-t0)
+		if p.flush == nil {
+			p.flushCPU = append(p.flushCPU, 0)
+			p.flushed = append(p.flushed, 0)
+		}
 	}
+	p.timed = false
 	for i := range p.s.senders {
 		p.s.senders[i].next(&p.s.buf)
 	}
+}
+
+// afterTick is the room's AfterTick: it ends allocStep's count, then
+// flushes, timed apart when the tick is timed.
+func (p *pairedRoom) afterTick() {
+	if p.countAllocs {
+		runtime.ReadMemStats(&p.ms)
+		p.mallocs = p.ms.Mallocs - p.m0
+	}
+	if p.flush == nil {
+		return
+	}
+	if !p.timed {
+		p.flush()
+		return
+	}
+	before := p.sent()
+	t0 := threadCPUTime()
+	p.flush()
+	p.flushCPU = append(p.flushCPU, threadCPUTime()-t0)
+	p.flushed = append(p.flushed, p.sent()-before)
+}
+
+// allocStep runs tick k untimed and returns the Go heap allocations
+// (runtime.MemStats.Mallocs, process-wide) from its start to its flush.
+func (p *pairedRoom) allocStep(k int) uint64 {
+	runtime.ReadMemStats(&p.ms)
+	p.m0 = p.ms.Mallocs
+	p.countAllocs = true
+	p.step(k, false)
+	p.countAllocs = false
+	return p.mallocs
+}
+
+// close stops the room's engine.
+func (p *pairedRoom) close() { p.s.eng.Close() }
+
+// tickPaired runs ticks from..from+n−1 of rooms in real time: each 20 ms
+// every room's tick k, by each, in the order of row k of a Williams
+// design (balancedOrder), so that no room always runs first or always
+// after the same room: what one room's tick leaves in the caches weighs
+// on every room alike.
+func tickPaired(ctx context.Context, rooms []*pairedRoom, from, n int, each func(p *pairedRoom, k int)) error {
+	order := make([]int, len(rooms))
+	next := time.Now()
+	for k := from; k < from+n; k++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		balancedOrder(k, order)
+		for _, j := range order {
+			each(rooms[j], k)
+		}
+		next = next.Add(engine.TickInterval)
+		if d := time.Until(next); d > 0 {
+			time.Sleep(d)
+		} else {
+			next = time.Now() // behind: keep the spacing, not the schedule
+		}
+	}
+	return nil
+}
+
+// balancedOrder puts row k of a Williams design for len(order) rooms in
+// order: for an even count n, over any n consecutive rows each room runs
+// first once and right after each other room once (0, 1, n−1, 2, n−2, …
+// shifted by k). For an odd count it alternates 0..n−1 and its reverse.
+// Two rooms alternate, as ListenerCost always has.
+func balancedOrder(k int, order []int) {
+	n := len(order)
+	if n%2 == 1 {
+		for j := range order {
+			order[j] = j
+			if k%2 == 1 {
+				order[j] = n - 1 - j
+			}
+		}
+		return
+	}
+	for j := range order {
+		x := (j + 1) / 2
+		if j%2 == 0 && j > 0 {
+			x = n - j/2
+		}
+		order[j] = (x + k) % n
+	}
+}
+
+func untimed(p *pairedRoom, k int) { p.step(k, false) }
+func timed(p *pairedRoom, k int)   { p.step(k, true) }
+
+// codecMismatch says why twin rooms' ticks do not compare: their codec
+// work differed since before; "" when it did not.
+func codecMismatch(with, twin *pairedRoom, before [2]engine.Stats) string {
+	a := statsDelta(with.s.eng.Stats(), before[0])
+	b := statsDelta(twin.s.eng.Stats(), before[1])
+	if a.Decodes != b.Decodes || a.Encodes != b.Encodes {
+		return fmt.Sprintf("not resolved: the twin rooms' codec work differed (%d/%d decodes, %d/%d encodes)",
+			a.Decodes, b.Decodes, a.Encodes, b.Encodes)
+	}
+	return ""
 }
 
 // listenerCost measures ListenerCost for cfg: warmup ticks untimed, then
@@ -104,44 +238,29 @@ func listenerCost(ctx context.Context, cfg Config, streams []stream, warmup, rep
 		return res, nil
 	}
 	ticks := repeats * perRepeat
-	with, err := newPairedRoom(cfg, streams, cfg.Listeners, ticks)
+	with, err := newPairedRoom(cfg, streams, cfg.Listeners, ticks, listeners{})
 	if err != nil {
 		return nil, err
 	}
-	defer with.s.eng.Close()
-	twin, err := newPairedRoom(cfg, streams, 1, ticks)
+	defer with.close()
+	twin, err := newPairedRoom(cfg, streams, 1, ticks, listeners{})
 	if err != nil {
 		return nil, err
 	}
-	defer twin.s.eng.Close()
+	defer twin.close()
 	runtime.GC() // building made garbage
 
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	for k := range warmup {
-		with.step(k, false)
-		twin.step(k, false)
+	rooms := []*pairedRoom{with, twin}
+	if err := tickPaired(ctx, rooms, 0, warmup, untimed); err != nil {
+		return nil, err
 	}
 	before := [2]engine.Stats{with.s.eng.Stats(), twin.s.eng.Stats()}
-	next := time.Now()
-	for k := warmup; k < warmup+ticks; k++ {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		first, second := with, twin
-		if k%2 == 1 {
-			first, second = twin, with
-		}
-		first.step(k, true)
-		second.step(k, true)
-		next = next.Add(engine.TickInterval)
-		time.Sleep(time.Until(next))
+	if err := tickPaired(ctx, rooms, warmup, ticks, timed); err != nil {
+		return nil, err
 	}
-	a := statsDelta(with.s.eng.Stats(), before[0])
-	b := statsDelta(twin.s.eng.Stats(), before[1])
-	if a.Decodes != b.Decodes || a.Encodes != b.Encodes {
-		res.Note = fmt.Sprintf("not resolved: the twin rooms' codec work differed (%d/%d decodes, %d/%d encodes)",
-			a.Decodes, b.Decodes, a.Encodes, b.Encodes)
+	if res.Note = codecMismatch(with, twin, before); res.Note != "" {
 		return res, nil
 	}
 	res.summarize(with.cpu, twin.cpu)
@@ -164,25 +283,42 @@ func (c *ListenerCost) summarize(with, without []time.Duration) {
 		c.Note = "not resolved: no repeats measured"
 		return
 	}
-	perRepeat := make([]float64, c.Repeats)
-	for r := range perRepeat {
-		var d time.Duration
-		for k := r * c.TicksPerRepeat; k < (r+1)*c.TicksPerRepeat; k++ {
-			d += with[k] - without[k]
-		}
-		perRepeat[r] = float64(d.Nanoseconds()) / float64(c.TicksPerRepeat) / float64(c.Listeners-1)
-	}
-	slices.Sort(perRepeat)
-	lo, med, hi := perRepeat[0], perRepeat[len(perRepeat)/2], perRepeat[len(perRepeat)-1]
-	if len(perRepeat)%2 == 0 {
-		med = (perRepeat[len(perRepeat)/2-1] + med) / 2
-	}
-	if lo <= 0 || hi-lo > med {
+	lo, med, hi, ok := spread(perRepeat(with, without, c.Repeats, c.TicksPerRepeat, c.Listeners-1))
+	if !ok {
 		c.Note = fmt.Sprintf("not resolved: the %d listeners' CPU is within the ticks' noise (the repeats disagree by more than their median)",
 			c.Listeners)
 		return
 	}
-	lo, med, hi = sim.Round(lo, 1), sim.Round(med, 1), sim.Round(hi, 1)
 	c.NsMin, c.NsMedian, c.NsMax = &lo, &med, &hi
 	c.Resolved = true
+}
+
+// perRepeat is, for each of repeats consecutive runs of per ticks, the
+// mean of with[k] − without[k] over the run divided by n, in ns.
+func perRepeat(with, without []time.Duration, repeats, per, n int) []float64 {
+	v := make([]float64, repeats)
+	for r := range v {
+		var d time.Duration
+		for k := r * per; k < (r+1)*per; k++ {
+			d += with[k] - without[k]
+		}
+		v[r] = float64(d.Nanoseconds()) / float64(per) / float64(n)
+	}
+	return v
+}
+
+// spread is the least, median and greatest of v, rounded to 0.1, and
+// whether they resolve a cost: all positive, and max − min ≤ median.
+func spread(v []float64) (lo, med, hi float64, resolved bool) {
+	if len(v) == 0 {
+		return 0, 0, 0, false
+	}
+	v = slices.Clone(v)
+	slices.Sort(v)
+	lo, med, hi = v[0], v[len(v)/2], v[len(v)-1]
+	if len(v)%2 == 0 {
+		med = (v[len(v)/2-1] + med) / 2
+	}
+	resolved = lo > 0 && hi-lo <= med
+	return sim.Round(lo, 1), sim.Round(med, 1), sim.Round(hi, 1), resolved
 }

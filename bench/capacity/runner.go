@@ -30,6 +30,10 @@ type Config struct {
 	Duration  time.Duration // the measured run, after the warm-up; at least one tick
 	Seed      uint64        // voices, SSRCs and sequence numbers derive from it
 	Workers   int           // engine workers; 0 means GOMAXPROCS
+	// TransportListeners, when not 0, also measures FanOut: what a
+	// listener costs over the engine alone, plain RTP and WebRTC, with this
+	// many listeners in each measured room (at least 2); default 0, skip.
+	TransportListeners int
 }
 
 // Validate reports a configuration Run cannot measure.
@@ -47,6 +51,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("capacity: active (%d) must not exceed speakers (%d)", c.Active, c.Speakers)
 	case c.Listeners < 0:
 		return fmt.Errorf("capacity: listeners must not be negative, got %d", c.Listeners)
+	case c.TransportListeners < 0 || c.TransportListeners == 1:
+		return fmt.Errorf("capacity: transport listeners must be 0 or at least 2, got %d", c.TransportListeners)
 	case c.Duration < engine.TickInterval:
 		return fmt.Errorf("capacity: duration must be at least one tick (%v), got %v", engine.TickInterval, c.Duration)
 	}
@@ -107,6 +113,9 @@ type Result struct {
 	// AllocsPerTick counts Go heap allocations (runtime.MemStats.Mallocs)
 	// per tick, in the whole process.
 	AllocsPerTick float64 `json:"allocs_per_tick"`
+	// Transports is what a listener costs over each transport, side by
+	// side (FanOut); null unless Config.TransportListeners is set.
+	Transports *FanOut `json:"transports,omitempty"`
 }
 
 // tuning holds the runner's fixed choices; tests shorten them.
@@ -117,6 +126,9 @@ type tuning struct {
 	floorMin   int           // fewest decodes and encodes timed for the floor
 	repeats    int           // repeats of the listener cost
 	repeatMin  int           // fewest tick pairs per repeat of the listener cost
+	// FanOut's warm-up ticks, ticks per repeat (repeats as above) and
+	// allocation-counting ticks per repeat.
+	fanWarmup, fanTicks, fanAllocTicks int
 }
 
 var defaultTuning = tuning{
@@ -126,13 +138,19 @@ var defaultTuning = tuning{
 	floorMin:   300,
 	repeats:    7,
 	repeatMin:  25,
+
+	fanWarmup:     50,
+	fanTicks:      48, // a multiple of the 6 rooms: whole rounds of balancedOrder
+	fanAllocTicks: 5,
 }
 
 // Run builds cfg's rooms on a fresh engine, drives it in real time with
 // pre-encoded speech and measures it, then times libopus alone for the
 // codec floor. It takes Duration plus a warm-up, plus, when there are
-// listeners, about a third of Duration (at least 3.5 s) for ListenerCost. It
-// returns ctx's error if ctx ends first.
+// listeners, about a third of Duration (at least 3.5 s) for ListenerCost,
+// plus, with TransportListeners, FanOut's: the clients' connection (a few
+// seconds per hundred WebRTC clients) and about 10 s. It returns ctx's
+// error if ctx ends first.
 func Run(ctx context.Context, cfg Config) (Result, error) {
 	return run(ctx, cfg, defaultTuning)
 }
@@ -190,6 +208,10 @@ func run(ctx context.Context, cfg Config, tun tuning) (Result, error) {
 	if cost != nil && cost.Resolved {
 		ns := *cost.NsMedian
 		res.NsPerListenerTick = &ns
+	}
+
+	if res.Transports, err = fanOut(ctx, cfg, streams, tun); err != nil {
+		return res, err
 	}
 
 	// Enough frames for floorMin calls, fewer as rooms multiply the calls
@@ -404,7 +426,7 @@ func measure(ctx context.Context, cfg Config, streams []stream, warmup, ticks in
 	s := &session{warmup: warmup, ticks: ticks, elapsed: make([]time.Duration, 0, ticks)}
 	s.eng = engine.New(engine.Config{OnTick: s.onTick, Workers: cfg.Workers})
 	defer s.eng.Close()
-	if err := s.build(cfg, streams, cfg.Listeners); err != nil {
+	if err := s.build(cfg, streams, cfg.Listeners, nil, nil); err != nil {
 		return measurement{}, err
 	}
 
@@ -436,10 +458,14 @@ func measure(ctx context.Context, cfg Config, streams []stream, warmup, ticks in
 }
 
 // build creates the rooms, speakers (with their senders) and listeners.
-func (s *session) build(cfg Config, streams []stream, listeners int) error {
+// join, when set, gives listener i's config and sink (one room only);
+// without it the listeners of a room share a counting sink. afterTick is
+// the rooms' engine.RoomConfig.AfterTick.
+func (s *session) build(cfg Config, streams []stream, listeners int,
+	join func(i int) (engine.ParticipantConfig, error), afterTick func()) error {
 	rng := sim.SplitMix(cfg.Seed)
 	for r := range cfg.Rooms {
-		room, err := s.eng.NewRoom(fmt.Sprintf("room-%d", r), engine.RoomConfig{})
+		room, err := s.eng.NewRoom(fmt.Sprintf("room-%d", r), engine.RoomConfig{AfterTick: afterTick})
 		if err != nil {
 			return err
 		}
@@ -459,9 +485,13 @@ func (s *session) build(cfg Config, streams []stream, listeners int) error {
 			})
 		}
 		for i := range listeners {
-			if _, err := room.Join(fmt.Sprintf("listener-%d", i), engine.ParticipantConfig{
-				Role: engine.Listener, Sink: listenerSink,
-			}); err != nil {
+			pc := engine.ParticipantConfig{Role: engine.Listener, Sink: listenerSink}
+			if join != nil {
+				if pc, err = join(i); err != nil {
+					return err
+				}
+			}
+			if _, err := room.Join(fmt.Sprintf("listener-%d", i), pc); err != nil {
 				return err
 			}
 		}

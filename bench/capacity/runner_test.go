@@ -25,6 +25,10 @@ var testTuning = tuning{
 	floorMin:   50,
 	repeats:    3,
 	repeatMin:  10,
+
+	fanWarmup:     25,
+	fanTicks:      12,
+	fanAllocTicks: 2,
 }
 
 func TestRunSmallRoom(t *testing.T) {
@@ -110,6 +114,8 @@ func TestConfigValidate(t *testing.T) {
 		"negative":        func(c *Config) { c.Listeners = -1 },
 		"active>speakers": func(c *Config) { c.Active = 6 },
 		"too short":       func(c *Config) { c.Duration = time.Millisecond },
+		"one transport listener (its twin has as many)": func(c *Config) { c.TransportListeners = 1 },
+		"negative transport listeners":                  func(c *Config) { c.TransportListeners = -2 },
 	} {
 		c := ok
 		mod(&c)
@@ -248,12 +254,12 @@ func TestListenerCostTwinsDoTheSameCodecWork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	with, err := newPairedRoom(cfg, streams, cfg.Listeners, 0)
+	with, err := newPairedRoom(cfg, streams, cfg.Listeners, 0, listeners{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer with.s.eng.Close()
-	twin, err := newPairedRoom(cfg, streams, 1, 0)
+	twin, err := newPairedRoom(cfg, streams, 1, 0, listeners{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,6 +317,40 @@ func TestListenerCostSummary(t *testing.T) {
 		}
 		if *c.NsMedian != tc.median || *c.NsMin > *c.NsMedian || *c.NsMax < *c.NsMedian || c.Note != "" {
 			t.Errorf("%s: %.1f..%.1f..%.1f ns (%q), want median %.1f", tc.name, *c.NsMin, *c.NsMedian, *c.NsMax, c.Note, tc.median)
+		}
+	}
+}
+
+// The rooms' order is balanced: over n ticks each of n rooms runs first
+// once and right after each other room once.
+func TestBalancedOrder(t *testing.T) {
+	for _, n := range []int{2, 4, 6} {
+		first := make([]int, n)
+		after := map[[2]int]int{}
+		order := make([]int, n)
+		for k := 7; k < 7+n; k++ {
+			balancedOrder(k, order)
+			seen := map[int]bool{}
+			for j, r := range order {
+				seen[r] = true
+				if j > 0 {
+					after[[2]int{order[j-1], r}]++
+				}
+			}
+			if len(seen) != n {
+				t.Fatalf("n=%d: tick %d order %v is not a permutation", n, k, order)
+			}
+			first[order[0]]++
+		}
+		for r := range n {
+			if first[r] != 1 {
+				t.Errorf("n=%d: room %d ran first %d times in %d ticks, want once", n, r, first[r], n)
+			}
+			for q := range n {
+				if q != r && after[[2]int{q, r}] != 1 {
+					t.Errorf("n=%d: room %d ran right after room %d %d times, want once", n, r, q, after[[2]int{q, r}])
+				}
+			}
 		}
 	}
 }

@@ -5,15 +5,25 @@
 // CPU per tick against the cost of the Opus decodes and encodes alone (the
 // codec floor), what each listener costs (with its spread over repeats,
 // measured on twin copies of one room whose codec work cancels:
-// capacity.ListenerCost), and heap allocations per tick.
+// capacity.ListenerCost), and heap allocations per tick. Then, unless
+// -transport-listeners is 0, it compares what a listener costs over the
+// engine alone, plain RTP (session/rtpudp to UDP sockets) and WebRTC
+// (session/webrtc to pion clients, DTLS-SRTP), all on loopback, in one run
+// (capacity.FanOut): per transport, the tick's CPU less its flush per
+// listener (ns_per_listener_tick), the flush's sendmmsg per packet, the
+// two together, allocations per listener per tick and the packets the
+// clients received. It takes the WebRTC clients' connection (a few
+// seconds per hundred) and about 10 s more.
 //
 // Usage:
 //
 //	handsup-bench [-rooms 1] [-speakers 5] [-active 3] [-listeners 10000]
-//	              [-duration 10s] [-seed 1] [-json] [-cpuprofile file]
+//	              [-duration 10s] [-seed 1] [-transport-listeners 200]
+//	              [-json] [-cpuprofile file]
 //
 // With -json it prints exactly one JSON object on stdout (the fields of
-// capacity.Result); otherwise a table. Bad flags exit with status 2, an
+// capacity.Result, the transport comparison under "transports");
+// otherwise a table, the transport comparison after it. Bad flags exit with status 2, an
 // interrupt (SIGINT, SIGTERM) stops the run and exits with status 130.
 //
 // Listening quality on weak networks (docs/weak-networks.md):

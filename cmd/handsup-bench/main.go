@@ -36,6 +36,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "measured run, after a 1 s warm-up; with -impair or -scenario, the simulated run (default: the scenario's)")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the voices, SSRCs and sequence numbers")
 	fs.IntVar(&cfg.Workers, "workers", 0, "engine workers (0: GOMAXPROCS)")
+	fs.IntVar(&cfg.TransportListeners, "transport-listeners", 200, "listeners per room in the transport comparison "+
+		"(engine alone, plain RTP, WebRTC with SRTP, over loopback); 0 skips it. It adds the WebRTC clients' "+
+		"connection (a few seconds per hundred) and about 10 s")
 	impairName := fs.String("impair", "", "listening-quality run of the room scenario with every link impaired by `profile`: "+
 		strings.Join(quality.ProfileNames(), ", "))
 	scenario := fs.String("scenario", "", "listening-quality `scenario` on a simulated clock: "+
@@ -138,6 +141,39 @@ func printTable(w io.Writer, r capacity.Result) {
 	}
 	row("allocations per tick", "%.3f", r.AllocsPerTick)
 	tw.Flush()
+	if r.Transports != nil {
+		printTransports(w, r.Transports)
+	}
+}
+
+// printTransports prints FanOut's figures, one row per transport: each is
+// the median repeat, with the least and greatest in brackets.
+func printTransports(w io.Writer, f *capacity.FanOut) {
+	fmt.Fprintf(w, "\nlistener cost by transport: %d listeners vs 1, twin rooms, %d repeats × %d ticks (ns of thread CPU per listener per tick)\n",
+		f.Listeners, f.Repeats, f.TicksPerRepeat)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	spread := func(s capacity.Spread, prec int) string {
+		return fmt.Sprintf("%.*f [%.*f–%.*f]", prec, s.Median, prec, s.Min, prec, s.Max)
+	}
+	fmt.Fprintln(tw, "transport\tns_per_listener_tick (tick − flush)\tsend ns/packet (flush)\ttotal ns/listener/tick\tallocs/listener/tick\tdelivered\tresolved")
+	for _, c := range f.Transports {
+		send := "—"
+		if c.SendNsPerPacket != nil {
+			send = spread(*c.SendNsPerPacket, 0)
+		}
+		resolved := "yes"
+		if !c.Resolved {
+			resolved = "no"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.2f%% (%d of %d)\t%s\n", c.Transport, spread(c.User, 0), send,
+			spread(c.Total, 0), spread(c.Allocs, 3), c.DeliveredPct, c.PacketsReceived, c.PacketsSent, resolved)
+	}
+	tw.Flush()
+	for _, c := range f.Transports {
+		if c.Note != "" {
+			fmt.Fprintf(w, "%s: %s\n", c.Transport, c.Note)
+		}
+	}
 }
 
 // startCPUProfile starts a CPU profile into path, if one is asked for; it

@@ -136,3 +136,30 @@ func TestTableListenerCost(t *testing.T) {
 		}
 	}
 }
+
+// The transport comparison follows the main table, one row per transport,
+// each figure with its spread, and says what it could not resolve.
+func TestTableTransports(t *testing.T) {
+	ns := 700.0
+	r := capacity.Result{Transports: &capacity.FanOut{Listeners: 200, Repeats: 7, TicksPerRepeat: 50,
+		Transports: []capacity.TransportCost{
+			{Transport: "engine", User: capacity.Spread{Median: 50, Min: 40, Max: 60}, Total: capacity.Spread{Median: 50, Min: 40, Max: 60},
+				Note: "not resolved: noise", PacketsSent: 10, PacketsReceived: 10, DeliveredPct: 100},
+			{Transport: "webrtc", NsPerListenerTick: &ns, User: capacity.Spread{Median: 700, Min: 650, Max: 800},
+				SendNsPerPacket: &capacity.Spread{Median: 2500, Min: 2400, Max: 2600},
+				Total:           capacity.Spread{Median: 3200, Min: 3100, Max: 3300}, Resolved: true,
+				PacketsSent: 20, PacketsReceived: 20, DeliveredPct: 100},
+		}}}
+	var out bytes.Buffer
+	printTable(&out, r)
+	s := out.String()
+	for _, want := range []string{
+		"listener cost by transport: 200 listeners vs 1",
+		"engine ", "50 [40–60]", "not resolved: noise",
+		"webrtc ", "700 [650–800]", "2500 [2400–2600]", "3200 [3100–3300]", "100.00% (20 of 20)", "yes",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("table lacks %q:\n%s", want, s)
+		}
+	}
+}

@@ -49,6 +49,13 @@ type Options struct {
 	// Chrome does, and puts the level SetReportedLevel gives (default
 	// voice at -25 dBov) in every packet it sends once negotiated.
 	AudioLevel bool
+	// CountOnly keeps nothing of what the client receives: it counts the
+	// RTP packets and bytes (Packets, Bytes) and decodes nothing, and the
+	// client runs without interceptors (it sends no receiver reports or
+	// NACKs), so that hundreds of clients in a benchmark cost little and
+	// allocate nothing per packet beyond pion's own read path. Default
+	// false: decode and keep everything, as a browser would.
+	CountOnly bool
 }
 
 // redPT is the RED payload type a client with Options.RED offers.
@@ -78,6 +85,8 @@ type Client struct {
 	ssrcs map[uint32]int
 	pts   map[uint8]int
 	rtcp  int
+
+	packets, bytes atomic.Uint64 // RTP received
 }
 
 // New makes a client; Close frees it.
@@ -116,8 +125,10 @@ func New(o Options) (*Client, error) {
 	}
 	// Like a browser: NACKs, receiver and sender reports.
 	var reg interceptor.Registry
-	if err := webrtc.RegisterDefaultInterceptors(&me, &reg); err != nil {
-		return nil, err
+	if !o.CountOnly {
+		if err := webrtc.RegisterDefaultInterceptors(&me, &reg); err != nil {
+			return nil, err
+		}
 	}
 	api := webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(&me),
 		webrtc.WithInterceptorRegistry(&reg))
@@ -139,7 +150,11 @@ func New(o Options) (*Client, error) {
 			once.Do(func() { close(c.connected) })
 		}
 	})
-	pc.OnTrack(c.receive)
+	if o.CountOnly {
+		pc.OnTrack(c.count)
+	} else {
+		pc.OnTrack(c.receive)
+	}
 	if o.Send {
 		if err := c.addTrack(); err != nil {
 			return nil, err
@@ -326,6 +341,8 @@ func (c *Client) receive(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		if err != nil {
 			return
 		}
+		c.packets.Add(1)
+		c.bytes.Add(uint64(p.MarshalSize()))
 		c.mu.Lock()
 		c.seqs = append(c.seqs, p.SequenceNumber)
 		c.ssrcs[p.SSRC]++
@@ -345,6 +362,19 @@ func (c *Client) receive(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	}
 }
 
+// count counts the server's packets and keeps nothing (Options.CountOnly).
+func (c *Client) count(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := tr.Read(buf)
+		if err != nil {
+			return
+		}
+		c.packets.Add(1)
+		c.bytes.Add(uint64(n))
+	}
+}
+
 // Mark is how many samples the client has heard so far.
 func (c *Client) Mark() int {
 	c.mu.Lock()
@@ -361,11 +391,11 @@ func (c *Client) LevelSince(mark int, freq float64) float64 {
 }
 
 // Packets is how many RTP packets the client received.
-func (c *Client) Packets() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.seqs)
-}
+func (c *Client) Packets() int { return int(c.packets.Load()) }
+
+// Bytes is how many bytes of RTP (header and payload, after SRTP) the
+// client received.
+func (c *Client) Bytes() uint64 { return c.bytes.Load() }
 
 // Seqs is the sequence numbers received, in order of arrival.
 func (c *Client) Seqs() []uint16 {
