@@ -112,10 +112,9 @@ type rtpRequest struct {
 }
 
 type joinRequest struct {
-	ID     string     `json:"id"`
-	Role   string     `json:"role"`
-	RTP    rtpRequest `json:"rtp"`
-	Invite string     `json:"invite"`
+	ID   string     `json:"id"`
+	Role string     `json:"role"`
+	RTP  rtpRequest `json:"rtp"`
 }
 
 type participantView struct {
@@ -284,5 +283,6 @@ func (s *Server) onEvent(r *room, e engine.Event) {
 	case engine.EventRole:
 		s.log.Info("role changed", "room", e.Room, "participant", e.Participant, "role", e.Role.String())
 	}
+	r.hands.note(e, s.now())
 	r.hub.publish(eventFrom(e))
 }
