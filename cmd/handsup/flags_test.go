@@ -30,10 +30,10 @@ func TestICEServerFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("HANDSUP_TURN_SECRET", "from-env")
-	if s, err := turnSecret(file); err != nil || string(s) != "north" {
+	if s, err := secret(file, "HANDSUP_TURN_SECRET", "-turn-secret-file"); err != nil || string(s) != "north" {
 		t.Errorf("secret file: %q, %v", s, err)
 	}
-	if s, _ := turnSecret(""); string(s) != "from-env" {
+	if s, _ := secret("", "HANDSUP_TURN_SECRET", "-turn-secret-file"); string(s) != "from-env" {
 		t.Errorf("secret from the environment: %q", s)
 	}
 	t.Setenv("HANDSUP_TURN_SECRET", "")
@@ -41,5 +41,50 @@ func TestICEServerFlags(t *testing.T) {
 		"-turn", "turn:turn.example:3478?transport=udp"}, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "secret") {
 		t.Errorf("TURN without a secret: %v", err)
+	}
+}
+
+// TestSecretsNotOnTheCommandLine: the admin token and the participant-token
+// key come from the environment or files only: the old flags are gone,
+// the old variables are refused by name, a short admin token or key is
+// refused, and the key reads as hex or base64.
+func TestSecretsNotOnTheCommandLine(t *testing.T) {
+	base := []string{"-http", "127.0.0.1:0", "-rtp", "127.0.0.1:0", "-webrtc-udp", ""}
+	for _, flagName := range []string{"-token", "-invite-secret"} {
+		if err := run(append(base, flagName, "x"), io.Discard); err == nil || !strings.Contains(err.Error(), "not defined") {
+			t.Errorf("%s is still a flag: %v", flagName, err)
+		}
+	}
+	t.Setenv("HANDSUP_TOKEN", "0123456789abcdef")
+	if err := run(base, io.Discard); err == nil || !strings.Contains(err.Error(), "HANDSUP_ADMIN_TOKEN") {
+		t.Errorf("HANDSUP_TOKEN: %v", err)
+	}
+	os.Unsetenv("HANDSUP_TOKEN")
+	t.Setenv("HANDSUP_ADMIN_TOKEN", "short")
+	if err := run(base, io.Discard); err == nil || !strings.Contains(err.Error(), "at least 16") {
+		t.Errorf("a 5-character admin token: %v", err)
+	}
+	t.Setenv("HANDSUP_ADMIN_TOKEN", "")
+	t.Setenv("HANDSUP_TOKEN_KEY", "00ff")
+	if err := run(base, io.Discard); err == nil || !strings.Contains(err.Error(), "at least 32") {
+		t.Errorf("a 2-byte token key: %v", err)
+	}
+
+	want := []byte("0123456789abcdef0123456789abcdef")
+	for _, text := range []string{
+		"30313233343536373839616263646566" + "30313233343536373839616263646566",
+		"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+		"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY",
+	} {
+		if key, err := decodeKey([]byte(text)); err != nil || string(key) != string(want) {
+			t.Errorf("decodeKey(%q) = %q, %v", text, key, err)
+		}
+	}
+	file := filepath.Join(t.TempDir(), "admin")
+	if err := os.WriteFile(file, []byte("an admin token of 32 characters\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := secret(file, "HANDSUP_ADMIN_TOKEN", "-admin-token-file"); err != nil || string(s) != "an admin token of 32 characters" {
+		t.Errorf("admin token file: %q, %v", s, err)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -15,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/handsup-audio/handsup/access"
 	"github.com/handsup-audio/handsup/cmd/handsup/internal/server"
 	"github.com/handsup-audio/handsup/cmd/internal/procs"
 )
@@ -35,7 +37,6 @@ func run(args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	var (
 		cfg       server.Config
-		secret    string
 		logFormat string
 		logLevel  string
 		publicIPs string
@@ -49,8 +50,9 @@ func run(args []string, stderr io.Writer) error {
 	str(&cfg.WebRTC.UDPAddr, "webrtc-udp", "127.0.0.1:5010", "UDP `address` of ICE for every WebRTC (WHIP/WHEP) participant; empty turns WebRTC off")
 	str(&cfg.WebRTC.TCPAddr, "webrtc-tcp", "", "TCP `address` for passive ICE-TCP, for networks that block UDP; empty: none")
 	str(&publicIPs, "public-ip", "", "comma-separated public `IPs` announced in WebRTC answers instead of the host's (1:1 NAT, load balancer)")
-	str(&cfg.AdminToken, "token", "", "admin bearer `token` for the API; required when -http is not a loopback address")
-	str(&secret, "invite-secret", "", "hex `key` signing invites; default: random at each start")
+	adminTokenFile := fs.String("admin-token-file", env("admin-token-file", ""), "`file` holding the admin bearer token (at least 16 characters); or set HANDSUP_ADMIN_TOKEN; required when -http is not a loopback address (env HANDSUP_ADMIN_TOKEN_FILE)")
+	tokenKeyFile := fs.String("token-key-file", env("token-key-file", ""), "`file` holding the key of participant tokens, hex or base64, at least 32 bytes, shared with the app's backend; or set HANDSUP_TOKEN_KEY; default: random at each start (env HANDSUP_TOKEN_KEY_FILE)")
+	kickBan := fs.Duration("kick-ban", envDuration("kick-ban", 10*time.Minute), "how long a kicked participant's identity may not rejoin the room with a token; 0: no ban (env HANDSUP_KICK_BAN)")
 	str(&cfg.DemoRoom, "demo-room", "", "create an open room with this `id` at start")
 	str(&logFormat, "log-format", "text", "log `format`: text or json")
 	str(&logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
@@ -88,12 +90,26 @@ func run(args []string, stderr io.Writer) error {
 	default:
 		return fmt.Errorf("-log-format must be text or json, not %q", logFormat)
 	}
-	if secret != "" {
-		key, err := hex.DecodeString(secret)
-		if err != nil || len(key) < 16 {
-			return errors.New("-invite-secret must be at least 16 bytes in hex")
+	for old, now := range map[string]string{"HANDSUP_TOKEN": "HANDSUP_ADMIN_TOKEN", "HANDSUP_INVITE_SECRET": "HANDSUP_TOKEN_KEY"} {
+		if _, set := os.LookupEnv(old); set {
+			return fmt.Errorf("%s is no longer read: set %s", old, now)
 		}
-		cfg.InviteSecret = key
+	}
+	admin, err := secret(*adminTokenFile, "HANDSUP_ADMIN_TOKEN", "-admin-token-file")
+	if err != nil {
+		return err
+	}
+	cfg.AdminToken = string(admin)
+	key, err := secret(*tokenKeyFile, "HANDSUP_TOKEN_KEY", "-token-key-file")
+	if err != nil {
+		return err
+	}
+	if cfg.TokenKey, err = decodeKey(key); err != nil {
+		return err
+	}
+	cfg.KickBan = *kickBan
+	if *kickBan <= 0 {
+		cfg.KickBan = -1
 	}
 
 	cfg.NoRTCPPort = !*rtcpPort
@@ -110,7 +126,7 @@ func run(args []string, stderr io.Writer) error {
 	}
 	cfg.ICEServers.URLs = append(stunURLs.list, turnURLs.list...)
 	cfg.ICEServers.TURNTTL = *turnTTL
-	if cfg.ICEServers.TURNSecret, err = turnSecret(*turnSecretFile); err != nil {
+	if cfg.ICEServers.TURNSecret, err = secret(*turnSecretFile, "HANDSUP_TURN_SECRET", "-turn-secret-file"); err != nil {
 		return err
 	}
 	if *workers < 0 {
@@ -171,21 +187,45 @@ func splitList(v string) []string {
 	return out
 }
 
-// turnSecret is the TURN shared secret, from file when set, else from
-// HANDSUP_TURN_SECRET: never from the command line.
-func turnSecret(file string) ([]byte, error) {
+// secret is a secret from file when set, else from the environment
+// variable envVar: never from the command line, where ps and pprof's
+// /cmdline show it.
+func secret(file, envVar, flagName string) ([]byte, error) {
 	if file == "" {
-		return []byte(os.Getenv("HANDSUP_TURN_SECRET")), nil
+		return []byte(os.Getenv(envVar)), nil
 	}
 	b, err := os.ReadFile(file)
 	if err != nil {
-		return nil, fmt.Errorf("-turn-secret-file: %w", err)
+		return nil, fmt.Errorf("%s: %w", flagName, err)
 	}
 	b = []byte(strings.TrimSpace(string(b)))
 	if len(b) == 0 {
-		return nil, fmt.Errorf("-turn-secret-file %s is empty", file)
+		return nil, fmt.Errorf("%s %s is empty", flagName, file)
 	}
 	return b, nil
+}
+
+// decodeKey reads the participant-token key: hex, else base64 (standard
+// or URL alphabet, padded or not); empty is no key (random per start).
+func decodeKey(s []byte) ([]byte, error) {
+	if len(s) == 0 {
+		return nil, nil
+	}
+	text := string(s)
+	key, err := hex.DecodeString(text)
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if err == nil {
+			break
+		}
+		key, err = enc.DecodeString(text)
+	}
+	if err != nil {
+		return nil, errors.New("the participant-token key must be hex or base64")
+	}
+	if len(key) < access.MinKeyBytes {
+		return nil, fmt.Errorf("the participant-token key is %d bytes: it must have at least %d", len(key), access.MinKeyBytes)
+	}
+	return key, nil
 }
 
 func envInt(flagName string) int {
@@ -204,7 +244,7 @@ func env(flagName, def string) string {
 func printDemoHelp(w io.Writer, httpAddr, rtpAddr, room string, auth bool) {
 	hdr := ""
 	if auth {
-		hdr = ` -H "Authorization: Bearer $HANDSUP_TOKEN"`
+		hdr = ` -H "Authorization: Bearer $HANDSUP_ADMIN_TOKEN"`
 	}
 	fmt.Fprintf(w, `
 Room %[3]q is open. In another terminal:

@@ -222,13 +222,6 @@ func (h *hub) close() {
 // levelInterval throttles the active-speaker events: four a second.
 const levelInterval = 250 * time.Millisecond
 
-// mayReadEvents checks a request for a room's event stream. It is the one
-// place the stream's credentials are read: today the admin token in the
-// Authorization header.
-func (s *Server) mayReadEvents(r *http.Request) bool {
-	return s.isAdmin(r)
-}
-
 // lastEventID is where a reconnecting client resumes: the Last-Event-ID
 // header (EventSource sends it) or, for clients that cannot set headers,
 // the last_event_id query parameter. ok is false without one, or with one

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/subtle"
 	_ "embed"
 	"encoding/json"
 	"errors"
@@ -12,10 +11,10 @@ import (
 	"net/http/pprof"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/handsup-audio/handsup/access"
 	"github.com/handsup-audio/handsup/engine"
 	"github.com/handsup-audio/handsup/session/rtpudp"
 	"github.com/handsup-audio/handsup/session/webrtc"
@@ -32,12 +31,13 @@ type route struct {
 type authKind int
 
 const (
-	authAdmin  authKind = iota // the admin token, when one is set
-	authInvite                 // the admin token or, for joins, a signed invite
-	// authSelf: the admin token or the participant's own invite, checked
-	// in the handler (a WHIP/WHEP resource: leave, ICE restart).
-	authSelf
-	authEvents // checked by the handler: Server.mayReadEvents
+	authAdmin authKind = iota // the admin token (guard checks)
+	// authToken: the admin token or a participant token for the path's
+	// room; the handler asks allow what it may do.
+	authToken
+	// authCookie: as authToken, and the token may come in the
+	// handsup_token cookie (the event stream, for EventSource).
+	authCookie
 	authNone
 )
 
@@ -45,18 +45,22 @@ var apiRoutes = []route{
 	{"GET", "/v1/openapi.json", authNone, (*Server).getOpenAPI},
 	{"POST", "/v1/rooms", authAdmin, (*Server).postRoom},
 	{"GET", "/v1/rooms", authAdmin, (*Server).getRooms},
-	{"GET", "/v1/rooms/{room}", authAdmin, (*Server).getRoom},
+	{"GET", "/v1/rooms/{room}", authToken, (*Server).getRoom},
 	{"DELETE", "/v1/rooms/{room}", authAdmin, (*Server).deleteRoomHandler},
-	{"POST", "/v1/rooms/{room}/participants", authInvite, (*Server).postParticipant},
-	{"POST", "/v1/rooms/{room}/whip", authInvite, (*Server).postWHIP},
-	{"POST", "/v1/rooms/{room}/whep", authInvite, (*Server).postWHEP},
-	{"GET", "/v1/rooms/{room}/participants/{id}", authAdmin, (*Server).getParticipant},
-	{"PATCH", "/v1/rooms/{room}/participants/{id}", authSelf, (*Server).patchParticipant},
-	{"DELETE", "/v1/rooms/{room}/participants/{id}", authSelf, (*Server).deleteParticipant},
-	{"POST", "/v1/rooms/{room}/participants/{id}/hand", authAdmin, (*Server).raiseHand},
-	{"DELETE", "/v1/rooms/{room}/participants/{id}/hand", authAdmin, (*Server).lowerHand},
+	{"POST", "/v1/rooms/{room}/participants", authToken, (*Server).postParticipant},
+	{"POST", "/v1/rooms/{room}/whip", authToken, (*Server).postWHIP},
+	{"POST", "/v1/rooms/{room}/whep", authToken, (*Server).postWHEP},
+	{"GET", "/v1/rooms/{room}/participants/{id}", authToken, (*Server).getParticipant},
+	{"PATCH", "/v1/rooms/{room}/participants/{id}", authToken, (*Server).patchParticipant},
+	{"DELETE", "/v1/rooms/{room}/participants/{id}", authToken, (*Server).deleteParticipant},
+	{"POST", "/v1/rooms/{room}/participants/{id}/hand", authToken, (*Server).raiseHand},
+	{"DELETE", "/v1/rooms/{room}/participants/{id}/hand", authToken, (*Server).lowerHand},
+	{"GET", "/v1/rooms/{room}/hands", authToken, (*Server).getHands},
 	{"POST", "/v1/rooms/{room}/invites", authAdmin, (*Server).postInvite},
-	{"GET", "/v1/rooms/{room}/events", authEvents, (*Server).getEvents},
+	{"POST", "/v1/rooms/{room}/tokens", authAdmin, (*Server).postToken},
+	{"DELETE", "/v1/tokens/{id}", authAdmin, (*Server).deleteToken},
+	{"GET", "/v1/rooms/{room}/events", authCookie, (*Server).getEvents},
+	{"POST", "/v1/rooms/{room}/events/cookie", authToken, (*Server).postEventsCookie},
 }
 
 func (s *Server) routes() http.Handler {
@@ -101,41 +105,28 @@ func (s *Server) routes() http.Handler {
 	return mux
 }
 
-// guard checks the admin token (invite-carrying joins check their invite
-// in the handler) and bounds the request body.
+// guard works out the request's one principal (the admin, a participant
+// token for the path's room, or nobody), refuses a bad credential and,
+// on admin routes, anyone but the admin, and bounds the request body.
+// Handlers of the other routes ask allow.
 func (s *Server) guard(rt route) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 		}
-		if rt.auth == authAdmin && !s.isAdmin(r) {
-			s.unauthorized(w, r)
-			return
+		if rt.auth != authNone {
+			p, err := s.authenticate(r, rt.auth == authCookie)
+			if err == nil && rt.auth == authAdmin {
+				err = s.allow(p, nil, actAdmin, "")
+			}
+			if err != nil {
+				writeErr(w, err)
+				return
+			}
+			r = withPrincipal(r, p)
 		}
 		rt.handle(s, w, r)
 	}
-}
-
-func (s *Server) isAdmin(r *http.Request) bool {
-	if s.cfg.AdminToken == "" {
-		return true
-	}
-	got, ok := bearerToken(r)
-	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.AdminToken)) == 1
-}
-
-// bearerToken is the request's Authorization: Bearer credential.
-func bearerToken(r *http.Request) (string, bool) {
-	return strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-}
-
-func (s *Server) unauthorized(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("WWW-Authenticate", `Bearer realm="handsup"`)
-	msg := "missing admin token: send Authorization: Bearer <token>"
-	if r.Header.Get("Authorization") != "" {
-		msg = "invalid admin token"
-	}
-	writeError(w, http.StatusUnauthorized, msg)
 }
 
 //go:embed openapi.json
@@ -211,6 +202,10 @@ func (s *Server) getRoom(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if err := s.allow(principalOf(r), rm, actRoom, ""); err != nil {
+		writeErr(w, err)
+		return
+	}
 	v := summary(rm)
 	ps := rm.Participants()
 	v.Members = make([]participantView, 0, len(ps))
@@ -238,7 +233,10 @@ func (s *Server) postParticipant(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	if !s.admit(w, r, rm, req.Invite, req.ID, req.Role) {
+	p := principalOf(r)
+	req.ID = joinIdentity(p, req.ID)
+	if err := s.allowJoin(p, rm, req.ID, req.Role); err != nil {
+		writeErr(w, err)
 		return
 	}
 	v, err := s.join(rm, req)
@@ -250,71 +248,30 @@ func (s *Server) postParticipant(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, v)
 }
 
-// admit checks a join's credential, or answers why not: invite-only rooms
-// take a valid invite (for this room, id and role) from everyone; open
-// rooms take the admin token or a valid invite.
-func (s *Server) admit(w http.ResponseWriter, r *http.Request, rm *room, invite, id, role string) bool {
-	if !rm.Config().InviteOnly && s.isAdmin(r) {
-		return true
-	}
-	if invite == "" {
-		if rm.Config().InviteOnly {
-			writeError(w, http.StatusForbidden, "room is invite-only: an invite is required")
-		} else {
-			s.unauthorized(w, r)
-		}
-		return false
-	}
-	if err := s.invites.verify(invite, rm.ID(), id, role, time.Now()); err != nil {
-		writeError(w, http.StatusForbidden, err.Error())
-		return false
-	}
-	return true
-}
-
-// authorizeSelf checks the credential of a request on participant id's
-// own resource (its WHIP/WHEP Location), or answers why not: the admin
-// token, or an invite for that room and id (any role: the participant may
-// have been promoted since it joined). No credential, or one that is
-// neither, is 401; an invite that is someone else's, expired or forged is
-// 403. self reports that the invite, not the admin token, admitted it.
-func (s *Server) authorizeSelf(w http.ResponseWriter, r *http.Request) (ok, self bool) {
-	if s.isAdmin(r) {
-		return true, false
-	}
-	token, ok := bearerToken(r)
-	if !ok || token == "" {
-		s.unauthorized(w, r)
-		return false, false
-	}
-	err := s.invites.verifyHolder(token, r.PathValue("room"), r.PathValue("id"), time.Now())
-	switch {
-	case err == nil:
-		return true, true
-	case errors.Is(err, errInviteMalformed):
-		w.Header().Set("WWW-Authenticate", `Bearer realm="handsup"`)
-		writeError(w, http.StatusUnauthorized, "invalid credential: send the admin token or the participant's invite")
-	default:
-		writeError(w, http.StatusForbidden, err.Error())
-	}
-	return false, false
-}
-
-func (s *Server) participantOf(w http.ResponseWriter, r *http.Request) (*room, *engine.Participant, bool) {
+// participantOf is the path's room and participant, once the principal
+// may do each of acts on it.
+func (s *Server) participantOf(w http.ResponseWriter, r *http.Request, acts ...action) (*room, *engine.Participant, bool) {
 	rm, ok := s.roomOf(w, r)
 	if !ok {
 		return nil, nil, false
 	}
-	p, found := rm.Participant(r.PathValue("id"))
+	id := r.PathValue("id")
+	for _, act := range acts {
+		if err := s.allow(principalOf(r), rm, act, id); err != nil {
+			writeErr(w, err)
+			return nil, nil, false
+		}
+	}
+	p, found := rm.Participant(id)
 	if !found {
-		writeErr(w, fmt.Errorf("%w: %q", engine.ErrNoParticipant, r.PathValue("id")))
+		writeErr(w, fmt.Errorf("%w: %q", engine.ErrNoParticipant, id))
 		return nil, nil, false
 	}
 	return rm, p, true
 }
 
 func (s *Server) getParticipant(w http.ResponseWriter, r *http.Request) {
-	if rm, p, ok := s.participantOf(w, r); ok {
+	if rm, p, ok := s.participantOf(w, r, actView); ok {
 		writeJSON(w, http.StatusOK, rm.view(p))
 	}
 }
@@ -326,28 +283,13 @@ type patchRequest struct {
 }
 
 // patchParticipant renegotiates a WebRTC participant (an SDP offer or a
-// trickle-ICE fragment: the admin token or the participant's own invite)
-// or changes its role, mute or gain (the admin token only).
+// trickle-ICE fragment) or changes its role, mute or gain; allow decides
+// each field.
 func (s *Server) patchParticipant(w http.ResponseWriter, r *http.Request) {
 	if t := bodyType(r); t == sdpType || t == fragType {
-		if ok, _ := s.authorizeSelf(w, r); !ok {
-			return
-		}
-		if rm, p, ok := s.participantOf(w, r); ok {
+		if rm, p, ok := s.participantOf(w, r, actRenegotiate); ok {
 			s.renegotiate(w, r, rm, p)
 		}
-		return
-	}
-	if !s.isAdmin(r) {
-		if token, _ := bearerToken(r); s.invites.verifyHolder(token, r.PathValue("room"), r.PathValue("id"), time.Now()) == nil {
-			writeError(w, http.StatusForbidden, "changing role, muted or gain_db takes the admin token")
-		} else {
-			s.unauthorized(w, r)
-		}
-		return
-	}
-	rm, p, ok := s.participantOf(w, r)
-	if !ok {
 		return
 	}
 	var req patchRequest
@@ -355,15 +297,33 @@ func (s *Server) patchParticipant(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var role engine.Role
+	var acts []action
 	if req.Role != nil {
 		var err error
 		if role, err = engine.ParseRole(*req.Role); err != nil {
 			writeError(w, http.StatusBadRequest, "role must be speaker, listener or moderator")
 			return
 		}
+		acts = append(acts, actSetRole)
+		if role == engine.Listener {
+			acts[len(acts)-1] = actStepDown
+		}
 	}
-	if req.GainDB != nil && (*req.GainDB < -60 || *req.GainDB > 20) {
-		writeError(w, http.StatusBadRequest, "gain_db must be -60 to 20")
+	if req.Muted != nil {
+		acts = append(acts, actMute)
+	}
+	if req.GainDB != nil {
+		if *req.GainDB < -60 || *req.GainDB > 20 {
+			writeError(w, http.StatusBadRequest, "gain_db must be -60 to 20")
+			return
+		}
+		acts = append(acts, actGain)
+	}
+	if len(acts) == 0 {
+		acts = append(acts, actView)
+	}
+	rm, p, ok := s.participantOf(w, r, acts...)
+	if !ok {
 		return
 	}
 	if req.Role != nil {
@@ -381,88 +341,56 @@ func (s *Server) patchParticipant(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, rm.view(p))
 }
 
-// deleteParticipant removes a participant: the admin token, or the
-// participant's own invite (a WHIP/WHEP client leaving: reason "left").
+// deleteParticipant removes a participant: its own token leaves (reason
+// "left"); a moderator or the admin kicks (reason "kicked"), and the
+// identity may not rejoin the room with a token for Config.KickBan.
 func (s *Server) deleteParticipant(w http.ResponseWriter, r *http.Request) {
-	ok, self := s.authorizeSelf(w, r)
+	rm, _, ok := s.participantOf(w, r, actLeave)
 	if !ok {
 		return
 	}
-	rm, ok := s.roomOf(w, r)
-	if !ok {
-		return
-	}
+	id, pr := r.PathValue("id"), principalOf(r)
 	reason := engine.ReasonKicked
-	if self {
+	if pr.kind == participant && pr.claims.Identity == id {
 		reason = engine.ReasonLeft
 	}
-	if err := rm.Kick(r.PathValue("id"), reason); err != nil {
+	if err := rm.Kick(id, reason); err != nil {
 		writeErr(w, err)
 		return
+	}
+	if reason == engine.ReasonKicked && s.cfg.KickBan > 0 {
+		now := s.now()
+		if err := s.tokens.Ban(rm.ID(), id, now.Add(s.cfg.KickBan), now); err != nil {
+			s.log.Warn("kicked participant not banned", "room", rm.ID(), "participant", id, "err", err)
+		}
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) raiseHand(w http.ResponseWriter, r *http.Request) {
-	if rm, p, ok := s.participantOf(w, r); ok {
+	if rm, p, ok := s.participantOf(w, r, actRaiseHand); ok {
 		p.RaiseHand()
 		writeJSON(w, http.StatusOK, rm.view(p))
 	}
 }
 
 func (s *Server) lowerHand(w http.ResponseWriter, r *http.Request) {
-	if rm, p, ok := s.participantOf(w, r); ok {
+	if rm, p, ok := s.participantOf(w, r, actLowerHand); ok {
 		p.LowerHand()
 		writeJSON(w, http.StatusOK, rm.view(p))
 	}
 }
 
-type inviteRequest struct {
-	ID         string `json:"id"`
-	Role       string `json:"role"`
-	TTLSeconds int    `json:"ttl_seconds"`
-}
-
-func (s *Server) postInvite(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
 	rm, ok := s.roomOf(w, r)
 	if !ok {
 		return
 	}
-	var req inviteRequest
-	if !decode(w, r, &req) {
+	if err := s.allow(principalOf(r), rm, actEvents, ""); err != nil {
+		writeErr(w, err)
 		return
 	}
-	if !idPattern.MatchString(req.ID) {
-		writeError(w, http.StatusBadRequest, "participant id must be 1 to 128 letters, digits or ._~-")
-		return
-	}
-	if _, err := engine.ParseRole(req.Role); err != nil {
-		writeError(w, http.StatusBadRequest, "role must be speaker, listener or moderator")
-		return
-	}
-	if req.TTLSeconds == 0 {
-		req.TTLSeconds = 3600
-	}
-	if req.TTLSeconds < 1 || req.TTLSeconds > 7*24*3600 {
-		writeError(w, http.StatusBadRequest, "ttl_seconds must be 1 to 604800")
-		return
-	}
-	exp := time.Now().Add(time.Duration(req.TTLSeconds) * time.Second)
-	token := s.invites.sign(invite{Room: rm.ID(), ID: req.ID, Role: req.Role, Expires: exp.Unix()})
-	writeJSON(w, http.StatusCreated, map[string]any{
-		"invite": token, "room": rm.ID(), "id": req.ID, "role": req.Role,
-		"expires_at": exp.UTC().Format(time.RFC3339),
-	})
-}
-
-func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
-	if !s.mayReadEvents(r) {
-		s.unauthorized(w, r)
-		return
-	}
-	if rm, ok := s.roomOf(w, r); ok {
-		s.serveEvents(w, r, rm)
-	}
+	s.serveEvents(w, r, rm)
 }
 
 // decode reads a JSON body into v, answering 400 or 413 itself. The
@@ -493,6 +421,17 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 func writeErr(w http.ResponseWriter, err error) {
 	status := http.StatusInternalServerError
 	switch {
+	case errors.Is(err, errUnauthorized):
+		status = http.StatusUnauthorized
+		challenge := `Bearer realm="handsup"`
+		if errors.Is(err, errInvalidToken) {
+			challenge += `, error="invalid_token"`
+		}
+		w.Header().Set("WWW-Authenticate", challenge)
+	case errors.Is(err, errForbidden), errors.Is(err, errBanned):
+		status = http.StatusForbidden
+	case errors.Is(err, access.ErrFull):
+		status = http.StatusServiceUnavailable
 	case errors.Is(err, errBadRequest), errors.Is(err, engine.ErrBadID), errors.Is(err, engine.ErrBadRole),
 		errors.Is(err, webrtc.ErrBadOffer):
 		status = http.StatusBadRequest

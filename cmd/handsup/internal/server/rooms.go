@@ -116,10 +116,9 @@ type rtpRequest struct {
 }
 
 type joinRequest struct {
-	ID     string     `json:"id"`
-	Role   string     `json:"role"`
-	RTP    rtpRequest `json:"rtp"`
-	Invite string     `json:"invite"`
+	ID   string     `json:"id"`
+	Role string     `json:"role"`
+	RTP  rtpRequest `json:"rtp"`
 }
 
 type participantView struct {

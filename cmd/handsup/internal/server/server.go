@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/handsup-audio/handsup/access"
 	"github.com/handsup-audio/handsup/engine"
 	"github.com/handsup-audio/handsup/metrics"
 	"github.com/handsup-audio/handsup/session"
@@ -33,9 +34,19 @@ type Config struct {
 	PublicRTPAddr string
 	// NoRTCPPort turns off the RTCP socket on the RTP port + 1 (where
 	// ffmpeg sends its RTCP); by default the server listens there too.
-	NoRTCPPort   bool
-	AdminToken   string // bearer token for the API; required off loopback
-	InviteSecret []byte // HMAC key for invites; default random per start
+	NoRTCPPort bool
+	// AdminToken is the bearer token that may do everything; at least 16
+	// characters; required off loopback. Without one, every request
+	// without a credential is the admin's.
+	AdminToken string
+	// TokenKey is the HMAC-SHA256 key of participant tokens, shared with
+	// the app's backend (at least 32 bytes); default random per start, so
+	// that only POST /v1/rooms/{room}/tokens can mint them.
+	TokenKey []byte
+	// KickBan is how long a participant removed by a moderator or the
+	// admin may not rejoin the room with a token; default 10 min,
+	// negative: no ban.
+	KickBan      time.Duration
 	MaxBodyBytes int64  // default 64 KiB
 	Pprof        bool   // serve /debug/pprof
 	DemoRoom     string // create this open room at start
@@ -66,7 +77,13 @@ type Config struct {
 	// default 15 s.
 	EventHeartbeat time.Duration
 	Logger         *slog.Logger
+	// Now is the server's clock for tokens, bans and the hand queue;
+	// default time.Now.
+	Now func() time.Time
 }
+
+// minAdminToken is the shortest admin token accepted.
+const minAdminToken = 16
 
 func (c Config) withDefaults() (Config, error) {
 	if c.HTTPAddr == "" {
@@ -84,9 +101,11 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = 64 << 10
 	}
-	if len(c.InviteSecret) == 0 {
-		c.InviteSecret = make([]byte, 32)
-		_, _ = rand.Read(c.InviteSecret)
+	if c.KickBan == 0 {
+		c.KickBan = 10 * time.Minute
+	}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -95,7 +114,10 @@ func (c Config) withDefaults() (Config, error) {
 		return c, err
 	}
 	if c.AdminToken == "" && !loopback(c.HTTPAddr) {
-		return c, fmt.Errorf("refusing to serve the API on %s without an admin token: set -token or HANDSUP_TOKEN, or listen on a loopback address", c.HTTPAddr)
+		return c, fmt.Errorf("refusing to serve the API on %s without an admin token: set HANDSUP_ADMIN_TOKEN or -admin-token-file, or listen on a loopback address", c.HTTPAddr)
+	}
+	if c.AdminToken != "" && len(c.AdminToken) < minAdminToken {
+		return c, fmt.Errorf("the admin token is %d characters: it must have at least %d", len(c.AdminToken), minAdminToken)
 	}
 	return c, nil
 }
@@ -123,7 +145,7 @@ type Server struct {
 	webrtc   *webrtc.Transport // nil when WebRTC is off
 	reg      *prometheus.Registry
 	metrics  *metrics.Collector
-	invites  inviteSigner
+	tokens   *access.Authority
 	events   eventStats // every room's event streams
 	httpLn   net.Listener
 	http     *http.Server
@@ -135,7 +157,7 @@ type Server struct {
 	ready    atomic.Bool
 }
 
-// room is a session room with what the server adds: its UDP send batch
+// room is a session room with what the server adds: its UDP send batch,
 // and its event subscribers.
 type room struct {
 	*session.Room
@@ -149,12 +171,22 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	key := cfg.TokenKey
+	if len(key) == 0 {
+		key = make([]byte, access.MinKeyBytes)
+		_, _ = rand.Read(key)
+		cfg.Logger.Info("participant tokens: random key for this run; only POST /v1/rooms/{room}/tokens and /invites mint tokens (set HANDSUP_TOKEN_KEY or -token-key-file to mint them offline)")
+	}
+	tokens, err := access.New(access.Config{Key: key, MaxTTL: maxTokenTTL})
+	if err != nil {
+		return nil, fmt.Errorf("token key: %w", err)
+	}
 	s := &Server{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		reg:     prometheus.NewRegistry(),
-		invites: inviteSigner{secret: cfg.InviteSecret},
-		rooms:   map[string]*room{},
+		cfg:    cfg,
+		log:    cfg.Logger,
+		reg:    prometheus.NewRegistry(),
+		tokens: tokens,
+		rooms:  map[string]*room{},
 	}
 	s.udp, err = rtpudp.Listen(rtpudp.Config{Addr: cfg.RTPAddr, NoRTCPPort: cfg.NoRTCPPort, Logger: cfg.Logger})
 	if err != nil {
@@ -213,6 +245,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	return s, nil
 }
+
+// now is the server's clock.
+func (s *Server) now() time.Time { return s.cfg.Now() }
 
 // HTTPAddr is the address the API listens on.
 func (s *Server) HTTPAddr() net.Addr { return s.httpLn.Addr() }

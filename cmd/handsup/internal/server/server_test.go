@@ -17,12 +17,16 @@ import (
 
 	"github.com/pion/rtp"
 
+	"github.com/handsup-audio/handsup/access"
 	"github.com/handsup-audio/handsup/bench/signal"
 	"github.com/handsup-audio/handsup/codec"
 	"github.com/handsup-audio/handsup/internal/webrtctest"
 	"github.com/handsup-audio/handsup/jitter"
 	"github.com/handsup-audio/handsup/session/webrtc"
 )
+
+// adminTok is the admin token of the tests' servers.
+const adminTok = "admin-token-for-the-tests"
 
 // testServer is a real server on loopback ports the kernel picked.
 type testServer struct {
@@ -278,7 +282,7 @@ func talk(c *udpClient, freq float64, frames int) {
 }
 
 func TestAPIRoomLifecycle(t *testing.T) {
-	ts := startServer(t, "secret-token")
+	ts := startServer(t, adminTok)
 	var room map[string]any
 	ts.mustCall("POST", "/v1/rooms", `{"id":"r1","max_speakers":3,"top_n":2}`, 201, &room)
 	if room["id"] != "r1" || room["top_n"] != float64(2) {
@@ -322,37 +326,55 @@ func TestAPIRoomLifecycle(t *testing.T) {
 	}
 }
 
+// TestInviteOnlyRooms: an invite is a participant token with the grants
+// of its role; an invite-only room takes one from everyone, even the
+// admin, for its room and identity, with the grant of the role asked
+// for, not tampered with, not expired.
 func TestInviteOnlyRooms(t *testing.T) {
-	ts := startServer(t, "tok")
+	ts := startServer(t, adminTok)
 	ts.mustCall("POST", "/v1/rooms", `{"id":"vip","invite_only":true}`, 201, nil)
-	var inv map[string]string
+	ts.mustCall("POST", "/v1/rooms", `{"id":"other"}`, 201, nil)
+	var inv, lis, elsewhere map[string]any
 	ts.mustCall("POST", "/v1/rooms/vip/invites", `{"id":"carol","role":"speaker","ttl_seconds":60}`, 201, &inv)
-	join := func(id, role, invite string) int {
+	ts.mustCall("POST", "/v1/rooms/vip/invites", `{"id":"lena","role":"listener"}`, 201, &lis)
+	ts.mustCall("POST", "/v1/rooms/other/invites", `{"id":"carol","role":"speaker"}`, 201, &elsewhere)
+	if inv["invite"] != inv["token"] || inv["id"] != "carol" || fmt.Sprint(inv["grants"]) != "[listen speak]" {
+		t.Errorf("invite answer: %v", inv)
+	}
+	join := func(id, role string, bearer any) int {
 		c := newUDPClient(t, net.UDPAddrFromAddrPort(ts.s.RTPAddr()))
-		body := fmt.Sprintf(`{"id":%q,"role":%q,"rtp":{"addr":%q},"invite":%q}`, id, role, c.addr(), invite)
+		body := fmt.Sprintf(`{"id":%q,"role":%q,"rtp":{"addr":%q}}`, id, role, c.addr())
 		anon := *ts
-		anon.token = "" // a client joins with its invite, not the admin token
+		anon.token, _ = bearer.(string) // a client joins with its invite, not the admin token
 		return anon.call("POST", "/v1/rooms/vip/participants", body, nil)
 	}
-	if got := join("carol", "listener", inv["invite"]); got != 403 {
-		t.Errorf("invite for another role: %d", got)
+	expired, _, err := ts.s.tokens.Issue(access.Claims{Room: "vip", Identity: "carol", Grants: []access.Grant{access.Speak}},
+		time.Now().Add(-2*time.Hour), time.Hour)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got := join("dave", "speaker", inv["invite"]); got != 403 {
-		t.Errorf("invite for another participant: %d", got)
+	for _, tc := range []struct {
+		name, id, role string
+		bearer         any
+		want           int
+	}{
+		{"a listener's invite on stage", "lena", "speaker", lis["invite"], 403},
+		{"invite for another participant", "dave", "speaker", inv["invite"], 403},
+		{"invite for another room", "carol", "speaker", elsewhere["invite"], 403},
+		{"tampered invite", "carol", "speaker", inv["invite"].(string) + "x", 401},
+		{"no invite", "carol", "speaker", "", 403},
+		{"the admin token", "carol", "speaker", adminTok, 403},
+		{"expired invite", "carol", "speaker", expired, 401},
+		{"valid invite", "carol", "speaker", inv["invite"], 201},
+		{"a speaker's invite in the audience", "carol2", "listener", inv["invite"], 403},
+		{"listener's invite, identity from the token", "", "listener", lis["invite"], 201},
+	} {
+		if got := join(tc.id, tc.role, tc.bearer); got != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
+		}
 	}
-	if got := join("carol", "speaker", inv["invite"]+"x"); got != 403 {
-		t.Errorf("tampered invite: %d", got)
-	}
-	if got := join("carol", "speaker", ""); got != 403 {
-		t.Errorf("no invite: %d", got)
-	}
-	expired := ts.s.invites.sign(invite{Room: "vip", ID: "carol", Role: "speaker", Expires: time.Now().Add(-time.Second).Unix()})
-	if got := join("carol", "speaker", expired); got != 403 {
-		t.Errorf("expired invite: %d", got)
-	}
-	if got := join("carol", "speaker", inv["invite"]); got != 201 {
-		t.Errorf("valid invite: %d", got)
-	}
+	var v participantView
+	ts.mustCall("GET", "/v1/rooms/vip/participants/lena", "", 200, &v)
 }
 
 func TestOpenAPIDocumentMatchesRoutes(t *testing.T) {
@@ -389,7 +411,7 @@ func TestOpenAPIDocumentMatchesRoutes(t *testing.T) {
 // TestBadRequests: every bad request gets its documented 4xx as JSON, and
 // none a 500.
 func TestBadRequests(t *testing.T) {
-	ts := startServer(t, "tok")
+	ts := startServer(t, adminTok)
 	ts.mustCall("POST", "/v1/rooms", `{"id":"r"}`, 201, nil)
 	c := newUDPClient(t, net.UDPAddrFromAddrPort(ts.s.RTPAddr()))
 	ts.mustCall("POST", "/v1/rooms/r/participants", fmt.Sprintf(`{"id":"a","role":"speaker","rtp":{"addr":%q}}`, c.addr()), 201, nil)
@@ -441,7 +463,14 @@ func TestBadRequests(t *testing.T) {
 		{"invite bad ttl", "POST", "/v1/rooms/r/invites", `{"id":"b","role":"speaker","ttl_seconds":-5}`, false, false, 400},
 		{"invite bad role", "POST", "/v1/rooms/r/invites", `{"id":"b","role":"boss"}`, false, false, 400},
 		{"join without token or invite", "POST", "/v1/rooms/r/participants", `{"id":"q","role":"listener","rtp":{"addr":"127.0.0.1:9"}}`, true, false, 401},
-		{"join with a forged invite", "POST", "/v1/rooms/r/participants", `{"id":"q","role":"listener","rtp":{"addr":"127.0.0.1:9"},"invite":"abc.def"}`, true, false, 403},
+		{"join with a forged token", "POST", "/v1/rooms/r/participants", `{"id":"q","role":"listener","rtp":{"addr":"127.0.0.1:9"}}`, false, true, 401},
+		{"an invite in the body", "POST", "/v1/rooms/r/participants", `{"id":"q","role":"listener","rtp":{"addr":"127.0.0.1:9"},"invite":"abc.def"}`, false, false, 400},
+		{"token without grants", "POST", "/v1/rooms/r/tokens", `{"identity":"b"}`, false, false, 400},
+		{"token unknown grant", "POST", "/v1/rooms/r/tokens", `{"identity":"b","grants":["fly"]}`, false, false, 400},
+		{"token ttl over a day", "POST", "/v1/rooms/r/tokens", `{"identity":"b","grants":["listen"],"ttl_seconds":86401}`, false, false, 400},
+		{"token bad identity", "POST", "/v1/rooms/r/tokens", `{"identity":"a b","grants":["listen"]}`, false, false, 400},
+		{"token without a token", "POST", "/v1/rooms/r/tokens", `{"identity":"b","grants":["listen"]}`, true, false, 401},
+		{"revoke without a token", "DELETE", "/v1/tokens/abc", "", true, false, 401},
 		{"method not allowed", "PUT", "/v1/rooms", "", false, false, 405},
 		{"unknown endpoint", "GET", "/v1/nothing", "", false, false, 404},
 	}
@@ -451,7 +480,7 @@ func TestBadRequests(t *testing.T) {
 		case tc.badAuth:
 			req.Header.Set("Authorization", "Bearer nope")
 		case !tc.noAuth:
-			req.Header.Set("Authorization", "Bearer tok")
+			req.Header.Set("Authorization", "Bearer "+adminTok)
 		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -476,7 +505,7 @@ func TestBadRequests(t *testing.T) {
 }
 
 func TestHealthAndReadiness(t *testing.T) {
-	ts := startServer(t, "tok")
+	ts := startServer(t, adminTok)
 	anon := *ts
 	anon.token = ""
 	anon.mustCall("GET", "/healthz", "", 200, nil)

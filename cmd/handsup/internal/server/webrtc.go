@@ -32,17 +32,18 @@ func (s *Server) postWHEP(w http.ResponseWriter, r *http.Request) {
 	s.postWebRTC(w, r, "listener")
 }
 
-// postWebRTC answers an SDP offer: the participant's id comes from ?id=,
-// its role from ?role= (default role), and the credential from the
-// Authorization header: the admin token, or an invite for that room, id
-// and role. The answer's Link headers carry the configured STUN and TURN
+// postWebRTC answers an SDP offer: the participant's id comes from ?id=
+// (default: the token's identity), its role from ?role= (default role),
+// and the credential from the Authorization header (never the URL): the
+// admin token, or a participant token with the role's grant. The answer's Link headers carry the configured STUN and TURN
 // servers, TURN with credentials made for this participant.
 func (s *Server) postWebRTC(w http.ResponseWriter, r *http.Request, role string) {
 	rm, ok := s.roomOf(w, r)
 	if !ok {
 		return
 	}
-	id := r.URL.Query().Get("id")
+	p := principalOf(r)
+	id := joinIdentity(p, r.URL.Query().Get("id"))
 	if q := r.URL.Query().Get("role"); q != "" {
 		role = q
 	}
@@ -50,9 +51,8 @@ func (s *Server) postWebRTC(w http.ResponseWriter, r *http.Request, role string)
 		writeError(w, http.StatusUnsupportedMediaType, "the body must be an SDP offer, Content-Type: application/sdp")
 		return
 	}
-	// The invite, if any, is the bearer credential (never in the URL).
-	invite, _ := bearerToken(r)
-	if !s.admit(w, r, rm, invite, id, role) {
+	if err := s.allowJoin(p, rm, id, role); err != nil {
+		writeErr(w, err)
 		return
 	}
 	offer, ok := readOffer(w, r)

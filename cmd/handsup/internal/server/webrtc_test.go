@@ -78,7 +78,7 @@ func TestWebRTCSpeakersAndListener(t *testing.T) {
 	for _, tcp := range []bool{false, true} {
 		name := map[bool]string{false: "udp", true: "tcp"}[tcp]
 		t.Run(name, func(t *testing.T) {
-			ts := startServer(t, "tok")
+			ts := startServer(t, adminTok)
 			ts.mustCall("POST", "/v1/rooms", `{"id":"r"}`, 201, nil)
 			alice := newWebRTCClient(t, webrtctest.Options{Send: true, TCP: tcp})
 			carol := newWebRTCClient(t, webrtctest.Options{Send: true, TCP: tcp})
@@ -87,7 +87,7 @@ func TestWebRTCSpeakersAndListener(t *testing.T) {
 				c    *webrtctest.Client
 				path string
 			}{{alice, "/v1/rooms/r/whip?id=alice"}, {carol, "/v1/rooms/r/whip?id=carol"}, {bob, "/v1/rooms/r/whep?id=bob"}} {
-				status, loc := ts.whip(j.c, j.path, "tok")
+				status, loc := ts.whip(j.c, j.path, adminTok)
 				id := strings.TrimPrefix(j.path[strings.Index(j.path, "?"):], "?id=")
 				if status != 201 || loc != "/v1/rooms/r/participants/"+id {
 					t.Fatalf("%s: %d, Location %q", j.path, status, loc)
@@ -207,7 +207,7 @@ func TestWebRTCConsentLossTimesOut(t *testing.T) {
 // TestWebRTCRefusals: WHIP and WHEP refuse what they must, each with its
 // status.
 func TestWebRTCRefusals(t *testing.T) {
-	ts := startServer(t, "tok")
+	ts := startServer(t, adminTok)
 	ts.mustCall("POST", "/v1/rooms", `{"id":"r"}`, 201, nil)
 	ts.mustCall("POST", "/v1/rooms", `{"id":"closed","invite_only":true}`, 201, nil)
 	post := func(path, ctype, bearer, body string) int {
@@ -219,13 +219,13 @@ func TestWebRTCRefusals(t *testing.T) {
 		want                            int
 	}{
 		{"no token", "/v1/rooms/r/whep?id=bob", "application/sdp", "", "v=0", 401},
-		{"wrong token", "/v1/rooms/r/whep?id=bob", "application/sdp", "nope", "v=0", 403},
-		{"invite-only", "/v1/rooms/closed/whep?id=bob", "application/sdp", "tok", "v=0", 403},
-		{"JSON body", "/v1/rooms/r/whep?id=bob", "application/json", "tok", "{}", 415},
-		{"no id", "/v1/rooms/r/whep", "application/sdp", "tok", "v=0", 400},
-		{"bad role", "/v1/rooms/r/whip?id=a&role=king", "application/sdp", "tok", "v=0", 400},
-		{"garbage offer", "/v1/rooms/r/whip?id=a", "application/sdp", "tok", "v=0\r\nnonsense", 400},
-		{"no room", "/v1/rooms/none/whep?id=bob", "application/sdp", "tok", "v=0", 404},
+		{"wrong token", "/v1/rooms/r/whep?id=bob", "application/sdp", "nope", "v=0", 401},
+		{"invite-only", "/v1/rooms/closed/whep?id=bob", "application/sdp", adminTok, "v=0", 403},
+		{"JSON body", "/v1/rooms/r/whep?id=bob", "application/json", adminTok, "{}", 415},
+		{"no id", "/v1/rooms/r/whep", "application/sdp", adminTok, "v=0", 400},
+		{"bad role", "/v1/rooms/r/whip?id=a&role=king", "application/sdp", adminTok, "v=0", 400},
+		{"garbage offer", "/v1/rooms/r/whip?id=a", "application/sdp", adminTok, "v=0\r\nnonsense", 400},
+		{"no room", "/v1/rooms/none/whep?id=bob", "application/sdp", adminTok, "v=0", 404},
 	} {
 		if got := post(tc.path, tc.ctype, tc.bearer, tc.body); got != tc.want {
 			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
@@ -367,12 +367,12 @@ func (ts *testServer) send(method, path, ctype, bearer, body string) (*http.Resp
 }
 
 // TestWebRTCResourceByInvite: a WHEP listener that joined an invite-only
-// room with its invite uses the same invite on its Location: it restarts
-// ICE (an SDP offer) and leaves (DELETE, reason "left"). The invite does
-// not change its role or mute, and someone else's invite, a forged one or
-// none do nothing.
+// room with its invite (a participant token) uses the same token on its
+// Location: it restarts ICE (an SDP offer) and leaves (DELETE, reason
+// "left"). Its token does not promote it, and someone else's token, a
+// forged one or none do nothing.
 func TestWebRTCResourceByInvite(t *testing.T) {
-	ts := startServer(t, "tok")
+	ts := startServer(t, adminTok)
 	ts.mustCall("POST", "/v1/rooms", `{"id":"closed","invite_only":true}`, 201, nil)
 	var bobInv, eveInv struct{ Invite string }
 	ts.mustCall("POST", "/v1/rooms/closed/invites", `{"id":"bob","role":"listener"}`, 201, &bobInv)
@@ -393,7 +393,7 @@ func TestWebRTCResourceByInvite(t *testing.T) {
 		{"PATCH offer, no credential", "PATCH", sdpType, "", "v=0", 401},
 		{"PATCH offer, garbage", "PATCH", sdpType, "nope", "v=0", 401},
 		{"PATCH offer, someone else's invite", "PATCH", sdpType, eveInv.Invite, "v=0", 403},
-		{"PATCH offer, forged invite", "PATCH", sdpType, forged, "v=0", 403},
+		{"PATCH offer, forged invite", "PATCH", sdpType, forged, "v=0", 401},
 		{"PATCH fragment, someone else's invite", "PATCH", fragType, eveInv.Invite, "a=ice-ufrag:x", 403},
 		{"PATCH role with own invite", "PATCH", "application/json", bobInv.Invite, `{"role":"speaker"}`, 403},
 		{"PATCH mute, no credential", "PATCH", "application/json", "", `{"muted":true}`, 401},
