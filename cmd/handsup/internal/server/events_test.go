@@ -142,7 +142,7 @@ func (s *sseStream) snapshot() snapshotView {
 // Last-Event-ID (header or query parameter) gets every event it missed,
 // in order, once, then the live ones.
 func TestEventsResumeAfterKill(t *testing.T) {
-	ts := startServer(t, "tok")
+	ts := startServer(t, adminTok)
 	ts.mustCall("POST", "/v1/rooms", `{"id":"r"}`, 201, nil)
 	ts.mustCall("POST", "/v1/rooms/r/participants", `{"id":"x","role":"listener"}`, 201, nil)
 	hand := func(up bool) {
