@@ -2,25 +2,26 @@
 # the tests. Both install what they need first (make deps).
 
 GO ?= go
-APT_PACKAGES := pkg-config libopus-dev libopusfile-dev ffmpeg prometheus
+APT_PACKAGES := pkg-config libopus-dev libopusfile-dev ffmpeg prometheus chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: deps test bench bench-demo run vet fmt
 
 # deps makes a fresh Debian/Ubuntu machine ready: libopus and pkg-config for
-# cgo, ffmpeg and prometheus for the end-to-end tests, installed only when
-# missing.
+# cgo, ffmpeg and prometheus for the end-to-end tests, chromium for the web
+# client's browser tests, installed only when missing.
 deps:
-	@if pkg-config --exists opus 2>/dev/null && command -v ffmpeg >/dev/null && command -v prometheus >/dev/null; then \
-		echo "deps: libopus $$(pkg-config --modversion opus), ffmpeg and prometheus found"; \
+	@if pkg-config --exists opus 2>/dev/null && command -v ffmpeg >/dev/null && command -v prometheus >/dev/null && \
+		{ command -v chromium || command -v chromium-browser || command -v google-chrome; } >/dev/null; then \
+		echo "deps: libopus $$(pkg-config --modversion opus), ffmpeg, prometheus and chromium found"; \
 	elif [ "$$(uname)" = Darwin ]; then \
-		echo "deps: run: brew install pkg-config opus opusfile ffmpeg prometheus"; exit 1; \
+		echo "deps: run: brew install pkg-config opus opusfile ffmpeg prometheus && brew install --cask chromium"; exit 1; \
 	elif command -v apt-get >/dev/null; then \
 		echo "deps: installing $(APT_PACKAGES)"; \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); \
 	else \
-		echo "deps: install pkg-config, libopus (with headers), ffmpeg and prometheus for your system"; exit 1; \
+		echo "deps: install pkg-config, libopus (with headers), ffmpeg, prometheus and chromium for your system"; exit 1; \
 	fi
 
 vet: deps
