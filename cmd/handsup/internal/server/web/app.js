@@ -88,7 +88,10 @@ async function enter() {
   $('moderation').hidden = !S.moderate;
   S.stopEvents = openEvents(onEvent);
   setInterval(updateQuality, 2000);
-  if (stageRoles.has(S.role)) await publish();
+  if (stageRoles.has(S.role)) {
+    S.stage.set(S.id, { role: S.role, muted: false, level: 0 }); // until the snapshot says
+    await publish();
+  }
   render();
   status('');
 }
@@ -424,7 +427,7 @@ let last = null;
 
 // inbound is the received audio's getStats() counters.
 async function inbound() {
-  const out = { energy: 0, duration: 0, samples: 0, concealed: 0, lost: 0, received: 0, jitter: 0, rtt: 0, codec: '' };
+  const out = { energy: 0, duration: 0, samples: 0, concealed: 0, silent: 0, lost: 0, received: 0, jitter: 0, rtt: 0, codec: '' };
   if (!S.pc) return out;
   const stats = await S.pc.getStats();
   stats.forEach((s) => {
@@ -433,6 +436,7 @@ async function inbound() {
       out.duration = s.totalSamplesDuration || 0;
       out.samples = s.totalSamplesReceived || 0;
       out.concealed = s.concealedSamples || 0;
+      out.silent = s.silentConcealedSamples || 0; // comfort noise in DTX pauses
       out.lost = s.packetsLost || 0;
       out.received = s.packetsReceived || 0;
       out.jitter = s.jitter || 0;
@@ -455,7 +459,8 @@ async function updateQuality() {
     const lost = now.lost - last.lost;
     const loss = recv + lost > 0 ? lost / (recv + lost) : 0;
     const samples = now.samples - last.samples;
-    const concealment = samples > 0 ? (now.concealed - last.concealed) / samples : 0;
+    const concealed = now.concealed - last.concealed - (now.silent - last.silent);
+    const concealment = samples > 0 ? concealed / samples : 0;
     const grade = loss < 0.02 && concealment < 0.02 && now.rtt < 0.25 ? 'good' : loss < 0.08 && concealment < 0.08 ? 'fair' : 'poor';
     const badge = $('quality');
     badge.hidden = false;
