@@ -3,7 +3,7 @@
 
 GO ?= go
 APT_PACKAGES := pkg-config libopus-dev libopusfile-dev ffmpeg prometheus \
-	gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+	gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: deps test bench bench-demo run vet fmt
@@ -11,20 +11,22 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # deps makes a fresh Debian/Ubuntu machine ready: libopus and pkg-config for
 # cgo, ffmpeg, prometheus and GStreamer (gst-launch-1.0 with udpsrc,
 # rtpjitterbuffer, rtpopusdepay and opusdec, for the DTX listener test) for
-# the end-to-end tests, installed only when missing.
+# the end-to-end tests, chromium for the web client's browser tests,
+# installed only when missing.
 deps:
 	@if pkg-config --exists opus 2>/dev/null && command -v ffmpeg >/dev/null && command -v prometheus >/dev/null && \
 		command -v gst-launch-1.0 >/dev/null && gst-inspect-1.0 udpsrc >/dev/null 2>&1 && \
-		gst-inspect-1.0 rtpopusdepay >/dev/null 2>&1 && gst-inspect-1.0 opusdec >/dev/null 2>&1; then \
-		echo "deps: libopus $$(pkg-config --modversion opus), ffmpeg, prometheus and GStreamer found"; \
+		gst-inspect-1.0 rtpopusdepay >/dev/null 2>&1 && gst-inspect-1.0 opusdec >/dev/null 2>&1 && \
+		{ command -v chromium || command -v chromium-browser || command -v google-chrome; } >/dev/null; then \
+		echo "deps: libopus $$(pkg-config --modversion opus), ffmpeg, prometheus, GStreamer and chromium found"; \
 	elif [ "$$(uname)" = Darwin ]; then \
-		echo "deps: run: brew install pkg-config opus opusfile ffmpeg prometheus gstreamer"; exit 1; \
+		echo "deps: run: brew install pkg-config opus opusfile ffmpeg prometheus gstreamer && brew install --cask chromium"; exit 1; \
 	elif command -v apt-get >/dev/null; then \
 		echo "deps: installing $(APT_PACKAGES)"; \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); \
 	else \
-		echo "deps: install pkg-config, libopus (with headers), ffmpeg, prometheus and GStreamer (base and good plugins) for your system"; exit 1; \
+		echo "deps: install pkg-config, libopus (with headers), ffmpeg, prometheus, GStreamer (base and good plugins) and chromium for your system"; exit 1; \
 	fi
 
 vet: deps

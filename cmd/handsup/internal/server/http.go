@@ -84,6 +84,7 @@ func (s *Server) routes() http.Handler {
 		}
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
 	})
+	webRoutes(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
