@@ -2,6 +2,9 @@ package webrtc
 
 import (
 	"net/netip"
+	"sync"
+
+	"github.com/pion/rtp"
 
 	"github.com/pion/interceptor"
 	"github.com/pion/srtp/v3"
@@ -32,25 +35,53 @@ func (t *Transport) newAPI(p *Peer) *pion.API {
 		pion.WithInterceptorRegistry(&interceptor.Registry{}))
 }
 
-// fastPath is a peer's outbound SRTP context; Peer.mu guards its use.
-type fastPath struct{ ctx *srtp.Context }
+// fastPath is a peer's outbound SRTP protection: gcm under the AES-GCM
+// profiles browsers negotiate, pion's ctx under the others.
+type fastPath struct {
+	gcm gcmStream // used when gcm.aead is set
+	ctx *srtp.Context
+}
+
+// sendState is what a tick's packet to a peer reads: it sits at the head
+// of Peer with the gcmStream inline, the AES key schedule one pointer
+// away, so that a send to a peer whose state has left the caches waits on
+// few memory loads, most of them at once.
+type sendState struct {
+	mu    sync.Mutex
+	fast  fastPath       // zero until DTLS is up and the keys derived
+	route netip.AddrPort // the ICE pair's remote over UDP; invalid over TCP or before a pair
+}
 
 // FastPath reports whether the peer's stream takes the fast path now: its
 // DTLS keys were captured and its ICE pair runs over UDP.
-func (p *Peer) FastPath() bool { return p.fast.Load() != nil && p.route.Load() != nil }
+func (p *Peer) FastPath() bool {
+	p.send.mu.Lock()
+	defer p.send.mu.Unlock()
+	return p.send.ready()
+}
 
-// startFastPath derives the peer's SRTP context once DTLS is up.
+func (s *sendState) ready() bool {
+	return (s.fast.gcm.aead != nil || s.fast.ctx != nil) && s.route.IsValid()
+}
+
+// startFastPath derives the peer's SRTP protection once DTLS is up.
 func (p *Peer) startFastPath() {
-	if p.fast.Load() != nil {
+	p.send.mu.Lock()
+	started := p.send.fast.gcm.aead != nil || p.send.fast.ctx != nil
+	p.send.mu.Unlock()
+	if started {
 		return
 	}
-	ctx, err := p.keys.context()
+	f, err := p.keys.sender()
 	if err != nil {
 		p.t.stats.slowPeers.Add(1)
 		return
 	}
-	p.fast.Store(&fastPath{ctx: ctx})
-	if p.route.Load() == nil {
+	p.send.mu.Lock()
+	p.send.fast = *f
+	routed := p.send.route.IsValid()
+	p.send.mu.Unlock()
+	if !routed {
 		if pair, err := p.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair(); err == nil {
 			p.onPair(pair)
 		}
@@ -60,46 +91,62 @@ func (p *Peer) startFastPath() {
 // onPair follows the ICE pair in use: its remote address when it runs over
 // UDP (through the transport's mux), nothing over TCP.
 func (p *Peer) onPair(pair *pion.ICECandidatePair) {
-	if pair == nil || pair.Local == nil || pair.Remote == nil || pair.Local.Protocol != pion.ICEProtocolUDP {
-		p.route.Store(nil)
-		return
+	var to netip.AddrPort
+	if pair != nil && pair.Local != nil && pair.Remote != nil && pair.Local.Protocol == pion.ICEProtocolUDP {
+		if ip, err := netip.ParseAddr(pair.Remote.Address); err == nil { // not an mDNS name
+			to = netip.AddrPortFrom(ip.Unmap(), pair.Remote.Port)
+		}
 	}
-	ip, err := netip.ParseAddr(pair.Remote.Address)
-	if err != nil { // an mDNS name: pion's path resolves it
-		p.route.Store(nil)
-		return
-	}
-	to := netip.AddrPortFrom(ip.Unmap(), pair.Remote.Port)
-	p.route.Store(&to)
+	p.send.mu.Lock()
+	p.send.route = to
+	p.send.mu.Unlock()
 }
 
-// writeFast protects one packet with the peer's SRTP context and queues it
-// for the pair's remote address. The plaintext and its protection share
-// the peer's buffer, grown to the largest packet seen.
-func (p *Peer) writeFast(f *fastPath, to netip.AddrPort, header, payload []byte) error {
+// protectBufs hold packets between their protection and their copy into
+// the send batch: a buffer recently used on this P is in its cache.
+var protectBufs = sync.Pool{New: func() any {
+	b := make([]byte, 0, 2*1500)
+	return &b
+}}
+
+// writeFast protects one packet with the peer's SRTP protection and queues
+// it for the pair's remote address; ok is false when the fast path is not
+// ready (pion's path takes the packet).
+func (p *Peer) writeFast(header, payload []byte) (ok bool, err error) {
+	s := &p.send
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.ready() {
+		return false, nil
+	}
 	n := len(header) + len(payload)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if _, err := p.hdr.Unmarshal(header); err != nil {
-		p.t.stats.badHeader.Add(1)
-		return err
+	bp := protectBufs.Get().(*[]byte)
+	defer protectBufs.Put(bp)
+	if need := 2*n + srtpOverhead; cap(*bp) < need {
+		*bp = make([]byte, 0, need)
 	}
-	if need := 2*n + srtpOverhead; cap(p.buf) < need {
-		p.buf = make([]byte, 0, need)
+	var out []byte
+	if s.fast.gcm.aead != nil {
+		out, err = s.fast.gcm.protect((*bp)[:0], header, payload)
+	} else {
+		var h rtp.Header
+		if _, err := h.Unmarshal(header); err != nil {
+			p.t.stats.badHeader.Add(1)
+			return true, err
+		}
+		plain := append(append((*bp)[:0], header...), payload...)
+		out, err = s.fast.ctx.EncryptRTP(plain[n:n], plain, &h)
 	}
-	plain := append(append(p.buf[:0], header...), payload...)
-	out, err := f.ctx.EncryptRTP(plain[n:n], plain, &p.hdr)
 	if err != nil {
 		p.t.stats.sendErrors.Add(1)
-		return err
+		return true, err
 	}
-	if _, err := p.t.udp.WriteToAddrPort(out, to); err != nil {
+	if _, err := p.t.udp.WriteToAddrPort(out, s.route); err != nil {
 		p.t.stats.sendErrors.Add(1)
-		return err
+		return true, err
 	}
-	p.t.stats.rtpSent.Add(1)
 	p.t.stats.fastRTP.Add(1)
-	return nil
+	return true, nil
 }
 
 // srtpOverhead bounds what SRTP adds to a packet: an authentication tag

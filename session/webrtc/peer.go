@@ -3,7 +3,6 @@ package webrtc
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 
@@ -23,6 +22,7 @@ const maxPacket = 1500
 // the session binds to its member. Its methods are safe for concurrent
 // use.
 type Peer struct {
+	send  sendState // first: what a tick's send reads (fastpath.go)
 	t     *Transport
 	pc    *pion.PeerConnection
 	track *localTrack
@@ -35,13 +35,10 @@ type Peer struct {
 
 	recv atomic.Pointer[bound]
 
-	mu  sync.Mutex // guards hdr, buf and the fast path's SRTP context
+	mu  sync.Mutex // guards hdr
 	hdr rtp.Header // the engine's header, parsed for pion's writer
-	buf []byte     // the fast path's plaintext and protected packet
 
-	keys  keyCapture                     // the DTLS secrets, until the fast path starts
-	fast  atomic.Pointer[fastPath]       // set once DTLS is up and the keys derived
-	route atomic.Pointer[netip.AddrPort] // the ICE pair's remote over UDP; nil over TCP
+	keys keyCapture // the DTLS secrets, until the fast path starts
 
 	closed, reported atomic.Bool
 	negotiating      sync.Mutex // one offer/answer at a time
@@ -106,10 +103,8 @@ func (p *Peer) receiver() session.Receiver {
 // at once. It satisfies engine.Sink; a packet sent before the connection
 // is up is dropped and counted.
 func (p *Peer) WriteRTP(header, payload []byte) error {
-	if f := p.fast.Load(); f != nil {
-		if to := p.route.Load(); to != nil {
-			return p.writeFast(f, *to, header, payload)
-		}
+	if ok, err := p.writeFast(header, payload); ok {
+		return err
 	}
 	w := p.track.writer()
 	if w == nil {

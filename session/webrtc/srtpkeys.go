@@ -20,6 +20,13 @@ import (
 // PRF is what lets keyCapture derive the SRTP keys as the DTLS stack does.
 var cipherSuites = []dtls.CipherSuiteID{dtls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}
 
+// srtpProfiles are the SRTP profiles the transport accepts, the client
+// choosing among them: AES-GCM first (every browser offers it; gcmStream
+// protects it), AES-CM with HMAC-SHA1 for the rest.
+var srtpProfiles = []dtls.SRTPProtectionProfile{
+	dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AEAD_AES_256_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80,
+}
+
 // keyCapture learns one peer's SRTP keys during its DTLS handshake, in
 // which the transport is the server: the client random and master secret
 // from pion's key log (written to this process's memory only, never to a
@@ -71,21 +78,31 @@ func (k *keyCapture) serverHello(m handshake.MessageServerHello) handshake.Messa
 	return &m
 }
 
-// context derives the transport's (the DTLS server's) outbound SRTP
-// context, and forgets the master secret.
-func (k *keyCapture) context() (*srtp.Context, error) {
+// sender derives the transport's (the DTLS server's) outbound SRTP
+// protection, and forgets the master secret: a gcmStream under the AES-GCM
+// profiles, pion's srtp.Context under the others.
+func (k *keyCapture) sender() (*fastPath, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.masterSecret == nil || k.serverRandom == nil || k.profile == 0 {
 		return nil, errNoKeys
 	}
 	cfg := srtp.Config{Profile: k.profile}
-	if err := cfg.ExtractSessionKeysFromDTLS(k, false); err != nil {
-		return nil, err
-	}
+	err := cfg.ExtractSessionKeysFromDTLS(k, false)
 	clear(k.masterSecret)
 	k.masterSecret = nil
-	return srtp.CreateContext(cfg.Keys.LocalMasterKey, cfg.Keys.LocalMasterSalt, cfg.Profile)
+	if err != nil {
+		return nil, err
+	}
+	key, salt := cfg.Keys.LocalMasterKey, cfg.Keys.LocalMasterSalt
+	if g, err := newGCMStream(cfg.Profile, key, salt); err == nil {
+		return &fastPath{gcm: *g}, nil
+	}
+	ctx, err := srtp.CreateContext(key, salt, cfg.Profile)
+	if err != nil {
+		return nil, err
+	}
+	return &fastPath{ctx: ctx}, nil
 }
 
 // ExportKeyingMaterial is the TLS 1.2 exporter (RFC 5705) without a

@@ -162,6 +162,7 @@ func Listen(cfg Config) (*Transport, error) {
 		return nil, err
 	}
 	se.SetDTLSCipherSuites(cipherSuites...)
+	se.SetSRTPProtectionProfiles(srtpProfiles...)
 	if len(cfg.PublicIPs) > 0 {
 		if err := se.SetICEAddressRewriteRules(pion.ICEAddressRewriteRule{
 			External: cfg.PublicIPs, AsCandidateType: pion.ICECandidateTypeHost,
@@ -411,7 +412,7 @@ func (t *Transport) Stats() Stats {
 	s := &t.stats
 	return Stats{
 		PeersOpened: s.peersOpened.Load(), OffersRefused: s.offersRefused.Load(),
-		PeersFailed: s.failed.Load(), Renegotiations: s.renegotiations.Load(), RTPSent: s.rtpSent.Load(), SendErrors: s.sendErrors.Load(),
+		PeersFailed: s.failed.Load(), Renegotiations: s.renegotiations.Load(), RTPSent: s.rtpSent.Load() + s.fastRTP.Load(), SendErrors: s.sendErrors.Load(),
 		NotReady: s.notReady.Load(), BadHeader: s.badHeader.Load(), RTPIn: s.rtpIn.Load(),
 		RTCPIn: s.rtcpIn.Load(), Unbound: s.unbound.Load(), RTCPSent: s.rtcpSent.Load(),
 		RTCPMalformed: s.rtcpSendMalformed.Load(), Open: t.Peers(),
