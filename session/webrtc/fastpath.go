@@ -103,7 +103,8 @@ func (p *Peer) onPair(pair *pion.ICECandidatePair) {
 }
 
 // protectBufs hold packets between their protection and their copy into
-// the send batch: a buffer recently used on this P is in its cache.
+// the send batch, for the AES-CM profiles (whose tag length pion's context
+// decides): a buffer recently used on this P is in its cache.
 var protectBufs = sync.Pool{New: func() any {
 	b := make([]byte, 0, 2*1500)
 	return &b
@@ -111,7 +112,8 @@ var protectBufs = sync.Pool{New: func() any {
 
 // writeFast protects one packet with the peer's SRTP protection and queues
 // it for the pair's remote address; ok is false when the fast path is not
-// ready (pion's path takes the packet).
+// ready (pion's path takes the packet). An AES-GCM packet is protected
+// straight into the room it reserved in the send batch.
 func (p *Peer) writeFast(header, payload []byte) (ok bool, err error) {
 	s := &p.send
 	s.mu.Lock()
@@ -119,24 +121,30 @@ func (p *Peer) writeFast(header, payload []byte) (ok bool, err error) {
 	if !s.ready() {
 		return false, nil
 	}
+	if s.fast.gcm.aead != nil {
+		if len(header) < 12 {
+			p.t.stats.badHeader.Add(1)
+			return true, errShortHeader
+		}
+		b, buf := p.t.udp.reserve(len(header)+len(payload)+gcmTagLen, s.route)
+		_, _ = s.fast.gcm.protect(buf[:0], header, payload) // fills buf exactly; a 12-byte header cannot fail
+		b.done()
+		p.t.stats.fastRTP.Add(1)
+		return true, nil
+	}
 	n := len(header) + len(payload)
 	bp := protectBufs.Get().(*[]byte)
 	defer protectBufs.Put(bp)
 	if need := 2*n + srtpOverhead; cap(*bp) < need {
 		*bp = make([]byte, 0, need)
 	}
-	var out []byte
-	if s.fast.gcm.aead != nil {
-		out, err = s.fast.gcm.protect((*bp)[:0], header, payload)
-	} else {
-		var h rtp.Header
-		if _, err := h.Unmarshal(header); err != nil {
-			p.t.stats.badHeader.Add(1)
-			return true, err
-		}
-		plain := append(append((*bp)[:0], header...), payload...)
-		out, err = s.fast.ctx.EncryptRTP(plain[n:n], plain, &h)
+	var h rtp.Header
+	if _, err := h.Unmarshal(header); err != nil {
+		p.t.stats.badHeader.Add(1)
+		return true, err
 	}
+	plain := append(append((*bp)[:0], header...), payload...)
+	out, err := s.fast.ctx.EncryptRTP(plain[n:n], plain, &h)
 	if err != nil {
 		p.t.stats.sendErrors.Add(1)
 		return true, err

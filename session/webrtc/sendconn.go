@@ -3,7 +3,9 @@ package webrtc
 import (
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/handsup-audio/handsup/session/internal/mmsg"
 )
@@ -42,6 +44,9 @@ type sendBatch struct {
 	data  []byte
 	addrs []net.UDPAddr
 	ips   [][16]byte
+	// pending counts datagrams reserved and not yet written: send waits
+	// for none before the batch goes out.
+	pending atomic.Int32
 }
 
 func newSendConn(c *net.UDPConn, stats *counters) *sendConn {
@@ -80,10 +85,32 @@ func (s *sendConn) WriteToAddrPort(b []byte, to netip.AddrPort) (int, error) {
 		s.send(full)
 		s.mu.Lock()
 	}
-	s.fill.add(b, to)
+	_, buf := s.fill.add(len(b), to)
+	copy(buf, b)
 	s.mu.Unlock()
 	return len(b), nil
 }
+
+// reserve takes room for one datagram of n bytes to to in the batch being
+// filled, for the caller to write into buf outside the lock (a peer's SRTP
+// protection) and hand back with done: the batch does not go out before.
+func (s *sendConn) reserve(n int, to netip.AddrPort) (b *sendBatch, buf []byte) {
+	s.mu.Lock()
+	if !s.fill.fits(n) {
+		full := s.swapLocked()
+		s.mu.Unlock()
+		s.send(full)
+		s.mu.Lock()
+	}
+	b = s.fill
+	_, buf = b.add(n, to)
+	b.pending.Add(1)
+	s.mu.Unlock()
+	return b, buf
+}
+
+// done says a reserved datagram is written.
+func (b *sendBatch) done() { b.pending.Add(-1) }
 
 // ReadFromAddrPort reads one datagram; with WriteToAddrPort it puts the
 // ICE mux on its allocation-free path (ice.AddrPortReaderWriter).
@@ -125,6 +152,9 @@ func (s *sendConn) swapLocked() *sendBatch {
 
 // send sends a batch taken out by swapLocked and keeps it for reuse.
 func (s *sendConn) send(b *sendBatch) {
+	for b.pending.Load() != 0 { // a peer is writing its reserved datagram
+		runtime.Gosched()
+	}
 	b.q.Flush(s.stats)
 	b.data = b.data[:0]
 	s.mu.Lock()
@@ -137,11 +167,12 @@ func (b *sendBatch) fits(n int) bool {
 	return !b.q.Full() && len(b.data)+n <= cap(b.data)
 }
 
-// add copies one datagram into the batch; it must fit.
-func (b *sendBatch) add(pkt []byte, to netip.AddrPort) {
-	i := b.q.Len()
+// add queues one datagram of n bytes and returns its index and where its
+// bytes go; it must fit.
+func (b *sendBatch) add(n int, to netip.AddrPort) (i int, buf []byte) {
+	i = b.q.Len()
 	at := len(b.data)
-	b.data = append(b.data, pkt...)
+	b.data = b.data[:at+n]
 	ip := to.Addr()
 	a := &b.addrs[i]
 	if ip.Is4() || ip.Is4In6() {
@@ -154,5 +185,7 @@ func (b *sendBatch) add(pkt []byte, to netip.AddrPort) {
 	}
 	a.Port = int(to.Port())
 	a.Zone = ip.Zone()
-	b.q.Add(a, b.data[at:len(b.data):len(b.data)])
+	buf = b.data[at : at+n : at+n]
+	b.q.Add(a, buf)
+	return i, buf
 }

@@ -29,6 +29,9 @@ type gcmStream struct {
 
 var errShortHeader = errors.New("webrtc: RTP header shorter than 12 bytes")
 
+// gcmTagLen is what AES-GCM protection adds to a packet: its tag.
+const gcmTagLen = 16
+
 // newGCMStream derives the session key and salt from the DTLS-SRTP master
 // key and salt (RFC 3711 §4.3 with the AES-CM PRF, RFC 7714 §11).
 func newGCMStream(profile srtp.ProtectionProfile, masterKey, masterSalt []byte) (*gcmStream, error) {
