@@ -56,11 +56,13 @@ func TestRunTransports(t *testing.T) {
 			}
 			continue
 		}
-		// 20 listeners' sends against one's stand clear of the noise.
-		if c.FlushCPUusWith <= c.FlushCPUusWithout || c.SendNsPerPacket == nil || c.SendNsPerPacket.Median <= 0 ||
-			c.Total.Median <= 0 {
-			t.Errorf("%s: flush %.1f µs (twin %.1f), send per packet %v, total per listener %.1f ns: want positive",
-				c.Transport, c.FlushCPUusWith, c.FlushCPUusWithout, c.SendNsPerPacket, c.Total.Median)
+		// 20 listeners' sendmmsg against one's stands clear of the noise
+		// (the kernel's cost per datagram is microseconds); their
+		// user-space cost, tens to hundreds of ns each, does not, and is
+		// left to Resolved.
+		if c.FlushCPUusWith <= c.FlushCPUusWithout || c.SendNsPerPacket == nil || c.SendNsPerPacket.Median <= 0 {
+			t.Errorf("%s: flush %.1f µs (twin %.1f), send per packet %v: want positive",
+				c.Transport, c.FlushCPUusWith, c.FlushCPUusWithout, c.SendNsPerPacket)
 		}
 	}
 	b, err := json.Marshal(res)
