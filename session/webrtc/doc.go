@@ -9,13 +9,21 @@
 // answer, complete with candidates (no trickle).
 //
 // A Peer is a participant's session.Link. Its WriteRTP is the engine's
-// sink: it parses the engine's 12-byte header into a reused rtp.Header and
-// hands it with the room's shared payload to pion's SRTP path, so a
-// listener costs an SRTP protection and a send — no encode, no goroutine,
-// no allocation. RTP and RTCP from the participant reach the bound
-// session.Member raw: the transport registers none of pion's interceptors,
-// so the session answers NACKs from the room's history and reads the
-// browser's receiver reports itself.
+// sink, and a listener costs an SRTP protection of the room's shared
+// payload and a place in a send batch — no encode, no goroutine, no
+// allocation. Once the peer's DTLS handshake is done (the transport is the
+// DTLS server, on ECDHE-ECDSA-AES128-GCM-SHA256), its SRTP keys are
+// derived as DTLS-SRTP does (RFC 5764) from what the handshake showed this
+// process, and WriteRTP protects the packet itself (AES-128-GCM, RFC 7714;
+// pion's srtp.Context for AES-CM) straight into the transport's batch,
+// addressed to the ICE pair in use, past pion's write path, whose layers
+// cost several microseconds per listener once a room has hundreds (see
+// fastpath.go). Transport.Flush sends the batch with sendmmsg(2): rooms
+// call it after each tick (session.Config.Flushers). ICE, DTLS and RTCP
+// stay with pion; a peer over ICE-TCP keeps pion's path. RTP and RTCP from
+// the participant reach the bound session.Member raw: the transport
+// registers none of pion's interceptors, so the session answers NACKs from
+// the room's history and reads the browser's receiver reports itself.
 //
 // Answers carry Opus (PT 111, fmtp minptime=10;useinbandfec=1) and, when
 // offered, audio/red (PT 63); Peer.Configure puts what was negotiated in
