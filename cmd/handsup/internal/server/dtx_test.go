@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"github.com/handsup-audio/handsup/internal/testnet"
 	"math"
 	"net"
 	"os"
@@ -131,7 +132,7 @@ func runDTXRooms(t *testing.T, decs []decoder) (dtx, full dtxRun) {
 			fmt.Sprintf(`{"id":"count","role":"listener","rtp":{"addr":%q}}`, r.count.addr()), 201, nil)
 		r.joined = time.Now()
 		for j, d := range decs {
-			port := freeUDPPortPair(t)
+			port := testnet.FreeUDPPortPair(t)
 			r.stop = append(r.stop, d.listen(t, port))
 			waitBound(t, port)
 			ts.mustCall("POST", "/v1/rooms/"+id+"/participants",
@@ -181,38 +182,11 @@ func runDTXRooms(t *testing.T, decs []decoder) (dtx, full dtxRun) {
 	return dtx, full
 }
 
-// freeUDPPortPair finds a loopback UDP port whose port + 1 is free too
-// (a decoder's RTP and RTCP ports).
-func freeUDPPortPair(t *testing.T) int {
-	t.Helper()
-	for range 32 {
-		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Close()
-		if port := c.LocalAddr().(*net.UDPAddr).Port; udpPortFree(port + 1) {
-			return port
-		}
-	}
-	t.Fatal("no free pair of loopback UDP ports")
-	return 0
-}
-
-// udpPortFree says whether loopback UDP port is free to bind.
-func udpPortFree(port int) bool {
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
-	if err == nil {
-		c.Close()
-	}
-	return err == nil
-}
-
 // waitBound waits until something (the decoder) has bound the loopback UDP
 // port, so that it hears the stream from its first packet.
 func waitBound(t *testing.T, port int) {
 	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); udpPortFree(port); time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(20 * time.Second); testnet.UDPPortFree(port); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) { // bounds a failure only
 			t.Fatalf("no decoder bound UDP port %d within 20 s", port)
 		}
