@@ -11,7 +11,7 @@ import (
 // a credential, with its script and style sheet, under a policy that
 // loads nothing from elsewhere; the API's JSON 404 is unchanged.
 func TestWebClientServed(t *testing.T) {
-	ts := startServer(t, "tok")
+	ts := startServer(t, adminTok)
 	for _, c := range []struct {
 		path, ctype, holds string
 		status             int
