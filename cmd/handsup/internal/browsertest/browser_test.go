@@ -132,6 +132,12 @@ func start(t *testing.T, configure ...func(*server.Config)) *env {
 func writeToneWAV(t *testing.T, path string, freq float64) {
 	pcm := make([]int16, 2*48000)
 	signal.Tone(pcm, freq, 8192, 0)
+	writeWAV(t, path, pcm)
+}
+
+// writeWAV writes pcm as a 48 kHz mono WAV file.
+func writeWAV(t *testing.T, path string, pcm []int16) {
+	t.Helper()
 	var b bytes.Buffer
 	le := binary.LittleEndian
 	b.WriteString("RIFF")
@@ -208,6 +214,13 @@ func (e *env) waitUplink(id string) {
 // Hz to the server until the test ends.
 func (e *env) ffmpegSpeaker(id string, freq float64) {
 	e.t.Helper()
+	e.ffmpegSpeakerFrom(id, "-f", "lavfi", "-i", fmt.Sprintf("sine=frequency=%v:sample_rate=48000", freq))
+}
+
+// ffmpegSpeakerFrom is ffmpegSpeaker sending what ffmpeg's input options
+// give, in real time.
+func (e *env) ffmpegSpeakerFrom(id string, input ...string) {
+	e.t.Helper()
 	send := freePort(e.t)
 	sink, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}) // its mix-minus, unread
 	if err != nil {
@@ -217,10 +230,9 @@ func (e *env) ffmpegSpeaker(id string, freq float64) {
 	e.api("POST", "/v1/rooms/r/participants", fmt.Sprintf(`{"id":%q,"role":"speaker","rtp":{"addr":"127.0.0.1:%d","recv_addr":%q}}`,
 		id, send, sink.LocalAddr().String()), adminToken, 201)
 	url := fmt.Sprintf("rtp://%s?localrtpport=%d", e.srv.RTPAddr(), send)
-	cmd := exec.Command(e.ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-re",
-		"-f", "lavfi", "-i", fmt.Sprintf("sine=frequency=%v:sample_rate=48000", freq),
-		"-t", "60", "-ac", "1", "-c:a", "libopus", "-b:a", "48k", "-frame_duration", "20",
-		"-application", "audio", "-payload_type", "111", "-f", "rtp", url)
+	args := append([]string{"-hide_banner", "-loglevel", "error", "-nostdin", "-re"}, input...)
+	cmd := exec.Command(e.ffmpeg, append(args, "-t", "90", "-ac", "1", "-c:a", "libopus", "-b:a", "48k", "-frame_duration", "20",
+		"-application", "audio", "-payload_type", "111", "-f", "rtp", url)...)
 	cmd.Stdout = io.Discard
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)
@@ -359,9 +371,12 @@ func (e *env) openWith(name, token, role, script string) *page {
 	return p
 }
 
-func (p *page) bounded() context.Context {
-	ctx, cancel := context.WithTimeout(p.ctx, wait)
-	time.AfterFunc(wait, cancel)
+func (p *page) bounded() context.Context { return p.within(wait) }
+
+// within is the page's context, ending after d.
+func (p *page) within(d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(p.ctx, d)
+	time.AfterFunc(d, cancel)
 	return ctx
 }
 
@@ -375,15 +390,24 @@ func (p *page) do(steps ...chromedp.Action[chromedp.Void]) {
 // eval evaluates expr (awaiting a promise) into out (nil: ignored).
 func (p *page) eval(expr string, out any) {
 	p.e.t.Helper()
-	raw, err := chromedp.Run(p.bounded(), chromedp.Evaluate[[]byte](expr, chromedp.EvalAwaitPromise))
+	if err := p.evalWithin(wait, expr, out); err != nil {
+		p.e.t.Fatal(err)
+	}
+}
+
+// evalWithin is eval bounded by d, returning its error: for a long
+// evaluation, or one on another goroutine than the test's.
+func (p *page) evalWithin(d time.Duration, expr string, out any) error {
+	raw, err := chromedp.Run(p.within(d), chromedp.Evaluate[[]byte](expr, chromedp.EvalAwaitPromise))
 	if err != nil {
-		p.e.t.Fatalf("%s: %s: %v", p.name, expr, err)
+		return fmt.Errorf("%s: %s: %w", p.name, expr, err)
 	}
 	if out != nil {
 		if err := json.Unmarshal(raw, out); err != nil {
-			p.e.t.Fatalf("%s: %s: %v (%s)", p.name, expr, err, raw)
+			return fmt.Errorf("%s: %s: %w (%s)", p.name, expr, err, raw)
 		}
 	}
+	return nil
 }
 
 // poll waits for expr to be true on the page.
