@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"github.com/handsup-audio/handsup/engine"
 	"github.com/handsup-audio/handsup/internal/testnet"
 	"math"
 	"net"
@@ -140,24 +141,32 @@ func runDTXRooms(t *testing.T, decs []decoder) (dtx, full dtxRun) {
 		}
 	}
 
-	// Both speakers in lockstep, in real time; the packets the counting
-	// listeners receive from 1 s into the silence to its end give the
-	// silent rate.
+	// Both speakers in lockstep, in real time. From 1 s into the silence
+	// to its end, the packets each room sent per output stream per second
+	// of its own ticks give the silent rate: the server's counts, which a
+	// loaded machine (late ticks, a lagging reader) does not skew.
 	var pcm [codec.FrameSamples]int16
 	var pkt [1500]byte
-	var marks [2]int
+	var marks [2]engine.Counters
 	const from, to = dtxTalk + 50, dtxTalk + dtxSilence
 	next := time.Now()
 	for frame := range dtxMaxFrame {
 		if frame == from || frame == to {
-			for i, r := range rooms {
-				r.count.mu.Lock()
-				if frame == from {
-					marks[i] = r.count.pkts
-				} else {
-					r.run.silentRate = float64(r.count.pkts-marks[i]) / (float64(to-from) / 50)
+			for i, id := range []string{"dtx", "full"} {
+				rm, err := ts.s.room(id)
+				if err != nil {
+					t.Fatal(err)
 				}
-				r.count.mu.Unlock()
+				c := rm.Counters()
+				if frame == from {
+					marks[i] = c
+					continue
+				}
+				ticks := float64(c.RoomTicks - marks[i].RoomTicks)
+				outputs := float64(2 + len(decs)) // the speaker's mix-minus, the counter, the decoders
+				if ticks > 0 {
+					rooms[i].run.silentRate = float64(c.PacketsOut-marks[i].PacketsOut) / outputs / (ticks / 50)
+				}
 			}
 		}
 		for _, r := range rooms {
