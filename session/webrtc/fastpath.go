@@ -48,8 +48,9 @@ type fastPath struct {
 // few memory loads, most of them at once.
 type sendState struct {
 	mu    sync.Mutex
-	fast  fastPath       // zero until DTLS is up and the keys derived
+	t     *Transport     // Peer.t, here so that a send reads one line less
 	route netip.AddrPort // the ICE pair's remote over UDP; invalid over TCP or before a pair
+	fast  fastPath       // zero until DTLS is up and the keys derived
 }
 
 // FastPath reports whether the peer's stream takes the fast path now: its
@@ -123,13 +124,13 @@ func (p *Peer) writeFast(header, payload []byte) (ok bool, err error) {
 	}
 	if s.fast.gcm.aead != nil {
 		if len(header) < 12 {
-			p.t.stats.badHeader.Add(1)
+			s.t.stats.badHeader.Add(1)
 			return true, errShortHeader
 		}
-		b, buf := p.t.udp.reserve(len(header)+len(payload)+gcmTagLen, s.route)
+		b, buf := s.t.udp.reserve(len(header)+len(payload)+gcmTagLen, s.route)
 		_, _ = s.fast.gcm.protect(buf[:0], header, payload) // fills buf exactly; a 12-byte header cannot fail
 		b.done()
-		p.t.stats.fastRTP.Add(1)
+		s.t.stats.fastRTP.Add(1)
 		return true, nil
 	}
 	n := len(header) + len(payload)
