@@ -2,7 +2,12 @@ package webrtc
 
 import (
 	"net/netip"
+	"reflect"
 	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/handsup-audio/handsup/internal/prefetch"
 
 	"github.com/pion/rtp"
 
@@ -51,6 +56,29 @@ type sendState struct {
 	t     *Transport     // Peer.t, here so that a send reads one line less
 	route netip.AddrPort // the ICE pair's remote over UDP; invalid over TCP or before a pair
 	fast  fastPath       // zero until DTLS is up and the keys derived
+	// keys is the address of the AES-GCM state (key schedule, GHASH
+	// table) fast.gcm uses, for Prefetch; 0 before.
+	keys atomic.Uintptr
+}
+
+// gcmStateLines is how many cache lines of AES-GCM state a protection
+// reads from: Go's AES-GCM keeps its expanded key and its GHASH table in
+// one object of about 760 bytes on amd64.
+const gcmStateLines = 12
+
+// Prefetch starts loading what a send to the peer reads (engine.Prefetcher):
+// two listeners ahead its send state, one ahead the AES-GCM state that
+// points to. A tick reaches each peer's state about 20 ms after the last,
+// long gone from the caches; this way its loads overlap the sends to the
+// listeners before it.
+func (p *Peer) Prefetch(ahead int) {
+	if ahead >= 2 {
+		prefetch.Lines(unsafe.Pointer(&p.send), int(unsafe.Sizeof(p.send))/prefetch.LineSize+2)
+		return
+	}
+	if k := p.send.keys.Load(); k != 0 {
+		prefetch.At(k, gcmStateLines)
+	}
 }
 
 // FastPath reports whether the peer's stream takes the fast path now: its
@@ -80,6 +108,9 @@ func (p *Peer) startFastPath() {
 	}
 	p.send.mu.Lock()
 	p.send.fast = *f
+	if f.gcm.aead != nil {
+		p.send.keys.Store(reflect.ValueOf(f.gcm.aead).Pointer())
+	}
 	routed := p.send.route.IsValid()
 	p.send.mu.Unlock()
 	if !routed {
