@@ -7,26 +7,27 @@ import (
 	"sync/atomic"
 	"unsafe"
 
-	"github.com/handsup-audio/handsup/internal/prefetch"
-
-	"github.com/pion/rtp"
-
 	"github.com/pion/interceptor"
+	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
 	pion "github.com/pion/webrtc/v4"
+
+	"github.com/handsup-audio/handsup/internal/prefetch"
 )
 
 // A listener's packet on pion's own write path crosses its interceptor
 // chain, the SRTP session's stream map, the DTLS mux, the ICE agent and
 // the UDP mux, each with its own locks and state: about 7 µs per listener
 // per tick once a room has hundreds of them and none of that state is in
-// cache. The fast path keeps what a send needs in the Peer: its own SRTP
-// context, keyed from its DTLS handshake (keyCapture), and the address of
-// the ICE pair in use. WriteRTP protects the engine's packet with it and
-// queues it in the transport's sendmmsg batch. ICE (consent checks,
-// restarts), DTLS and RTCP stay with pion. A peer over ICE-TCP, or one
-// whose keys were not captured (the client insisted on being the DTLS
-// server), keeps pion's path; Stats.SlowPeers counts those.
+// cache. The fast path keeps what a send needs at the head of the Peer
+// (sendState): its own SRTP protection, keyed from its DTLS handshake
+// (keyCapture; gcmStream for AES-GCM), and the address of the ICE pair in
+// use. WriteRTP protects the engine's packet straight into the room it
+// reserves in the transport's sendmmsg batch, and the engine's Prefetch
+// hints bring the next peers' state into the caches meanwhile. ICE
+// (consent checks, restarts), DTLS and RTCP stay with pion. A peer over
+// ICE-TCP, or one whose keys were not captured (the client insisted on
+// being the DTLS server), keeps pion's path; Stats.SlowPeers counts those.
 
 // newAPI is a pion API for one peer: the transport's settings, with the
 // peer's key capture as the DTLS key log and ServerHello hook. No
