@@ -126,7 +126,14 @@ type Buffer struct {
 	avgLevel    float64
 	sinceAction int
 	quiet       bool
-	out         [codec.MaxPacketBytes]byte
+	// Set by a Player, which time-stretches the decoded audio to steer
+	// the level (stretch), holds held samples decoded but not played, and
+	// says whether its last frame was digital silence (silent).
+	stretching bool
+	held       int
+	silent     bool
+	stretchDir int // +1 accelerating, -1 expanding, 0 neither (hysteresis)
+	out        [codec.MaxPacketBytes]byte
 
 	stats      Stats
 	lostBefore int64 // packets lost in earlier streams (before resets)
@@ -145,19 +152,29 @@ type Stats struct {
 	JitterBufferDelay float64
 	// JitterBufferTargetDelay is the sum over emitted samples of the target
 	// delay when they left, in seconds.
-	JitterBufferTargetDelay        float64
-	JitterBufferEmittedCount       uint64 // samples decoded from received packets
-	TotalSamplesReceived           uint64 // samples played since the stream started, concealment included
-	ConcealedSamples               uint64 // samples of concealment (PLC)
-	SilentConcealedSamples         uint64 // concealment after it has faded to silence
-	ConcealmentEvents              uint64 // runs of concealment
-	FecPacketsReceived             uint64 // packets whose in-band FEC recovered a loss
+	JitterBufferTargetDelay  float64
+	JitterBufferEmittedCount uint64 // samples decoded from received packets
+	TotalSamplesReceived     uint64 // samples played since the stream started, concealment included
+	ConcealedSamples         uint64 // samples of concealment (PLC)
+	SilentConcealedSamples   uint64 // concealment after it has faded to silence
+	ConcealmentEvents        uint64 // runs of concealment
+	FecPacketsReceived       uint64 // packets whose in-band FEC recovered a loss
+	// InsertedSamplesForDeceleration and RemovedSamplesForAcceleration
+	// count the samples a Player's time-stretching inserted and removed
+	// to steer the level, and the silence inserted or skipped in digital
+	// silence and DTX pauses. A Buffer used without a Player steers by
+	// whole frames, preferably quiet ones, and counts those.
 	InsertedSamplesForDeceleration uint64
 	RemovedSamplesForAcceleration  uint64
-	Resets                         uint64 // new streams: SSRC change or timestamp jump
+	// DroppedSamples counts the samples of whole packets a Player's buffer
+	// dropped because its level was far above target (more than
+	// FarAboveTarget): a last resort, apart from the stretching counted
+	// in RemovedSamplesForAcceleration.
+	DroppedSamples uint64
+	Resets         uint64 // new streams: SSRC change or timestamp jump
 
 	TargetDelay time.Duration // current target buffer level
-	BufferLevel time.Duration // audio buffered now, from the next sample to play
+	BufferLevel time.Duration // audio buffered now, from the next sample to play (a Player's decoded, unplayed audio included)
 }
 
 // New returns an empty buffer; it allocates everything it will use.
@@ -521,12 +538,21 @@ func (b *Buffer) Stats() Stats {
 // samples.
 func (b *Buffer) levelLocked() int {
 	if len(b.order) == 0 {
-		return 0
+		return b.heldLocked()
 	}
 	last := &b.slots[b.order[len(b.order)-1]]
 	from := b.slots[b.order[0]].ts
 	if b.playing {
 		from = b.playTS
 	}
-	return int(max(0, last.ts+int64(last.samples)-from))
+	return int(max(0, last.ts+int64(last.samples)-from)) + b.heldLocked()
+}
+
+// heldLocked is the audio a Player decoded and holds unplayed, counted in
+// the level while playing.
+func (b *Buffer) heldLocked() int {
+	if !b.playing {
+		return 0
+	}
+	return b.held
 }

@@ -190,6 +190,9 @@ func (b *Buffer) correctDriftLocked() (Frame, bool) {
 	if s.ts > b.playTS {
 		return Frame{}, false
 	}
+	if b.stretching {
+		return b.lastResortLocked(target)
+	}
 	excess := b.avgLevel - target
 	every := actionEvery
 	if excess > 5*frame {

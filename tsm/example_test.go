@@ -20,11 +20,11 @@ func Example() {
 	}
 
 	pcm := buzz(1440, 0)
-	n, r := tsm.Accelerate(pcm, tsm.DefaultThreshold)
+	n, r := tsm.Accelerate(pcm, 0, tsm.DefaultThreshold)
 	fmt.Printf("accelerate: %d → %d samples (period %d, correlation %.2f)\n", len(pcm), n, r.Period, r.Correlation)
 
 	pcm = buzz(960, tsm.MaxPeriod)
-	n, r = tsm.PreemptiveExpand(pcm, tsm.DefaultThreshold)
+	n, r = tsm.PreemptiveExpand(pcm, 0, tsm.DefaultThreshold)
 	fmt.Printf("expand: %d → %d samples (period %d)\n", len(pcm), n, r.Period)
 	// Output:
 	// accelerate: 1440 → 1140 samples (period 300, correlation 1.00)

@@ -32,12 +32,13 @@ type Result struct {
 	Quiet bool
 }
 
-// Accelerate removes one pitch period from the start of pcm, in place,
-// when pcm is periodic enough (correlation at least threshold) or quiet,
-// and returns the new length (pcm[:n] holds the result) and what it did.
-// pcm must hold at least 2 × MinPeriod samples to be shortened.
-func Accelerate(pcm []int16, threshold float64) (n int, r Result) {
-	r = search(pcm, min(MaxPeriod, len(pcm)/2), threshold)
+// Accelerate removes one pitch period, at most limit samples (MaxPeriod
+// when limit is 0 or more), from the start of pcm, in place, when pcm is
+// periodic enough (correlation at least threshold) or quiet, and returns
+// the new length (pcm[:n] holds the result) and what it did. pcm must hold
+// at least 2 × MinPeriod samples to be shortened.
+func Accelerate(pcm []int16, limit int, threshold float64) (n int, r Result) {
+	r = search(pcm, min(maxPeriod(limit), len(pcm)/2), threshold)
 	t := r.Period
 	if t == 0 {
 		return len(pcm), r
@@ -47,13 +48,14 @@ func Accelerate(pcm []int16, threshold float64) (n int, r Result) {
 	return len(pcm) - t, r
 }
 
-// PreemptiveExpand inserts one pitch period near the start of pcm, in
-// place, when pcm is periodic enough (correlation at least threshold) or
-// quiet, and returns the new length and what it did. The result is written
-// into pcm[:n] within cap(pcm): pcm needs MaxPeriod samples of spare
-// capacity (less for a short block: half its length), or it is left alone.
-func PreemptiveExpand(pcm []int16, threshold float64) (n int, r Result) {
-	r = search(pcm, min(MaxPeriod, len(pcm)/2, cap(pcm)-len(pcm)), threshold)
+// PreemptiveExpand inserts one pitch period, at most limit samples
+// (MaxPeriod when limit is 0 or more), near the start of pcm, in place,
+// when pcm is periodic enough (correlation at least threshold) or quiet,
+// and returns the new length and what it did. The result is written into
+// pcm[:n] within cap(pcm): the period inserted is at most the spare
+// capacity (and half the block's length).
+func PreemptiveExpand(pcm []int16, limit int, threshold float64) (n int, r Result) {
+	r = search(pcm, min(maxPeriod(limit), len(pcm)/2, cap(pcm)-len(pcm)), threshold)
 	t := r.Period
 	if t == 0 {
 		return len(pcm), r
@@ -64,6 +66,13 @@ func PreemptiveExpand(pcm []int16, threshold float64) (n int, r Result) {
 	copy(out[2*t:], pcm[t:])
 	crossFade(out[t:2*t], out[2*t:3*t], out[:t])
 	return n, r
+}
+
+func maxPeriod(limit int) int {
+	if limit <= 0 {
+		return MaxPeriod
+	}
+	return min(limit, MaxPeriod)
 }
 
 // crossFade writes into dst the fade from a (weight 1 at the start) to b

@@ -41,7 +41,7 @@ func abs(x int) int {
 func TestAccelerateRemovesWholePeriods(t *testing.T) {
 	in := tone(1440)
 	pcm := slices.Clone(in)
-	n, r := tsm.Accelerate(pcm, tsm.DefaultThreshold)
+	n, r := tsm.Accelerate(pcm, 0, tsm.DefaultThreshold)
 	if r.Period == 0 || r.Period%240 != 0 || n != len(in)-r.Period {
 		t.Fatalf("Accelerate = %d, %+v; want a multiple of the 240-sample period removed", n, r)
 	}
@@ -60,7 +60,7 @@ func TestPreemptiveExpandInsertsAPeriod(t *testing.T) {
 	in := tone(960)
 	pcm := make([]int16, len(in), len(in)+tsm.MaxPeriod)
 	copy(pcm, in)
-	n, r := tsm.PreemptiveExpand(pcm, tsm.DefaultThreshold)
+	n, r := tsm.PreemptiveExpand(pcm, 0, tsm.DefaultThreshold)
 	if r.Period == 0 || r.Period%240 != 0 || n != len(in)+r.Period {
 		t.Fatalf("PreemptiveExpand = %d, %+v", n, r)
 	}
@@ -74,7 +74,7 @@ func TestPreemptiveExpandInsertsAPeriod(t *testing.T) {
 		}
 	}
 	// Without spare capacity nothing is inserted.
-	if n, r := tsm.PreemptiveExpand(slices.Clip(slices.Clone(in)), tsm.DefaultThreshold); n != len(in) || r.Period != 0 {
+	if n, r := tsm.PreemptiveExpand(slices.Clip(slices.Clone(in)), 0, tsm.DefaultThreshold); n != len(in) || r.Period != 0 {
 		t.Errorf("without room: %d, %+v", n, r)
 	}
 }
@@ -86,10 +86,10 @@ func TestNoiseIsLeftAlone(t *testing.T) {
 		pcm[i] = int16(rng.IntN(16000) - 8000)
 	}
 	in := slices.Clone(pcm)
-	if n, r := tsm.Accelerate(pcm, tsm.DefaultThreshold); n != len(in) || r.Period != 0 || r.Quiet {
+	if n, r := tsm.Accelerate(pcm, 0, tsm.DefaultThreshold); n != len(in) || r.Period != 0 || r.Quiet {
 		t.Errorf("Accelerate on loud noise = %d, %+v", n, r)
 	}
-	if n, r := tsm.PreemptiveExpand(pcm, tsm.DefaultThreshold); n != len(in) || r.Period != 0 {
+	if n, r := tsm.PreemptiveExpand(pcm, 0, tsm.DefaultThreshold); n != len(in) || r.Period != 0 {
 		t.Errorf("PreemptiveExpand on loud noise = %d, %+v", n, r)
 	}
 	if !slices.Equal(pcm, in) {
@@ -99,7 +99,7 @@ func TestNoiseIsLeftAlone(t *testing.T) {
 	for i := range pcm {
 		pcm[i] /= 200
 	}
-	if n, r := tsm.Accelerate(pcm, tsm.DefaultThreshold); n == len(in) || !r.Quiet {
+	if n, r := tsm.Accelerate(pcm, 0, tsm.DefaultThreshold); n == len(in) || !r.Quiet {
 		t.Errorf("Accelerate on quiet noise = %d, %+v", n, r)
 	}
 }
@@ -107,13 +107,13 @@ func TestNoiseIsLeftAlone(t *testing.T) {
 func TestShortBlocks(t *testing.T) {
 	for _, n := range []int{0, 1, 2*tsm.MinPeriod - 1} {
 		pcm := tone(n)
-		if got, r := tsm.Accelerate(pcm, 0); got != n || r.Period != 0 {
+		if got, r := tsm.Accelerate(pcm, 0, 0); got != n || r.Period != 0 {
 			t.Errorf("Accelerate(%d samples) = %d, %+v", n, got, r)
 		}
 	}
 	// A 10 ms block is searched up to 5 ms.
 	pcm := tone(480)
-	if n, r := tsm.Accelerate(pcm, tsm.DefaultThreshold); r.Period != 240 || n != 240 {
+	if n, r := tsm.Accelerate(pcm, 0, tsm.DefaultThreshold); r.Period != 240 || n != 240 {
 		t.Errorf("Accelerate(480 samples) = %d, %+v", n, r)
 	}
 }
@@ -123,9 +123,9 @@ func TestNoAllocs(t *testing.T) {
 	pcm := make([]int16, 1440, 1440+tsm.MaxPeriod)
 	if a := testing.AllocsPerRun(50, func() {
 		copy(pcm[:1440], in)
-		tsm.Accelerate(pcm[:1440], tsm.DefaultThreshold)
+		tsm.Accelerate(pcm[:1440], 0, tsm.DefaultThreshold)
 		copy(pcm[:1440], in)
-		tsm.PreemptiveExpand(pcm[:1440], tsm.DefaultThreshold)
+		tsm.PreemptiveExpand(pcm[:1440], 0, tsm.DefaultThreshold)
 	}); a != 0 {
 		t.Errorf("%v allocations per stretch", a)
 	}
@@ -172,9 +172,9 @@ func stretchSpeech(t *testing.T, seed uint64, seconds int, rate float64) (src, p
 				var r tsm.Result
 				n := len(fifo)
 				if rate < 0 {
-					n, r = tsm.Accelerate(fifo, tsm.DefaultThreshold)
+					n, r = tsm.Accelerate(fifo, 0, tsm.DefaultThreshold)
 				} else {
-					n, r = tsm.PreemptiveExpand(fifo, tsm.DefaultThreshold)
+					n, r = tsm.PreemptiveExpand(fifo, 0, tsm.DefaultThreshold)
 				}
 				fifo = fifo[:n]
 				done += r.Period
@@ -221,7 +221,7 @@ func BenchmarkAccelerate(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		copy(pcm, in)
-		tsm.Accelerate(pcm, tsm.DefaultThreshold)
+		tsm.Accelerate(pcm, 0, tsm.DefaultThreshold)
 	}
 }
 
@@ -231,6 +231,6 @@ func BenchmarkPreemptiveExpand(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		copy(pcm[:960], in)
-		tsm.PreemptiveExpand(pcm[:960], tsm.DefaultThreshold)
+		tsm.PreemptiveExpand(pcm[:960], 0, tsm.DefaultThreshold)
 	}
 }
