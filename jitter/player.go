@@ -123,25 +123,7 @@ func (p *Player) Next(now time.Time, dst []int16) Played {
 		decoded := pl.DecodedSamples + pl.RecoveredSamples
 		p.fifoLen += p.play(f, &pl)
 		if p.buf.stretching && stretches == 0 && pl.DecodedSamples+pl.RecoveredSamples > decoded {
-			dir, threshold := p.buf.steer()
-			// Continuous music may never reach NetEQ's correlation:
-			// after missesUrgent tries in a row the stretch takes a less
-			// periodic lag, after missesDesperate the best there is.
-			switch {
-			case p.misses >= missesDesperate:
-				threshold = -1
-			case p.misses >= missesUrgent:
-				threshold = min(threshold, urgentThreshold)
-			}
-			switch {
-			case p.stretch(dir, threshold, &pl):
-				stretches++
-				p.misses = 0
-			case dir != 0:
-				p.misses++
-			default:
-				p.misses = 0
-			}
+			stretches = p.steer(&pl)
 		}
 	}
 	copy(dst, p.fifo[:codec.FrameSamples])
@@ -152,9 +134,44 @@ func (p *Player) Next(now time.Time, dst []int16) Played {
 	return pl
 }
 
+// steer stretches the audio held, just decoded, the way the buffer's
+// level asks, and returns the stretches done: one, or up to maxBridges
+// while the level is more than 40 ms off (steer's threshold -1), so that
+// a target that fell 60 ms is reached within a tick or two.
+func (p *Player) steer(pl *Played) int {
+	n := 0
+	for n < maxBridges {
+		dir, threshold := p.buf.steer()
+		if n > 0 && threshold >= 0 {
+			break
+		}
+		// Continuous music may never reach NetEQ's correlation: after
+		// missesUrgent tries in a row the stretch takes a less periodic
+		// lag, after missesDesperate the best there is.
+		switch {
+		case p.misses >= missesDesperate:
+			threshold = -1
+		case p.misses >= missesUrgent:
+			threshold = min(threshold, urgentThreshold)
+		}
+		switch {
+		case p.stretch(dir, threshold, pl):
+			n++
+			p.misses = 0
+			continue
+		case dir != 0:
+			p.misses++
+		default:
+			p.misses = 0
+		}
+		break
+	}
+	return n
+}
+
 // maxBridges bounds the stretches of one call of Next: one to steer the
-// level, or up to three (each at most half what is held) to bridge a
-// packet that is not there yet.
+// level (up to three when it is more than 40 ms off), or up to three (each
+// at most half what is held) to bridge a packet that is not there yet.
 const maxBridges = 3
 
 // Steering stretches that found no period good enough, in a row, before
