@@ -20,6 +20,19 @@ type Sink interface {
 	WriteRTP(header, payload []byte) error
 }
 
+// Prefetcher is a Sink whose WriteRTP reads per-listener state that a tick
+// finds out of the caches (a WebRTC peer's send state and SRTP keys): the
+// engine calls Prefetch on the sinks it is about to write to, so that
+// their memory loads overlap its work on the listeners before them.
+// Prefetch must be cheap, safe to call at any time from the tick's
+// goroutine, and change nothing.
+type Prefetcher interface {
+	// Prefetch starts loading what WriteRTP will read: ahead is how many
+	// listeners come first, 2 (load the sink's own state) or 1 (load
+	// what that state points to, now in cache).
+	Prefetch(ahead int)
+}
+
 // SinkFunc adapts a function to a Sink.
 type SinkFunc func(header, payload []byte) error
 

@@ -91,6 +91,7 @@ type Room struct {
 	mu        sync.Mutex // guards membership, roles, mutes and the tick
 	closed    bool
 	members   []*Participant
+	ahead     []Prefetcher // members[i]'s sink when it is a Prefetcher, else nil
 	byID      map[string]*Participant
 	speakers  []*Participant // contributing roles, in join order
 	mix       *mixer.Mixer
@@ -180,6 +181,8 @@ func (r *Room) Join(id string, cfg ParticipantConfig) (*Participant, error) {
 	}
 	p.index = len(r.members)
 	r.members = append(r.members, p)
+	pf, _ := p.sink.(Prefetcher)
+	r.ahead = append(r.ahead, pf)
 	r.tierCount[p.ts.tier]++
 	r.byID[id] = p
 	r.mu.Unlock()
@@ -276,6 +279,9 @@ func (r *Room) remove(p *Participant, reason string) {
 	r.members[p.index].index = p.index
 	r.members[last] = nil
 	r.members = r.members[:last]
+	r.ahead[p.index] = r.ahead[last]
+	r.ahead[last] = nil
+	r.ahead = r.ahead[:last]
 	r.mu.Unlock()
 	r.emit(Event{Kind: EventLeft, Participant: p.id, Reason: reason})
 }
@@ -289,7 +295,7 @@ func (r *Room) close() {
 	}
 	r.closed = true
 	members := r.members
-	r.members, r.speakers = nil, nil
+	r.members, r.ahead, r.speakers = nil, nil, nil
 	r.byID = map[string]*Participant{}
 	r.mu.Unlock()
 	for _, p := range members {

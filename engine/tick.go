@@ -78,7 +78,14 @@ func (r *Room) runTick() {
 	if !encoded {
 		return
 	}
-	for _, p := range r.members {
+	ahead := r.ahead
+	for i, p := range r.members {
+		if i+2 < len(ahead) && ahead[i+2] != nil {
+			ahead[i+2].Prefetch(2)
+		}
+		if i+1 < len(ahead) && ahead[i+1] != nil {
+			ahead[i+1].Prefetch(1)
+		}
 		if p.private == nil {
 			o := r.outputs[p.ts.tier]
 			p.out.send(t, o, r.tiers[o.tier].RED, p.sink, &sent)

@@ -163,6 +163,13 @@ func webrtcRoom(ctx context.Context, n int) (*fanRoom, error) {
 			into[i] = uint64(c.Packets())
 		}
 	}
+	f.authenticated = func() uint64 {
+		var v uint64
+		for _, c := range clients {
+			v += uint64(c.Verified())
+		}
+		return v
+	}
 	return f, nil
 }
 

@@ -3,6 +3,7 @@ package capacity
 import (
 	"context"
 	"encoding/json"
+	"github.com/handsup-audio/handsup/internal/webrtctest"
 	"testing"
 	"time"
 )
@@ -43,6 +44,13 @@ func TestRunTransports(t *testing.T) {
 			c.DeliveredPct != 100 || c.ListenersShort != 0 {
 			t.Errorf("%s: sent %d, received %d (%.2f%%, %d listeners short), want at least %d, all received",
 				c.Transport, c.PacketsSent, c.PacketsReceived, c.DeliveredPct, c.ListenersShort, ticks*uint64(cfg.TransportListeners))
+		}
+		// The WebRTC clients' pion authenticated a sample of what came:
+		// the stream is valid SRTP, not just datagrams.
+		if c.Transport == "webrtc" && (c.PacketsAuthenticated == nil ||
+			*c.PacketsAuthenticated < c.PacketsSent/webrtctest.SkimEvery/2) {
+			t.Errorf("webrtc: pion authenticated %v packets of %d sent, want about 1 in %d",
+				c.PacketsAuthenticated, c.PacketsSent, webrtctest.SkimEvery)
 		}
 		if c.TickCPUusWith <= 0 || c.TickCPUusWithout <= 0 {
 			t.Errorf("%s: ticks took %.1f / %.1f µs, want positive", c.Transport, c.TickCPUusWith, c.TickCPUusWithout)

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"github.com/handsup-audio/handsup/internal/testnet"
 	"io"
 	"net"
 	"net/http"
@@ -45,7 +46,7 @@ func TestFFmpegEndToEnd(t *testing.T) {
 
 	ports := freeUDPPorts(t, 3)
 	s1Recv, s2Recv, lRecv := ports[0], ports[1], ports[2]
-	s1Send, s2Send := freeUDPPortPair(t), freeUDPPortPair(t)
+	s1Send, s2Send := testnet.FreeUDPPortPair(t), testnet.FreeUDPPortPair(t)
 	s1RTCP, s2RTCP := s1Send+1, s2Send+1
 	const f1, f2 = 440.0, 1000.0
 
@@ -273,27 +274,6 @@ func metricValue(t *testing.T, text, series string) float64 {
 		}
 	}
 	return -1
-}
-
-// freeUDPPortPair finds a loopback UDP port whose port + 1 is free too, as
-// ffmpeg's localrtpport and localrtcpport.
-func freeUDPPortPair(t *testing.T) int {
-	t.Helper()
-	for range 32 {
-		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := c.LocalAddr().(*net.UDPAddr).Port
-		d, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port + 1})
-		c.Close()
-		if err == nil {
-			d.Close()
-			return port
-		}
-	}
-	t.Fatal("no free pair of loopback UDP ports")
-	return 0
 }
 
 // freeUDPPorts finds n loopback UDP ports free right now.

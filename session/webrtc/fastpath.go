@@ -2,7 +2,12 @@ package webrtc
 
 import (
 	"net/netip"
+	"reflect"
 	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/handsup-audio/handsup/internal/prefetch"
 
 	"github.com/pion/rtp"
 
@@ -48,8 +53,32 @@ type fastPath struct {
 // few memory loads, most of them at once.
 type sendState struct {
 	mu    sync.Mutex
-	fast  fastPath       // zero until DTLS is up and the keys derived
+	t     *Transport     // Peer.t, here so that a send reads one line less
 	route netip.AddrPort // the ICE pair's remote over UDP; invalid over TCP or before a pair
+	fast  fastPath       // zero until DTLS is up and the keys derived
+	// keys is the address of the AES-GCM state (key schedule, GHASH
+	// table) fast.gcm uses, for Prefetch; 0 before.
+	keys atomic.Uintptr
+}
+
+// gcmStateLines is how many cache lines of AES-GCM state a protection
+// reads from: Go's AES-GCM keeps its expanded key and its GHASH table in
+// one object of about 760 bytes on amd64.
+const gcmStateLines = 12
+
+// Prefetch starts loading what a send to the peer reads (engine.Prefetcher):
+// two listeners ahead its send state, one ahead the AES-GCM state that
+// points to. A tick reaches each peer's state about 20 ms after the last,
+// long gone from the caches; this way its loads overlap the sends to the
+// listeners before it.
+func (p *Peer) Prefetch(ahead int) {
+	if ahead >= 2 {
+		prefetch.Lines(unsafe.Pointer(&p.send), int(unsafe.Sizeof(p.send))/prefetch.LineSize+2)
+		return
+	}
+	if k := p.send.keys.Load(); k != 0 {
+		prefetch.At(k, gcmStateLines)
+	}
 }
 
 // FastPath reports whether the peer's stream takes the fast path now: its
@@ -79,6 +108,9 @@ func (p *Peer) startFastPath() {
 	}
 	p.send.mu.Lock()
 	p.send.fast = *f
+	if f.gcm.aead != nil {
+		p.send.keys.Store(reflect.ValueOf(f.gcm.aead).Pointer())
+	}
 	routed := p.send.route.IsValid()
 	p.send.mu.Unlock()
 	if !routed {
@@ -123,13 +155,13 @@ func (p *Peer) writeFast(header, payload []byte) (ok bool, err error) {
 	}
 	if s.fast.gcm.aead != nil {
 		if len(header) < 12 {
-			p.t.stats.badHeader.Add(1)
+			s.t.stats.badHeader.Add(1)
 			return true, errShortHeader
 		}
-		b, buf := p.t.udp.reserve(len(header)+len(payload)+gcmTagLen, s.route)
+		b, buf := s.t.udp.reserve(len(header)+len(payload)+gcmTagLen, s.route)
 		_, _ = s.fast.gcm.protect(buf[:0], header, payload) // fills buf exactly; a 12-byte header cannot fail
 		b.done()
-		p.t.stats.fastRTP.Add(1)
+		s.t.stats.fastRTP.Add(1)
 		return true, nil
 	}
 	n := len(header) + len(payload)

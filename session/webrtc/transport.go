@@ -235,6 +235,7 @@ func (t *Transport) Answer(ctx context.Context, offer string) (*Peer, string, er
 		return nil, "", ErrClosed
 	}
 	p := &Peer{t: t, track: &localTrack{}}
+	p.send.t = t
 	pc, err := t.newAPI(p).NewPeerConnection(pion.Configuration{})
 	if err != nil {
 		return nil, "", fmt.Errorf("webrtc: new peer connection: %w", err)

@@ -160,6 +160,8 @@ func TestMediaBothWays(t *testing.T) {
 			}
 			rec := newRecorder()
 			p.Bind(rec)
+			p.Prefetch(2) // hints, before and after the fast path starts: they change nothing
+			p.Prefetch(1)
 			// The fast path starts on the server's own connected event,
 			// which may come a moment after the client's.
 			for end := time.Now().Add(deadline); !tcp && !p.FastPath() && time.Now().Before(end); {
@@ -185,6 +187,8 @@ func TestMediaBothWays(t *testing.T) {
 			if st.RTPSent == 0 || st.RTPIn == 0 || st.RTCPIn == 0 || st.Open != 1 || st.SlowPeers != 0 {
 				t.Errorf("stats %+v", st)
 			}
+			p.Prefetch(2)
+			p.Prefetch(1)
 			// Over UDP the peer's own SRTP context protected every packet
 			// the client decoded (pion's would have used the same keys);
 			// over ICE-TCP pion's path carried them.
@@ -358,7 +362,13 @@ func BenchmarkWriteRTPPeers(b *testing.B) {
 		}
 		b.StartTimer()
 		t0 := time.Now()
-		for _, p := range ps {
+		for i, p := range ps { // prefetching as the engine does (engine.Prefetcher)
+			if i+2 < len(ps) {
+				ps[i+2].Prefetch(2)
+			}
+			if i+1 < len(ps) {
+				ps[i+1].Prefetch(1)
+			}
 			h := engineHeader(hdr[:], p.PayloadType(), uint16(round), uint32(round*960), p.SSRC())
 			if err := p.WriteRTP(h, payload); err != nil {
 				b.Fatal(err)

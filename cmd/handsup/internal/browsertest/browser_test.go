@@ -37,7 +37,8 @@ const wait = 20 * time.Second
 // microphone's.
 const ffmpegTone, micTone = 1000.0, 660.0
 
-const adminToken = "tok"
+// adminToken is the server's admin token (16 characters at least).
+const adminToken = "browsertest-admin-token"
 
 // lookPath finds a program the tests need, or skips: they fail instead
 // in CI, where make deps installs it.
@@ -67,18 +68,24 @@ type env struct {
 	browser context.Context
 }
 
-func start(t *testing.T) *env {
+// start starts them; configure, when given, changes the server's
+// configuration first.
+func start(t *testing.T, configure ...func(*server.Config)) *env {
 	t.Helper()
 	chromium := lookPath(t, "chromium", "chromium-browser", "google-chrome")
 	e := &env{t: t, ffmpeg: lookPath(t, "ffmpeg"), dir: t.TempDir()}
 	wav := filepath.Join(e.dir, "mic.wav")
 	writeToneWAV(t, wav, micTone)
 
-	srv, err := server.New(server.Config{
+	cfg := server.Config{
 		HTTPAddr: "127.0.0.1:0", RTPAddr: "127.0.0.1:0", AdminToken: adminToken,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		WebRTC: webrtc.Config{UDPAddr: "127.0.0.1:0"},
-	})
+	}
+	for _, c := range configure {
+		c(&cfg)
+	}
+	srv, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,6 +132,12 @@ func start(t *testing.T) *env {
 func writeToneWAV(t *testing.T, path string, freq float64) {
 	pcm := make([]int16, 2*48000)
 	signal.Tone(pcm, freq, 8192, 0)
+	writeWAV(t, path, pcm)
+}
+
+// writeWAV writes pcm as a 48 kHz mono WAV file.
+func writeWAV(t *testing.T, path string, pcm []int16) {
+	t.Helper()
 	var b bytes.Buffer
 	le := binary.LittleEndian
 	b.WriteString("RIFF")
@@ -161,12 +174,14 @@ func (e *env) api(method, path, body, token string, want int) []byte {
 	return data
 }
 
-// invite is the admin's invite for id in room r with role: the token the
-// page takes.
-func (e *env) invite(id, role string) string {
-	var v struct{ Invite string }
-	_ = json.Unmarshal(e.api("POST", "/v1/rooms/r/invites", fmt.Sprintf(`{"id":%q,"role":%q}`, id, role), adminToken, 201), &v)
-	return v.Invite
+// token mints a participant token for identity in room r with grants:
+// the token the page takes.
+func (e *env) token(identity string, grants ...string) string {
+	e.t.Helper()
+	g, _ := json.Marshal(grants)
+	var v struct{ Token string }
+	_ = json.Unmarshal(e.api("POST", "/v1/rooms/r/tokens", fmt.Sprintf(`{"identity":%q,"grants":%s}`, identity, g), adminToken, 201), &v)
+	return v.Token
 }
 
 // uplinkPackets is how many packets the server has received from id.
@@ -199,6 +214,13 @@ func (e *env) waitUplink(id string) {
 // Hz to the server until the test ends.
 func (e *env) ffmpegSpeaker(id string, freq float64) {
 	e.t.Helper()
+	e.ffmpegSpeakerFrom(id, "-f", "lavfi", "-i", fmt.Sprintf("sine=frequency=%v:sample_rate=48000", freq))
+}
+
+// ffmpegSpeakerFrom is ffmpegSpeaker sending what ffmpeg's input options
+// give, in real time.
+func (e *env) ffmpegSpeakerFrom(id string, input ...string) {
+	e.t.Helper()
 	send := freePort(e.t)
 	sink, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}) // its mix-minus, unread
 	if err != nil {
@@ -208,10 +230,9 @@ func (e *env) ffmpegSpeaker(id string, freq float64) {
 	e.api("POST", "/v1/rooms/r/participants", fmt.Sprintf(`{"id":%q,"role":"speaker","rtp":{"addr":"127.0.0.1:%d","recv_addr":%q}}`,
 		id, send, sink.LocalAddr().String()), adminToken, 201)
 	url := fmt.Sprintf("rtp://%s?localrtpport=%d", e.srv.RTPAddr(), send)
-	cmd := exec.Command(e.ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-re",
-		"-f", "lavfi", "-i", fmt.Sprintf("sine=frequency=%v:sample_rate=48000", freq),
-		"-t", "60", "-ac", "1", "-c:a", "libopus", "-b:a", "48k", "-frame_duration", "20",
-		"-application", "audio", "-payload_type", "111", "-f", "rtp", url)
+	args := append([]string{"-hide_banner", "-loglevel", "error", "-nostdin", "-re"}, input...)
+	cmd := exec.Command(e.ffmpeg, append(args, "-t", "90", "-ac", "1", "-c:a", "libopus", "-b:a", "48k", "-frame_duration", "20",
+		"-application", "audio", "-payload_type", "111", "-f", "rtp", url)...)
 	cmd.Stdout = io.Discard
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)
@@ -304,6 +325,13 @@ type page struct {
 // suppression would take a steady tone for noise.
 func (e *env) open(name, token, role string) *page {
 	e.t.Helper()
+	return e.openWith(name, token, role, "")
+}
+
+// openWith is open with script run on the page before it joins (to set
+// the page's test hooks).
+func (e *env) openWith(name, token, role, script string) *page {
+	e.t.Helper()
 	ctx, cancel := chromedp.NewContext(e.browser)
 	e.t.Cleanup(cancel)
 	p := &page{e: e, name: name, ctx: ctx}
@@ -333,18 +361,22 @@ func (e *env) open(name, token, role string) *page {
 	tok, _ := json.Marshal(token)
 	p.eval(fmt.Sprintf(`(() => {
 		handsupTest.micConstraints = {echoCancellation: false, noiseSuppression: false, autoGainControl: false};
+		%s
 		document.getElementById('token').value = %s;
 		document.getElementById('role').value = %q;
 		document.querySelector('#enter button[type=submit]').click();
 		return true;
-	})()`, tok, role), nil)
+	})()`, script, tok, role), nil)
 	p.poll(`handsupTest.S.location !== '' && handsupTest.S.pc.connectionState === 'connected'`)
 	return p
 }
 
-func (p *page) bounded() context.Context {
-	ctx, cancel := context.WithTimeout(p.ctx, wait)
-	time.AfterFunc(wait, cancel)
+func (p *page) bounded() context.Context { return p.within(wait) }
+
+// within is the page's context, ending after d.
+func (p *page) within(d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(p.ctx, d)
+	time.AfterFunc(d, cancel)
 	return ctx
 }
 
@@ -358,15 +390,24 @@ func (p *page) do(steps ...chromedp.Action[chromedp.Void]) {
 // eval evaluates expr (awaiting a promise) into out (nil: ignored).
 func (p *page) eval(expr string, out any) {
 	p.e.t.Helper()
-	raw, err := chromedp.Run(p.bounded(), chromedp.Evaluate[[]byte](expr, chromedp.EvalAwaitPromise))
+	if err := p.evalWithin(wait, expr, out); err != nil {
+		p.e.t.Fatal(err)
+	}
+}
+
+// evalWithin is eval bounded by d, returning its error: for a long
+// evaluation, or one on another goroutine than the test's.
+func (p *page) evalWithin(d time.Duration, expr string, out any) error {
+	raw, err := chromedp.Run(p.within(d), chromedp.Evaluate[[]byte](expr, chromedp.EvalAwaitPromise))
 	if err != nil {
-		p.e.t.Fatalf("%s: %s: %v", p.name, expr, err)
+		return fmt.Errorf("%s: %s: %w", p.name, expr, err)
 	}
 	if out != nil {
 		if err := json.Unmarshal(raw, out); err != nil {
-			p.e.t.Fatalf("%s: %s: %v (%s)", p.name, expr, err, raw)
+			return fmt.Errorf("%s: %s: %w (%s)", p.name, expr, err, raw)
 		}
 	}
+	return nil
 }
 
 // poll waits for expr to be true on the page.
@@ -453,7 +494,7 @@ func (p *page) hears(freq float64) {
 func TestBrowserListenerHearsFFmpegSpeaker(t *testing.T) {
 	e := start(t)
 	e.api("POST", "/v1/rooms", `{"id":"r"}`, adminToken, 201)
-	p := e.open("listener", e.invite("web", "listener"), "listener")
+	p := e.open("listener", e.token("web", "listen"), "listener")
 	var sdp string
 	p.eval(`handsupTest.S.pc.remoteDescription.sdp`, &sdp)
 	if !strings.Contains(sdp, "red/48000") {
@@ -485,8 +526,8 @@ func TestBrowserSpeakerHeardByFFmpeg(t *testing.T) {
 	e := start(t)
 	e.api("POST", "/v1/rooms", `{"id":"r"}`, adminToken, 201)
 	ffl := e.ffmpegListener("ffl")
-	spk := e.open("speaker", e.invite("web", "speaker"), "speaker")
-	lis := e.open("listener", e.invite("web2", "listener"), "listener")
+	spk := e.open("speaker", e.token("web", "listen", "speak"), "speaker")
+	lis := e.open("listener", e.token("web2", "listen"), "listener")
 	spk.poll(`handsupTest.S.publishing && handsupTest.S.pc.currentRemoteDescription.sdp.includes('a=sendrecv')`)
 	e.waitUplink("web")
 	lis.hears(micTone)
@@ -514,5 +555,38 @@ func TestBrowserSpeakerHeardByFFmpeg(t *testing.T) {
 	// a mix-minus, below -150 dB.
 	if ownTone.Tone > -90 {
 		t.Errorf("the speaker's analyser shows its own tone at %.1f dB", ownTone.Tone)
+	}
+}
+
+// TestBrowserICEServersFromLink: a server configured with a STUN and a
+// TURN server (-stun, -turn) names them in the WHEP answer's Link
+// headers; the page hands them to its RTCPeerConnection
+// (setConfiguration after the answer, for its next ICE restart), TURN
+// with the credentials made for this participant.
+func TestBrowserICEServersFromLink(t *testing.T) {
+	e := start(t, func(c *server.Config) {
+		c.ICEServers = webrtc.ICEServers{
+			URLs:       []string{"stun:127.0.0.1:3478", "turn:127.0.0.1:3478?transport=udp"},
+			TURNSecret: []byte("browsertest-turn-secret"),
+		}
+	})
+	e.api("POST", "/v1/rooms", `{"id":"r"}`, adminToken, 201)
+	p := e.open("listener", e.token("web", "listen"), "listener")
+	var got []struct {
+		URLs       any    `json:"urls"`
+		Username   string `json:"username"`
+		Credential string `json:"credential"`
+	}
+	p.eval(`handsupTest.S.pc.getConfiguration().iceServers`, &got)
+	t.Logf("the page's iceServers: %+v", got)
+	if len(got) != 2 {
+		t.Fatalf("the page's RTCPeerConnection has %d ICE servers, want 2: %+v", len(got), got)
+	}
+	if fmt.Sprint(got[0].URLs) != "stun:127.0.0.1:3478" && fmt.Sprint(got[0].URLs) != "[stun:127.0.0.1:3478]" {
+		t.Errorf("first ICE server %v, want stun:127.0.0.1:3478", got[0].URLs)
+	}
+	if !strings.Contains(fmt.Sprint(got[1].URLs), "turn:127.0.0.1:3478?transport=udp") ||
+		!strings.HasSuffix(got[1].Username, ":web") || got[1].Credential == "" {
+		t.Errorf("second ICE server %+v, want the TURN server with web's credentials", got[1])
 	}
 }

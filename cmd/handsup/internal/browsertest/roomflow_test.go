@@ -18,30 +18,10 @@ import (
 	"github.com/handsup-audio/handsup/bench/signal"
 )
 
-// needs skips the test unless the server's OpenAPI document names every
-// one of parts: the room flow needs participant tokens with self-service
-// and the resumable event stream.
-func (e *env) needs(parts ...string) {
-	e.t.Helper()
-	doc := string(e.api("GET", "/v1/openapi.json", "", "", 200))
-	for _, p := range parts {
-		if !strings.Contains(doc, p) {
-			e.t.Skipf("the server has no %s yet: the room flow waits for participant tokens (self-service, moderate grant) and the resumable event stream", p)
-		}
-	}
-}
-
-// token mints a participant token for identity in room r.
-func (e *env) token(identity string, grants ...string) string {
-	g, _ := json.Marshal(grants)
-	var v struct{ Token string }
-	_ = json.Unmarshal(e.api("POST", "/v1/rooms/r/tokens", fmt.Sprintf(`{"identity":%q,"grants":%s}`, identity, g), adminToken, 201), &v)
-	return v.Token
-}
-
 // sseEvent is one event of the stream as a third client reads it.
 type sseEvent struct {
-	ID          string
+	ID          string `json:"-"`  // the event's id line ("" without one)
+	DataID      uint64 `json:"id"` // the id in its data, which must agree
 	Type        string `json:"type"`
 	Participant string `json:"participant"`
 }
@@ -68,11 +48,15 @@ func (e *env) follow(token string) func() []sseEvent {
 		var id string
 		for lines.Scan() {
 			line := lines.Text()
-			if v, ok := strings.CutPrefix(line, "id:"); ok {
+			if line == "" {
+				id = "" // an event ends: the next has its own id line, or none
+			} else if v, ok := strings.CutPrefix(line, "id:"); ok {
 				id = strings.TrimSpace(v)
 			} else if v, ok := strings.CutPrefix(line, "data:"); ok {
 				ev := sseEvent{ID: id}
-				if json.Unmarshal([]byte(strings.TrimSpace(v)), &ev) == nil {
+				if err := json.Unmarshal([]byte(strings.TrimSpace(v)), &ev); err != nil {
+					e.t.Errorf("event data %s: %v", v, err)
+				} else {
 					mu.Lock()
 					got = append(got, ev)
 					mu.Unlock()
@@ -92,24 +76,42 @@ func (e *env) follow(token string) func() []sseEvent {
 // promotes it; the promoted page publishes its microphone, which an
 // ffmpeg listener hears; the moderator mutes it. A third client's event
 // stream shows hand_raised, role_changed, hand_lowered and muted for it,
-// in that order, with increasing ids. With -update-screenshot the
-// moderator's page, on a phone's screen, is written to
-// docs/web-client.png.
+// in that order, with increasing ids; the moderator then removes lena,
+// whose page says so. With -update-screenshot the moderator's page, on a
+// phone's screen, is written to docs/web-client.png.
 func TestBrowserRoomFlow(t *testing.T) {
 	e := start(t)
-	e.needs("/v1/rooms/{room}/tokens", "/v1/rooms/{room}/events/cookie", "Last-Event-ID")
 	e.api("POST", "/v1/rooms", `{"id":"r"}`, adminToken, 201)
 	events := e.follow(e.token("observer", "listen"))
 	e.ffmpegSpeaker("host", ffmpegTone)
 	ffl := e.ffmpegListener("ffl")
 	lena := e.open("lena", e.token("lena", "listen", "speak"), "listener")
-	mod := e.open("moderator", e.token("mo", "listen", "moderate"), "listener")
+	modToken := e.token("mo", "listen", "moderate")
+	mod := e.open("moderator", modToken, "listener")
 	if *updateScreenshot {
 		mod.do(chromedp.EmulateViewport(390, 760, chromedp.EmulateScale(2), chromedp.EmulateMobile))
 	}
 
 	lena.click("#hand")
 	mod.poll(`document.querySelector('#hands li')?.dataset.id === 'lena'`)
+	// The page's queue is the server's: GET .../hands with the
+	// moderator's token, in raise order.
+	var queue struct{ Hands []struct{ ID, Role string } }
+	_ = json.Unmarshal(e.api("GET", "/v1/rooms/r/hands", "", modToken, 200), &queue)
+	if len(queue.Hands) != 1 || queue.Hands[0].ID != "lena" || queue.Hands[0].Role != "listener" {
+		t.Errorf("GET /hands: %+v, want lena, a listener, alone", queue.Hands)
+	}
+	// Both pages follow the room with an EventSource (the events cookie),
+	// which began with a snapshot with an id.
+	for _, p := range []*page{lena, mod} {
+		var via string
+		var first struct{ Type, ID string }
+		p.eval(`handsupTest.S.events`, &via)
+		p.eval(`handsupTest.events[0]`, &first)
+		if via != "eventsource" || first.Type != "snapshot" || first.ID == "" {
+			t.Errorf("%s follows the room by %q, first event %+v; want an EventSource starting with a snapshot with an id", p.name, via, first)
+		}
+	}
 	mod.click(`#hands li[data-id="lena"] button`) // Invite to speak
 	lena.poll(`handsupTest.S.role === 'speaker' && handsupTest.S.publishing && handsupTest.S.pc.currentRemoteDescription.sdp.includes('a=sendrecv')`)
 	e.waitUplink("lena")
@@ -161,10 +163,15 @@ func TestBrowserRoomFlow(t *testing.T) {
 	var last uint64
 	for _, ev := range seen {
 		var id uint64
-		if _, err := fmt.Sscan(ev.ID, &id); err != nil || id <= last {
-			t.Errorf("event %s has id %q after %d", ev.Type, ev.ID, last)
+		if _, err := fmt.Sscan(ev.ID, &id); err != nil || id <= last || id != ev.DataID {
+			t.Errorf("event %s has id %q (%d in its data) after %d", ev.Type, ev.ID, ev.DataID, last)
 		}
 		last = id
 	}
 	t.Logf("observer: %+v", seen)
+
+	// Removed by the moderator, lena's page says so (the left event's
+	// reason is kicked).
+	mod.click(`#stage li[data-id="lena"] button:last-child`) // Remove
+	lena.poll(`document.getElementById('status').textContent.includes('removed you') && !document.getElementById('enter').hidden`)
 }

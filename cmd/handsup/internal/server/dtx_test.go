@@ -3,6 +3,8 @@ package server
 import (
 	"errors"
 	"fmt"
+	"github.com/handsup-audio/handsup/engine"
+	"github.com/handsup-audio/handsup/internal/testnet"
 	"math"
 	"net"
 	"os"
@@ -131,7 +133,7 @@ func runDTXRooms(t *testing.T, decs []decoder) (dtx, full dtxRun) {
 			fmt.Sprintf(`{"id":"count","role":"listener","rtp":{"addr":%q}}`, r.count.addr()), 201, nil)
 		r.joined = time.Now()
 		for j, d := range decs {
-			port := freeUDPPortPair(t)
+			port := testnet.FreeUDPPortPair(t)
 			r.stop = append(r.stop, d.listen(t, port))
 			waitBound(t, port)
 			ts.mustCall("POST", "/v1/rooms/"+id+"/participants",
@@ -139,24 +141,32 @@ func runDTXRooms(t *testing.T, decs []decoder) (dtx, full dtxRun) {
 		}
 	}
 
-	// Both speakers in lockstep, in real time; the packets the counting
-	// listeners receive from 1 s into the silence to its end give the
-	// silent rate.
+	// Both speakers in lockstep, in real time. From 1 s into the silence
+	// to its end, the packets each room sent per output stream per second
+	// of its own ticks give the silent rate: the server's counts, which a
+	// loaded machine (late ticks, a lagging reader) does not skew.
 	var pcm [codec.FrameSamples]int16
 	var pkt [1500]byte
-	var marks [2]int
+	var marks [2]engine.Counters
 	const from, to = dtxTalk + 50, dtxTalk + dtxSilence
 	next := time.Now()
 	for frame := range dtxMaxFrame {
 		if frame == from || frame == to {
-			for i, r := range rooms {
-				r.count.mu.Lock()
-				if frame == from {
-					marks[i] = r.count.pkts
-				} else {
-					r.run.silentRate = float64(r.count.pkts-marks[i]) / (float64(to-from) / 50)
+			for i, id := range []string{"dtx", "full"} {
+				rm, err := ts.s.room(id)
+				if err != nil {
+					t.Fatal(err)
 				}
-				r.count.mu.Unlock()
+				c := rm.Counters()
+				if frame == from {
+					marks[i] = c
+					continue
+				}
+				ticks := float64(c.RoomTicks - marks[i].RoomTicks)
+				outputs := float64(2 + len(decs)) // the speaker's mix-minus, the counter, the decoders
+				if ticks > 0 {
+					rooms[i].run.silentRate = float64(c.PacketsOut-marks[i].PacketsOut) / outputs / (ticks / 50)
+				}
 			}
 		}
 		for _, r := range rooms {
@@ -181,38 +191,11 @@ func runDTXRooms(t *testing.T, decs []decoder) (dtx, full dtxRun) {
 	return dtx, full
 }
 
-// freeUDPPortPair finds a loopback UDP port whose port + 1 is free too
-// (a decoder's RTP and RTCP ports).
-func freeUDPPortPair(t *testing.T) int {
-	t.Helper()
-	for range 32 {
-		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Close()
-		if port := c.LocalAddr().(*net.UDPAddr).Port; udpPortFree(port + 1) {
-			return port
-		}
-	}
-	t.Fatal("no free pair of loopback UDP ports")
-	return 0
-}
-
-// udpPortFree says whether loopback UDP port is free to bind.
-func udpPortFree(port int) bool {
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
-	if err == nil {
-		c.Close()
-	}
-	return err == nil
-}
-
 // waitBound waits until something (the decoder) has bound the loopback UDP
 // port, so that it hears the stream from its first packet.
 func waitBound(t *testing.T, port int) {
 	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); udpPortFree(port); time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(20 * time.Second); testnet.UDPPortFree(port); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) { // bounds a failure only
 			t.Fatalf("no decoder bound UDP port %d within 20 s", port)
 		}

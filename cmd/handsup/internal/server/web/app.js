@@ -11,23 +11,29 @@ const S = {
   room: '', token: '', id: '', role: 'listener', moderate: false,
   pc: null, transceiver: null, location: '', mic: null, publishing: false,
   stopEvents: null, stage: new Map(), hands: [], listeners: 0,
-  handUp: false, muted: false, tier: '',
+  handUp: false, muted: false, tier: '', events: '',
 };
 
-// Hooks for tests driving the page in a browser (see browser_test.go).
-window.handsupTest = { events: [], S, toneDB, inbound, micConstraints: null };
+// Hooks for tests driving the page in a browser (see browser_test.go):
+// offerSDP and answerSDP, when set, rewrite the WHEP offer as sent and
+// the answer as applied (a test puts a relay in the path this way).
+window.handsupTest = { events: [], S, toneDB, inbound, micConstraints: null, offerSDP: null, answerSDP: null };
 
-// claims reads a token's payload without checking it (the server does):
-// a JWT's middle part, or an invite's first part.
+// claims reads a participant token's payload without checking it (the
+// server does): the middle part of the JWT, with the room ("room"), the
+// identity ("sub") and the grants ("grants": listen, speak, moderate).
 function claims(token) {
   const parts = token.split('.');
-  const b64 = parts.length === 3 ? parts[1] : parts[0];
+  if (parts.length !== 3) return {};
   try {
-    return JSON.parse(atob(b64.replace(/-/g, '+').replace(/_/g, '/')));
+    return JSON.parse(atob(parts[1].replace(/-/g, '+').replace(/_/g, '/')));
   } catch {
     return {};
   }
 }
+
+// roleGrant is the grant joining in a role takes.
+const roleGrant = { listener: 'listen', speaker: 'speak', moderator: 'moderate' };
 
 function status(msg) { $('status').textContent = msg; }
 
@@ -60,8 +66,11 @@ function setup() {
   remember();
   $('room').addEventListener('change', remember);
   $('token').addEventListener('input', () => {
+    // Offer only the roles the token's grants allow, listener first.
     const c = claims($('token').value.trim());
-    if (c.role) $('role').value = c.role;
+    const grants = c.grants || [];
+    for (const o of $('role').options) o.disabled = grants.length > 0 && !grants.includes(roleGrant[o.value]);
+    if ($('role').selectedOptions[0]?.disabled) $('role').value = [...$('role').options].find((o) => !o.disabled)?.value || 'listener';
     if (c.room && !$('room').value) $('room').value = c.room;
   });
   $('enter').addEventListener('submit', (e) => { e.preventDefault(); enter().catch((err) => status('Could not join: ' + err.message)); });
@@ -75,7 +84,7 @@ async function enter() {
   S.room = $('room').value.trim();
   S.token = $('token').value.trim();
   const c = claims(S.token);
-  S.id = c.sub || c.id || '';
+  S.id = c.sub || '';
   S.role = $('role').value;
   S.moderate = S.role === 'moderator' || (c.grants || []).includes('moderate');
   sessionStorage.setItem('handsup.token.' + S.room, S.token);
@@ -108,16 +117,44 @@ async function listen() {
   preferRED(S.transceiver);
   pc.ontrack = (e) => playRemote(new MediaStream([e.track]));
   pc.onconnectionstatechange = () => {
-    if (pc.connectionState === 'failed') status('Connection lost.');
+    if (pc.connectionState === 'failed' && S.location) restartICE();
   };
   await pc.setLocalDescription(await pc.createOffer());
   await gathered(pc);
   const q = new URLSearchParams({ role: S.role });
   if (S.id) q.set('id', S.id);
-  const res = await api('POST', roomPath() + '/whep?' + q, pc.localDescription.sdp, 'application/sdp');
+  const hook = window.handsupTest;
+  const offer = pc.localDescription.sdp;
+  const res = await api('POST', roomPath() + '/whep?' + q, hook.offerSDP ? hook.offerSDP(offer) : offer, 'application/sdp');
   S.location = res.headers.get('Location');
   S.id = S.location.split('/').pop();
-  await pc.setRemoteDescription({ type: 'answer', sdp: await res.text() });
+  const answer = await res.text();
+  await pc.setRemoteDescription({ type: 'answer', sdp: hook.answerSDP ? hook.answerSDP(answer) : answer });
+  // The STUN and TURN servers come with the answer: the connection
+  // gathers with them from its next ICE restart on.
+  const iceServers = linkedICEServers(res.headers.get('Link'));
+  if (iceServers.length) pc.setConfiguration({ ...pc.getConfiguration(), iceServers });
+}
+
+// linkedICEServers reads the STUN and TURN servers of a WHIP/WHEP answer's
+// Link headers (RFC 9725 §4.6: rel="ice-server", TURN with username,
+// credential and credential-type), which fetch joins with commas.
+function linkedICEServers(header) {
+  const out = [];
+  for (const link of (header || '').split(/,\s*(?=<)/)) {
+    const m = link.match(/^\s*<([^>]*)>(.*)$/);
+    if (!m) continue;
+    const params = {};
+    for (const [, k, v] of m[2].matchAll(/;\s*([\w-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)/g)) {
+      params[k.toLowerCase()] = v.startsWith('"') ? v.slice(1, -1).replace(/\\(.)/g, '$1') : v.trim();
+    }
+    if (params.rel !== 'ice-server') continue;
+    const server = { urls: m[1] };
+    if (params.username) server.username = params.username;
+    if (params.credential) server.credential = params.credential;
+    out.push(server);
+  }
+  return out;
 }
 
 // preferRED offers audio/red first, as Chrome can: the server then sends
@@ -198,10 +235,24 @@ async function unpublish() {
   render();
 }
 
-async function renegotiate() {
-  await S.pc.setLocalDescription(await S.pc.createOffer());
+async function renegotiate(options) {
+  await S.pc.setLocalDescription(await S.pc.createOffer(options));
+  await gathered(S.pc);
   const res = await api('PATCH', S.location, S.pc.localDescription.sdp, 'application/sdp');
   await S.pc.setRemoteDescription({ type: 'answer', sdp: await res.text() });
+}
+
+// restartICE reconnects after the network changed: new ICE credentials,
+// gathered with the STUN and TURN servers the answer named, PATCHed to
+// Location; the server keeps the participant's id, role, hand and stream.
+async function restartICE() {
+  status('Reconnecting…');
+  try {
+    await renegotiate({ iceRestart: true });
+    status('');
+  } catch (err) {
+    status('Connection lost: ' + err.message);
+  }
 }
 
 // ---- events ---------------------------------------------------------
@@ -219,10 +270,17 @@ function openEvents(onEvent) {
   let stop = () => { stopped = true; };
   api('POST', url + '/cookie').then(() => {
     if (stopped) return;
+    // EventSource reconnects by itself, with Last-Event-ID; the server
+    // replays what it missed, or sends a snapshot.
     const es = new EventSource(url, { withCredentials: true });
+    S.events = 'eventsource';
     for (const t of eventTypes) es.addEventListener(t, (e) => onEvent(JSON.parse(e.data), e.lastEventId));
+    es.onerror = () => {
+      if (es.readyState === EventSource.CLOSED) status('Room events stopped (refused by the server).');
+    };
     stop = () => es.close();
   }, async () => {
+    S.events = 'fetch';
     let lastId = '';
     let ctrl = null;
     stop = () => { stopped = true; if (ctrl) ctrl.abort(); };
@@ -278,7 +336,7 @@ function onEvent(e, id) {
     case 'left':
       if (!S.stage.delete(p)) S.listeners = Math.max(0, S.listeners - 1);
       S.hands = S.hands.filter((h) => h !== p);
-      if (p === S.id) gone(e.reason === 'kicked' ? 'You were removed from the room.' : 'You left the room.');
+      if (p === S.id) gone(leftReasons[e.reason] || 'You left the room.');
       break;
     case 'role_changed':
       if (stageRoles.has(e.role)) {
@@ -313,6 +371,15 @@ function onEvent(e, id) {
   }
   render();
 }
+
+// leftReasons say why this participant is no longer in the room, by the
+// left event's reason.
+const leftReasons = {
+  left: 'You left the room.',
+  kicked: 'A moderator removed you from the room.',
+  timeout: 'The connection was lost.',
+  room_closed: 'The room has closed.',
+};
 
 // levels sets each stage member's level, 0 (silent) to 1 (loud), from the
 // RFC 6464 levels of the active speakers (0 loud .. 127 silent).

@@ -1,0 +1,31 @@
+package prefetch_test
+
+import (
+	"testing"
+	"unsafe"
+
+	"github.com/handsup-audio/handsup/internal/prefetch"
+)
+
+// A prefetch changes nothing and never faults, whatever the address.
+func TestLinesChangeNothing(t *testing.T) {
+	buf := make([]byte, 4*prefetch.LineSize)
+	for i := range buf {
+		buf[i] = byte(i)
+	}
+	prefetch.Lines(unsafe.Pointer(&buf[0]), 4)
+	prefetch.Lines(nil, 2) // an address nothing is mapped at
+	for i := range buf {
+		if buf[i] != byte(i) {
+			t.Fatalf("byte %d changed", i)
+		}
+	}
+}
+
+// Start loading a listener's state before the loop reaches it.
+func ExampleLines() {
+	type state struct{ key [176]byte }
+	s := new(state)
+	prefetch.Lines(unsafe.Pointer(s), int(unsafe.Sizeof(*s)+prefetch.LineSize-1)/prefetch.LineSize)
+	// Output:
+}
