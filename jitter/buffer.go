@@ -50,7 +50,16 @@ const (
 	forgetFactor = 0.983
 	quantile     = 0.95
 	history      = 2 * time.Second // window of the relative-delay minimum
-	historySize  = 256             // arrivals kept; 2 s of 10 ms packets
+	// targetFall is how fast the target may fall, as a fraction of the
+	// time between arrivals (4 ms per 20 ms packet: 200 ms a second); it
+	// rises at once. The percentile falls in whole buckets (from the
+	// 80 ms start to 20 ms in one step, 3.5 s in, once the start's weight
+	// is forgotten), and a level 60 ms over a target that fell at once is
+	// more than stretching removes in a tick or two; 4 ms a tick it
+	// follows. Slower still (1 ms a tick) delays the clean link's speech
+	// by a frame more for seconds.
+	targetFall  = 0.2
+	historySize = 256 // arrivals kept; 2 s of 10 ms packets
 	// actionEvery is the least time between two drift corrections.
 	actionEvery = 10 * frame
 	// fadeAfter consecutive concealed frames (100 ms) the frame says Fading;
@@ -105,11 +114,13 @@ type Buffer struct {
 	arrivals    [historySize]arrivalRecord
 	arrivalHead int
 	arrivalN    int
-	hist        []float64 // relative-delay histogram, bucketWidth buckets
-	target      int       // target buffer level in samples
-	packetLen   int       // duration of the last packet pushed, in samples
-	lossRate    float64   // recent fraction of packets lost (noteLoss)
-	lossy       bool      // the loss floor is on
+	hist        []float64     // relative-delay histogram, bucketWidth buckets
+	target      int           // target buffer level in samples
+	targetAt    time.Duration // arrival time of the last target update
+	haveTarget  bool          // targetAt is set
+	packetLen   int           // duration of the last packet pushed, in samples
+	lossRate    float64       // recent fraction of packets lost (noteLoss)
+	lossy       bool          // the loss floor is on
 	lastTransit time.Duration
 	haveTransit bool
 	jitter      float64 // RFC 3550 interarrival jitter, seconds
@@ -416,7 +427,15 @@ func (b *Buffer) observeArrivalLocked(at time.Duration, ts int64) {
 	}
 	t := time.Duration(b95)*bucketWidth + bucketWidth
 	t = min(max(t, b.cfg.MinDelay), b.cfg.MaxDelay)
-	b.target = durToSamples(t)
+	want := durToSamples(t)
+	if b.haveTarget && want < b.target {
+		fall := 0
+		if at > b.targetAt {
+			fall = durToSamples(time.Duration(float64(at-b.targetAt) * targetFall))
+		}
+		want = max(want, b.target-fall)
+	}
+	b.target, b.targetAt, b.haveTarget = want, at, true
 }
 
 // bucketOf rounds a relative delay up to its 20 ms bucket.

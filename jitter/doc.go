@@ -14,7 +14,8 @@
 // The target delay is the 95th percentile of each packet's delay relative
 // to the fastest of the last two seconds, in 20 ms buckets whose old weight
 // fades per packet; it starts at Config.StartDelay and stays between
-// MinDelay and MaxDelay, and on a lossy link it keeps the next packet in
+// MinDelay and MaxDelay, rises at once and falls at most 200 ms a second
+// (so stretching can follow it), and on a lossy link it keeps the next packet in
 // hand so its FEC can rebuild a loss. When a sender's clock drifts or the
 // target moves, a Player time-stretches the decoded audio one pitch period
 // at a time (package tsm, NetEQ's accelerate and preemptive expand), and
