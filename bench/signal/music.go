@@ -11,12 +11,16 @@ import (
 // -12 dBFS RMS, never silent. A jitter buffer playing it has no pause to
 // hide a correction in. A Music is not safe for concurrent use.
 type Music struct {
-	rng   *rand.Rand
-	cur   chord
-	prev  chord
-	left  int // samples until the next chord
-	fade  int // samples into the cross-fade, fadeLen when done
-	phase [2][maxNotes]float64
+	rng  *rand.Rand
+	cur  chord
+	prev chord
+	left int // samples until the next chord
+	fade int // samples into the cross-fade, fadeLen when done
+	// phasor[k][j] is (cos, sin) of note j's phase, of the current chord
+	// (k = 0) and the one fading out (k = 1): rotated by the note's step
+	// each sample, which costs a few multiplications where math.Sin of
+	// each harmonic cost most of the generator's time.
+	phasor [2][maxNotes][2]float64
 }
 
 const (
@@ -28,12 +32,17 @@ const (
 type chord struct {
 	n    int
 	freq [maxNotes]float64
+	step [maxNotes][2]float64 // (cos, sin) of each note's phase step
 }
+
+// startPhasors are the phasors of notes at phase 0.
+var startPhasors = [maxNotes][2]float64{{1, 0}, {1, 0}, {1, 0}, {1, 0}, {1, 0}}
 
 // NewMusic makes the music of the given seed; equal seeds give equal
 // samples.
 func NewMusic(seed uint64) *Music {
 	m := &Music{rng: rand.New(rand.NewPCG(seed, seed^0x5851f42d4c957f2d)), fade: musicFade}
+	m.phasor[0] = startPhasors
 	m.cur = m.newChord()
 	m.left = m.chordLen()
 	return m
@@ -56,6 +65,10 @@ func (m *Music) newChord() chord {
 	for i, s := range steps {
 		c.freq[i+1] = root * math.Pow(2, float64(s)/12)
 	}
+	for j := range c.n {
+		sin, cos := math.Sincos(2 * math.Pi * c.freq[j] / voiceRate)
+		c.step[j] = [2]float64{cos, sin}
+	}
 	return c
 }
 
@@ -65,8 +78,8 @@ func (m *Music) chordLen() int { return 24000 + m.rng.IntN(72000) }
 func (m *Music) Fill(pcm []int16) {
 	for i := range pcm {
 		if m.left == 0 {
-			m.prev, m.phase[1] = m.cur, m.phase[0]
-			m.cur, m.phase[0] = m.newChord(), [maxNotes]float64{}
+			m.prev, m.phasor[1] = m.cur, m.phasor[0]
+			m.cur, m.phasor[0] = m.newChord(), startPhasors
 			m.left, m.fade = m.chordLen(), 0
 		}
 		m.left--
@@ -80,13 +93,17 @@ func (m *Music) Fill(pcm []int16) {
 	}
 }
 
-// voice is the next sample of chord c, its phases in m.phase[k].
+// voice is the next sample of chord c, its phasors in m.phasor[k]: each
+// note and its second and third harmonics (sin 2p = 2 sin p cos p,
+// sin 3p = sin p (3 − 4 sin² p)).
 func (m *Music) voice(k int, c *chord) float64 {
 	var x float64
+	ph := &m.phasor[k]
 	for j := range c.n {
-		p := m.phase[k][j]
-		x += musicAmp * (math.Sin(p) + 0.5*math.Sin(2*p) + 0.25*math.Sin(3*p))
-		m.phase[k][j] = math.Mod(p+2*math.Pi*c.freq[j]/voiceRate, 2*math.Pi)
+		cos, sin := ph[j][0], ph[j][1]
+		x += musicAmp * sin * (1 + cos + 0.25*(3-4*sin*sin))
+		sc, ss := c.step[j][0], c.step[j][1]
+		ph[j] = [2]float64{cos*sc - sin*ss, sin*sc + cos*ss}
 	}
 	return x
 }

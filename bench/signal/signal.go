@@ -69,6 +69,11 @@ func xcorr(a, b []float64, lo, hi int) []float64 {
 	span := hi - lo
 	out := make([]float64, span+1)
 	n := 1 << 14
+	// A short search (a segment's, in TrackedSegmentalSNR) fits one block
+	// of a smaller transform.
+	for n > 64 && n/2 >= 4*(span+1) && n/2 >= len(a)+span+1 {
+		n >>= 1
+	}
 	for n < 4*(span+1) {
 		n <<= 1
 	}
