@@ -114,6 +114,7 @@ func addJitter(sum, s *jitter.Stats) {
 	sum.FecPacketsReceived += s.FecPacketsReceived
 	sum.InsertedSamplesForDeceleration += s.InsertedSamplesForDeceleration
 	sum.RemovedSamplesForAcceleration += s.RemovedSamplesForAcceleration
+	sum.DroppedSamples += s.DroppedSamples
 	sum.Resets += s.Resets
 	sum.TargetDelay = max(sum.TargetDelay, s.TargetDelay)
 	sum.BufferLevel = max(sum.BufferLevel, s.BufferLevel)

@@ -50,7 +50,16 @@ const (
 	forgetFactor = 0.983
 	quantile     = 0.95
 	history      = 2 * time.Second // window of the relative-delay minimum
-	historySize  = 256             // arrivals kept; 2 s of 10 ms packets
+	// targetFall is how fast the target may fall, as a fraction of the
+	// time between arrivals (4 ms per 20 ms packet: 200 ms a second); it
+	// rises at once. The percentile falls in whole buckets (from the
+	// 80 ms start to 20 ms in one step, 3.5 s in, once the start's weight
+	// is forgotten), and a level 60 ms over a target that fell at once is
+	// more than stretching removes in a tick or two; 4 ms a tick it
+	// follows. Slower still (1 ms a tick) delays the clean link's speech
+	// by a frame more for seconds.
+	targetFall  = 0.2
+	historySize = 256 // arrivals kept; 2 s of 10 ms packets
 	// actionEvery is the least time between two drift corrections.
 	actionEvery = 10 * frame
 	// fadeAfter consecutive concealed frames (100 ms) the frame says Fading;
@@ -105,11 +114,13 @@ type Buffer struct {
 	arrivals    [historySize]arrivalRecord
 	arrivalHead int
 	arrivalN    int
-	hist        []float64 // relative-delay histogram, bucketWidth buckets
-	target      int       // target buffer level in samples
-	packetLen   int       // duration of the last packet pushed, in samples
-	lossRate    float64   // recent fraction of packets lost (noteLoss)
-	lossy       bool      // the loss floor is on
+	hist        []float64     // relative-delay histogram, bucketWidth buckets
+	target      int           // target buffer level in samples
+	targetAt    time.Duration // arrival time of the last target update
+	haveTarget  bool          // targetAt is set
+	packetLen   int           // duration of the last packet pushed, in samples
+	lossRate    float64       // recent fraction of packets lost (noteLoss)
+	lossy       bool          // the loss floor is on
 	lastTransit time.Duration
 	haveTransit bool
 	jitter      float64 // RFC 3550 interarrival jitter, seconds
@@ -126,7 +137,14 @@ type Buffer struct {
 	avgLevel    float64
 	sinceAction int
 	quiet       bool
-	out         [codec.MaxPacketBytes]byte
+	// Set by a Player, which time-stretches the decoded audio to steer
+	// the level (stretch), holds held samples decoded but not played, and
+	// says whether its last frame was digital silence (silent).
+	stretching bool
+	held       int
+	silent     bool
+	stretchDir int // +1 accelerating, -1 expanding, 0 neither (hysteresis)
+	out        [codec.MaxPacketBytes]byte
 
 	stats      Stats
 	lostBefore int64 // packets lost in earlier streams (before resets)
@@ -145,19 +163,29 @@ type Stats struct {
 	JitterBufferDelay float64
 	// JitterBufferTargetDelay is the sum over emitted samples of the target
 	// delay when they left, in seconds.
-	JitterBufferTargetDelay        float64
-	JitterBufferEmittedCount       uint64 // samples decoded from received packets
-	TotalSamplesReceived           uint64 // samples played since the stream started, concealment included
-	ConcealedSamples               uint64 // samples of concealment (PLC)
-	SilentConcealedSamples         uint64 // concealment after it has faded to silence
-	ConcealmentEvents              uint64 // runs of concealment
-	FecPacketsReceived             uint64 // packets whose in-band FEC recovered a loss
+	JitterBufferTargetDelay  float64
+	JitterBufferEmittedCount uint64 // samples decoded from received packets
+	TotalSamplesReceived     uint64 // samples played since the stream started, concealment included
+	ConcealedSamples         uint64 // samples of concealment (PLC)
+	SilentConcealedSamples   uint64 // concealment after it has faded to silence
+	ConcealmentEvents        uint64 // runs of concealment
+	FecPacketsReceived       uint64 // packets whose in-band FEC recovered a loss
+	// InsertedSamplesForDeceleration and RemovedSamplesForAcceleration
+	// count the samples a Player's time-stretching inserted and removed
+	// to steer the level, and the silence inserted or skipped in digital
+	// silence and DTX pauses. A Buffer used without a Player steers by
+	// whole frames, preferably quiet ones, and counts those.
 	InsertedSamplesForDeceleration uint64
 	RemovedSamplesForAcceleration  uint64
-	Resets                         uint64 // new streams: SSRC change or timestamp jump
+	// DroppedSamples counts the samples of whole packets a Player's buffer
+	// dropped because its level was far above target (more than
+	// FarAboveTarget): a last resort, apart from the stretching counted
+	// in RemovedSamplesForAcceleration.
+	DroppedSamples uint64
+	Resets         uint64 // new streams: SSRC change or timestamp jump
 
 	TargetDelay time.Duration // current target buffer level
-	BufferLevel time.Duration // audio buffered now, from the next sample to play
+	BufferLevel time.Duration // audio buffered now, from the next sample to play (a Player's decoded, unplayed audio included)
 }
 
 // New returns an empty buffer; it allocates everything it will use.
@@ -399,7 +427,15 @@ func (b *Buffer) observeArrivalLocked(at time.Duration, ts int64) {
 	}
 	t := time.Duration(b95)*bucketWidth + bucketWidth
 	t = min(max(t, b.cfg.MinDelay), b.cfg.MaxDelay)
-	b.target = durToSamples(t)
+	want := durToSamples(t)
+	if b.haveTarget && want < b.target {
+		fall := 0
+		if at > b.targetAt {
+			fall = durToSamples(time.Duration(float64(at-b.targetAt) * targetFall))
+		}
+		want = max(want, b.target-fall)
+	}
+	b.target, b.targetAt, b.haveTarget = want, at, true
 }
 
 // bucketOf rounds a relative delay up to its 20 ms bucket.
@@ -521,12 +557,21 @@ func (b *Buffer) Stats() Stats {
 // samples.
 func (b *Buffer) levelLocked() int {
 	if len(b.order) == 0 {
-		return 0
+		return b.heldLocked()
 	}
 	last := &b.slots[b.order[len(b.order)-1]]
 	from := b.slots[b.order[0]].ts
 	if b.playing {
 		from = b.playTS
 	}
-	return int(max(0, last.ts+int64(last.samples)-from))
+	return int(max(0, last.ts+int64(last.samples)-from)) + b.heldLocked()
+}
+
+// heldLocked is the audio a Player decoded and holds unplayed, counted in
+// the level while playing.
+func (b *Buffer) heldLocked() int {
+	if !b.playing {
+		return 0
+	}
+	return b.held
 }

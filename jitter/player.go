@@ -4,11 +4,16 @@ import (
 	"time"
 
 	"github.com/handsup-audio/handsup/codec"
+	"github.com/handsup-audio/handsup/tsm"
 )
 
 // PlayerConfig holds a player's settings. Its zero value works.
 type PlayerConfig struct {
 	Buffer Config // the player's jitter buffer; the zero value takes Config's defaults
+	// NoStretch turns time-stretching off: the buffer steers its level by
+	// whole frames in quiet moments (MarkQuiet), as a Buffer used alone
+	// does. Default off (stretching on).
+	NoStretch bool
 }
 
 // Player plays one incoming Opus stream out, 20 ms at a time: a Buffer,
@@ -19,17 +24,32 @@ type PlayerConfig struct {
 // long to silence (codec.FadeConcealed), and plays silence before the
 // stream starts and through DTX pauses.
 //
+// It steers the buffer's level toward the target by time-stretching what
+// it decodes (package tsm, NetEQ's accelerate and preemptive expand): a
+// level more than 20 ms above target (averaged) is brought down to 5 ms
+// above, one pitch period (2.5–15 ms) per tick where the audio is
+// periodic enough or quiet; a level 10 ms below is brought up to target
+// the same way. The counters RemovedSamplesForAcceleration and
+// InsertedSamplesForDeceleration count what was stretched. Whole packets
+// are dropped only when the level is more than FarAboveTarget over target
+// (Stats.DroppedSamples) or when they are DTX, and silence is inserted
+// whole only after digital silence.
+//
 // The network side pushes packets into Buffer from any goroutine; Next
 // must be called from one goroutine at a time, once per 20 ms tick.
 type Player struct {
 	buf *Buffer
 	dec *codec.Decoder
 
-	// Decoded audio not played yet: a 60 ms packet covers three ticks.
-	fifo    [codec.MaxFrameSamples + codec.FrameSamples]int16
+	// Decoded audio not played yet: a 60 ms packet covers three ticks,
+	// and time-stretching leaves a part of a frame over, or adds a pitch
+	// period (room for it beyond the longest packet).
+	fifo    [codec.MaxFrameSamples + codec.FrameSamples + tsm.MaxPeriod]int16
 	fifoLen int
 	audible bool    // the frame being assembled holds the stream's audio
 	fade    float32 // gain applied to long concealment; 1 when not fading
+	silent  bool    // the last frame played was digital silence
+	misses  int     // steering stretches in a row that found no period good enough
 }
 
 // Played says what one call of Next played. The counts are of the jitter
@@ -54,8 +74,13 @@ type Played struct {
 	ConcealedSamples int // samples concealed for missing packets
 	FailedSamples    int // samples concealed for packets that failed to decode
 	// SilentSamples is the silence played: before the stream started, in
-	// DTX pauses, and inserted to slow the buffer down.
+	// DTX pauses, and inserted (after digital silence) to slow the buffer
+	// down.
 	SilentSamples int
+	// Accelerated and Expanded are the samples time-stretching removed
+	// and inserted to steer the buffer's level (at most one stretch, of
+	// one pitch period, per call).
+	Accelerated, Expanded int
 }
 
 // NewPlayer returns a player with an empty buffer and a fresh decoder; it
@@ -65,7 +90,9 @@ func NewPlayer(cfg PlayerConfig) (*Player, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Player{buf: New(cfg.Buffer), dec: dec, fade: 1}, nil
+	p := &Player{buf: New(cfg.Buffer), dec: dec, fade: 1}
+	p.buf.stretching = !cfg.NoStretch
+	return p, nil
 }
 
 // Buffer is the player's jitter buffer: Push packets into it, read its
@@ -80,13 +107,114 @@ func (p *Player) Next(now time.Time, dst []int16) Played {
 	dst = dst[:codec.FrameSamples]
 	var pl Played
 	p.audible = p.fifoLen > 0 && p.audible
+	stretches := 0
 	for p.fifoLen < codec.FrameSamples {
-		p.fifoLen += p.play(p.buf.Pop(now), &pl)
+		p.buf.setHeld(p.fifoLen, p.silent)
+		if p.buf.stretching && stretches < maxBridges && p.fifoLen >= 2*tsm.MinPeriod && p.buf.starved() {
+			// Nothing to play next (a late packet, or a loss): stretch
+			// what is held rather than conceal, and give the packet the
+			// time.
+			if p.stretch(-1, -1, &pl) {
+				stretches++
+				continue
+			}
+		}
+		f := p.buf.Pop(now)
+		decoded := pl.DecodedSamples + pl.RecoveredSamples
+		p.fifoLen += p.play(f, &pl)
+		if p.buf.stretching && stretches == 0 && pl.DecodedSamples+pl.RecoveredSamples > decoded {
+			stretches = p.steer(&pl)
+		}
 	}
 	copy(dst, p.fifo[:codec.FrameSamples])
 	p.fifoLen = copy(p.fifo[:], p.fifo[codec.FrameSamples:p.fifoLen])
+	p.silent = isSilent(dst)
+	p.buf.setHeld(p.fifoLen, p.silent)
 	pl.Audible = p.audible
 	return pl
+}
+
+// steer stretches the audio held, just decoded, the way the buffer's
+// level asks, and returns the stretches done: one, or up to maxBridges
+// while the level is more than 40 ms off (steer's threshold -1), so that
+// a target that fell 60 ms is reached within a tick or two.
+func (p *Player) steer(pl *Played) int {
+	n := 0
+	for n < maxBridges {
+		dir, threshold := p.buf.steer()
+		if n > 0 && threshold >= 0 {
+			break
+		}
+		// Continuous music may never reach NetEQ's correlation: after
+		// missesUrgent tries in a row the stretch takes a less periodic
+		// lag, after missesDesperate the best there is.
+		switch {
+		case p.misses >= missesDesperate:
+			threshold = -1
+		case p.misses >= missesUrgent:
+			threshold = min(threshold, urgentThreshold)
+		}
+		switch {
+		case p.stretch(dir, threshold, pl):
+			n++
+			p.misses = 0
+			continue
+		case dir != 0:
+			p.misses++
+		default:
+			p.misses = 0
+		}
+		break
+	}
+	return n
+}
+
+// maxBridges bounds the stretches of one call of Next: one to steer the
+// level (up to three when it is more than 40 ms off), or up to three (each
+// at most half what is held) to bridge a packet that is not there yet.
+const maxBridges = 3
+
+// Steering stretches that found no period good enough, in a row, before
+// the threshold is lowered: 200 ms and 500 ms of decoded frames.
+const (
+	missesUrgent    = 10
+	missesDesperate = 25
+)
+
+// stretch time-stretches the audio held unplayed: accelerate (dir > 0) or
+// expand (dir < 0) by one pitch period, at the given correlation
+// threshold; it reports whether it did. An acceleration never leaves less
+// than a frame held unless the buffer has more to play.
+func (p *Player) stretch(dir int, threshold float64, pl *Played) bool {
+	var r tsm.Result
+	switch {
+	case dir > 0:
+		limit := tsm.MaxPeriod
+		if !p.buf.hasNext() {
+			limit = p.fifoLen - codec.FrameSamples
+			if limit < tsm.MinPeriod {
+				return false
+			}
+		}
+		p.fifoLen, r = tsm.Accelerate(p.fifo[:p.fifoLen], limit, threshold)
+		pl.Accelerated += r.Period
+		p.buf.noteStretch(r.Period)
+	case dir < 0:
+		p.fifoLen, r = tsm.PreemptiveExpand(p.fifo[:p.fifoLen:min(len(p.fifo), p.fifoLen+tsm.MaxPeriod)], 0, threshold)
+		pl.Expanded += r.Period
+		p.buf.noteStretch(-r.Period)
+	}
+	return r.Period > 0
+}
+
+// isSilent reports digital silence: no sample beyond ±1.
+func isSilent(pcm []int16) bool {
+	for _, v := range pcm {
+		if v > 1 || v < -1 {
+			return false
+		}
+	}
+	return true
 }
 
 // play writes one answer of the buffer into the FIFO, notes it in pl, and

@@ -77,6 +77,17 @@ func newPlayer(t testing.TB) *jitter.Player {
 	return p
 }
 
+// newWholeFramePlayer is a player without time-stretching, for tests that
+// count what each tick plays.
+func newWholeFramePlayer(t testing.TB) *jitter.Player {
+	t.Helper()
+	p, err := jitter.NewPlayer(jitter.PlayerConfig{NoStretch: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // playerTick is what one call of Next played.
 type playerTick struct {
 	played jitter.Played
@@ -205,7 +216,9 @@ func TestPlayerConcealsThenFades(t *testing.T) {
 	const from, gap, n = 50, 15, 100
 	packets := encode(t, codec.EncoderConfig{Bitrate: 24000, MaxBandwidth: codec.Wideband}, n, pulses)
 	delay := 300 * time.Millisecond
-	p, err := jitter.NewPlayer(jitter.PlayerConfig{Buffer: jitter.Config{MinDelay: delay, StartDelay: delay}})
+	// Frame-exact: no time-stretching (the level falls under target in
+	// the gap, and stretching would move the frames this test counts).
+	p, err := jitter.NewPlayer(jitter.PlayerConfig{Buffer: jitter.Config{MinDelay: delay, StartDelay: delay}, NoStretch: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +294,10 @@ func TestPlayerLongPackets(t *testing.T) {
 		}
 		packets[i] = slices.Clone(buf[:m])
 	}
-	ticks := runPlayer(t, newPlayer(t), packets, 3, all, 3*n)
+	// Frame-exact: no time-stretching (it would bring the 80 ms start
+	// level down by pitch periods, and the ticks would no longer start on
+	// packet boundaries).
+	ticks := runPlayer(t, newWholeFramePlayer(t), packets, 3, all, 3*n)
 
 	ref, _ := codec.NewDecoder()
 	var want, got []int16
@@ -352,7 +368,7 @@ func TestPlayerDTX(t *testing.T) {
 		t.Fatal("the encoder made no DTX packet in the pause")
 	}
 
-	p := newPlayer(t)
+	p := newWholeFramePlayer(t) // frame-exact, as in TestPlayerLongPackets
 	var pkt rtp.Packet
 	next := 0
 	var played []jitter.Played

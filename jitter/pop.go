@@ -190,6 +190,9 @@ func (b *Buffer) correctDriftLocked() (Frame, bool) {
 	if s.ts > b.playTS {
 		return Frame{}, false
 	}
+	if b.stretching {
+		return b.lastResortLocked(target)
+	}
 	excess := b.avgLevel - target
 	every := actionEvery
 	if excess > 5*frame {
@@ -204,14 +207,8 @@ func (b *Buffer) correctDriftLocked() (Frame, bool) {
 	// short and the next quiet frame inserted silence back (a drop/insert
 	// ping-pong).
 	case excess > frame && excess-float64(s.samples) >= -frame/2 && len(b.order) > 1 && (b.quiet || excess > 3*frame):
-		n := s.samples
-		b.playTS = s.ts + int64(n)
-		b.lastSeq, b.haveLastSeq = s.seq, true
-		b.lastWasDTX = false
-		b.removeHeadLocked()
-		b.avgLevel -= float64(n)
-		b.stats.RemovedSamplesForAcceleration += uint64(n)
-		b.sinceAction = 0
+		b.stats.RemovedSamplesForAcceleration += uint64(s.samples)
+		b.dropHeadLocked()
 	// Insert once the average is half a frame short. The level counts the
 	// frame about to play, so it never averages a full frame below a 40 ms
 	// target before the buffer runs dry: with "< -frame" a slow sender's

@@ -233,6 +233,7 @@ var jitterCounters = []string{
 	"handsup_fec_packets_received_total",
 	"handsup_inserted_samples_for_deceleration_total",
 	"handsup_removed_samples_for_acceleration_total",
+	"handsup_jitter_dropped_samples_total",
 	"handsup_jitter_buffer_resets_total",
 }
 
@@ -322,7 +323,7 @@ func TestScrape(t *testing.T) {
 		float64(js.TotalSamplesReceived), float64(js.ConcealedSamples),
 		float64(js.SilentConcealedSamples), float64(js.ConcealmentEvents),
 		float64(js.FecPacketsReceived), float64(js.InsertedSamplesForDeceleration),
-		float64(js.RemovedSamplesForAcceleration), float64(js.Resets),
+		float64(js.RemovedSamplesForAcceleration), float64(js.DroppedSamples), float64(js.Resets),
 	}
 	for i, name := range jitterCounters {
 		s.expect(name, want[i])

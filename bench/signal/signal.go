@@ -69,6 +69,11 @@ func xcorr(a, b []float64, lo, hi int) []float64 {
 	span := hi - lo
 	out := make([]float64, span+1)
 	n := 1 << 14
+	// A short search (a segment's, in TrackedSegmentalSNR) fits one block
+	// of a smaller transform.
+	for n > 64 && n/2 >= 4*(span+1) && n/2 >= len(a)+span+1 {
+		n >>= 1
+	}
 	for n < 4*(span+1) {
 		n <<= 1
 	}
@@ -299,4 +304,40 @@ func BlockSNR(ref, x []int16, skip, block, search, fallback int) float64 {
 		}
 	}
 	return min(ratioDB(sig, noise), MaxSNR)
+}
+
+// TrackedSegmentalSNR is SegmentalSNR with the alignment followed
+// locally: each 20 ms segment of ref from skip on is compared with x at
+// its own lag, the least-squares fit of the 60 ms around the segment
+// searched within ±search samples of the previous segment's lag (the
+// first around lag). Audio a time-stretcher or a jitter buffer shortens or
+// lengthens drifts against ref a little at a time; this follows it, where
+// one alignment counts everything after the first shift as noise. It also
+// returns the segments counted and the last lag.
+func TrackedSegmentalSNR(ref, x []int16, lag, skip, search int) (db float64, n, last int) {
+	silent := math.Pow(10, segSilentDB/10.0) * 32768 * 32768 * segLen
+	var sum float64
+	for s := max(skip, segLen); s+2*segLen <= len(ref); s += segLen {
+		var sig float64
+		for _, r := range ref[s : s+segLen] {
+			sig += float64(r) * float64(r)
+		}
+		if sig < silent {
+			continue // a pause: its lag says little
+		}
+		a := ref[s-segLen : s+2*segLen]
+		from, to := max(0, s-segLen+lag-search), min(len(x), s+2*segLen+lag+search)
+		if to-from < 3*segLen {
+			break
+		}
+		d, _ := BestFitLag(a, x[from:to], s-segLen+lag-search-from, s-segLen+lag+search-from)
+		lag = from + d - (s - segLen)
+		noise := sqErr(ref[s:s+segLen], x, s+lag)
+		sum += max(SegmentMinDB, min(SegmentMaxDB, ratioDB(sig, noise)))
+		n++
+	}
+	if n == 0 {
+		return 0, 0, lag
+	}
+	return sum / float64(n), n, lag
 }

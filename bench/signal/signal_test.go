@@ -3,6 +3,7 @@ package signal
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/handsup-audio/handsup/codec"
@@ -112,5 +113,24 @@ func TestBlockSNR(t *testing.T) {
 	t.Logf("global lag %d: SNR %.1f dB; block-aligned %.1f dB", lag, global, block)
 	if global > 10 || block < 40 {
 		t.Errorf("global SNR %.1f (want poor), block-aligned %.1f (want > 40)", global, block)
+	}
+}
+
+// Music is deterministic, never silent, and about -12 dBFS.
+func TestMusic(t *testing.T) {
+	a, b := make([]int16, 10*sampleRate), make([]int16, 10*sampleRate)
+	NewMusic(1).Fill(a)
+	NewMusic(1).Fill(b)
+	if !slices.Equal(a, b) {
+		t.Fatal("equal seeds, different music")
+	}
+	for s := 0; s+960 <= len(a); s += 960 {
+		var e float64
+		for _, v := range a[s : s+960] {
+			e += float64(v) * float64(v)
+		}
+		if db := 10 * math.Log10(e/960/32768/32768); db < -30 || db > -3 {
+			t.Fatalf("20 ms at %d: %.1f dBFS", s, db)
+		}
 	}
 }

@@ -1,0 +1,137 @@
+package jitter
+
+import (
+	"time"
+
+	"github.com/handsup-audio/handsup/codec"
+	"github.com/handsup-audio/handsup/tsm"
+)
+
+// Level steering by time-stretching (a Player's buffer). The level is
+// steered by stretching decoded audio a pitch period at a time (package
+// tsm), with hysteresis: accelerate from accelerateAbove over target down
+// to accelerateUntil, expand from expandBelow under target up to
+// expandUntil over it. Whole packets are dropped only when the level is more than
+// FarAboveTarget over target, or when they are DTX; silence is inserted
+// whole only after a frame of digital silence.
+const (
+	accelerateAbove = frame      // 20 ms over target (averaged level)
+	accelerateUntil = frame / 4  // 5 ms
+	expandBelow     = -frame / 4 // 5 ms under
+	expandUntil     = frame / 4
+	// Past urgentExcess either way, a stretch takes a less periodic lag
+	// (urgentThreshold), and past desperateExcess the best lag whatever
+	// it is: continuous music may never reach NetEQ's 0.9, and a level
+	// left alone would run out of range.
+	urgentExcess    = 3 * frame / 2 // 30 ms
+	desperateExcess = 2 * frame     // 40 ms
+	urgentThreshold = 0.6
+)
+
+// FarAboveTarget is how far over its target a Player's buffer may run
+// before it drops whole packets (counted in Stats.DroppedSamples) rather
+// than waiting for time-stretching to catch up.
+const FarAboveTarget = 200 * time.Millisecond
+
+// lastResortLocked is the whole-packet drift correction of a Player's
+// buffer: drop the head packet when the level is far above target or the
+// packet is DTX (silence, the level above target), insert a frame of
+// silence after digital silence when the level is below target.
+func (b *Buffer) lastResortLocked(target float64) (Frame, bool) {
+	s := &b.slots[b.order[0]]
+	n, excess := uint64(s.samples), b.avgLevel-target
+	switch {
+	case excess > float64(durToSamples(FarAboveTarget)) && len(b.order) > 1 && b.sinceAction >= 3*frame:
+		b.dropHeadLocked()
+		b.stats.DroppedSamples += n
+	case excess > accelerateAbove && len(b.order) > 1 && b.sinceAction >= actionEvery && codec.IsDTX(s.payload[:s.n]):
+		b.dropHeadLocked()
+		b.stats.RemovedSamplesForAcceleration += n
+	case excess < expandBelow && b.silent && b.sinceAction >= actionEvery:
+		b.avgLevel += frame
+		b.stats.InsertedSamplesForDeceleration += frame
+		b.sinceAction = 0
+		return Frame{Kind: Silence, Samples: frame}, true
+	}
+	return Frame{}, false
+}
+
+// dropHeadLocked skips the head packet to bring the level down.
+func (b *Buffer) dropHeadLocked() {
+	s := &b.slots[b.order[0]]
+	n := s.samples
+	b.playTS = s.ts + int64(n)
+	b.lastSeq, b.haveLastSeq = s.seq, true
+	b.lastWasDTX = false
+	b.removeHeadLocked()
+	b.avgLevel -= float64(n)
+	b.sinceAction = 0
+}
+
+// steer says which way a Player should stretch the audio it just decoded:
+// +1 accelerate, −1 expand, 0 leave it, and the correlation a stretch
+// needs (tsm's threshold).
+func (b *Buffer) steer() (dir int, threshold float64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.playing {
+		b.stretchDir = 0
+		return 0, 0
+	}
+	excess := b.avgLevel - float64(b.effectiveTarget())
+	switch {
+	case b.stretchDir > 0 && excess < accelerateUntil, b.stretchDir < 0 && excess > expandUntil:
+		b.stretchDir = 0
+	case excess > accelerateAbove:
+		b.stretchDir = 1
+	case excess < expandBelow:
+		b.stretchDir = -1
+	}
+	threshold = tsm.DefaultThreshold
+	switch abs := max(excess, -excess); {
+	case abs > desperateExcess:
+		threshold = -1
+	case abs > urgentExcess:
+		threshold = urgentThreshold
+	}
+	return b.stretchDir, threshold
+}
+
+// noteStretch counts samples a Player removed (n > 0) or inserted (n < 0)
+// by time-stretching, and moves the averaged level with them.
+func (b *Buffer) noteStretch(n int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if n > 0 {
+		b.stats.RemovedSamplesForAcceleration += uint64(n)
+	} else {
+		b.stats.InsertedSamplesForDeceleration += uint64(-n)
+	}
+	b.avgLevel -= float64(n)
+}
+
+// starved reports whether the buffer, playing, has nothing to play next:
+// empty (not in a DTX pause), or the next packet missing.
+func (b *Buffer) starved() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.playing || b.lastWasDTX {
+		return false
+	}
+	return len(b.order) == 0 || b.slots[b.order[0]].ts > b.playTS
+}
+
+// hasNext reports whether the buffer holds a packet to play next.
+func (b *Buffer) hasNext() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.order) > 0 && b.slots[b.order[0]].ts <= b.playTS
+}
+
+// setHeld tells the buffer how much decoded audio its Player holds
+// unplayed, and whether the Player's last frame was digital silence.
+func (b *Buffer) setHeld(held int, silent bool) {
+	b.mu.Lock()
+	b.held, b.silent = held, silent
+	b.mu.Unlock()
+}
