@@ -315,8 +315,33 @@ func BlockSNR(ref, x []int16, skip, block, search, fallback int) float64 {
 // one alignment counts everything after the first shift as noise. It also
 // returns the segments counted and the last lag.
 func TrackedSegmentalSNR(ref, x []int16, lag, skip, search int) (db float64, n, last int) {
-	silent := math.Pow(10, segSilentDB/10.0) * 32768 * 32768 * segLen
+	last = lag
 	var sum float64
+	TrackSegments(ref, x, lag, skip, search, func(s Segment) {
+		sum += max(SegmentMinDB, min(SegmentMaxDB, s.SNR))
+		n++
+		last = s.Lag
+	})
+	if n == 0 {
+		return 0, 0, last
+	}
+	return sum / float64(n), n, last
+}
+
+// Segment is one non-silent 20 ms segment of a reference as
+// TrackSegments found it in the signal under test.
+type Segment struct {
+	Start int     // first sample of the segment in the reference
+	Lag   int     // where it lies in the signal under test: at Start+Lag
+	SNR   float64 // its SNR there, dB, unclamped (+Inf for an exact copy)
+}
+
+// TrackSegments calls fn for each non-silent 20 ms segment of ref from
+// skip on, in order, with the alignment followed locally as in
+// TrackedSegmentalSNR (which averages what it reports): a caller can score
+// segment by segment, and see where each one lies in x.
+func TrackSegments(ref, x []int16, lag, skip, search int, fn func(Segment)) {
+	silent := math.Pow(10, segSilentDB/10.0) * 32768 * 32768 * segLen
 	for s := max(skip, segLen); s+2*segLen <= len(ref); s += segLen {
 		var sig float64
 		for _, r := range ref[s : s+segLen] {
@@ -328,16 +353,11 @@ func TrackedSegmentalSNR(ref, x []int16, lag, skip, search int) (db float64, n, 
 		a := ref[s-segLen : s+2*segLen]
 		from, to := max(0, s-segLen+lag-search), min(len(x), s+2*segLen+lag+search)
 		if to-from < 3*segLen {
-			break
+			return
 		}
 		d, _ := BestFitLag(a, x[from:to], s-segLen+lag-search-from, s-segLen+lag+search-from)
 		lag = from + d - (s - segLen)
 		noise := sqErr(ref[s:s+segLen], x, s+lag)
-		sum += max(SegmentMinDB, min(SegmentMaxDB, ratioDB(sig, noise)))
-		n++
+		fn(Segment{Start: s, Lag: lag, SNR: ratioDB(sig, noise)})
 	}
-	if n == 0 {
-		return 0, 0, lag
-	}
-	return sum / float64(n), n, lag
 }

@@ -128,6 +128,7 @@ type udpClient struct {
 	rtcp   [][]byte
 	rtcpAt []time.Time    // when each RTCP datagram arrived
 	raw    [][]byte       // every RTP packet received, as it came
+	rawAt  []time.Time    // when each of raw arrived
 	player *jitter.Player // set for a buffered client
 	pkt    rtp.Packet
 }
@@ -208,6 +209,7 @@ func (c *udpClient) receive() {
 		c.mu.Lock()
 		c.pkts++
 		c.raw = append(c.raw, append([]byte(nil), buf[:n]...))
+		c.rawAt = append(c.rawAt, time.Now())
 		if c.player != nil {
 			if c.pkt.Unmarshal(buf[:n]) == nil {
 				c.player.Buffer().Push(&c.pkt, time.Now())
