@@ -124,6 +124,9 @@ func (p *Peer) startFastPath() {
 // onPair follows the ICE pair in use: its remote address when it runs over
 // UDP (through the transport's mux), nothing over TCP.
 func (p *Peer) onPair(pair *pion.ICECandidatePair) {
+	if p.closed.Load() {
+		return
+	}
 	var to netip.AddrPort
 	if pair != nil && pair.Local != nil && pair.Remote != nil && pair.Local.Protocol == pion.ICEProtocolUDP {
 		if ip, err := netip.ParseAddr(pair.Remote.Address); err == nil { // not an mDNS name

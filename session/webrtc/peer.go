@@ -3,6 +3,7 @@ package webrtc
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 
@@ -190,6 +191,9 @@ func (p *Peer) Close() error {
 		return nil
 	}
 	p.Bind(nil)
+	p.send.mu.Lock()
+	p.send.route = netip.AddrPort{} // the fast path stops: nothing more leaves for the peer
+	p.send.mu.Unlock()
 	p.t.forget(p)
 	return p.pc.Close()
 }

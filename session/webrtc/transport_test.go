@@ -386,3 +386,28 @@ func BenchmarkWriteRTPPeers(b *testing.B) {
 		b.Errorf("%d of %d packets on the fast path", st.FastRTP, st.RTPSent)
 	}
 }
+
+// A closed peer sends nothing more: the engine's packets after Close are
+// dropped and counted, not protected and queued.
+func TestClosedPeerSendsNothing(t *testing.T) {
+	tr := listen(t, webrtc.Config{})
+	_, p := connect(t, tr, webrtctest.Options{CountOnly: true})
+	for end := time.Now().Add(deadline); !p.FastPath() && time.Now().Before(end); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !p.FastPath() {
+		t.Fatal("the fast path never started")
+	}
+	_ = p.Close()
+	if p.FastPath() {
+		t.Fatal("the fast path outlived Close")
+	}
+	before := tr.Stats()
+	var hdr [12]byte
+	for i := range 10 {
+		_ = p.WriteRTP(engineHeader(hdr[:], p.PayloadType(), uint16(i), uint32(i*960), p.SSRC()), make([]byte, 80))
+	}
+	if st := tr.Stats(); st.FastRTP != before.FastRTP || st.RTPSent != before.RTPSent {
+		t.Fatalf("after Close %d packets were sent (%d on the fast path)", st.RTPSent-before.RTPSent, st.FastRTP-before.FastRTP)
+	}
+}
