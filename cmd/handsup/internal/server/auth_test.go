@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -417,5 +418,64 @@ func TestREADMETokenRecipe(t *testing.T) {
 	body := fmt.Sprintf(`{"role":"speaker","rtp":{"addr":%q}}`, lena.addr())
 	if got, answer := ts.do("POST", "/v1/rooms/demo/participants", "application/json", token, body); got != 201 {
 		t.Fatalf("join with the recipe's token: %d %s", got, answer)
+	}
+}
+
+// With -pprof, profiles, goroutine dumps and the command line are the
+// admin's only.
+func TestPprofNeedsTheAdminToken(t *testing.T) {
+	ts := startServer(t, adminTok, func(c *Config) { c.Pprof = true })
+	for _, path := range []string{"/debug/pprof/cmdline", "/debug/pprof/", "/debug/pprof/goroutine?debug=1"} {
+		url := "http://" + ts.s.HTTPAddr().String() + path
+		for _, c := range []struct {
+			token string
+			want  int
+		}{{"", 401}, {"wrong-token-of-some-length", 401}, {adminTok, 200}} {
+			req, err := http.NewRequest("GET", url, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.token != "" {
+				req.Header.Set("Authorization", "Bearer "+c.token)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != c.want {
+				t.Errorf("GET %s with %q: %d, want %d", path, c.token, resp.StatusCode, c.want)
+			}
+		}
+	}
+}
+
+// An idle keep-alive connection is closed after Config.HTTPIdleTimeout:
+// idle clients cannot hold the server's descriptors.
+func TestIdleConnectionsClosed(t *testing.T) {
+	ts := startServer(t, adminTok, func(c *Config) { c.HTTPIdleTimeout = 100 * time.Millisecond })
+	conn, err := net.Dial("tcp", ts.s.HTTPAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second)) // bounds a failure only
+	buf := make([]byte, 4096)
+	var got []byte
+	for {
+		n, err := conn.Read(buf)
+		got = append(got, buf[:n]...)
+		if err == io.EOF {
+			break // the server closed the idle connection
+		}
+		if err != nil {
+			t.Fatalf("the idle connection stayed open: %v (read %q)", err, got)
+		}
+	}
+	if !strings.HasPrefix(string(got), "HTTP/1.1 200") {
+		t.Fatalf("answer %q", got)
 	}
 }

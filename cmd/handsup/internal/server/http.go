@@ -96,12 +96,15 @@ func (s *Server) routes() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
-	if s.cfg.Pprof {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	if s.cfg.Pprof { // profiles and goroutine dumps are for the admin only
+		for path, h := range map[string]http.HandlerFunc{
+			"/debug/pprof/": pprof.Index, "/debug/pprof/cmdline": pprof.Cmdline,
+			"/debug/pprof/profile": pprof.Profile, "/debug/pprof/symbol": pprof.Symbol,
+			"/debug/pprof/trace": pprof.Trace,
+		} {
+			mux.HandleFunc(path, s.guard(route{auth: authAdmin,
+				handle: func(_ *Server, w http.ResponseWriter, r *http.Request) { h(w, r) }}))
+		}
 	}
 	return mux
 }

@@ -47,10 +47,14 @@ type Config struct {
 	// admin may not rejoin the room with a token; default 10 min,
 	// negative: no ban.
 	KickBan      time.Duration
-	MaxBodyBytes int64  // default 64 KiB
-	Pprof        bool   // serve /debug/pprof
-	DemoRoom     string // create this open room at start
-	Workers      int    // engine workers; default GOMAXPROCS
+	MaxBodyBytes int64 // default 64 KiB
+	// HTTPIdleTimeout closes a keep-alive connection idle this long, so
+	// that idle clients cannot hold the server's file descriptors;
+	// default 30 s.
+	HTTPIdleTimeout time.Duration
+	Pprof           bool   // serve /debug/pprof, to the admin token only
+	DemoRoom        string // create this open room at start
+	Workers         int    // engine workers; default GOMAXPROCS
 	// SRInterval is how long the server takes to send a sender report on
 	// every output stream once; default 5 s.
 	SRInterval time.Duration
@@ -97,6 +101,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.EventBacklog <= 0 {
 		c.EventBacklog = 1024
+	}
+	if c.HTTPIdleTimeout <= 0 {
+		c.HTTPIdleTimeout = 30 * time.Second
 	}
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = 64 << 10
@@ -235,6 +242,7 @@ func New(cfg Config) (*Server, error) {
 	s.http = &http.Server{
 		Handler:           s.routes(),
 		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       cfg.HTTPIdleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	if cfg.DemoRoom != "" {
