@@ -78,16 +78,9 @@ func (s *sendConn) WriteToAddrPort(b []byte, to netip.AddrPort) (int, error) {
 	if !isRTP(b) {
 		return s.UDPConn.WriteToUDPAddrPort(b, to)
 	}
-	s.mu.Lock()
-	if !s.fill.fits(len(b)) {
-		full := s.swapLocked()
-		s.mu.Unlock()
-		s.send(full)
-		s.mu.Lock()
-	}
-	_, buf := s.fill.add(len(b), to)
+	batch, buf := s.reserve(len(b), to)
 	copy(buf, b)
-	s.mu.Unlock()
+	batch.done()
 	return len(b), nil
 }
 
