@@ -16,11 +16,13 @@ import (
 	"time"
 
 	"github.com/handsup-audio/handsup/bench/capacity"
+	"github.com/handsup-audio/handsup/bench/e2e"
 	"github.com/handsup-audio/handsup/bench/quality"
 	"github.com/handsup-audio/handsup/cmd/internal/procs"
 )
 
 func main() {
+	e2e.ChildMain() // -e2e runs its senders as children of this executable
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -45,6 +47,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		strings.Join(quality.ScenarioNames(), ", ")+", or all (the acceptance scenarios, one row per target)")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole benchmark to `file`")
+	e2eOpts := addE2EFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -55,9 +58,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "handsup-bench: unexpected arguments %q\n", fs.Args())
 		return 2
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if e2eOpts.on {
+		return runE2E(e2eOpts, set, cfg.Listeners, cfg.Speakers, cfg.Workers, cfg.Duration, *cpuProfile, *asJSON, stdout, stderr)
+	}
 	if *impairName != "" || *scenario != "" {
-		set := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		return runQuality(qualityArgs{
 			scenario: *scenario, profile: *impairName, set: set, json: *asJSON,
 			duration: cfg.Duration, seed: cfg.Seed, cpuProfile: *cpuProfile,

@@ -620,3 +620,11 @@ func (t *Transport) Stats() Stats {
 		SendErrors: s.sendErrors.Load(), DeclaredPeers: t.Peers(),
 	}
 }
+
+// SocketBuffers is what the kernel granted the RTP socket's send and
+// receive buffers (Config.SocketBuffer asks; Linux doubles the ask for its
+// bookkeeping and caps it at net.core.wmem_max and rmem_max unless the
+// process may force it). Zero where the system does not say.
+func (t *Transport) SocketBuffers() (send, recv int) {
+	return socketBuffers(t.conn)
+}

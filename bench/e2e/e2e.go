@@ -1,0 +1,214 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"time"
+)
+
+// Config sets up a run. The zero value works: every zero field takes the
+// default written beside it.
+type Config struct {
+	Listeners []int         // listener counts, one step each; default {800}
+	Repeats   int           // handsup and floor runs per step, interleaved; default 3
+	Duration  time.Duration // measured window of each run; default 10 s
+	WarmUp    time.Duration // before the window, once every listener joined; default 2 s
+	Speakers  int           // speakers on the stage, all talking; default 3
+	Workers   int           // the server's engine workers; default its GOMAXPROCS
+	// ServerProcs is the server child's GOMAXPROCS; default Go's (the
+	// number of CPUs). cmd/handsup-bench passes its own, as
+	// cmd/internal/procs sets it for an engine.
+	ServerProcs int
+	// JoinRate, if set, joins the listeners into the live room at this
+	// many a second (speakers talking) and reports how long joins took and
+	// the ticks skipped meanwhile; default 0: they join as fast as they go.
+	JoinRate  float64
+	Receivers int  // the client's receiving sockets (ports); default 4
+	NoFloor   bool // run handsup alone, without the floor
+	// FloorReader adds a third sender each repeat: the floor with a
+	// goroutine parked reading its socket in Go's netpoller, as a
+	// server's receive loop is.
+	FloorReader bool
+	// Profile, if set, is where the server child writes a CPU profile of
+	// its measured window (the first repeat of each step; with several
+	// steps, Profile.N).
+	Profile string
+	// Command makes a child process's command; default this executable,
+	// which must call ChildMain first thing. The role goes in its
+	// environment.
+	Command func() (*exec.Cmd, error)
+	// Progress, if set, hears a line per run.
+	Progress func(line string)
+}
+
+func (c Config) withDefaults() Config {
+	if len(c.Listeners) == 0 {
+		c.Listeners = []int{800}
+	}
+	if c.Repeats <= 0 {
+		c.Repeats = 3
+	}
+	if c.Duration <= 0 {
+		c.Duration = 10 * time.Second
+	}
+	if c.WarmUp <= 0 {
+		c.WarmUp = 2 * time.Second
+	}
+	if c.Speakers <= 0 {
+		c.Speakers = 3
+	}
+	if c.Receivers <= 0 {
+		c.Receivers = 4
+	}
+	if c.Command == nil {
+		c.Command = func() (*exec.Cmd, error) {
+			exe, err := os.Executable()
+			if err != nil {
+				return nil, err
+			}
+			return exec.Command(exe), nil
+		}
+	}
+	if c.Progress == nil {
+		c.Progress = func(string) {}
+	}
+	return c
+}
+
+// Validate reports a setting Run cannot take.
+func (c Config) Validate() error {
+	for _, n := range c.Listeners {
+		if n < 1 || n > 100000 {
+			return fmt.Errorf("listeners %d: want 1 to 100,000", n)
+		}
+	}
+	if c.Speakers < 0 || c.Speakers > 16 {
+		return fmt.Errorf("speakers %d: want 0 (default 3) to 16", c.Speakers)
+	}
+	if c.JoinRate < 0 {
+		return fmt.Errorf("join rate %g: want ≥ 0", c.JoinRate)
+	}
+	return nil
+}
+
+// Kinds of sender.
+const (
+	KindHandsup     = "handsup"
+	KindFloor       = "floor"
+	KindFloorReader = "floor+reader"
+)
+
+// Result is a whole run.
+type Result struct {
+	GoVersion  string  `json:"go_version"`
+	NumCPU     int     `json:"num_cpu"`
+	Load       string  `json:"load_average"` // /proc/loadavg at the start
+	LoadAfter  string  `json:"load_average_after"`
+	DurationS  float64 `json:"window_s"`
+	Repeats    int     `json:"repeats"`
+	Speakers   int     `json:"speakers"`
+	JoinRate   float64 `json:"join_rate,omitempty"`
+	ClientRcv  int     `json:"client_rcvbuf"` // what the kernel granted the receiving sockets
+	Steps      []Step  `json:"steps"`
+	LargestN   int     `json:"largest_n"` // the largest N where handsup delivered ≥ 99.9% to ≥ 99% of listeners in every repeat; 0: none
+	Note       string  `json:"note"`
+	ServerProc int     `json:"server_gomaxprocs,omitempty"`
+}
+
+// Step is one listener count: every run, and the medians.
+type Step struct {
+	Listeners int `json:"listeners"`
+	// Ratio is handsup's CPU over the floor's, per repeat (each repeat's
+	// pair ran back to back).
+	Ratio   Spread            `json:"cpu_ratio"`
+	Summary map[string]Sum    `json:"summary"` // by kind
+	Runs    []RunStats        `json:"runs"`
+	Note    map[string]string `json:"-"`
+}
+
+// Spread is the median of the repeats, and the least and greatest.
+type Spread struct {
+	Median float64 `json:"median"`
+	Min    float64 `json:"min"`
+	Max    float64 `json:"max"`
+}
+
+func spreadOf(v []float64) Spread {
+	if len(v) == 0 {
+		return Spread{}
+	}
+	v = slices.Clone(v)
+	slices.Sort(v)
+	med := v[len(v)/2]
+	if len(v)%2 == 0 {
+		med = (v[len(v)/2-1] + med) / 2
+	}
+	return Spread{Median: med, Min: v[0], Max: v[len(v)-1]}
+}
+
+// Sum is one kind's runs of a step.
+type Sum struct {
+	CPUPct          Spread `json:"cpu_pct"`
+	ClientCPUPct    Spread `json:"client_cpu_pct"`
+	PerListenerPerS Spread `json:"per_listener_per_s"`
+	DeliveredPct    Spread `json:"delivered_pct"`
+	Under98Pct      Spread `json:"under_98_pct"`  // of listeners
+	Under999Pct     Spread `json:"under_999_pct"` // of listeners
+	InterArrivalP99 Spread `json:"inter_arrival_p99_ms"`
+	LateP99         Spread `json:"tick_late_p99_ms"`
+	TickP99         Spread `json:"tick_p99_ms"`
+	Overruns        Spread `json:"overruns"`
+	Skipped         Spread `json:"skipped"`
+}
+
+// RunStats is one sender's measured window.
+type RunStats struct {
+	Kind      string  `json:"kind"`
+	Listeners int     `json:"listeners"`
+	Repeat    int     `json:"repeat"`
+	WindowS   float64 `json:"window_s"`
+
+	CPUPct       float64 `json:"cpu_pct"`        // the sender process's CPU time, % of one core
+	ClientCPUPct float64 `json:"client_cpu_pct"` // the client's (receivers and speakers), % of one core
+
+	Sent       uint64 `json:"sent"`     // RTP datagrams the sender sent (handsup: the speakers' streams too)
+	Received   uint64 `json:"received"` // RTP datagrams the listeners received
+	Expected   uint64 `json:"expected"` // per listener: its first to last sequence number, plus skipped ticks
+	RTCP       uint64 `json:"rtcp"`     // RTCP packets the listeners received (sender reports)
+	Stray      uint64 `json:"stray"`    // datagrams to no listener
+	Silent     int    `json:"silent"`   // listeners that received nothing
+	Datagram   float64 `json:"datagram_bytes"`
+
+	PerListenerPerS float64 `json:"per_listener_per_s"` // RTP packets per listener per second (50: all)
+	DeliveredPct    float64 `json:"delivered_pct"`      // Received / Expected
+	Under98Pct      float64 `json:"under_98_pct"`       // listeners with under 98% of their packets
+	Under999Pct     float64 `json:"under_999_pct"`      // listeners with under 99.9%
+
+	InterArrivalP99 float64 `json:"inter_arrival_p99_ms"` // between a listener's packets, kernel receive times
+	InterArrivalMax float64 `json:"inter_arrival_max_ms"`
+	TickP99         float64 `json:"tick_p99_ms"` // a tick's work (the floor: its sends)
+	TickMax         float64 `json:"tick_max_ms"`
+	LateP99         float64 `json:"tick_late_p99_ms"` // how late ticks started against the 20 ms grid
+	LateMax         float64 `json:"tick_late_max_ms"`
+	Ticks           uint64  `json:"ticks"`
+	Overruns        uint64  `json:"overruns"`
+	Skipped         uint64  `json:"skipped"`
+
+	// Where packets were lost.
+	SendErrors   uint64 `json:"send_errors"`
+	SendCalls    uint64 `json:"send_calls"`    // sendmmsg calls
+	RxqOverflow  uint64 `json:"rxq_overflow"`  // dropped at the receivers' sockets (SO_RXQ_OVFL)
+	RcvbufErrors uint64 `json:"rcvbuf_errors"` // /proc/net/snmp, machine-wide
+	SndbufErrors uint64 `json:"sndbuf_errors"`
+	InErrors     uint64 `json:"in_errors"`
+
+	SndBuf int    `json:"sndbuf"` // granted to the sender's socket
+	RcvBuf int    `json:"rcvbuf"`
+	Joins  *Joins `json:"joins,omitempty"`
+}
+
+// Passes reports whether a run delivered ≥ 99.9% of packets to ≥ 99% of
+// listeners.
+func (r RunStats) Passes() bool { return r.Under999Pct <= 1 }

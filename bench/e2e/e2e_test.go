@@ -1,0 +1,59 @@
+package e2e_test
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/handsup-audio/handsup/bench/e2e"
+)
+
+// The test binary is also the benchmark's senders: Run starts it again
+// with the role in its environment.
+func TestMain(m *testing.M) {
+	e2e.ChildMain()
+	os.Exit(m.Run())
+}
+
+// A small run of handsup and the floor: every listener hears each, and
+// the counts agree with each other and with what the senders sent.
+func TestSmallRunAccounting(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := e2e.Run(ctx, e2e.Config{Listeners: []int{50}, Repeats: 1, Duration: 2 * time.Second, WarmUp: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Steps) != 1 || len(res.Steps[0].Runs) != 2 {
+		t.Fatalf("want one step of two runs, got %+v", res.Steps)
+	}
+	for _, r := range res.Steps[0].Runs {
+		t.Logf("%s: %+v", r.Kind, r)
+		switch {
+		case r.Silent != 0:
+			t.Errorf("%s: %d of 50 listeners heard nothing in 2 s", r.Kind, r.Silent)
+		case r.Received == 0 || r.Received > r.Expected:
+			t.Errorf("%s: received %d, expected %d", r.Kind, r.Received, r.Expected)
+		case r.Received > r.Sent:
+			t.Errorf("%s: received %d, more than the %d sent", r.Kind, r.Received, r.Sent)
+		case r.Stray != 0:
+			t.Errorf("%s: %d datagrams to no listener", r.Kind, r.Stray)
+		case r.Datagram < 13 || r.Datagram > 1500:
+			t.Errorf("%s: %g bytes a datagram", r.Kind, r.Datagram)
+		case r.Ticks == 0 || r.SendCalls == 0:
+			t.Errorf("%s: %d ticks, %d sendmmsg calls", r.Kind, r.Ticks, r.SendCalls)
+		}
+		// Delivery as the report computes it, from its own counts.
+		if want := 100 * float64(r.Received) / float64(r.Expected); r.DeliveredPct != want {
+			t.Errorf("%s: delivered %g%%, counts say %g%%", r.Kind, r.DeliveredPct, want)
+		}
+	}
+	hs := res.Steps[0].Runs[0]
+	if hs.Kind != e2e.KindHandsup || hs.Joins == nil || hs.Joins.Count != 50 {
+		t.Errorf("handsup's joins: %+v", hs.Joins)
+	}
+	if hs.RTCP == 0 {
+		t.Error("no sender report reached a listener in 2 s (one per stream every 5 s, spread)")
+	}
+}

@@ -1,0 +1,387 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/netip"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// Run measures every step of cfg: for each listener count, Repeats rounds
+// of handsup and the floor back to back (the order alternating), each
+// sender in a process of its own, the client (speakers and receivers) in
+// this one.
+func Run(ctx context.Context, cfg Config) (Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return Result{}, err
+	}
+	cfg = cfg.withDefaults()
+	res := Result{
+		GoVersion: runtime.Version(), NumCPU: runtime.NumCPU(), Load: loadAverage(),
+		DurationS: cfg.Duration.Seconds(), Repeats: cfg.Repeats, Speakers: cfg.Speakers,
+		JoinRate: cfg.JoinRate, ServerProc: cfg.ServerProcs,
+		Note: "senders and client share this machine; /proc/net/snmp counts every process's UDP",
+	}
+	rx, err := newReceivers(cfg.Receivers, slicesMax(cfg.Listeners))
+	if err != nil {
+		return res, err
+	}
+	defer rx.close()
+	res.ClientRcv = rx.rcvbuf()
+	sp, err := newSpeakers(cfg.Speakers)
+	if err != nil {
+		return res, err
+	}
+	defer sp.close()
+	b := &bench{cfg: cfg, rx: rx, sp: sp}
+	for _, n := range cfg.Listeners {
+		st := Step{Listeners: n, Summary: map[string]Sum{}}
+		datagram := 0
+		var ratios []float64
+		for rep := range cfg.Repeats {
+			kinds := []string{KindHandsup, KindFloor}
+			switch {
+			case cfg.NoFloor:
+				kinds = kinds[:1]
+			case rep%2 == 1:
+				kinds = []string{KindFloor, KindHandsup}
+			}
+			if cfg.FloorReader && !cfg.NoFloor {
+				kinds = append(kinds, KindFloorReader)
+			}
+			cpu := map[string]float64{}
+			for _, kind := range kinds {
+				if kind != KindHandsup && datagram == 0 {
+					datagram = 100 // no handsup run yet: about a 32 kb/s Opus packet and its header
+				}
+				profile := ""
+				if kind == KindHandsup && rep == 0 && cfg.Profile != "" {
+					profile = cfg.Profile
+					if len(cfg.Listeners) > 1 {
+						profile = fmt.Sprintf("%s.%d", cfg.Profile, n)
+					}
+				}
+				r, err := b.run(ctx, kind, n, rep, datagram, profile)
+				if err != nil {
+					return res, fmt.Errorf("%s, %d listeners, repeat %d: %w", kind, n, rep+1, err)
+				}
+				if kind == KindHandsup && r.Sent > 0 {
+					datagram = int(math.Round(r.Datagram))
+				}
+				cpu[kind] = r.CPUPct
+				st.Runs = append(st.Runs, r)
+				cfg.Progress(progressLine(r))
+			}
+			if f := cpu[KindFloor]; f > 0 {
+				ratios = append(ratios, cpu[KindHandsup]/f)
+			}
+		}
+		st.Ratio = spreadOf(ratios)
+		for _, kind := range []string{KindHandsup, KindFloor, KindFloorReader} {
+			if s, ok := summarize(st.Runs, kind); ok {
+				st.Summary[kind] = s
+			}
+		}
+		if allPass(st.Runs, KindHandsup) {
+			res.LargestN = max(res.LargestN, n)
+		}
+		res.Steps = append(res.Steps, st)
+	}
+	res.LoadAfter = loadAverage()
+	return res, nil
+}
+
+func slicesMax(v []int) int {
+	m := 0
+	for _, x := range v {
+		m = max(m, x)
+	}
+	return m
+}
+
+func allPass(runs []RunStats, kind string) bool {
+	any := false
+	for _, r := range runs {
+		if r.Kind == kind {
+			if !r.Passes() {
+				return false
+			}
+			any = true
+		}
+	}
+	return any
+}
+
+func progressLine(r RunStats) string {
+	return fmt.Sprintf("%-12s N=%-6d repeat %d: CPU %.1f%%, %.2f pkt/listener/s, delivered %.3f%%, under 99.9%%: %.2f%% of listeners, overruns %d, skipped %d, client CPU %.1f%%",
+		r.Kind, r.Listeners, r.Repeat+1, r.CPUPct, r.PerListenerPerS, r.DeliveredPct, r.Under999Pct, r.Overruns, r.Skipped, r.ClientCPUPct)
+}
+
+func summarize(runs []RunStats, kind string) (Sum, bool) {
+	var sel []RunStats
+	for _, r := range runs {
+		if r.Kind == kind {
+			sel = append(sel, r)
+		}
+	}
+	if len(sel) == 0 {
+		return Sum{}, false
+	}
+	of := func(f func(RunStats) float64) Spread {
+		v := make([]float64, len(sel))
+		for i, r := range sel {
+			v[i] = f(r)
+		}
+		return spreadOf(v)
+	}
+	return Sum{
+		CPUPct:          of(func(r RunStats) float64 { return r.CPUPct }),
+		ClientCPUPct:    of(func(r RunStats) float64 { return r.ClientCPUPct }),
+		PerListenerPerS: of(func(r RunStats) float64 { return r.PerListenerPerS }),
+		DeliveredPct:    of(func(r RunStats) float64 { return r.DeliveredPct }),
+		Under98Pct:      of(func(r RunStats) float64 { return r.Under98Pct }),
+		Under999Pct:     of(func(r RunStats) float64 { return r.Under999Pct }),
+		InterArrivalP99: of(func(r RunStats) float64 { return r.InterArrivalP99 }),
+		LateP99:         of(func(r RunStats) float64 { return r.LateP99 }),
+		TickP99:         of(func(r RunStats) float64 { return r.TickP99 }),
+		Overruns:        of(func(r RunStats) float64 { return float64(r.Overruns) }),
+		Skipped:         of(func(r RunStats) float64 { return float64(r.Skipped) }),
+	}, true
+}
+
+// bench is a Run's client side.
+type bench struct {
+	cfg Config
+	rx  *receivers
+	sp  *speakers
+}
+
+// child is a running sender process.
+type child struct {
+	stdin   io.WriteCloser
+	reports chan report
+	stderr  *bytes.Buffer
+	wait    chan error
+}
+
+// start starts a sender process with its config.
+func (b *bench) start(cc childConfig) (*child, error) {
+	cmd, err := b.cfg.Command()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Env = append(os.Environ(), childEnv+"="+cc.Role)
+	c := &child{reports: make(chan report, 4), stderr: &bytes.Buffer{}, wait: make(chan error, 1)}
+	cmd.Stderr = c.stderr
+	if c.stdin, err = cmd.StdinPipe(); err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() {
+		dec := json.NewDecoder(bufio.NewReader(out))
+		for {
+			var r report
+			if err := dec.Decode(&r); err != nil {
+				close(c.reports)
+				c.wait <- cmd.Wait()
+				return
+			}
+			c.reports <- r
+		}
+	}()
+	line, _ := json.Marshal(cc)
+	if _, err := c.stdin.Write(append(line, '\n')); err != nil {
+		c.stop()
+		return nil, err
+	}
+	return c, nil
+}
+
+// await reads the child's next report, which must be event.
+func (c *child) await(ctx context.Context, event string, timeout time.Duration) (report, error) {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case r, ok := <-c.reports:
+		switch {
+		case !ok:
+			return r, fmt.Errorf("sender exited: %s", tail(c.stderr))
+		case r.Event == "error":
+			return r, errors.New(r.Err)
+		case r.Event != event:
+			return r, fmt.Errorf("sender said %q, want %q", r.Event, event)
+		}
+		return r, nil
+	case <-t.C:
+		return report{}, fmt.Errorf("no %q from the sender in %v", event, timeout)
+	case <-ctx.Done():
+		return report{}, ctx.Err()
+	}
+}
+
+func (c *child) mark(ctx context.Context) (report, error) {
+	if _, err := io.WriteString(c.stdin, "mark\n"); err != nil {
+		return report{}, err
+	}
+	return c.await(ctx, "mark", 30*time.Second)
+}
+
+// stop closes the child's stdin, which ends it, and waits a while.
+func (c *child) stop() {
+	_ = c.stdin.Close()
+	for range c.reports {
+	}
+	<-c.wait
+}
+
+func tail(b *bytes.Buffer) string {
+	s := strings.TrimSpace(b.String())
+	if len(s) > 2000 {
+		s = s[len(s)-2000:]
+	}
+	return s
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// run measures one sender with n listeners.
+func (b *bench) run(ctx context.Context, kind string, n, rep, datagram int, profile string) (RunStats, error) {
+	cc := childConfig{Listeners: n, Ports: b.rx.ports, Procs: b.cfg.ServerProcs, Datagram: datagram}
+	switch kind {
+	case KindHandsup:
+		cc.Role, cc.Speakers, cc.Workers, cc.JoinRate, cc.Profile = roleServer, b.sp.addrs(), b.cfg.Workers, b.cfg.JoinRate, profile
+	case KindFloor, KindFloorReader:
+		cc.Role, cc.Reader = roleFloor, kind == KindFloorReader
+	}
+	c, err := b.start(cc)
+	if err != nil {
+		return RunStats{}, err
+	}
+	defer c.stop()
+	defer b.sp.sendTo(netip.AddrPort{})
+	ready, err := c.await(ctx, "ready", time.Minute)
+	if err != nil {
+		return RunStats{}, err
+	}
+	if ready.RTP != "" {
+		a, err := netip.ParseAddrPort(ready.RTP)
+		if err != nil {
+			return RunStats{}, err
+		}
+		b.sp.sendTo(a)
+	}
+	joinTimeout := 5 * time.Minute
+	if b.cfg.JoinRate > 0 {
+		joinTimeout += time.Duration(float64(n) / b.cfg.JoinRate * float64(time.Second))
+	}
+	joined, err := c.await(ctx, "joined", joinTimeout)
+	if err != nil {
+		return RunStats{}, err
+	}
+	if err := sleep(ctx, b.cfg.WarmUp); err != nil {
+		return RunStats{}, err
+	}
+
+	u0 := readUDPCounters()
+	t0 := time.Now()
+	m0, err := c.mark(ctx)
+	if err != nil {
+		return RunStats{}, err
+	}
+	b.rx.start()
+	w0, c0 := time.Now(), processCPU()
+	if err := sleep(ctx, b.cfg.Duration); err != nil {
+		return RunStats{}, err
+	}
+	w := b.rx.end(n)
+	w1, c1 := time.Now(), processCPU()
+	t1 := time.Now()
+	m1, err := c.mark(ctx)
+	if err != nil {
+		return RunStats{}, err
+	}
+	u := readUDPCounters().since(u0)
+
+	r := RunStats{
+		Kind: kind, Listeners: n, Repeat: rep, WindowS: w1.Sub(w0).Seconds(),
+		CPUPct:       100 * float64(m1.CPU-m0.CPU) / float64(t1.Sub(t0)),
+		ClientCPUPct: 100 * float64(c1-c0) / float64(w1.Sub(w0)),
+		Sent:         m1.Sent - m0.Sent, RTCP: w.rtcp, Stray: w.stray,
+		InterArrivalP99: ms(w.interArrival.quantile(0.99)), InterArrivalMax: ms(w.interArrival.max),
+		TickP99: m1.TickP99, TickMax: m1.TickMax, LateP99: m1.LateP99, LateMax: m1.LateMax,
+		Ticks: m1.Ticks - m0.Ticks, Overruns: m1.Overruns - m0.Overruns, Skipped: m1.Skipped - m0.Skipped,
+		SendErrors: m1.SendErrors - m0.SendErrors, SendCalls: m1.Calls - m0.Calls,
+		RxqOverflow: w.overflow, RcvbufErrors: u.RcvbufErrors, SndbufErrors: u.SndbufErrors, InErrors: u.InErrors,
+		SndBuf: m1.SndBuf, RcvBuf: m1.RcvBuf, Joins: joined.Joins,
+	}
+	if kind != KindHandsup {
+		r.Joins = nil
+	}
+	if r.Sent > 0 {
+		r.Datagram = float64(m1.Bytes-m0.Bytes) / float64(r.Sent)
+	}
+	r.account(w.perListener, r.Skipped, b.cfg.Duration)
+	if w.bytes > 0 && r.Received > 0 && r.Datagram == 0 {
+		r.Datagram = float64(w.bytes) / float64(r.Received)
+	}
+	return r, nil
+}
+
+// account counts delivery per listener: what it received against what it
+// should have, its first to last sequence number plus the ticks the sender
+// skipped (a skipped tick sends nothing, so sequence numbers do not show
+// it); a listener that received nothing should have had the window's
+// ticks.
+func (r *RunStats) account(ls []listenerState, skipped uint64, window time.Duration) {
+	under98, under999 := 0, 0
+	for _, l := range ls {
+		var want uint64
+		if l.count == 0 {
+			r.Silent++
+			want = uint64(window / (20 * time.Millisecond))
+		} else {
+			want = uint64(l.last-l.first+1) + skipped
+		}
+		r.Received += uint64(l.count)
+		r.Expected += want
+		frac := float64(l.count) / float64(max(want, 1))
+		if frac < 0.98 {
+			under98++
+		}
+		if frac < 0.999 {
+			under999++
+		}
+	}
+	n := float64(max(len(ls), 1))
+	r.Under98Pct, r.Under999Pct = 100*float64(under98)/n, 100*float64(under999)/n
+	if r.Expected > 0 {
+		r.DeliveredPct = 100 * float64(r.Received) / float64(r.Expected)
+	}
+	if r.WindowS > 0 {
+		r.PerListenerPerS = float64(r.Received) / n / r.WindowS
+	}
+}

@@ -1,0 +1,126 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/handsup-audio/handsup/engine"
+	"github.com/handsup-audio/handsup/session"
+	"github.com/handsup-audio/handsup/session/rtpudp"
+)
+
+// server is the handsup side: an engine, a session manager and one
+// rtpudp transport, wired as cmd/handsup wires them (a send batch per
+// room flushed after its tick, the manager's sender reports and sweeps),
+// one room whose speakers are the parent's and whose listeners are the
+// receivers' addresses.
+type server struct {
+	cancel   context.CancelFunc
+	eng      *engine.Engine
+	sessions *session.Manager
+	udp      *rtpudp.Transport
+	room     *session.Room
+	ticks    *tickLog
+}
+
+func startServer(cfg childConfig, say func(report)) (sender, error) {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	udp, err := rtpudp.Listen(rtpudp.Config{Addr: "127.0.0.1:0", Logger: quiet})
+	if err != nil {
+		return nil, err
+	}
+	s := &server{udp: udp, ticks: newTickLog()}
+	s.eng = engine.New(engine.Config{
+		Workers: cfg.Workers,
+		OnTick: func(took time.Duration) {
+			now := time.Now()
+			s.ticks.add(now.Add(-took), took)
+		},
+	})
+	s.sessions = session.New(s.eng, session.Config{Logger: quiet})
+	batch := udp.NewBatch()
+	// DTX off: every listener gets a packet every tick, which is what the
+	// receivers count against.
+	if s.room, err = s.sessions.NewRoom("e2e", engine.RoomConfig{AfterTick: batch.Flush, NoDTX: true}); err != nil {
+		udp.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	go func() { _ = udp.Serve(ctx) }()
+	go func() { _ = s.eng.Run(ctx) }()
+	go func() { _ = s.sessions.Run(ctx) }()
+
+	for i, a := range cfg.Speakers {
+		ap, err := netip.ParseAddrPort(a)
+		if err != nil {
+			s.close()
+			return nil, err
+		}
+		if err := s.join(fmt.Sprintf("speaker-%d", i), engine.Speaker, ap, batch); err != nil {
+			s.close()
+			return nil, err
+		}
+	}
+	say(report{Event: "ready", RTP: udp.LocalAddr().String()})
+
+	j := &Joins{Count: cfg.Listeners}
+	took := newHistogram(50*time.Microsecond, 40000)
+	before := s.eng.Stats()
+	start := time.Now()
+	for i := range cfg.Listeners {
+		if cfg.JoinRate > 0 {
+			time.Sleep(time.Until(start.Add(time.Duration(float64(i) / cfg.JoinRate * float64(time.Second)))))
+		}
+		t0 := time.Now()
+		if err := s.join(fmt.Sprintf("listener-%d", i), engine.Listener, listenerAddr(i, cfg.Ports), batch); err != nil {
+			s.close()
+			return nil, err
+		}
+		took.add(time.Since(t0))
+	}
+	after := s.eng.Stats()
+	j.Seconds = time.Since(start).Seconds()
+	j.P50Ms, j.P99Ms, j.MaxMs = ms(took.quantile(0.5)), ms(took.quantile(0.99)), ms(took.max)
+	j.Skipped, j.Overruns = after.Skipped-before.Skipped, after.Overruns-before.Overruns
+	say(report{Event: "joined", Joins: j})
+	return s, nil
+}
+
+// join adds one participant at addr, as the server's POST
+// /v1/rooms/{room}/participants does: a peer of the transport, joined to
+// the room.
+func (s *server) join(id string, role engine.Role, addr netip.AddrPort, batch *rtpudp.Batch) error {
+	peer, err := s.udp.AddPeer(addr, netip.AddrPort{}, batch)
+	if err != nil {
+		return err
+	}
+	if _, err := s.room.Join(id, engine.ParticipantConfig{Role: role}, peer); err != nil {
+		_ = peer.Close()
+		return err
+	}
+	return nil
+}
+
+func (s *server) mark() report {
+	st, us := s.eng.Stats(), s.udp.Stats()
+	r := report{
+		Ticks: st.Ticks, Overruns: st.Overruns, Skipped: st.Skipped,
+		Sent: us.PacketsOut, SendErrors: us.SendErrors, Calls: us.SendSyscalls,
+		Bytes: st.BytesOut,
+	}
+	r.SndBuf, r.RcvBuf = s.udp.SocketBuffers()
+	s.ticks.fill(&r)
+	return r
+}
+
+func (s *server) close() {
+	s.cancel()
+	s.sessions.Close()
+	s.eng.Close()
+	_ = s.udp.Close()
+}

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/handsup-audio/handsup/bench/e2e"
+	"github.com/handsup-audio/handsup/cmd/internal/procs"
+)
+
+// e2eFlags are the end-to-end benchmark's own flags (-e2e).
+type e2eFlags struct {
+	on          bool
+	sweep       string
+	repeats     int
+	joinRate    float64
+	floorReader bool
+	warmUp      time.Duration
+}
+
+func addE2EFlags(fs *flag.FlagSet) *e2eFlags {
+	f := &e2eFlags{}
+	fs.BoolVar(&f.on, "e2e", false, "end-to-end benchmark over real UDP on loopback: the engine with session/rtpudp in a process of its own, "+
+		"its listeners received and counted, against a bare sendmmsg sender (the floor) to the same listeners (bench/e2e); "+
+		"takes -listeners (or -sweep), -speakers (default 3 here), -duration, -workers, -cpuprofile (the server's window), -json")
+	fs.StringVar(&f.sweep, "sweep", "", "with -e2e: comma-separated listener counts, one step each (e.g. 800,1600,3200,6400,10000)")
+	fs.IntVar(&f.repeats, "repeats", 3, "with -e2e: handsup and floor runs per step, interleaved")
+	fs.Float64Var(&f.joinRate, "join-rate", 0, "with -e2e: join the listeners into the live room at this many a second "+
+		"(0: as fast as they go, before the warm-up) and report how long joins took")
+	fs.BoolVar(&f.floorReader, "floor-reader", false, "with -e2e: also run the floor with a goroutine parked reading its socket, as a server's receive loop is")
+	fs.DurationVar(&f.warmUp, "warmup", 2*time.Second, "with -e2e: wait this long after the joins before measuring")
+	return f
+}
+
+// runE2E runs -e2e. set holds the flags given on the command line.
+func runE2E(f *e2eFlags, set map[string]bool, listeners, speakers, workers int, duration time.Duration,
+	profile string, asJSON bool, stdout, stderr io.Writer) int {
+	cfg := e2e.Config{
+		Repeats: f.repeats, Duration: duration, WarmUp: f.warmUp, JoinRate: f.joinRate,
+		FloorReader: f.floorReader, Profile: profile,
+		Progress: func(line string) { fmt.Fprintln(stderr, line) },
+	}
+	if set["speakers"] {
+		cfg.Speakers = speakers
+	}
+	if f.sweep != "" {
+		for _, s := range strings.Split(f.sweep, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(s))
+			if err != nil {
+				fmt.Fprintf(stderr, "handsup-bench: -sweep: %q is not a number\n", s)
+				return 2
+			}
+			cfg.Listeners = append(cfg.Listeners, n)
+		}
+	} else {
+		cfg.Listeners = []int{listeners}
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintf(stderr, "handsup-bench: %v\n", err)
+		return 2
+	}
+	// The server child runs with what cmd/handsup would: a spare P.
+	cfg.Workers = procs.SpareProcessor(workers)
+	cfg.ServerProcs = runtime.GOMAXPROCS(0)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := e2e.Run(ctx, cfg)
+	if err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(stderr, "handsup-bench: interrupted")
+			return 130
+		}
+		fmt.Fprintf(stderr, "handsup-bench: %v\n", err)
+		return 1
+	}
+	if asJSON {
+		if err := json.NewEncoder(stdout).Encode(res); err != nil {
+			fmt.Fprintf(stderr, "handsup-bench: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+	printE2E(stdout, res)
+	return 0
+}
+
+func printE2E(w io.Writer, r e2e.Result) {
+	fmt.Fprintf(w, "handsup-bench -e2e: one room, %d speakers talking, listeners on loopback; %d × %gs windows per sender and step\n",
+		r.Speakers, r.Repeats, r.DurationS)
+	fmt.Fprintf(w, "%s, %d CPUs, server GOMAXPROCS %d, load average %s (after: %s); client sockets' rcvbuf %d\n",
+		r.GoVersion, r.NumCPU, r.ServerProc, r.Load, r.LoadAfter, r.ClientRcv)
+	fmt.Fprintf(w, "medians of the repeats [least–greatest]; CPU in %% of one core; %s\n\n", r.Note)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "N\tsender\tCPU %\tratio\tpkt/listener/s\tdelivered %\t<98% / <99.9% of listeners\tinter-arrival p99 ms\ttick p99 / late p99 ms\toverruns / skipped\tclient CPU %")
+	sp := func(s e2e.Spread, prec int) string {
+		return fmt.Sprintf("%.*f [%.*f–%.*f]", prec, s.Median, prec, s.Min, prec, s.Max)
+	}
+	for _, st := range r.Steps {
+		for _, kind := range []string{e2e.KindHandsup, e2e.KindFloor, e2e.KindFloorReader} {
+			s, ok := st.Summary[kind]
+			if !ok {
+				continue
+			}
+			ratio := ""
+			if kind == e2e.KindHandsup && st.Ratio.Median > 0 {
+				ratio = sp(st.Ratio, 2)
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%.2f\t%.3f\t%.2f / %.2f\t%.1f\t%.1f / %.1f\t%.0f / %.0f\t%.1f\n",
+				st.Listeners, kind, sp(s.CPUPct, 1), ratio, s.PerListenerPerS.Median, s.DeliveredPct.Median,
+				s.Under98Pct.Median, s.Under999Pct.Median, s.InterArrivalP99.Median, s.TickP99.Median, s.LateP99.Median,
+				s.Overruns.Median, s.Skipped.Median, s.ClientCPUPct.Median)
+		}
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "\nwhere packets went, per run (send errors; dropped at the receivers' sockets, SO_RXQ_OVFL; /proc/net/snmp Udp RcvbufErrors / SndbufErrors; socket buffers granted)")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "N\tsender\trepeat\tsent\treceived\texpected\tsend errors\trxq overflow\trcvbuf / sndbuf errors\tsendmmsg calls\tsndbuf granted\tjoins p99 / max ms (s)")
+	for _, st := range r.Steps {
+		for _, run := range st.Runs {
+			joins := ""
+			if j := run.Joins; j != nil {
+				joins = fmt.Sprintf("%.1f / %.1f (%.1f s, skipped %d)", j.P99Ms, j.MaxMs, j.Seconds, j.Skipped)
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d / %d\t%d\t%d\t%s\n", run.Listeners, run.Kind, run.Repeat+1,
+				run.Sent, run.Received, run.Expected, run.SendErrors, run.RxqOverflow, run.RcvbufErrors, run.SndbufErrors,
+				run.SendCalls, run.SndBuf, joins)
+		}
+	}
+	tw.Flush()
+	if r.LargestN > 0 {
+		fmt.Fprintf(w, "\nlargest N with ≥ 99.9%% of packets to ≥ 99%% of listeners in every repeat: %d\n", r.LargestN)
+	} else {
+		fmt.Fprintln(w, "\nno N delivered ≥ 99.9% of packets to ≥ 99% of listeners in every repeat")
+	}
+}
