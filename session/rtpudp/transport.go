@@ -28,7 +28,11 @@ var (
 type Config struct {
 	Addr         string // UDP address to listen on; default "127.0.0.1:5004"
 	BatchSize    int    // datagrams per sendmmsg; default 256
-	SocketBuffer int    // SO_SNDBUF and SO_RCVBUF in bytes; default 4 MiB
+	// SocketBuffer is SO_SNDBUF and SO_RCVBUF in bytes; default 8 MiB: a
+	// tick's burst to 10,000 listeners (about 1 KiB of kernel memory per
+	// datagram on loopback). The kernel caps it at net.core.wmem_max and
+	// rmem_max; Transport.SocketBuffers says what it granted.
+	SocketBuffer int
 	// NoRTCPPort turns off the second socket. By default (false) the
 	// transport also listens on the RTP port + 1, where RFC 3550 clients
 	// that do not multiplex (ffmpeg among them) send their RTCP. When Addr
@@ -51,7 +55,7 @@ func (c Config) withDefaults() Config {
 		c.BatchSize = 256
 	}
 	if c.SocketBuffer <= 0 {
-		c.SocketBuffer = 4 << 20
+		c.SocketBuffer = 8 << 20
 	}
 	if c.MoveInterval <= 0 {
 		c.MoveInterval = time.Second
@@ -68,7 +72,7 @@ func (c Config) withDefaults() Config {
 // Transport is one UDP socket serving every participant.
 type Transport struct {
 	cfg      Config
-	conn     *net.UDPConn
+	sock     *socket
 	rtcpConn *net.UDPConn // the RTP port + 1; nil with Config.NoRTCPPort
 	local    netip.AddrPort
 
@@ -88,18 +92,15 @@ func Listen(cfg Config) (*Transport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rtpudp: address %q: %w", cfg.Addr, err)
 	}
-	conn, rtcpConn, err := listenPair(ap, !cfg.NoRTCPPort)
+	sock, rtcpConn, err := listenPair(ap, !cfg.NoRTCPPort, cfg.SocketBuffer)
 	if err != nil {
 		return nil, err
 	}
-	// Best effort: the kernel caps these at its own limits.
-	_ = conn.SetReadBuffer(cfg.SocketBuffer)
-	_ = conn.SetWriteBuffer(cfg.SocketBuffer)
 	t := &Transport{
 		cfg:       cfg,
-		conn:      conn,
+		sock:      sock,
 		rtcpConn:  rtcpConn,
-		local:     conn.LocalAddr().(*net.UDPAddr).AddrPort(),
+		local:     sock.local,
 		peers:     make(map[netip.AddrPort]*Peer),
 		rtcpPeers: make(map[netip.AddrPort]*Peer),
 		latching:  make(map[uint32]*Peer),
@@ -110,20 +111,20 @@ func Listen(cfg Config) (*Transport, error) {
 // listenPair opens the RTP socket and, when rtcp is set, the socket on
 // its port + 1. With port 0 it asks the kernel again (a few times) until
 // both ports of a pair are free.
-func listenPair(ap netip.AddrPort, rtcp bool) (conn, rtcpConn *net.UDPConn, err error) {
+func listenPair(ap netip.AddrPort, rtcp bool, buf int) (conn *socket, rtcpConn *net.UDPConn, err error) {
 	tries := 1
 	if rtcp && ap.Port() == 0 {
 		tries = 32
 	}
 	for range tries {
-		conn, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap))
+		conn, err = openSocket(ap, buf)
 		if err != nil {
-			return nil, nil, fmt.Errorf("rtpudp: listen %s: %w", ap, err)
+			return nil, nil, err
 		}
 		if !rtcp {
 			return conn, nil, nil
 		}
-		port := conn.LocalAddr().(*net.UDPAddr).Port
+		port := int(conn.local.Port())
 		if port < 65535 {
 			rtcpConn, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ap.Addr(), uint16(port+1))))
 			if err == nil {
@@ -132,7 +133,7 @@ func listenPair(ap netip.AddrPort, rtcp bool) (conn, rtcpConn *net.UDPConn, err 
 		} else {
 			err = errors.New("no port above 65535")
 		}
-		_ = conn.Close()
+		conn.close()
 	}
 	return nil, nil, fmt.Errorf("rtpudp: RTCP port (the RTP port + 1) for %s: %w (Config.NoRTCPPort turns it off)", ap, err)
 }
@@ -157,14 +158,15 @@ func (t *Transport) Close() error {
 	if t.rtcpConn != nil {
 		_ = t.rtcpConn.Close()
 	}
-	return t.conn.Close()
+	t.sock.close()
+	return nil
 }
 
 // NewBatch makes a send batch for one room: the room's sinks gather a
-// tick's packets into it and its AfterTick hook calls Flush.
+// tick's packets into it, and its engine.RoomConfig.Send (SendPart) and
+// AfterTick (Flush) hooks send them once the room's lock is released.
 func (t *Transport) NewBatch() *Batch {
-	n := t.cfg.BatchSize
-	return &Batch{t: t, q: mmsg.NewQueue(t.conn, n, 2), headers: make([]byte, n*maxHeader)}
+	return &Batch{t: t}
 }
 
 // AddPeer declares that remote belongs to a participant: its datagrams go
@@ -184,7 +186,7 @@ func (t *Transport) AddPeer(remote, sendTo netip.AddrPort, batch *Batch) (*Peer,
 		sendTo = remote
 	}
 	p := &Peer{t: t, remote: remote, sendTo: sendTo, batch: batch}
-	p.addr.Store(net.UDPAddrFromAddrPort(sendTo))
+	p.dst.Store(mmsg.NewAddr(sendTo))
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed.Load() {
@@ -302,7 +304,7 @@ func (t *Transport) Serve(ctx context.Context) error {
 			t.read(t.rtcpConn, true)
 		}()
 	}
-	t.read(t.conn, false)
+	t.sock.read(func(pkt []byte, from netip.AddrPort) { t.receive(pkt, from, false) }, &t.stats.readErrors)
 	if rtcpDone != nil {
 		_ = t.Close()
 		<-rtcpDone
@@ -313,7 +315,7 @@ func (t *Transport) Serve(ctx context.Context) error {
 	return nil
 }
 
-// read reads one socket until the transport closes.
+// read reads the RTCP socket until the transport closes.
 func (t *Transport) read(conn *net.UDPConn, rtcpPort bool) {
 	buf := make([]byte, 2048)
 	for {
@@ -408,7 +410,7 @@ func (t *Transport) learn(pkt []byte, rtcp bool, from netip.AddrPort) *Peer {
 	}
 	t.peers[from] = p
 	p.remote, p.sendTo, p.moved = from, from, now
-	p.addr.Store(net.UDPAddrFromAddrPort(from))
+	p.dst.Store(mmsg.NewAddr(from))
 	t.mu.Unlock()
 	if old.IsValid() {
 		t.stats.addressChanges.Add(1)
@@ -451,7 +453,7 @@ func (t *Transport) WriteTo(pkt []byte, to netip.AddrPort) error {
 	if !to.IsValid() {
 		return errNotLatched
 	}
-	_, err := t.conn.WriteToUDPAddrPort(pkt, to)
+	err := t.sock.sendTo(pkt, to)
 	if err != nil {
 		t.stats.sendErrors.Add(1)
 	}
@@ -465,7 +467,7 @@ type Peer struct {
 	t     *Transport
 	batch *Batch
 	recv  atomic.Pointer[bound]
-	addr  atomic.Pointer[net.UDPAddr] // sendTo, as WriteBatch wants it; nil until latched
+	dst   atomic.Pointer[mmsg.Addr] // sendTo, prepared for sendmmsg; nil until latched
 	latch bool                        // learns its address (AddLatchingPeer)
 	ssrc  uint32                      // the SSRC it latches on
 
@@ -527,7 +529,7 @@ func (p *Peer) Latching() bool { return p.latch }
 // WriteRTP queues one packet in the peer's batch; it never blocks on the
 // network. It satisfies engine.Sink.
 func (p *Peer) WriteRTP(header, payload []byte) error {
-	a := p.addr.Load()
+	a := p.dst.Load()
 	if a == nil {
 		p.t.stats.unlatched.Add(1)
 		return nil // nowhere to send yet: as lost on the way
@@ -538,39 +540,130 @@ func (p *Peer) WriteRTP(header, payload []byte) error {
 // maxHeader bounds a queued RTP header: 12 bytes plus CSRCs and an extension.
 const maxHeader = 64
 
+// maxChunks bounds what a batch holds unsent: beyond it (no Flush for a
+// long time), Add sends the oldest chunk at once.
+const maxChunks = 1024
+
 // Batch gathers one room's outgoing packets for a tick and sends them with
 // as few sendmmsg calls as fit. Headers are copied into the batch; payloads
 // are referenced, as the engine keeps them until the room's next tick.
+// Packets are queued in chunks of Config.BatchSize, one sendmmsg each, as
+// many as the tick needs: nothing is sent while the room's lock is held,
+// and the chunks are shared out between the parts of SendPart, which
+// several workers run at once.
 type Batch struct {
-	t       *Transport
-	mu      sync.Mutex
+	t    *Transport
+	mu   sync.Mutex
+	fill []*chunk // being filled: the last takes the next packet
+	free []*chunk
+
+	round     []*chunk // the tick's chunks, shared by SendPart's parts
+	roundLeft int      // parts of the round not finished
+}
+
+// chunk is one sendmmsg's worth of packets and their headers.
+type chunk struct {
 	q       *mmsg.Queue
 	headers []byte
 }
 
 var errHeaderTooLong = errors.New("rtpudp: RTP header longer than 64 bytes")
 
-func (b *Batch) add(to *net.UDPAddr, header, payload []byte) error {
+func (b *Batch) add(to *mmsg.Addr, header, payload []byte) error {
 	if len(header) > maxHeader {
 		return errHeaderTooLong
 	}
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.q.Full() {
-		b.q.Flush(&b.t.stats)
-	}
-	i := b.q.Len()
-	h := b.headers[i*maxHeader : i*maxHeader+len(header)]
+	c := b.lastLocked()
+	i := c.q.Len()
+	h := c.headers[i*maxHeader : i*maxHeader+len(header)]
 	copy(h, header)
-	b.q.Add(to, h, payload)
+	c.q.Add(to, h, payload)
+	if len(b.fill) > maxChunks { // nobody flushes: send the oldest now
+		old := b.fill[0]
+		b.fill = append(b.fill[:0], b.fill[1:]...)
+		b.mu.Unlock()
+		b.send(old)
+		b.recycle(old)
+		return nil
+	}
+	b.mu.Unlock()
 	return nil
 }
 
-// Flush sends what the batch holds. Rooms call it from their AfterTick.
+// lastLocked is the chunk that takes the next packet.
+func (b *Batch) lastLocked() *chunk {
+	if n := len(b.fill); n > 0 && !b.fill[n-1].q.Full() {
+		return b.fill[n-1]
+	}
+	var c *chunk
+	if n := len(b.free); n > 0 {
+		c, b.free = b.free[n-1], b.free[:n-1]
+	} else {
+		size := b.t.cfg.BatchSize
+		c = &chunk{q: mmsg.NewFDQueue(b.t.sock.fd, b.t.sock.family, size, 2), headers: make([]byte, size*maxHeader)}
+	}
+	b.fill = append(b.fill, c)
+	return c
+}
+
+// send sends a chunk, unless the transport is closed (then its packets
+// count as send errors).
+func (b *Batch) send(c *chunk) {
+	if !b.t.sock.use(func(int, int) { c.q.Flush(&b.t.stats) }) && c.q.Len() > 0 {
+		b.t.stats.sendErrors.Add(uint64(c.q.Len()))
+		c.q.Flush(nil) // fails at once on the closed socket: empties it
+	}
+}
+
+func (b *Batch) recycle(cs ...*chunk) {
+	b.mu.Lock()
+	b.free = append(b.free, cs...)
+	b.mu.Unlock()
+}
+
+// SendPart sends part part of parts of what the batch holds: the first
+// part of a round takes the chunks queued so far, and each part sends
+// every parts-th of them. A room's engine.RoomConfig.Send calls it, the
+// parts on several workers at once, once the tick is built and the
+// room's lock released.
+func (b *Batch) SendPart(part, parts int) {
+	b.mu.Lock()
+	if b.roundLeft == 0 {
+		b.round = append(b.round[:0], b.fill...)
+		b.fill = b.fill[:0]
+		b.roundLeft = parts
+	}
+	round := b.round
+	b.mu.Unlock()
+	for i := part; i < len(round); i += parts {
+		b.send(round[i])
+	}
+	b.mu.Lock()
+	if b.roundLeft--; b.roundLeft == 0 {
+		b.free = append(b.free, round...)
+		clear(b.round)
+		b.round = b.round[:0]
+	}
+	b.mu.Unlock()
+}
+
+// Flush sends what the batch holds. Rooms call it from their AfterTick;
+// a peer's Flush calls it after a retransmission.
 func (b *Batch) Flush() {
 	b.mu.Lock()
-	b.q.Flush(&b.t.stats)
+	if len(b.fill) == 0 {
+		b.mu.Unlock()
+		return
+	}
+	var stack [8]*chunk
+	taken := append(stack[:0], b.fill...)
+	b.fill = b.fill[:0]
 	b.mu.Unlock()
+	for _, c := range taken {
+		b.send(c)
+	}
+	b.recycle(taken...)
 }
 
 type counters struct {
@@ -626,5 +719,5 @@ func (t *Transport) Stats() Stats {
 // bookkeeping and caps it at net.core.wmem_max and rmem_max unless the
 // process may force it). Zero where the system does not say.
 func (t *Transport) SocketBuffers() (send, recv int) {
-	return socketBuffers(t.conn)
+	return t.sock.buffers()
 }

@@ -218,7 +218,7 @@ func BenchmarkSend(b *testing.B) {
 		t1 := time.Now()
 		for _, a := range addrs {
 			buf = append(append(buf[:0], header...), payload...)
-			_, _ = tr.conn.WriteToUDP(buf, a)
+			_ = tr.WriteTo(buf, a.AddrPort())
 		}
 		single += time.Since(t1)
 		batched += t1.Sub(t0)

@@ -37,13 +37,12 @@ type sendConn struct {
 }
 
 // sendBatch is one batch: its queue, the bytes its datagrams were copied
-// into, and an address per datagram (sendmmsg wants a *net.UDPAddr each;
-// these are reused so that queueing allocates nothing).
+// into, and an address per datagram (reused, so that queueing allocates
+// nothing).
 type sendBatch struct {
 	q     *mmsg.Queue
 	data  []byte
-	addrs []net.UDPAddr
-	ips   [][16]byte
+	addrs []mmsg.Addr
 	// pending counts datagrams reserved and not yet written: send waits
 	// for none before the batch goes out.
 	pending atomic.Int32
@@ -59,8 +58,7 @@ func (s *sendConn) newBatch() *sendBatch {
 	return &sendBatch{
 		q:     mmsg.NewQueue(s.UDPConn, batchSize, 1),
 		data:  make([]byte, 0, batchBytes),
-		addrs: make([]net.UDPAddr, batchSize),
-		ips:   make([][16]byte, batchSize),
+		addrs: make([]mmsg.Addr, batchSize),
 	}
 }
 
@@ -166,18 +164,8 @@ func (b *sendBatch) add(n int, to netip.AddrPort) (i int, buf []byte) {
 	i = b.q.Len()
 	at := len(b.data)
 	b.data = b.data[:at+n]
-	ip := to.Addr()
 	a := &b.addrs[i]
-	if ip.Is4() || ip.Is4In6() {
-		v4 := ip.Unmap().As4()
-		a.IP = b.ips[i][:4]
-		copy(a.IP, v4[:])
-	} else {
-		b.ips[i] = ip.As16()
-		a.IP = b.ips[i][:]
-	}
-	a.Port = int(to.Port())
-	a.Zone = ip.Zone()
+	a.Set(to)
 	buf = b.data[at : at+n : at+n]
 	b.q.Add(a, buf)
 	return i, buf

@@ -1,9 +1,12 @@
 package mmsg
 
 import (
-	"net"
+	"errors"
+	"net/netip"
+	"syscall"
+	"unsafe"
 
-	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
 )
 
 // Counters receive what a Flush did, for the transports' Prometheus
@@ -15,33 +18,98 @@ type Counters interface {
 	Flushed(sent, syscalls, failed int)
 }
 
-// writer is what ipv4.PacketConn and ipv6.PacketConn share: sendmmsg.
-type writer interface {
-	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+// Addr is a destination prepared for sendmmsg: its sockaddr, for IPv4 and
+// for IPv6 sockets (an IPv4 address mapped), built once per participant so
+// that queueing a datagram converts nothing.
+type Addr struct {
+	ap netip.AddrPort
+	v4 unix.RawSockaddrInet4
+	v6 unix.RawSockaddrInet6
 }
+
+// NewAddr prepares ap.
+func NewAddr(ap netip.AddrPort) *Addr {
+	a := &Addr{}
+	a.Set(ap)
+	return a
+}
+
+// Set prepares ap in a, for callers that keep Addrs to reuse.
+func (a *Addr) Set(ap netip.AddrPort) {
+	ip := ap.Addr()
+	a.ap = ap
+	a.v4 = unix.RawSockaddrInet4{Family: unix.AF_INET}
+	a.v6 = unix.RawSockaddrInet6{Family: unix.AF_INET6}
+	port := (*[2]byte)(unsafe.Pointer(&a.v4.Port))
+	port[0], port[1] = byte(ap.Port()>>8), byte(ap.Port())
+	a.v6.Port = a.v4.Port
+	if ip.Is4() || ip.Is4In6() {
+		a.v4.Addr = ip.Unmap().As4()
+	}
+	a.v6.Addr = ip.As16() // As16 maps an IPv4 address
+}
+
+// AddrPort is the address.
+func (a *Addr) AddrPort() netip.AddrPort { return a.ap }
 
 // Queue is a batch of datagrams waiting for Flush. It is not safe for
 // concurrent use; the transports guard theirs.
 type Queue struct {
-	w    writer
-	msgs []ipv4.Message
-	bufs [][]byte
-	per  int // buffers per message
-	n    int
+	fd    int             // NewFDQueue's descriptor; -1 otherwise
+	raw   syscall.RawConn // NewQueue's
+	v6    bool            // the socket is AF_INET6
+	msgs  []unix.Mmsghdr
+	iovs  []unix.Iovec
+	names []unix.RawSockaddrInet6 // one per message; an IPv4 one in its first bytes
+	per   int                     // buffers per message
+	n     int
+
+	// For raw.Write without a closure per call.
+	write          func(fd uintptr) bool
+	from, to, took int
+	errno          syscall.Errno
 }
 
 // NewQueue makes a queue of up to size datagrams, each of up to per
 // buffers (gathered by the kernel, header and payload apart), sent on
-// conn.
-func NewQueue(conn net.PacketConn, size, per int) *Queue {
+// conn's socket through Go's netpoller. A conn without a descriptor makes
+// a queue whose every send fails, counted.
+func NewQueue(conn syscall.Conn, size, per int) *Queue {
+	q := newQueue(size, per)
+	q.write = q.rawWrite
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return q
+	}
+	_ = raw.Control(func(fd uintptr) {
+		domain, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_DOMAIN)
+		q.v6 = err == nil && domain == unix.AF_INET6
+	})
+	q.raw = raw
+	return q
+}
+
+// NewFDQueue makes a queue sent on fd, a blocking socket outside Go's
+// netpoller, of family AF_INET or AF_INET6: its sendmmsg is a plain system
+// call, and queues on the same descriptor may send at once. The caller
+// keeps fd open while the queue sends.
+func NewFDQueue(fd, family, size, per int) *Queue {
+	q := newQueue(size, per)
+	q.fd, q.v6 = fd, family == unix.AF_INET6
+	return q
+}
+
+func newQueue(size, per int) *Queue {
 	q := &Queue{
-		w:    ipv4.NewPacketConn(conn), // sendmmsg works on v4 and v6 sockets alike
-		msgs: make([]ipv4.Message, size),
-		bufs: make([][]byte, size*per),
-		per:  per,
+		fd:    -1,
+		msgs:  make([]unix.Mmsghdr, size),
+		iovs:  make([]unix.Iovec, size*per),
+		names: make([]unix.RawSockaddrInet6, size),
+		per:   per,
 	}
 	for i := range q.msgs {
-		q.msgs[i].Buffers = q.bufs[i*per : i*per+per]
+		q.msgs[i].Hdr.Name = (*byte)(unsafe.Pointer(&q.names[i]))
+		q.msgs[i].Hdr.Iov = &q.iovs[i*per]
 	}
 	return q
 }
@@ -53,28 +121,47 @@ func (q *Queue) Len() int { return q.n }
 func (q *Queue) Full() bool { return q.n == len(q.msgs) }
 
 // Add queues one datagram to to, made of bufs (at most the queue's per
-// buffers; the rest are ignored). The queue keeps to and bufs until Flush:
-// they must not change until then. Add on a full queue does nothing and
-// returns false.
-func (q *Queue) Add(to net.Addr, bufs ...[]byte) bool {
+// buffers; the rest are ignored; empty ones are left out). The queue keeps
+// bufs until Flush: they must not change until then. Add on a full queue
+// does nothing and returns false.
+func (q *Queue) Add(to *Addr, bufs ...[]byte) bool {
 	if q.n == len(q.msgs) {
 		return false
 	}
-	m := &q.msgs[q.n]
-	k := copy(q.bufs[q.n*q.per:q.n*q.per+q.per], bufs)
-	m.Buffers = q.bufs[q.n*q.per : q.n*q.per+k]
-	m.Addr = to
+	i := q.n
+	m := &q.msgs[i]
+	if q.v6 {
+		q.names[i] = to.v6
+		m.Hdr.Namelen = unix.SizeofSockaddrInet6
+	} else {
+		*(*unix.RawSockaddrInet4)(unsafe.Pointer(&q.names[i])) = to.v4
+		m.Hdr.Namelen = unix.SizeofSockaddrInet4
+	}
+	iov := q.iovs[i*q.per : i*q.per+q.per]
+	k := 0
+	for _, b := range bufs {
+		if k == len(iov) {
+			break
+		}
+		if len(b) == 0 {
+			continue
+		}
+		iov[k].Base = &b[0]
+		iov[k].SetLen(len(b))
+		k++
+	}
+	m.Hdr.SetIovlen(k)
 	q.n++
 	return true
 }
 
 // Flush sends what the queue holds, skipping each datagram the kernel
 // refuses, tells c (when not nil) what it did, and empties the queue,
-// letting go of the buffers and addresses it held.
+// letting go of the buffers it held.
 func (q *Queue) Flush(c Counters) {
 	syscalls, failed := 0, 0
 	for sent := 0; sent < q.n; {
-		k, err := q.w.WriteBatch(q.msgs[sent:q.n], 0)
+		k, err := q.send(sent, q.n)
 		syscalls++
 		if k > 0 {
 			sent += k
@@ -88,9 +175,42 @@ func (q *Queue) Flush(c Counters) {
 	if c != nil && q.n > 0 {
 		c.Flushed(q.n-failed, syscalls, failed)
 	}
-	for i := range q.n {
-		clear(q.msgs[i].Buffers)
-		q.msgs[i].Addr = nil
-	}
+	clear(q.iovs[:q.n*q.per])
 	q.n = 0
+}
+
+// errClosed: the socket is closed, or there is none.
+var errClosed = errors.New("mmsg: socket closed")
+
+// send makes one sendmmsg call of messages from to to.
+func (q *Queue) send(from, to int) (int, error) {
+	if q.raw == nil {
+		if q.fd < 0 {
+			return 0, errClosed
+		}
+		n, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(q.fd), uintptr(unsafe.Pointer(&q.msgs[from])), uintptr(to-from), 0, 0, 0)
+		if errno != 0 {
+			return 0, errno
+		}
+		return int(n), nil
+	}
+	q.from, q.to, q.took, q.errno = from, to, 0, 0
+	if err := q.raw.Write(q.write); err != nil {
+		return 0, errClosed
+	}
+	if q.errno != 0 {
+		return 0, q.errno
+	}
+	return q.took, nil
+}
+
+// rawWrite is raw.Write's function: false asks the netpoller to wait until
+// the socket can take more.
+func (q *Queue) rawWrite(fd uintptr) bool {
+	n, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&q.msgs[q.from])), uintptr(q.to-q.from), 0, 0, 0)
+	if errno == unix.EAGAIN {
+		return false
+	}
+	q.took, q.errno = int(n), errno
+	return true
 }

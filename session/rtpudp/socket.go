@@ -1,0 +1,196 @@
+package rtpudp
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// socket is the RTP socket: a blocking descriptor outside Go's netpoller.
+// Its reader blocks in recvmmsg on a thread of its own, and the rooms'
+// batches send with sendmmsg straight from their goroutines, several at
+// once. In the netpoller every datagram sent woke the poller (the kernel
+// signals the socket writable again as each leaves, and the runtime
+// watches it for the reader's sake): a quarter of a large room's CPU went
+// to threads woken for nothing. A blocked recvmmsg wakes only for what it
+// reads.
+type socket struct {
+	fd     int
+	family int // AF_INET or AF_INET6
+	local  netip.AddrPort
+
+	// mu is held shared by every system call on fd, exclusively by close,
+	// so that fd is never used after it is closed (and its number given
+	// to another file).
+	mu     sync.RWMutex
+	closed atomic.Bool
+}
+
+// openSocket binds a UDP socket to ap with buffers of buf bytes.
+func openSocket(ap netip.AddrPort, buf int) (*socket, error) {
+	ip := ap.Addr()
+	family := unix.AF_INET6
+	if ip.Is4() {
+		family = unix.AF_INET
+	}
+	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("rtpudp: socket: %w", err)
+	}
+	s := &socket{fd: fd, family: family}
+	if family == unix.AF_INET6 {
+		// Dual stack on the unspecified address, as Go's net package does.
+		_ = unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, boolInt(!ip.IsUnspecified()))
+	}
+	// Best effort: the kernel caps these at its own limits.
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, buf)
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, buf)
+	if err := unix.Bind(fd, sockaddr(ap, family)); err != nil {
+		_ = unix.Close(fd)
+		return nil, fmt.Errorf("rtpudp: listen %s: %w", ap, err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		_ = unix.Close(fd)
+		return nil, fmt.Errorf("rtpudp: listen %s: %w", ap, err)
+	}
+	s.local = addrPort(sa)
+	return s, nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// sockaddr is ap for a socket of family.
+func sockaddr(ap netip.AddrPort, family int) unix.Sockaddr {
+	if family == unix.AF_INET {
+		return &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().Unmap().As4()}
+	}
+	return &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
+}
+
+func addrPort(sa unix.Sockaddr) netip.AddrPort {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port))
+	case *unix.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr), uint16(a.Port))
+	}
+	return netip.AddrPort{}
+}
+
+var errSocketClosed = errors.New("rtpudp: socket closed")
+
+// sendTo sends one datagram now.
+func (s *socket) sendTo(pkt []byte, to netip.AddrPort) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed.Load() {
+		return errSocketClosed
+	}
+	return unix.Sendto(s.fd, pkt, 0, sockaddr(to, s.family))
+}
+
+// use runs fn with fd open, or returns false if the socket is closed.
+func (s *socket) use(fn func(fd, family int)) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed.Load() {
+		return false
+	}
+	fn(s.fd, s.family)
+	return true
+}
+
+// buffers is what the kernel granted the socket's buffers.
+func (s *socket) buffers() (send, recv int) {
+	s.use(func(fd, _ int) {
+		send, _ = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF)
+		recv, _ = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF)
+	})
+	return send, recv
+}
+
+// close wakes the reader, waits for every call on fd to end, and closes
+// it.
+func (s *socket) close() {
+	if s.closed.Swap(true) {
+		return
+	}
+	_ = unix.Shutdown(s.fd, unix.SHUT_RDWR) // wakes a blocked recvmmsg (ENOTCONN on UDP, but it wakes)
+	s.mu.Lock()
+	_ = unix.Close(s.fd)
+	s.mu.Unlock()
+}
+
+// readBatch is how many datagrams one recvmmsg takes.
+const readBatch = 32
+
+// read receives datagrams until the socket closes, on a thread of its own,
+// and hands each to fn; errors counts failed calls.
+func (s *socket) read(fn func(pkt []byte, from netip.AddrPort), errors *atomic.Uint64) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	const size = 2048
+	msgs := make([]unix.Mmsghdr, readBatch)
+	iovs := make([]unix.Iovec, readBatch)
+	names := make([]unix.RawSockaddrInet6, readBatch)
+	bufs := make([]byte, readBatch*size)
+	for i := range msgs {
+		iovs[i].Base = &bufs[i*size]
+		iovs[i].SetLen(size)
+		msgs[i].Hdr.Iov = &iovs[i]
+		msgs[i].Hdr.SetIovlen(1)
+		msgs[i].Hdr.Name = (*byte)(unsafe.Pointer(&names[i]))
+	}
+	for {
+		for i := range msgs {
+			msgs[i].Hdr.Namelen = unix.SizeofSockaddrInet6
+		}
+		var n int
+		var errno unix.Errno
+		if !s.use(func(fd, _ int) {
+			r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&msgs[0])), readBatch, unix.MSG_WAITFORONE, 0, 0)
+			n, errno = int(r), e
+		}) {
+			return
+		}
+		if errno != 0 {
+			if s.closed.Load() {
+				return
+			}
+			if errno != unix.EINTR && errno != unix.EAGAIN {
+				errors.Add(1)
+			}
+			continue
+		}
+		if n == 0 && s.closed.Load() {
+			return
+		}
+		for i := range n {
+			from := rawAddrPort(&names[i])
+			fn(bufs[i*size:i*size+min(int(msgs[i].Len), size)], from)
+		}
+	}
+}
+
+// rawAddrPort reads a sockaddr the kernel wrote.
+func rawAddrPort(sa *unix.RawSockaddrInet6) netip.AddrPort {
+	port := (*[2]byte)(unsafe.Pointer(&sa.Port))
+	p := uint16(port[0])<<8 | uint16(port[1])
+	if sa.Family == unix.AF_INET {
+		v4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		return netip.AddrPortFrom(netip.AddrFrom4(v4.Addr), p)
+	}
+	return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), p)
+}
