@@ -61,6 +61,14 @@ type Engine struct {
 	workers sync.WaitGroup
 
 	ticks, overruns, skipped atomic.Uint64
+
+	parts chan sendPart // a room's Send parts, for idle workers
+}
+
+// sendPart is part of a room's Send, for a worker.
+type sendPart struct {
+	r            *Room
+	part, parts int
 }
 
 // New makes an engine and starts its worker pool. Close stops it.
@@ -72,6 +80,7 @@ func New(cfg Config) *Engine {
 		rooms: make(map[string]*Room),
 		work:  make(chan struct{}),
 		stop:  make(chan struct{}),
+		parts: make(chan sendPart),
 	}
 	e.list.Store(&[]*Room{})
 	for i := 1; i < cfg.Workers; i++ { // the ticking goroutine is a worker too
@@ -209,10 +218,30 @@ func (e *Engine) worker() {
 		case <-e.work:
 			e.drain(e.current) // the channel send orders this read after Tick's write
 			e.pending.Done()
+		case p := <-e.parts:
+			p.r.cfg.Send(p.part, p.parts)
+			p.r.sendParts.Done()
 		case <-e.stop:
 			return
 		}
 	}
+}
+
+// split runs r's Send in parts: each part a worker waiting for work
+// takes (a worker busy with another room takes none), the rest on the
+// calling goroutine; it returns when every part is done.
+func (e *Engine) split(r *Room, parts int) {
+	for i := 1; i < parts; i++ {
+		r.sendParts.Add(1)
+		select {
+		case e.parts <- sendPart{r, i, parts}:
+		default:
+			r.sendParts.Done()
+			r.cfg.Send(i, parts)
+		}
+	}
+	r.cfg.Send(0, parts)
+	r.sendParts.Wait()
 }
 
 // Run ticks every room every 20 ms until ctx ends or the engine closes.

@@ -52,9 +52,21 @@ type RoomConfig struct {
 	// OnEvent, if set, hears the room's events (joins, leaves, role changes,
 	// mutes, hands). It is called synchronously and must not block.
 	OnEvent func(Event)
+	// Send, if set, sends what the room's sinks queued during a tick: the
+	// engine calls it once the tick's packets are built and the room's
+	// lock released (joins, leaves and mutes never wait on the kernel),
+	// with part i of parts, the parts at once on the engine's idle workers
+	// (a large room's sends leave on every core), then AfterTick.
+	// rtpudp.Batch.SendPart is one. parts is 1 below SendSplit sinks.
+	Send func(part, parts int)
+	// SendSplit is how many sinks a room needs before Send is split in
+	// parts (one per SendSplit sinks, at most one per worker); default
+	// 1000.
+	SendSplit int
 	// AfterTick, if set, runs at the end of each of the room's ticks on the
-	// goroutine that ticked it, after every sink call: a transport that
-	// batches a tick's packets sends them here.
+	// goroutine that ticked it, after every sink call and Send, outside the
+	// room's lock: a transport that batches a tick's packets sends them
+	// here.
 	AfterTick func()
 }
 
@@ -76,6 +88,9 @@ func (c RoomConfig) withDefaults() RoomConfig {
 	}
 	if c.NACKRate == 0 {
 		c.NACKRate = 25
+	}
+	if c.SendSplit <= 0 {
+		c.SendSplit = 1000
 	}
 	c.Mixer.TopN = c.TopN
 	c.Mixer.FrameSamples = codec.FrameSamples
@@ -104,6 +119,7 @@ type Room struct {
 	tick      uint64
 	hangover  uint64 // PrivateHangover in ticks
 	handSeq   uint64 // raises so far: each raise takes the next number
+	sendParts sync.WaitGroup // the Send parts on other workers
 
 	counters counters
 }

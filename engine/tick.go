@@ -7,16 +7,29 @@ import (
 	"github.com/handsup-audio/handsup/mixer"
 )
 
-// runTick mixes and sends one 20 ms frame for the whole room.
+// runTick mixes and sends one 20 ms frame for the whole room: it builds
+// the tick's packets under the room's lock, then sends them (Send,
+// AfterTick) with the lock released.
 func (r *Room) runTick() {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.closed {
+		r.mu.Unlock()
 		return
 	}
-	if r.cfg.AfterTick != nil {
-		defer r.cfg.AfterTick()
+	r.buildTickLocked()
+	sinks := len(r.members)
+	r.mu.Unlock()
+	if r.cfg.Send != nil {
+		r.eng.split(r, min(r.eng.cfg.Workers, max(1, sinks/r.cfg.SendSplit)))
 	}
+	if r.cfg.AfterTick != nil {
+		r.cfg.AfterTick()
+	}
+}
+
+// buildTickLocked mixes the room's frame, encodes it and hands each
+// participant its packet.
+func (r *Room) buildTickLocked() {
 	r.tick++
 	t := r.tick
 	c := &r.counters

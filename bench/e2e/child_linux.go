@@ -52,8 +52,8 @@ type report struct {
 
 	CPU                      time.Duration `json:"cpu_ns"`
 	Ticks, Overruns, Skipped uint64
-	Sent, SendErrors, Calls  uint64 // RTP datagrams, send errors, sendmmsg calls
-	Bytes                    uint64 // RTP bytes sent
+	Sent, SendErrors, Calls  uint64  // RTP datagrams, send errors, sendmmsg calls
+	Bytes                    uint64  // RTP bytes sent
 	TickP99, TickMax         float64 // ms: a tick's work (the floor: its sends)
 	LateP99, LateMax         float64 // ms: how late ticks started
 	SndBuf, RcvBuf           int     // granted to its RTP socket

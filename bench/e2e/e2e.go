@@ -173,13 +173,13 @@ type RunStats struct {
 	CPUPct       float64 `json:"cpu_pct"`        // the sender process's CPU time, % of one core
 	ClientCPUPct float64 `json:"client_cpu_pct"` // the client's (receivers and speakers), % of one core
 
-	Sent       uint64 `json:"sent"`     // RTP datagrams the sender sent (handsup: the speakers' streams too)
-	Received   uint64 `json:"received"` // RTP datagrams the listeners received
-	Expected   uint64 `json:"expected"` // per listener: its first to last sequence number, plus skipped ticks
-	RTCP       uint64 `json:"rtcp"`     // RTCP packets the listeners received (sender reports)
-	Stray      uint64 `json:"stray"`    // datagrams to no listener
-	Silent     int    `json:"silent"`   // listeners that received nothing
-	Datagram   float64 `json:"datagram_bytes"`
+	Sent     uint64  `json:"sent"`     // RTP datagrams the sender sent (handsup: the speakers' streams too)
+	Received uint64  `json:"received"` // RTP datagrams the listeners received
+	Expected uint64  `json:"expected"` // per listener: its first to last sequence number, plus skipped ticks
+	RTCP     uint64  `json:"rtcp"`     // RTCP packets the listeners received (sender reports)
+	Stray    uint64  `json:"stray"`    // datagrams to no listener
+	Silent   int     `json:"silent"`   // listeners that received nothing
+	Datagram float64 `json:"datagram_bytes"`
 
 	PerListenerPerS float64 `json:"per_listener_per_s"` // RTP packets per listener per second (50: all)
 	DeliveredPct    float64 `json:"delivered_pct"`      // Received / Expected

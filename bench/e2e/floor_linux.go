@@ -17,13 +17,13 @@ import (
 // blocking socket to sockaddrs built once, up to 1024 a call: no
 // engine, no locks, no allocation, no per-message conversion.
 type floor struct {
-	fd    int
-	stop  chan struct{}
-	done  sync.WaitGroup
-	log   *tickLog
+	fd   int
+	stop chan struct{}
+	done sync.WaitGroup
+	log  *tickLog
 
 	sent, errors, calls, bytes, ticks atomic.Uint64
-	reader                     net.PacketConn // Config.FloorReader's parked reader, on the same socket
+	reader                            net.PacketConn // Config.FloorReader's parked reader, on the same socket
 }
 
 const floorBatch = 1024 // UIO_MAXIOV: the most a sendmmsg call takes

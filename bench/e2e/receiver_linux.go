@@ -19,9 +19,9 @@ import (
 // one socket counts the packets of thousands of listeners.
 
 const (
-	rxBatch     = 256  // datagrams per recvmmsg
-	rxBufBytes  = 512  // an RTP packet of Opus, or an RTCP sender report
-	rxOOBBytes  = 128  // IP_PKTINFO, SCM_TIMESTAMPNS, SO_RXQ_OVFL
+	rxBatch     = 256 // datagrams per recvmmsg
+	rxBufBytes  = 512 // an RTP packet of Opus, or an RTCP sender report
+	rxOOBBytes  = 128 // IP_PKTINFO, SCM_TIMESTAMPNS, SO_RXQ_OVFL
 	rxSocketBuf = 64 << 20
 	histBucket  = 100 * time.Microsecond // inter-arrival histogram resolution
 	histLen     = 20000                  // up to 2 s; longer gaps go in the last bucket
@@ -140,11 +140,11 @@ func (r *receivers) start() {
 
 // window is what the receivers counted in a window.
 type window struct {
-	perListener []listenerState // by listener index
+	perListener  []listenerState // by listener index
 	interArrival *histogram
-	bytes       uint64
-	rtcp, stray uint64
-	overflow    uint64 // datagrams the receiving sockets dropped (SO_RXQ_OVFL)
+	bytes        uint64
+	rtcp, stray  uint64
+	overflow     uint64 // datagrams the receiving sockets dropped (SO_RXQ_OVFL)
 }
 
 // end closes the window and returns the counts of listeners 0 to n-1.

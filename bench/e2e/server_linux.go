@@ -45,7 +45,7 @@ func startServer(cfg childConfig, say func(report)) (sender, error) {
 	batch := udp.NewBatch()
 	// DTX off: every listener gets a packet every tick, which is what the
 	// receivers count against.
-	if s.room, err = s.sessions.NewRoom("e2e", engine.RoomConfig{AfterTick: batch.Flush, NoDTX: true}); err != nil {
+	if s.room, err = s.sessions.NewRoom("e2e", engine.RoomConfig{Send: batch.SendPart, AfterTick: batch.Flush, NoDTX: true}); err != nil {
 		udp.Close()
 		return nil, err
 	}

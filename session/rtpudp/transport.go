@@ -26,8 +26,8 @@ var (
 // Config holds a transport's settings. The zero value works: every zero
 // field takes the default written beside it.
 type Config struct {
-	Addr         string // UDP address to listen on; default "127.0.0.1:5004"
-	BatchSize    int    // datagrams per sendmmsg; default 256
+	Addr      string // UDP address to listen on; default "127.0.0.1:5004"
+	BatchSize int    // datagrams per sendmmsg; default 256
 	// SocketBuffer is SO_SNDBUF and SO_RCVBUF in bytes; default 8 MiB: a
 	// tick's burst to 10,000 listeners (about 1 KiB of kernel memory per
 	// datagram on loopback). The kernel caps it at net.core.wmem_max and
@@ -468,8 +468,8 @@ type Peer struct {
 	batch *Batch
 	recv  atomic.Pointer[bound]
 	dst   atomic.Pointer[mmsg.Addr] // sendTo, prepared for sendmmsg; nil until latched
-	latch bool                        // learns its address (AddLatchingPeer)
-	ssrc  uint32                      // the SSRC it latches on
+	latch bool                      // learns its address (AddLatchingPeer)
+	ssrc  uint32                    // the SSRC it latches on
 
 	// Guarded by t.mu; a latching peer's change when it moves.
 	remote netip.AddrPort // where its datagrams come from

@@ -51,6 +51,7 @@ func (s *Server) createRoom(req createRoomRequest) (*room, error) {
 		MaxSpeakers: req.MaxSpeakers,
 		TopN:        req.TopN,
 		NoDTX:       req.NoDTX,
+		Send:        r.batch.SendPart, // split across workers for large rooms, outside the room's lock
 		AfterTick:   r.batch.Flush,
 		OnEvent:     func(e engine.Event) { s.onEvent(r, e) },
 	})
