@@ -67,7 +67,7 @@ type Engine struct {
 
 // sendPart is part of a room's Send, for a worker.
 type sendPart struct {
-	r            *Room
+	r           *Room
 	part, parts int
 }
 

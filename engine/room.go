@@ -117,8 +117,8 @@ type Room struct {
 	tierCount [maxTiers]int    // members per tier
 	spare     []*encodedOutput // private encoders waiting for a speaker
 	tick      uint64
-	hangover  uint64 // PrivateHangover in ticks
-	handSeq   uint64 // raises so far: each raise takes the next number
+	hangover  uint64         // PrivateHangover in ticks
+	handSeq   uint64         // raises so far: each raise takes the next number
 	sendParts sync.WaitGroup // the Send parts on other workers
 
 	counters counters

@@ -25,16 +25,18 @@ const childEnv = "HANDSUP_E2E_CHILD"
 
 // childConfig is what a child sends.
 type childConfig struct {
-	Role      string   `json:"role"` // roleServer or roleFloor
-	Listeners int      `json:"listeners"`
-	Ports     []int    `json:"ports"`    // the receivers' ports (listenerAddr)
-	Speakers  []string `json:"speakers"` // server: the speakers' addresses
-	Workers   int      `json:"workers"`  // server: engine workers
-	Procs     int      `json:"procs"`    // GOMAXPROCS; 0: Go's default
+	Role      string   `json:"role"`      // roleServer or roleFloor
+	Listeners int      `json:"listeners"` // per room
+	Rooms     int      `json:"rooms"`     // server: rooms, each with len(Speakers)/Rooms speakers
+	Ports     []int    `json:"ports"`     // the receivers' ports (listenerAddr)
+	Speakers  []string `json:"speakers"`  // server: the speakers' addresses
+	Workers   int      `json:"workers"`   // server: engine workers
+	Procs     int      `json:"procs"`     // GOMAXPROCS; 0: Go's default
 	JoinRate  float64  `json:"join_rate"`
-	Datagram  int      `json:"datagram"` // floor: bytes per datagram
-	Reader    bool     `json:"reader"`   // floor: a goroutine parked reading its socket
-	Profile   string   `json:"profile"`  // CPU profile of the window (first mark to second)
+	SendSplit int      `json:"send_split"` // server: engine.RoomConfig.SendSplit
+	Datagram  int      `json:"datagram"`   // floor: bytes per datagram
+	Reader    bool     `json:"reader"`     // floor: a goroutine parked reading its socket
+	Profile   string   `json:"profile"`    // CPU profile of the window (first mark to second)
 }
 
 const (

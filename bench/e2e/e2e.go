@@ -11,12 +11,17 @@ import (
 // Config sets up a run. The zero value works: every zero field takes the
 // default written beside it.
 type Config struct {
-	Listeners []int         // listener counts, one step each; default {800}
+	Listeners []int         // listener counts per room, one step each; default {800}
+	Rooms     int           // rooms on the server, alike; default 1
 	Repeats   int           // handsup and floor runs per step, interleaved; default 3
 	Duration  time.Duration // measured window of each run; default 10 s
 	WarmUp    time.Duration // before the window, once every listener joined; default 2 s
-	Speakers  int           // speakers on the stage, all talking; default 3
-	Workers   int           // the server's engine workers; default its GOMAXPROCS
+	Speakers  int           // speakers on each room's stage; default 3
+	// Talking is how many of each room's speakers talk (speech-like
+	// voices); the others are silent and send Opus DTX, as WebRTC
+	// clients do (a comfort-noise packet every 400 ms); default all.
+	Talking int
+	Workers int // the server's engine workers; default its GOMAXPROCS
 	// ServerProcs is the server child's GOMAXPROCS; default Go's (the
 	// number of CPUs). cmd/handsup-bench passes its own, as
 	// cmd/internal/procs sets it for an engine.
@@ -24,7 +29,11 @@ type Config struct {
 	// JoinRate, if set, joins the listeners into the live room at this
 	// many a second (speakers talking) and reports how long joins took and
 	// the ticks skipped meanwhile; default 0: they join as fast as they go.
-	JoinRate  float64
+	JoinRate float64
+	// SendSplit is the server room's engine.RoomConfig.SendSplit: its
+	// sends are split across workers from this many listeners; default
+	// the engine's.
+	SendSplit int
 	Receivers int  // the client's receiving sockets (ports); default 4
 	NoFloor   bool // run handsup alone, without the floor
 	// FloorReader adds a third sender each repeat: the floor with a
@@ -59,6 +68,12 @@ func (c Config) withDefaults() Config {
 	if c.Speakers <= 0 {
 		c.Speakers = 3
 	}
+	if c.Rooms <= 0 {
+		c.Rooms = 1
+	}
+	if c.Talking <= 0 || c.Talking > c.Speakers {
+		c.Talking = c.Speakers
+	}
 	if c.Receivers <= 0 {
 		c.Receivers = 4
 	}
@@ -87,6 +102,14 @@ func (c Config) Validate() error {
 	if c.Speakers < 0 || c.Speakers > 16 {
 		return fmt.Errorf("speakers %d: want 0 (default 3) to 16", c.Speakers)
 	}
+	if c.Rooms < 0 || c.Rooms > 1000 {
+		return fmt.Errorf("rooms %d: want 1 to 1000", c.Rooms)
+	}
+	for _, n := range c.Listeners {
+		if n*max(1, c.Rooms) > 100000 {
+			return fmt.Errorf("%d rooms of %d listeners: at most 100,000 in all", c.Rooms, n)
+		}
+	}
 	if c.JoinRate < 0 {
 		return fmt.Errorf("join rate %g: want ≥ 0", c.JoinRate)
 	}
@@ -109,6 +132,8 @@ type Result struct {
 	DurationS  float64 `json:"window_s"`
 	Repeats    int     `json:"repeats"`
 	Speakers   int     `json:"speakers"`
+	Talking    int     `json:"talking"`
+	Rooms      int     `json:"rooms"`
 	JoinRate   float64 `json:"join_rate,omitempty"`
 	ClientRcv  int     `json:"client_rcvbuf"` // what the kernel granted the receiving sockets
 	Steps      []Step  `json:"steps"`
@@ -119,13 +144,17 @@ type Result struct {
 
 // Step is one listener count: every run, and the medians.
 type Step struct {
-	Listeners int `json:"listeners"`
+	Listeners int `json:"listeners"` // per room
 	// Ratio is handsup's CPU over the floor's, per repeat (each repeat's
 	// pair ran back to back).
-	Ratio   Spread            `json:"cpu_ratio"`
-	Summary map[string]Sum    `json:"summary"` // by kind
-	Runs    []RunStats        `json:"runs"`
-	Note    map[string]string `json:"-"`
+	Ratio Spread `json:"cpu_ratio"`
+	// PacketRatio is handsup's CPU per datagram sent over the floor's, per
+	// repeat: the same where both sent every tick's packets, and fair
+	// where one of them was starved and skipped ticks (a loaded machine).
+	PacketRatio Spread            `json:"cpu_per_packet_ratio"`
+	Summary     map[string]Sum    `json:"summary"` // by kind
+	Runs        []RunStats        `json:"runs"`
+	Note        map[string]string `json:"-"`
 }
 
 // Spread is the median of the repeats, and the least and greatest.
@@ -151,6 +180,7 @@ func spreadOf(v []float64) Spread {
 // Sum is one kind's runs of a step.
 type Sum struct {
 	CPUPct          Spread `json:"cpu_pct"`
+	CPUusPerPkt     Spread `json:"cpu_us_per_packet"`
 	ClientCPUPct    Spread `json:"client_cpu_pct"`
 	PerListenerPerS Spread `json:"per_listener_per_s"`
 	DeliveredPct    Spread `json:"delivered_pct"`
@@ -166,12 +196,14 @@ type Sum struct {
 // RunStats is one sender's measured window.
 type RunStats struct {
 	Kind      string  `json:"kind"`
-	Listeners int     `json:"listeners"`
+	Listeners int     `json:"listeners"` // per room
+	Rooms     int     `json:"rooms"`
 	Repeat    int     `json:"repeat"`
 	WindowS   float64 `json:"window_s"`
 
-	CPUPct       float64 `json:"cpu_pct"`        // the sender process's CPU time, % of one core
-	ClientCPUPct float64 `json:"client_cpu_pct"` // the client's (receivers and speakers), % of one core
+	CPUPct       float64 `json:"cpu_pct"`           // the sender process's CPU time, % of one core
+	CPUusPerPkt  float64 `json:"cpu_us_per_packet"` // the sender's CPU time per RTP datagram it sent
+	ClientCPUPct float64 `json:"client_cpu_pct"`    // the client's (receivers and speakers), % of one core
 
 	Sent     uint64  `json:"sent"`     // RTP datagrams the sender sent (handsup: the speakers' streams too)
 	Received uint64  `json:"received"` // RTP datagrams the listeners received

@@ -23,6 +23,7 @@ type floor struct {
 	log  *tickLog
 
 	sent, errors, calls, bytes, ticks atomic.Uint64
+	overruns, skipped                 atomic.Uint64
 	reader                            net.PacketConn // Config.FloorReader's parked reader, on the same socket
 }
 
@@ -91,8 +92,12 @@ func startFloor(cfg childConfig, say func(report)) (sender, error) {
 			f.ticks.Add(1)
 			f.log.add(start, time.Since(start))
 			next = next.Add(20 * time.Millisecond)
-			if behind := time.Since(next); behind > 100*time.Millisecond {
-				next = next.Add(behind / (20 * time.Millisecond) * 20 * time.Millisecond)
+			if behind := time.Since(next); behind > 100*time.Millisecond { // as engine.Run: skip, counted
+				missed := behind / (20 * time.Millisecond)
+				next = next.Add(missed * 20 * time.Millisecond)
+				f.skipped.Add(uint64(missed))
+			} else if behind > 0 {
+				f.overruns.Add(1)
 			}
 			time.Sleep(time.Until(next))
 		}
@@ -118,7 +123,7 @@ func (f *floor) send(msgs []unix.Mmsghdr, size int) {
 }
 
 func (f *floor) mark() report {
-	r := report{Ticks: f.ticks.Load(), Sent: f.sent.Load(), SendErrors: f.errors.Load(), Calls: f.calls.Load(), Bytes: f.bytes.Load(),
+	r := report{Ticks: f.ticks.Load(), Overruns: f.overruns.Load(), Skipped: f.skipped.Load(), Sent: f.sent.Load(), SendErrors: f.errors.Load(), Calls: f.calls.Load(), Bytes: f.bytes.Load(),
 		SndBuf: granted(f.fd, unix.SO_SNDBUF), RcvBuf: granted(f.fd, unix.SO_RCVBUF)}
 	f.log.fill(&r)
 	return r

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/netip"
-	"runtime"
 	"sync"
 	"time"
 	"unsafe"
@@ -26,6 +25,7 @@ const (
 	histBucket  = 100 * time.Microsecond // inter-arrival histogram resolution
 	histLen     = 20000                  // up to 2 s; longer gaps go in the last bucket
 	addrsPerB   = 250                    // listeners per 127.10.b.0/24, c from 1 to 250
+	rxPoll      = 2 * time.Millisecond   // between reads of an empty socket
 )
 
 // maxListeners is how many listeners the addressing scheme holds per port.
@@ -94,8 +94,6 @@ func newReceivers(k, n int) (*receivers, error) {
 				return nil, err
 			}
 		}
-		// A timeout lets the reader see stop.
-		_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Usec: 100_000})
 		s := &rxSocket{fd: fd, port: port, index: i, k: k, n: n, states: make([]listenerState, n/k+1), hist: newHistogram(histBucket, histLen)}
 		r.socks = append(r.socks, s)
 		r.ports = append(r.ports, port)
@@ -167,10 +165,8 @@ func (r *receivers) end(n int) window {
 	return w
 }
 
-// read receives until stop, on a thread of its own.
+// read receives until stop.
 func (s *rxSocket) read(stop <-chan struct{}) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	msgs := make([]unix.Mmsghdr, rxBatch)
 	iovs := make([]unix.Iovec, rxBatch)
 	bufs := make([]byte, rxBatch*rxBufBytes)
@@ -194,7 +190,11 @@ func (s *rxSocket) read(stop <-chan struct{}) {
 		}
 		n, err := recvmmsg(s.fd, msgs)
 		if err != nil {
-			continue // EAGAIN after the timeout, EINTR
+			// Nothing waiting: sleep rather than block, so that a tick's
+			// burst is read in full batches, not a wake-up per datagram
+			// (the kernel's timestamps keep the arrival times).
+			time.Sleep(rxPoll)
+			continue
 		}
 		s.mu.Lock()
 		for i := range n {

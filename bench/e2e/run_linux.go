@@ -28,16 +28,17 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	res := Result{
 		GoVersion: runtime.Version(), NumCPU: runtime.NumCPU(), Load: loadAverage(),
 		DurationS: cfg.Duration.Seconds(), Repeats: cfg.Repeats, Speakers: cfg.Speakers,
+		Talking: cfg.Talking, Rooms: cfg.Rooms,
 		JoinRate: cfg.JoinRate, ServerProc: cfg.ServerProcs,
 		Note: "senders and client share this machine; /proc/net/snmp counts every process's UDP",
 	}
-	rx, err := newReceivers(cfg.Receivers, slicesMax(cfg.Listeners))
+	rx, err := newReceivers(cfg.Receivers, slicesMax(cfg.Listeners)*cfg.Rooms)
 	if err != nil {
 		return res, err
 	}
 	defer rx.close()
 	res.ClientRcv = rx.rcvbuf()
-	sp, err := newSpeakers(cfg.Speakers)
+	sp, err := newSpeakers(cfg.Rooms, cfg.Speakers, cfg.Talking)
 	if err != nil {
 		return res, err
 	}
@@ -46,7 +47,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	for _, n := range cfg.Listeners {
 		st := Step{Listeners: n, Summary: map[string]Sum{}}
 		datagram := 0
-		var ratios []float64
+		var ratios, packetRatios []float64
 		for rep := range cfg.Repeats {
 			kinds := []string{KindHandsup, KindFloor}
 			switch {
@@ -58,7 +59,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			if cfg.FloorReader && !cfg.NoFloor {
 				kinds = append(kinds, KindFloorReader)
 			}
-			cpu := map[string]float64{}
+			cpu, perPkt := map[string]float64{}, map[string]float64{}
 			for _, kind := range kinds {
 				if kind != KindHandsup && datagram == 0 {
 					datagram = 100 // no handsup run yet: about a 32 kb/s Opus packet and its header
@@ -77,15 +78,18 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 				if kind == KindHandsup && r.Sent > 0 {
 					datagram = int(math.Round(r.Datagram))
 				}
-				cpu[kind] = r.CPUPct
+				cpu[kind], perPkt[kind] = r.CPUPct, r.CPUusPerPkt
 				st.Runs = append(st.Runs, r)
 				cfg.Progress(progressLine(r))
 			}
 			if f := cpu[KindFloor]; f > 0 {
 				ratios = append(ratios, cpu[KindHandsup]/f)
 			}
+			if f := perPkt[KindFloor]; f > 0 {
+				packetRatios = append(packetRatios, perPkt[KindHandsup]/f)
+			}
 		}
-		st.Ratio = spreadOf(ratios)
+		st.Ratio, st.PacketRatio = spreadOf(ratios), spreadOf(packetRatios)
 		for _, kind := range []string{KindHandsup, KindFloor, KindFloorReader} {
 			if s, ok := summarize(st.Runs, kind); ok {
 				st.Summary[kind] = s
@@ -122,8 +126,8 @@ func allPass(runs []RunStats, kind string) bool {
 }
 
 func progressLine(r RunStats) string {
-	return fmt.Sprintf("%-12s N=%-6d repeat %d: CPU %.1f%%, %.2f pkt/listener/s, delivered %.3f%%, under 99.9%%: %.2f%% of listeners, overruns %d, skipped %d, client CPU %.1f%%",
-		r.Kind, r.Listeners, r.Repeat+1, r.CPUPct, r.PerListenerPerS, r.DeliveredPct, r.Under999Pct, r.Overruns, r.Skipped, r.ClientCPUPct)
+	return fmt.Sprintf("%-12s N=%-6d repeat %d: CPU %.1f%% (%.2f µs/packet), %.2f pkt/listener/s, delivered %.3f%%, under 99.9%%: %.2f%% of listeners, overruns %d, skipped %d, client CPU %.1f%%",
+		r.Kind, r.Listeners, r.Repeat+1, r.CPUPct, r.CPUusPerPkt, r.PerListenerPerS, r.DeliveredPct, r.Under999Pct, r.Overruns, r.Skipped, r.ClientCPUPct)
 }
 
 func summarize(runs []RunStats, kind string) (Sum, bool) {
@@ -145,6 +149,7 @@ func summarize(runs []RunStats, kind string) (Sum, bool) {
 	}
 	return Sum{
 		CPUPct:          of(func(r RunStats) float64 { return r.CPUPct }),
+		CPUusPerPkt:     of(func(r RunStats) float64 { return r.CPUusPerPkt }),
 		ClientCPUPct:    of(func(r RunStats) float64 { return r.ClientCPUPct }),
 		PerListenerPerS: of(func(r RunStats) float64 { return r.PerListenerPerS }),
 		DeliveredPct:    of(func(r RunStats) float64 { return r.DeliveredPct }),
@@ -270,12 +275,14 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 // run measures one sender with n listeners.
 func (b *bench) run(ctx context.Context, kind string, n, rep, datagram int, profile string) (RunStats, error) {
-	cc := childConfig{Listeners: n, Ports: b.rx.ports, Procs: b.cfg.ServerProcs, Datagram: datagram}
+	all := n * b.cfg.Rooms
+	cc := childConfig{Listeners: n, Rooms: b.cfg.Rooms, Ports: b.rx.ports, Procs: b.cfg.ServerProcs, Datagram: datagram}
 	switch kind {
 	case KindHandsup:
 		cc.Role, cc.Speakers, cc.Workers, cc.JoinRate, cc.Profile = roleServer, b.sp.addrs(), b.cfg.Workers, b.cfg.JoinRate, profile
+		cc.SendSplit = b.cfg.SendSplit
 	case KindFloor, KindFloorReader:
-		cc.Role, cc.Reader = roleFloor, kind == KindFloorReader
+		cc.Role, cc.Reader, cc.Listeners = roleFloor, kind == KindFloorReader, all
 	}
 	c, err := b.start(cc)
 	if err != nil {
@@ -296,7 +303,7 @@ func (b *bench) run(ctx context.Context, kind string, n, rep, datagram int, prof
 	}
 	joinTimeout := 5 * time.Minute
 	if b.cfg.JoinRate > 0 {
-		joinTimeout += time.Duration(float64(n) / b.cfg.JoinRate * float64(time.Second))
+		joinTimeout += time.Duration(float64(all) / b.cfg.JoinRate * float64(time.Second))
 	}
 	joined, err := c.await(ctx, "joined", joinTimeout)
 	if err != nil {
@@ -317,7 +324,7 @@ func (b *bench) run(ctx context.Context, kind string, n, rep, datagram int, prof
 	if err := sleep(ctx, b.cfg.Duration); err != nil {
 		return RunStats{}, err
 	}
-	w := b.rx.end(n)
+	w := b.rx.end(all)
 	w1, c1 := time.Now(), processCPU()
 	t1 := time.Now()
 	m1, err := c.mark(ctx)
@@ -327,7 +334,7 @@ func (b *bench) run(ctx context.Context, kind string, n, rep, datagram int, prof
 	u := readUDPCounters().since(u0)
 
 	r := RunStats{
-		Kind: kind, Listeners: n, Repeat: rep, WindowS: w1.Sub(w0).Seconds(),
+		Kind: kind, Listeners: n, Rooms: b.cfg.Rooms, Repeat: rep, WindowS: w1.Sub(w0).Seconds(),
 		CPUPct:       100 * float64(m1.CPU-m0.CPU) / float64(t1.Sub(t0)),
 		ClientCPUPct: 100 * float64(c1-c0) / float64(w1.Sub(w0)),
 		Sent:         m1.Sent - m0.Sent, RTCP: w.rtcp, Stray: w.stray,
@@ -343,6 +350,7 @@ func (b *bench) run(ctx context.Context, kind string, n, rep, datagram int, prof
 	}
 	if r.Sent > 0 {
 		r.Datagram = float64(m1.Bytes-m0.Bytes) / float64(r.Sent)
+		r.CPUusPerPkt = float64((m1.CPU - m0.CPU).Microseconds()) / float64(r.Sent)
 	}
 	r.account(w.perListener, r.Skipped, b.cfg.Duration)
 	if w.bytes > 0 && r.Received > 0 && r.Datagram == 0 {

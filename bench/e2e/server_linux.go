@@ -23,7 +23,6 @@ type server struct {
 	eng      *engine.Engine
 	sessions *session.Manager
 	udp      *rtpudp.Transport
-	room     *session.Room
 	ticks    *tickLog
 }
 
@@ -42,12 +41,18 @@ func startServer(cfg childConfig, say func(report)) (sender, error) {
 		},
 	})
 	s.sessions = session.New(s.eng, session.Config{Logger: quiet})
-	batch := udp.NewBatch()
-	// DTX off: every listener gets a packet every tick, which is what the
-	// receivers count against.
-	if s.room, err = s.sessions.NewRoom("e2e", engine.RoomConfig{Send: batch.SendPart, AfterTick: batch.Flush, NoDTX: true}); err != nil {
-		udp.Close()
-		return nil, err
+	rooms, batches := make([]*session.Room, max(1, cfg.Rooms)), make([]*rtpudp.Batch, max(1, cfg.Rooms))
+	for i := range rooms {
+		// As the server's rooms: a batch each. DTX off: every listener
+		// gets a packet every tick, which is what the receivers count
+		// against.
+		batches[i] = udp.NewBatch()
+		if rooms[i], err = s.sessions.NewRoom(fmt.Sprint("e2e-", i), engine.RoomConfig{
+			Send: batches[i].SendPart, AfterTick: batches[i].Flush, NoDTX: true, SendSplit: cfg.SendSplit,
+		}); err != nil {
+			_ = udp.Close()
+			return nil, err
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
@@ -55,29 +60,33 @@ func startServer(cfg childConfig, say func(report)) (sender, error) {
 	go func() { _ = s.eng.Run(ctx) }()
 	go func() { _ = s.sessions.Run(ctx) }()
 
+	per := len(cfg.Speakers) / len(rooms)
 	for i, a := range cfg.Speakers {
 		ap, err := netip.ParseAddrPort(a)
 		if err != nil {
 			s.close()
 			return nil, err
 		}
-		if err := s.join(fmt.Sprintf("speaker-%d", i), engine.Speaker, ap, batch); err != nil {
+		r := min(i/max(1, per), len(rooms)-1)
+		if err := s.join(rooms[r], fmt.Sprintf("speaker-%d", i), engine.Speaker, ap, batches[r]); err != nil {
 			s.close()
 			return nil, err
 		}
 	}
 	say(report{Event: "ready", RTP: udp.LocalAddr().String()})
 
-	j := &Joins{Count: cfg.Listeners}
+	all := cfg.Listeners * len(rooms)
+	j := &Joins{Count: all}
 	took := newHistogram(50*time.Microsecond, 40000)
 	before := s.eng.Stats()
 	start := time.Now()
-	for i := range cfg.Listeners {
+	for i := range all {
 		if cfg.JoinRate > 0 {
 			time.Sleep(time.Until(start.Add(time.Duration(float64(i) / cfg.JoinRate * float64(time.Second)))))
 		}
 		t0 := time.Now()
-		if err := s.join(fmt.Sprintf("listener-%d", i), engine.Listener, listenerAddr(i, cfg.Ports), batch); err != nil {
+		r := i / cfg.Listeners
+		if err := s.join(rooms[r], fmt.Sprintf("listener-%d", i), engine.Listener, listenerAddr(i, cfg.Ports), batches[r]); err != nil {
 			s.close()
 			return nil, err
 		}
@@ -94,12 +103,12 @@ func startServer(cfg childConfig, say func(report)) (sender, error) {
 // join adds one participant at addr, as the server's POST
 // /v1/rooms/{room}/participants does: a peer of the transport, joined to
 // the room.
-func (s *server) join(id string, role engine.Role, addr netip.AddrPort, batch *rtpudp.Batch) error {
+func (s *server) join(room *session.Room, id string, role engine.Role, addr netip.AddrPort, batch *rtpudp.Batch) error {
 	peer, err := s.udp.AddPeer(addr, netip.AddrPort{}, batch)
 	if err != nil {
 		return err
 	}
-	if _, err := s.room.Join(id, engine.ParticipantConfig{Role: role}, peer); err != nil {
+	if _, err := room.Join(id, engine.ParticipantConfig{Role: role}, peer); err != nil {
 		_ = peer.Close()
 		return err
 	}

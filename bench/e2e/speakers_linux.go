@@ -12,9 +12,10 @@ import (
 	"github.com/handsup-audio/handsup/codec"
 )
 
-// speakers are the room's talkers, in the parent: each plays a speech-like
-// voice (bench/signal), pre-encoded, as Opus/RTP from a socket of its own
-// every 20 ms to the server, while one is set.
+// speakers are the rooms' speakers, in the parent: each plays a
+// speech-like voice (bench/signal), or silence encoded with DTX (whose
+// one-byte frames are not sent), pre-encoded, as Opus/RTP from a socket of
+// its own every 20 ms to the server, while one is set.
 type speakers struct {
 	conns  []*net.UDPConn
 	frames [][][]byte // per speaker, a loop of encoded frames
@@ -25,18 +26,19 @@ type speakers struct {
 
 const speakerLoop = 250 // frames: 5 s of each voice, looped
 
-func newSpeakers(n int) (*speakers, error) {
+func newSpeakers(rooms, perRoom, talking int) (*speakers, error) {
 	s := &speakers{stop: make(chan struct{})}
 	pcm := make([]int16, codec.FrameSamples)
 	buf := make([]byte, codec.MaxPacketBytes)
-	for k := range n {
+	for k := range rooms * perRoom {
+		talks := k%perRoom < talking
 		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 		if err != nil {
 			s.close()
 			return nil, err
 		}
 		s.conns = append(s.conns, c)
-		enc, err := codec.NewEncoder(codec.EncoderConfig{})
+		enc, err := codec.NewEncoder(codec.EncoderConfig{DTX: !talks})
 		if err != nil {
 			s.close()
 			return nil, err
@@ -44,7 +46,9 @@ func newSpeakers(n int) (*speakers, error) {
 		voice := signal.NewVoice(uint64(k + 1))
 		var frames [][]byte
 		for range speakerLoop {
-			voice.Fill(pcm)
+			if talks {
+				voice.Fill(pcm)
+			}
 			m, err := enc.Encode(pcm, buf)
 			if err != nil {
 				s.close()
@@ -105,6 +109,9 @@ func (s *speakers) run() {
 		}
 		for i, c := range s.conns {
 			pkt := s.frames[i][k%speakerLoop]
+			if codec.IsDTX(pkt[12:]) {
+				continue // not sent, as WebRTC clients do; the timestamp runs on
+			}
 			pkt[0], pkt[1] = 0x80, 111
 			binary.BigEndian.PutUint16(pkt[2:], seq)
 			binary.BigEndian.PutUint32(pkt[4:], ts)

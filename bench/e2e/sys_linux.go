@@ -77,9 +77,10 @@ func sendmmsg(fd int, msgs []unix.Mmsghdr) (int, error) {
 	return int(n), nil
 }
 
-// recvmmsg receives up to len(msgs) datagrams, blocking for the first.
+// recvmmsg receives up to len(msgs) datagrams, without waiting: EAGAIN
+// when there are none.
 func recvmmsg(fd int, msgs []unix.Mmsghdr) (int, error) {
-	n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&msgs[0])), uintptr(len(msgs)), unix.MSG_WAITFORONE, 0, 0)
+	n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&msgs[0])), uintptr(len(msgs)), unix.MSG_DONTWAIT, 0, 0)
 	if errno != 0 {
 		return 0, errno
 	}

@@ -26,6 +26,8 @@ type e2eFlags struct {
 	repeats     int
 	joinRate    float64
 	floorReader bool
+	noFloor     bool
+	sendSplit   int
 	warmUp      time.Duration
 }
 
@@ -33,27 +35,33 @@ func addE2EFlags(fs *flag.FlagSet) *e2eFlags {
 	f := &e2eFlags{}
 	fs.BoolVar(&f.on, "e2e", false, "end-to-end benchmark over real UDP on loopback: the engine with session/rtpudp in a process of its own, "+
 		"its listeners received and counted, against a bare sendmmsg sender (the floor) to the same listeners (bench/e2e); "+
-		"takes -listeners (or -sweep), -speakers (default 3 here), -duration, -workers, -cpuprofile (the server's window), -json")
+		"takes -rooms, -listeners (per room, or -sweep), -speakers (default 3 here), -active (default all), -duration, -workers, -cpuprofile (the server's window), -json")
 	fs.StringVar(&f.sweep, "sweep", "", "with -e2e: comma-separated listener counts, one step each (e.g. 800,1600,3200,6400,10000)")
 	fs.IntVar(&f.repeats, "repeats", 3, "with -e2e: handsup and floor runs per step, interleaved")
 	fs.Float64Var(&f.joinRate, "join-rate", 0, "with -e2e: join the listeners into the live room at this many a second "+
 		"(0: as fast as they go, before the warm-up) and report how long joins took")
+	fs.IntVar(&f.sendSplit, "send-split", 0, "with -e2e: the server room's engine.RoomConfig.SendSplit (listeners per send worker; 0: the engine's default)")
+	fs.BoolVar(&f.noFloor, "no-floor", false, "with -e2e: run handsup alone")
 	fs.BoolVar(&f.floorReader, "floor-reader", false, "with -e2e: also run the floor with a goroutine parked reading its socket, as a server's receive loop is")
 	fs.DurationVar(&f.warmUp, "warmup", 2*time.Second, "with -e2e: wait this long after the joins before measuring")
 	return f
 }
 
 // runE2E runs -e2e. set holds the flags given on the command line.
-func runE2E(f *e2eFlags, set map[string]bool, listeners, speakers, workers int, duration time.Duration,
+func runE2E(f *e2eFlags, set map[string]bool, rooms, listeners, speakers, active, workers int, duration time.Duration,
 	profile string, asJSON bool, stdout, stderr io.Writer) int {
 	cfg := e2e.Config{
 		Repeats: f.repeats, Duration: duration, WarmUp: f.warmUp, JoinRate: f.joinRate,
-		FloorReader: f.floorReader, Profile: profile,
+		FloorReader: f.floorReader, NoFloor: f.noFloor, Profile: profile, SendSplit: f.sendSplit,
 		Progress: func(line string) { fmt.Fprintln(stderr, line) },
 	}
 	if set["speakers"] {
 		cfg.Speakers = speakers
 	}
+	if set["active"] {
+		cfg.Talking = active
+	}
+	cfg.Rooms = rooms
 	if f.sweep != "" {
 		for _, s := range strings.Split(f.sweep, ",") {
 			n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -97,13 +105,13 @@ func runE2E(f *e2eFlags, set map[string]bool, listeners, speakers, workers int, 
 }
 
 func printE2E(w io.Writer, r e2e.Result) {
-	fmt.Fprintf(w, "handsup-bench -e2e: one room, %d speakers talking, listeners on loopback; %d × %gs windows per sender and step\n",
-		r.Speakers, r.Repeats, r.DurationS)
+	fmt.Fprintf(w, "handsup-bench -e2e: %d room(s) × %d speakers (%d talking) and N listeners, on loopback; %d × %gs windows per sender and step\n",
+		r.Rooms, r.Speakers, r.Talking, r.Repeats, r.DurationS)
 	fmt.Fprintf(w, "%s, %d CPUs, server GOMAXPROCS %d, load average %s (after: %s); client sockets' rcvbuf %d\n",
 		r.GoVersion, r.NumCPU, r.ServerProc, r.Load, r.LoadAfter, r.ClientRcv)
 	fmt.Fprintf(w, "medians of the repeats [least–greatest]; CPU in %% of one core; %s\n\n", r.Note)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "N\tsender\tCPU %\tratio\tpkt/listener/s\tdelivered %\t<98% / <99.9% of listeners\tinter-arrival p99 ms\ttick p99 / late p99 ms\toverruns / skipped\tclient CPU %")
+	fmt.Fprintln(tw, "N\tsender\tCPU %\tratio\tµs/packet\tratio/packet\tpkt/listener/s\tdelivered %\t<98% / <99.9% of listeners\tinter-arrival p99 ms\ttick p99 / late p99 ms\toverruns / skipped\tclient CPU %")
 	sp := func(s e2e.Spread, prec int) string {
 		return fmt.Sprintf("%.*f [%.*f–%.*f]", prec, s.Median, prec, s.Min, prec, s.Max)
 	}
@@ -113,12 +121,12 @@ func printE2E(w io.Writer, r e2e.Result) {
 			if !ok {
 				continue
 			}
-			ratio := ""
+			ratio, pktRatio := "", ""
 			if kind == e2e.KindHandsup && st.Ratio.Median > 0 {
-				ratio = sp(st.Ratio, 2)
+				ratio, pktRatio = sp(st.Ratio, 2), sp(st.PacketRatio, 2)
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%.2f\t%.3f\t%.2f / %.2f\t%.1f\t%.1f / %.1f\t%.0f / %.0f\t%.1f\n",
-				st.Listeners, kind, sp(s.CPUPct, 1), ratio, s.PerListenerPerS.Median, s.DeliveredPct.Median,
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%.2f\t%.3f\t%.2f / %.2f\t%.1f\t%.1f / %.1f\t%.0f / %.0f\t%.1f\n",
+				st.Listeners, kind, sp(s.CPUPct, 1), ratio, sp(s.CPUusPerPkt, 2), pktRatio, s.PerListenerPerS.Median, s.DeliveredPct.Median,
 				s.Under98Pct.Median, s.Under999Pct.Median, s.InterArrivalP99.Median, s.TickP99.Median, s.LateP99.Median,
 				s.Overruns.Median, s.Skipped.Median, s.ClientCPUPct.Median)
 		}

@@ -61,7 +61,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if e2eOpts.on {
-		return runE2E(e2eOpts, set, cfg.Listeners, cfg.Speakers, cfg.Workers, cfg.Duration, *cpuProfile, *asJSON, stdout, stderr)
+		return runE2E(e2eOpts, set, cfg.Rooms, cfg.Listeners, cfg.Speakers, cfg.Active, cfg.Workers, cfg.Duration, *cpuProfile, *asJSON, stdout, stderr)
 	}
 	if *impairName != "" || *scenario != "" {
 		return runQuality(qualityArgs{
