@@ -78,15 +78,20 @@ func (r *Room) Member(id string) (*Member, bool) {
 
 // Members returns the room's members, sorted by id.
 func (r *Room) Members() []*Member {
+	out := r.appendMembers(nil)
+	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+	return out
+}
+
+// appendMembers appends the room's members to out, in no order.
+func (r *Room) appendMembers(out []*Member) []*Member {
 	r.mu.Lock()
-	out := make([]*Member, 0, len(r.members))
+	defer r.mu.Unlock()
 	for _, m := range r.members {
 		if m.Participant() != nil {
 			out = append(out, m)
 		}
 	}
-	r.mu.Unlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
 	return out
 }
 
