@@ -59,9 +59,11 @@ type RoomConfig struct {
 	// (a large room's sends leave on every core), then AfterTick.
 	// rtpudp.Batch.SendPart is one. parts is 1 below SendSplit sinks.
 	Send func(part, parts int)
-	// SendSplit is how many sinks a room needs before Send is split in
-	// parts (one per SendSplit sinks, at most one per worker); default
-	// 1000.
+	// SendSplit is how many sinks one part of Send takes: a room of more
+	// is split in parts (as many as it takes, at most one per worker);
+	// default 4000, about 8 ms of sendmmsg on one core. Parts on several
+	// cores cost more per packet than one (they contend for the socket),
+	// so a room splits only when one core would not keep up.
 	SendSplit int
 	// AfterTick, if set, runs at the end of each of the room's ticks on the
 	// goroutine that ticked it, after every sink call and Send, outside the
@@ -90,7 +92,7 @@ func (c RoomConfig) withDefaults() RoomConfig {
 		c.NACKRate = 25
 	}
 	if c.SendSplit <= 0 {
-		c.SendSplit = 1000
+		c.SendSplit = 4000
 	}
 	c.Mixer.TopN = c.TopN
 	c.Mixer.FrameSamples = codec.FrameSamples

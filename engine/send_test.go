@@ -80,7 +80,7 @@ func TestSendSplitsLargeRooms(t *testing.T) {
 		}
 	}
 	r.run(3)
-	// 7 sinks, 3 a part: 2 parts, which the test room's 2 workers allow.
+	// 7 sinks, 3 a part: 3 parts, of which the test room's 2 workers allow 2.
 	if want := map[string]int{"0/2": 3, "1/2": 3}; fmt.Sprint(calls) != fmt.Sprint(want) {
 		t.Fatalf("Send calls %v, want %v", calls, want)
 	}

@@ -20,7 +20,7 @@ func (r *Room) runTick() {
 	sinks := len(r.members)
 	r.mu.Unlock()
 	if r.cfg.Send != nil {
-		r.eng.split(r, min(r.eng.cfg.Workers, max(1, sinks/r.cfg.SendSplit)))
+		r.eng.split(r, min(r.eng.cfg.Workers, max(1, (sinks+r.cfg.SendSplit-1)/r.cfg.SendSplit)))
 	}
 	if r.cfg.AfterTick != nil {
 		r.cfg.AfterTick()
