@@ -66,15 +66,23 @@ func granted(fd, opt int) int {
 }
 
 // sendmmsg sends msgs in one call; it returns how many the kernel took.
+// As a bare sender would, it makes a raw system call that the Go runtime
+// does not see (an ordinary one that lasts makes the runtime hand its P
+// to another thread and poll every 20 µs), and waits, in an ordinary
+// one, only when the socket's buffer is full.
 func sendmmsg(fd int, msgs []unix.Mmsghdr) (int, error) {
 	if len(msgs) == 0 {
 		return 0, nil
 	}
-	n, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&msgs[0])), uintptr(len(msgs)), 0, 0, 0)
-	if errno != 0 {
-		return int(n), errno
+	p, n := uintptr(unsafe.Pointer(&msgs[0])), uintptr(len(msgs))
+	r, _, errno := unix.RawSyscall6(unix.SYS_SENDMMSG, uintptr(fd), p, n, unix.MSG_DONTWAIT, 0, 0)
+	if errno == unix.EAGAIN {
+		r, _, errno = unix.Syscall6(unix.SYS_SENDMMSG, uintptr(fd), p, n, 0, 0, 0)
 	}
-	return int(n), nil
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(r), nil
 }
 
 // recvmmsg receives up to len(msgs) datagrams, without waiting: EAGAIN

@@ -188,11 +188,7 @@ func (q *Queue) send(from, to int) (int, error) {
 		if q.fd < 0 {
 			return 0, errClosed
 		}
-		n, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(q.fd), uintptr(unsafe.Pointer(&q.msgs[from])), uintptr(to-from), 0, 0, 0)
-		if errno != 0 {
-			return 0, errno
-		}
-		return int(n), nil
+		return sendmmsg(q.fd, q.msgs[from:to])
 	}
 	q.from, q.to, q.took, q.errno = from, to, 0, 0
 	if err := q.raw.Write(q.write); err != nil {
@@ -213,4 +209,23 @@ func (q *Queue) rawWrite(fd uintptr) bool {
 	}
 	q.took, q.errno = int(n), errno
 	return true
+}
+
+// sendmmsg sends msgs on a blocking socket. It first tries without
+// blocking, as a raw system call the Go runtime does not see: a syscall it
+// sees that lasts over 20 µs (a chunk of datagrams takes hundreds) makes
+// its monitor thread take the P back, hand it to another thread and wake
+// every 20 µs while it lasts, which cost a few percent of a core at a few
+// thousand listeners. Only when the socket's buffer is full does it wait,
+// in an ordinary system call.
+func sendmmsg(fd int, msgs []unix.Mmsghdr) (int, error) {
+	p, n := uintptr(unsafe.Pointer(&msgs[0])), uintptr(len(msgs))
+	r, _, errno := unix.RawSyscall6(unix.SYS_SENDMMSG, uintptr(fd), p, n, unix.MSG_DONTWAIT, 0, 0)
+	if errno == unix.EAGAIN {
+		r, _, errno = unix.Syscall6(unix.SYS_SENDMMSG, uintptr(fd), p, n, 0, 0, 0)
+	}
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(r), nil
 }
