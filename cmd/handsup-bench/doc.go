@@ -43,6 +43,25 @@
 // with the measured figure and PASS or FAIL. -duration and -seed, when
 // given, override the scenario's. A FAIL does not change the exit status.
 //
+// Over real UDP (docs/performance.md):
+//
+//	handsup-bench -e2e [-listeners 800 | -sweep 800,1600,3200,6400,10000]
+//	              [-rooms 1] [-speakers 3] [-active 3] [-repeats 3]
+//	              [-duration 10s] [-warmup 2s] [-join-rate 0] [-send-split 0]
+//	              [-no-floor] [-floor-reader] [-cpuprofile file] [-json]
+//
+// -e2e runs the server (engine, session layer, session/rtpudp) in a
+// process of its own, started again from this executable, sending to
+// listeners on loopback whose every packet the command receives and
+// counts, and back to back with it the floor, a bare sendmmsg sender to
+// the same listeners, each step repeated (bench/e2e). It prints, per
+// listener count, each sender's CPU and the ratio, CPU per datagram,
+// packets per listener per second, the share of listeners under 98% and
+// 99.9% of their packets, inter-arrival p99, tick work and lateness,
+// overruns and skipped ticks, the client's own CPU, then where packets
+// were lost, run by run. Here -cpuprofile profiles the server's measured
+// window (the first repeat of each step).
+//
 // -cpuprofile profiles the whole process, pre-encoding and the codec floor
 // included: focus on the engine (go tool pprof -focus 'engine\.') to see
 // the ticks. Go's profiler cannot see the runtime's sysmon thread, which
