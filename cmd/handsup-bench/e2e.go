@@ -86,12 +86,7 @@ func runE2E(f *e2eFlags, set map[string]bool, rooms, listeners, speakers, active
 	defer stop()
 	res, err := e2e.Run(ctx, cfg)
 	if err != nil {
-		if ctx.Err() != nil {
-			fmt.Fprintln(stderr, "handsup-bench: interrupted")
-			return 130
-		}
-		fmt.Fprintf(stderr, "handsup-bench: %v\n", err)
-		return 1
+		return failed(ctx, err, stderr)
 	}
 	if asJSON {
 		if err := json.NewEncoder(stdout).Encode(res); err != nil {
@@ -102,6 +97,17 @@ func runE2E(f *e2eFlags, set map[string]bool, rooms, listeners, speakers, active
 	}
 	printE2E(stdout, res)
 	return 0
+}
+
+// failed reports a run's error and returns the exit status: 130 when ctx
+// was interrupted, 1 otherwise.
+func failed(ctx context.Context, err error, stderr io.Writer) int {
+	if ctx.Err() != nil {
+		fmt.Fprintln(stderr, "handsup-bench: interrupted")
+		return 130
+	}
+	fmt.Fprintf(stderr, "handsup-bench: %v\n", err)
+	return 1
 }
 
 func printE2E(w io.Writer, r e2e.Result) {

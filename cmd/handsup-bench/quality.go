@@ -94,12 +94,7 @@ func runQuality(a qualityArgs, stdout, stderr io.Writer) int {
 	// no clean run to make (no impaired link).
 	results, err := quality.RunSuite(ctx, scs, runtime.GOMAXPROCS(0))
 	if err != nil {
-		if ctx.Err() != nil {
-			fmt.Fprintln(stderr, "handsup-bench: interrupted")
-			return 130
-		}
-		fmt.Fprintf(stderr, "handsup-bench: %v\n", err)
-		return 1
+		return failed(ctx, err, stderr)
 	}
 
 	var out any = results[0]
