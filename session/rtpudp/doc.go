@@ -14,5 +14,16 @@
 // (at a bounded rate) when the NAT rebinds. Outgoing packets are
 // gathered per room during a tick and leave in batches through sendmmsg, a
 // listener's packet as two buffers — its own 12-byte header and the room's
-// shared payload — so the payload is never copied per listener.
+// shared payload — so the payload is never copied per listener. Each
+// listener's destination is prepared for sendmmsg once, when it joins.
+// Nothing is sent while the room's lock is held: the tick queues a whole
+// tick's packets in the room's Batch, and the room's engine.RoomConfig.Send
+// (Batch.SendPart, split across workers for a large room) and AfterTick
+// (Batch.Flush) send them once the lock is released.
+//
+// The RTP socket is a blocking descriptor outside Go's netpoller, read by
+// a goroutine blocked in recvmmsg on a thread of its own: in the
+// netpoller, each datagram sent would wake the poller for nothing (the
+// kernel signals the socket writable as each leaves). docs/performance.md
+// has the measurements. This makes the package Linux-only.
 package rtpudp

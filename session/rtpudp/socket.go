@@ -48,6 +48,9 @@ func openSocket(ap netip.AddrPort, buf int) (*socket, error) {
 		// Dual stack on the unspecified address, as Go's net package does.
 		_ = unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, boolInt(!ip.IsUnspecified()))
 	}
+	// close wakes a blocked reader with shutdown(2); a timeout bounds its
+	// wait should a kernel not.
+	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 1})
 	// Best effort: the kernel caps these at its own limits.
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, buf)
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, buf)
