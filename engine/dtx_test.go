@@ -76,3 +76,29 @@ func TestDTXInSilence(t *testing.T) {
 		t.Error("no DTX gap in the listener's stream")
 	}
 }
+
+// A talker alone in the room hears silence: once its private encoder is
+// in DTX, the tick skips most of its encodes (a comfort-noise encode every
+// 20 ticks), its stream stays continuous, and it hears the next voice as
+// soon as it comes.
+func TestSoloTalkerSkipsSilentEncodes(t *testing.T) {
+	r := newTestRoom(t, engine.RoomConfig{})
+	a := r.join("a", engine.Speaker, fA, 0.25)
+	b := r.join("b", engine.Speaker, fB, 0.25)
+	b.silence = true
+	r.join("l", engine.Listener, 0, 0)
+	r.run(warmUp + 50) // a's private encoder reaches DTX about 200 ms in
+	before := r.room.Counters().Encodes
+	r.run(200)
+	perTick := float64(r.room.Counters().Encodes-before) / 200
+	// The room's shared encoder every tick, a's private one 1 tick in 20.
+	if perTick > 1.1 {
+		t.Errorf("%.2f encodes a tick while a talks alone, want the shared one and about 0.05", perTick)
+	}
+	b.silence = false
+	mark := a.mark()
+	r.run(25)
+	r.expectHears(a, mark, fB)
+	r.expectNotHears(a, mark, fA)
+	a.expectContinuous()
+}

@@ -171,6 +171,7 @@ type encodedOutput struct {
 	tier    int                       // whose settings the encoder has
 	dtx     bool                      // the encoder's DTX setting
 	tick    uint64                    // room tick of payload
+	encoded uint64                    // room tick of the encoder's last call
 	payload []byte                    // the tick's packet, a slice of hist
 	hist    [history]struct {
 		tick uint64
@@ -197,7 +198,28 @@ func (o *encodedOutput) encode(pcm []int16, t uint64, c *counters) {
 		n = 0
 	}
 	h.tick, h.n = t, n
-	o.tick, o.payload = t, h.buf[:n]
+	o.tick, o.payload, o.encoded = t, h.buf[:n], t
+}
+
+// silentEvery is how often a private output whose mix-minus holds no
+// voice, its encoder already in DTX, still encodes (skipSilence).
+const silentEvery = 20
+
+// skipSilence stands in for encoding a silent mix-minus once the encoder
+// is in DTX (its last packet a DTX frame, not sent): most such encodes
+// would only give another DTX frame, and a room whose one talker hears
+// nobody else paid an encode a tick for it. The tick's packet is a DTX
+// frame, not sent; one tick in silentEvery still encodes, so that the
+// encoder's comfort noise still comes, if more rarely. It reports whether
+// it skipped.
+func (o *encodedOutput) skipSilence(t uint64) bool {
+	if !o.dtx || !codec.IsDTX(o.payload) || o.tick+1 != t || t-o.encoded >= silentEvery {
+		return false
+	}
+	h := &o.hist[t%history]
+	h.tick, h.n = t, 0
+	o.tick, o.payload = t, h.buf[:0]
+	return true
 }
 
 // setDTX turns the encoder's DTX on or off, if it is not already.

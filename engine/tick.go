@@ -71,7 +71,12 @@ func (r *Room) buildTickLocked() {
 		if p.in.Load().src.Mixed() {
 			own = 1
 		}
-		r.dtxLocked(o, voices-own == 0) // its mix-minus holds the others' voices
+		silent := voices-own == 0 // its mix-minus holds no one else's voice
+		r.dtxLocked(o, silent)
+		if silent && o.skipSilence(t) {
+			p.out.send(t, o, r.tiers[p.ts.tier].RED, p.sink, &sent) // a DTX gap: nothing sent
+			continue
+		}
 		r.mix.MixMinus(p.in.Load().src, &o.lim, o.pcm[:])
 		o.encode(o.pcm[:], t, c)
 		p.out.send(t, o, r.tiers[p.ts.tier].RED, p.sink, &sent)

@@ -114,14 +114,15 @@ func TestSharedMixEncodedOncePerUsedTier(t *testing.T) {
 		r.run(ticks)
 		return r.room.Counters().Encodes - before
 	}
-	// One private mix-minus for a, one shared encode for hi.
-	if n := encodes(10); n != 20 {
-		t.Errorf("all on hi: %d encodes in 10 ticks, want 20", n)
+	// One shared encode for hi a tick; a's private mix-minus, which holds
+	// no other voice, at most once in 10 ticks (TestSoloTalkerSkipsSilentEncodes).
+	if n := encodes(10); n < 10 || n > 11 {
+		t.Errorf("all on hi: %d encodes in 10 ticks, want 10 (+1)", n)
 	}
 	ls[1].p.ReportReception(engine.Reception{FractionLost: 0.05})
 	ls[2].p.ReportReception(engine.Reception{FractionLost: 0.5})
-	if n := encodes(10); n != 30 {
-		t.Errorf("hi and mid in use: %d encodes in 10 ticks, want 30", n)
+	if n := encodes(10); n < 20 || n > 21 {
+		t.Errorf("hi and mid in use: %d encodes in 10 ticks, want 20 (+1)", n)
 	}
 	m := ls[2].mark()
 	r.run(50)
