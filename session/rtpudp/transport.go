@@ -540,9 +540,10 @@ func (p *Peer) WriteRTP(header, payload []byte) error {
 // maxHeader bounds a queued RTP header: 12 bytes plus CSRCs and an extension.
 const maxHeader = 64
 
-// maxChunks bounds what a batch holds unsent: beyond it (no Flush for a
-// long time), Add sends the oldest chunk at once.
-const maxChunks = 1024
+// maxChunks bounds what a batch holds unsent, 32,768 datagrams with the
+// default BatchSize: beyond it (a room of more, or one whose batch nobody
+// flushes), Add sends the oldest chunk at once, inside the room's lock.
+const maxChunks = 128
 
 // Batch gathers one room's outgoing packets for a tick and sends them with
 // as few sendmmsg calls as fit. Headers are copied into the batch; payloads
