@@ -6,7 +6,7 @@ APT_PACKAGES := pkg-config libopus-dev libopusfile-dev ffmpeg prometheus \
 	gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps test bench bench-demo run vet fmt
+.PHONY: deps test bench bench-demo bench-e2e run vet fmt
 
 # deps makes a fresh Debian/Ubuntu machine ready: libopus and pkg-config for
 # cgo, ffmpeg, prometheus and GStreamer (gst-launch-1.0 with udpsrc,
@@ -48,6 +48,11 @@ run: deps
 # 10,000 listeners, 10 s.
 bench-demo: deps
 	$(GO) run ./cmd/handsup-bench -rooms 1 -speakers 5 -active 3 -listeners 10000 -duration 10s
+
+# bench-e2e: the server over real UDP on loopback against a bare sendmmsg
+# sender, 800 to 10,000 listeners, 3 repeats of 10 s each (about 8 min).
+bench-e2e: deps
+	$(GO) run ./cmd/handsup-bench -e2e -sweep 800,1600,3200,6400,10000
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
