@@ -66,7 +66,9 @@ func granted(fd, opt int) int {
 }
 
 // sendmmsg sends msgs in one call; it returns how many the kernel took.
-// As a bare sender would, it makes a raw system call that the Go runtime
+// It is the floor's own, not session/internal/mmsg's (which it resembles):
+// the floor measures the kernel without handsup's code. As a bare sender
+// would, it makes a raw system call that the Go runtime
 // does not see (an ordinary one that lasts makes the runtime hand its P
 // to another thread and poll every 20 µs), and waits, in an ordinary
 // one, only when the socket's buffer is full.
