@@ -7,18 +7,24 @@ import (
 	"github.com/handsup-audio/handsup/tsm"
 )
 
-// Level steering by time-stretching (a Player's buffer). The level is
-// steered by stretching decoded audio a pitch period at a time (package
-// tsm), with hysteresis: accelerate from accelerateAbove over target down
-// to accelerateUntil, expand from expandBelow under target up to
-// expandUntil over it. Whole packets are dropped only when the level is more than
-// FarAboveTarget over target, or when they are DTX; silence is inserted
-// whole only after a frame of digital silence.
+// Level steering by time-stretching (a Player's buffer; see steer). The
+// playout level is held between expandBelow and accelerateAbove of the
+// target plus reserve, one pitch period at a time, each stretch bounded so
+// that it lands inside that band. Whole packets are dropped only when the
+// level is more than FarAboveTarget over target, or when they are DTX;
+// silence is inserted whole only after a frame of digital silence.
 const (
-	accelerateAbove = frame      // 20 ms over target (averaged level)
-	accelerateUntil = frame / 4  // 5 ms
-	expandBelow     = -frame / 4 // 5 ms under
-	expandUntil     = frame / 4
+	// reserve is what the level is held above the target. A Player takes
+	// the next packet at the first tick whose 20 ms reach past what it
+	// holds, so a packet is due up to a frame before it plays; while the
+	// Player holds less than two periods (5 ms) of decoded audio, the
+	// reserve keeps the due time above the target even at the bottom of
+	// the band (with 2.5 ms to spare for a stretch that takes a few ticks
+	// to find a period), and while it holds more, a packet that is late
+	// is bridged by stretching that audio (Player.Next).
+	reserve         = 2*tsm.MinPeriod - expandBelow + frame/8 // 10 ms
+	expandBelow     = -frame / 8                              // 2.5 ms under target plus reserve
+	accelerateAbove = frame / 2                               // 10 ms over
 	// Past urgentExcess either way, a stretch takes a less periodic lag
 	// (urgentThreshold), and past desperateExcess the best lag whatever
 	// it is: continuous music may never reach NetEQ's 0.9, and a level
@@ -69,36 +75,37 @@ func (b *Buffer) dropHeadLocked() {
 }
 
 // steer says which way a Player should stretch the audio it just decoded:
-// +1 accelerate, −1 expand, 0 leave it, and the correlation a stretch
-// needs (tsm's threshold).
-func (b *Buffer) steer() (dir int, threshold float64) {
+// +1 accelerate, −1 expand, 0 leave it; the correlation a stretch needs
+// (tsm's threshold); and the longest period it may take, so that the
+// level lands between expandBelow and accelerateAbove of the target plus
+// reserve.
+func (b *Buffer) steer() (dir int, threshold float64, limit int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if !b.playing {
-		b.stretchDir = 0
-		return 0, 0
+		return 0, 0, 0
 	}
-	excess := b.avgLevel - float64(b.effectiveTarget())
-	switch {
-	case b.stretchDir > 0 && excess < accelerateUntil, b.stretchDir < 0 && excess > expandUntil:
-		b.stretchDir = 0
-	case excess > accelerateAbove:
-		b.stretchDir = 1
-	case excess < expandBelow:
-		b.stretchDir = -1
-	}
+	excess := int(b.avgLevel) - b.effectiveTarget() - reserve
 	threshold = tsm.DefaultThreshold
-	switch abs := max(excess, -excess); {
+	// How far off: below the band, or above the target itself (the
+	// reserve is no excess worth a poor stretch).
+	switch abs := max(excess+reserve, -excess); {
 	case abs > desperateExcess:
 		threshold = -1
 	case abs > urgentExcess:
 		threshold = urgentThreshold
 	}
-	return b.stretchDir, threshold
+	switch {
+	case excess < expandBelow:
+		return -1, threshold, max(tsm.MinPeriod, accelerateAbove-excess)
+	case excess > accelerateAbove:
+		return 1, threshold, max(tsm.MinPeriod, excess-expandBelow)
+	}
+	return 0, threshold, 0
 }
 
 // noteStretch counts samples a Player removed (n > 0) or inserted (n < 0)
-// by time-stretching, and moves the averaged level with them.
+// by time-stretching, and moves the level with them.
 func (b *Buffer) noteStretch(n int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -111,14 +118,21 @@ func (b *Buffer) noteStretch(n int) {
 }
 
 // starved reports whether the buffer, playing, has nothing to play next:
-// empty (not in a DTX pause), or the next packet missing.
+// empty (not in a DTX pause), or the next packet missing (and not one
+// that the packet after it rebuilds from in-band FEC).
 func (b *Buffer) starved() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if !b.playing || b.lastWasDTX {
 		return false
 	}
-	return len(b.order) == 0 || b.slots[b.order[0]].ts > b.playTS
+	if len(b.order) == 0 {
+		return true
+	}
+	// A missing frame the next packet's in-band FEC rebuilds is not
+	// waited for: it is most likely lost, and FEC costs no delay.
+	s := &b.slots[b.order[0]]
+	return s.ts > b.playTS && !(s.ts-b.playTS <= frame && codec.HasFEC(s.payload[:s.n]))
 }
 
 // hasNext reports whether the buffer holds a packet to play next.
