@@ -37,8 +37,8 @@ func (b *Buffer) startLocked(at time.Duration) bool {
 	target := b.effectiveTarget()
 	if b.stretching {
 		// A Player's level is steered within a band above the target
-		// (see reserve): start inside it.
-		target += reserve + expandBelow
+		// (see maxReserve): start inside it.
+		target += b.reserveLocked() + expandBelow
 	}
 	waited := at - head.arrival
 	if b.levelFromLocked(head.ts) < target && waited < samplesToDur(int64(target))-bucketWidth {

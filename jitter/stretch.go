@@ -14,17 +14,28 @@ import (
 // level is more than FarAboveTarget over target, or when they are DTX;
 // silence is inserted whole only after a frame of digital silence.
 const (
-	// reserve is what the level is held above the target. A Player takes
-	// the next packet at the first tick whose 20 ms reach past what it
-	// holds, so a packet is due up to a frame before it plays; while the
-	// Player holds less than two periods (5 ms) of decoded audio, the
-	// reserve keeps the due time above the target even at the bottom of
-	// the band (with 2.5 ms to spare for a stretch that takes a few ticks
-	// to find a period), and while it holds more, a packet that is late
-	// is bridged by stretching that audio (Player.Next).
-	reserve         = 2*tsm.MinPeriod - expandBelow + frame/8 // 10 ms
-	expandBelow     = -frame / 8                              // 2.5 ms under target plus reserve
-	accelerateAbove = frame / 2                               // 10 ms over
+	// maxReserve is what the level is held above the target on a
+	// jittery link. A Player takes the next packet at the first tick
+	// whose 20 ms reach past what it holds, so a packet is due up to a
+	// frame before it plays; a packet that is late is bridged by
+	// stretching the audio held (Player.Next), which takes two periods
+	// (5 ms) of it. The reserve keeps the level there. 10 ms (enough to
+	// bridge at the bottom of the band) added 5 ms of delay and lost as
+	// many frames at 60 ± 30 ms: more stretching, as many concealments.
+	// On a link whose packets all come at the fastest delay there is
+	// nothing to bridge, and the reserve shrinks with the target's
+	// distance from the floor (see reserveLocked).
+	maxReserve  = 2 * tsm.MinPeriod // 5 ms
+	expandBelow = -frame / 8        // 2.5 ms under target plus reserve
+	// Above accelerateAbove the level is brought down to accelerateUntil
+	// (or as far as the packets in hand allow: an acceleration never
+	// makes the next packet due before it is there, see Player.stretch),
+	// below expandBelow up to expandUntil. The band is almost a frame
+	// wide: due times fall on the ticks, 20 ms apart, and a narrow band
+	// may hold no level at which a packet is due after it arrives.
+	accelerateAbove = frame + expandBelow // 17.5 ms over
+	accelerateUntil = -expandBelow        // 2.5 ms over
+	expandUntil     = -expandBelow
 	// Past urgentExcess either way, a stretch takes a less periodic lag
 	// (urgentThreshold), and past desperateExcess the best lag whatever
 	// it is: continuous music may never reach NetEQ's 0.9, and a level
@@ -83,8 +94,10 @@ func (b *Buffer) steer() (dir int, threshold float64, limit int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if !b.playing {
+		b.stretchDir = 0
 		return 0, 0, 0
 	}
+	reserve := b.reserveLocked()
 	excess := int(b.avgLevel) - b.effectiveTarget() - reserve
 	threshold = tsm.DefaultThreshold
 	// How far off: below the band, or above the target itself (the
@@ -96,12 +109,27 @@ func (b *Buffer) steer() (dir int, threshold float64, limit int) {
 		threshold = urgentThreshold
 	}
 	switch {
+	case b.stretchDir > 0 && excess <= accelerateUntil, b.stretchDir < 0 && excess >= expandUntil:
+		b.stretchDir = 0
 	case excess < expandBelow:
-		return -1, threshold, max(tsm.MinPeriod, accelerateAbove-excess)
+		b.stretchDir = -1
 	case excess > accelerateAbove:
+		b.stretchDir = 1
+	}
+	switch b.stretchDir {
+	case -1:
+		return -1, threshold, max(tsm.MinPeriod, accelerateAbove-excess)
+	case 1:
 		return 1, threshold, max(tsm.MinPeriod, excess-expandBelow)
 	}
 	return 0, threshold, 0
+}
+
+// reserveLocked is what a Player's level is held above the target: the
+// full maxReserve once the target is 20 ms above its floor, none on a
+// link whose packets all arrive at the fastest delay.
+func (b *Buffer) reserveLocked() int {
+	return min(maxReserve, (b.effectiveTarget()-durToSamples(b.cfg.MinDelay))/2)
 }
 
 // noteStretch counts samples a Player removed (n > 0) or inserted (n < 0)
