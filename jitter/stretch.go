@@ -108,10 +108,17 @@ func (b *Buffer) steer() (dir int, threshold float64, limit int) {
 	case abs > urgentExcess:
 		threshold = urgentThreshold
 	}
+	// The packet just taken was due held before it plays (see
+	// maxReserve). With less than two periods held, a packet that comes
+	// late cannot be bridged: when the due time is near the target (a
+	// slow sender's every packet is as late as the target allows), expand
+	// now, while there is a tick or two to find a period.
+	due := int(b.avgLevel) - b.held - b.effectiveTarget()
+	unbridgeable := b.held < 2*tsm.MinPeriod && due < -expandBelow
 	switch {
-	case b.stretchDir > 0 && excess <= accelerateUntil, b.stretchDir < 0 && excess >= expandUntil:
+	case b.stretchDir > 0 && excess <= accelerateUntil, b.stretchDir < 0 && excess >= expandUntil && !unbridgeable:
 		b.stretchDir = 0
-	case excess < expandBelow:
+	case excess < expandBelow, unbridgeable && excess < accelerateAbove:
 		b.stretchDir = -1
 	case excess > accelerateAbove:
 		b.stretchDir = 1
