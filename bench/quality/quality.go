@@ -199,14 +199,17 @@ type ListenerQuality struct {
 	// counted when its SNR is under signal.DroppedBelowDB, as the
 	// real-time test through the relay scores. AddedDelayMs is the mean
 	// lag of those frames behind the clean run's: the delay the
-	// impairment added. Both absent when the runs did not align.
-	BadFramesPct     *float64     `json:"bad_frames_pct,omitempty"`
-	AddedDelayMs     *float64     `json:"added_delay_ms,omitempty"`
-	TierSwitches     int          `json:"tier_switches"`
-	FinalTier        string       `json:"final_tier"`
-	TierChanges      []TierChange `json:"tier_changes,omitempty"`
-	StreamContinuous bool         `json:"stream_continuous"` // seq +1, ts +960, one SSRC, at the engine's side
-	StreamBreaks     int          `json:"stream_breaks"`
+	// impairment added. DistortedFramesPct is the share under
+	// signal.DistortedBelowDB (the dropped ones included): frames
+	// stretched or concealed. All absent when the runs did not align.
+	BadFramesPct       *float64     `json:"bad_frames_pct,omitempty"`
+	DistortedFramesPct *float64     `json:"distorted_frames_pct,omitempty"`
+	AddedDelayMs       *float64     `json:"added_delay_ms,omitempty"`
+	TierSwitches       int          `json:"tier_switches"`
+	FinalTier          string       `json:"final_tier"`
+	TierChanges        []TierChange `json:"tier_changes,omitempty"`
+	StreamContinuous   bool         `json:"stream_continuous"` // seq +1, ts +960, one SSRC, at the engine's side
+	StreamBreaks       int          `json:"stream_breaks"`
 }
 
 // TierChange is a listener's move to another tier.
@@ -459,7 +462,7 @@ func listenerQuality(imp *simRun, l, ref *simListener, mix []int16, talking bool
 			q.CleanMouthToEarMs = &m
 		}
 		if q.MouthToEarMs != nil && q.CleanMouthToEarMs != nil {
-			q.BadFramesPct, q.AddedDelayMs = scoreFrames(l.heard, ref.heard, *q.MouthToEarMs, *q.CleanMouthToEarMs)
+			q.BadFramesPct, q.DistortedFramesPct, q.AddedDelayMs = scoreFrames(l.heard, ref.heard, *q.MouthToEarMs, *q.CleanMouthToEarMs)
 		}
 	}
 	return q
@@ -468,16 +471,17 @@ func listenerQuality(imp *simRun, l, ref *simListener, mix []int16, talking bool
 // scoreFrames scores heard against the clean run's cleanHeard (see
 // BadFramesPct), heard placed first at the difference of their
 // mouth-to-ear lags.
-func scoreFrames(heard, cleanHeard []int16, lagMs, cleanLagMs float64) (badPct, addedMs *float64) {
+func scoreFrames(heard, cleanHeard []int16, lagMs, cleanLagMs float64) (badPct, distortedPct, addedMs *float64) {
 	const skip, search = 2 * sampleRate, 300 * sampleRate / 1000
 	guess := int((lagMs - cleanLagMs) * sampleRate / 1000)
 	segs := signal.ScoreFrames(cleanHeard, heard, guess, search, skip)
 	if len(segs) < 100 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	bad := sim.Round(pct(float64(signal.DroppedFrames(segs)), float64(len(segs))), 3)
+	distorted := sim.Round(pct(float64(signal.DistortedFrames(segs)), float64(len(segs))), 3)
 	added := sim.Round(samplesToMs(meanLag(segs)), 2)
-	return &bad, &added
+	return &bad, &distorted, &added
 }
 
 // meanLag is the segments' mean lag, in samples.

@@ -235,8 +235,8 @@ func jitterScenario(name string, delay, jitter time.Duration, reorder bool, maxB
 		Listeners:   []ListenerSpec{cleanListener("listener")},
 		checks: func(res *Result, _ *simRun) []Check {
 			l, sp := res.Listeners[0], res.Speakers[0]
-			detail := fmt.Sprintf("speaker's buffer: target %.0f ms at the end, mean delay %.1f ms, %d concealment events, late loss %.2f%%, stretched +%d/−%d samples",
-				sp.TargetDelayMs, sp.MeanBufferDelayMs, sp.ConcealmentEvents, sp.LateLossPct, sp.InsertedSamples, sp.RemovedSamples)
+			detail := fmt.Sprintf("%s%% distorted; speaker's buffer: target %.0f ms at the end, mean delay %.1f ms, %d frames concealed in %d events, late loss %.2f%%, stretched +%d/−%d samples",
+				fmtOpt(l.DistortedFramesPct), sp.TargetDelayMs, sp.MeanBufferDelayMs, sp.ConcealedSamples/uint64(frameLen), sp.ConcealmentEvents, sp.LateLossPct, sp.InsertedSamples, sp.RemovedSamples)
 			return []Check{
 				newCheck(name, "speech frames after 2 s dropped or concealed", value(l.BadFramesPct), "<=", maxBad, "%", detail),
 				newCheck(name, "delay added over the clean run − the profile's p95 delay", value(l.AddedDelayMs)-durMs(p95), "<=", 20, "ms",

@@ -78,16 +78,27 @@ const (
 
 // DroppedBelowDB is the SNR, against the clean listener's audio, under
 // which a frame counts as dropped or concealed: its error is louder than
-// the audio itself. Frames the listener got, even stretched, score
-// 10–35 dB; a frame of concealment, or one shifted by a dropped frame,
-// scores under it.
-const DroppedBelowDB = 0
+// the audio itself. Frames the listener got score 10–35 dB; concealment
+// (the decoder's PLC, or silence where it faded) and a frame shifted off
+// by one dropped score under it, though a frame of PLC that carries a
+// steady vowel on may pass. DistortedBelowDB marks frames the listener
+// got changed: a time-stretch's splice, or concealment that passed.
+const (
+	DroppedBelowDB   = 0
+	DistortedBelowDB = 10
+)
 
-// DroppedFrames counts the frames that score under DroppedBelowDB.
-func DroppedFrames(segs []Segment) int {
+// DroppedFrames counts the frames under DroppedBelowDB.
+func DroppedFrames(segs []Segment) int { return countBelow(segs, DroppedBelowDB) }
+
+// DistortedFrames counts the frames under DistortedBelowDB (the dropped
+// ones included).
+func DistortedFrames(segs []Segment) int { return countBelow(segs, DistortedBelowDB) }
+
+func countBelow(segs []Segment, db float64) int {
 	n := 0
 	for _, s := range segs {
-		if s.SNR < DroppedBelowDB {
+		if s.SNR < db {
 			n++
 		}
 	}
