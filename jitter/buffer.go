@@ -617,7 +617,9 @@ func (b *Buffer) levelLocked() int {
 // stretches, conceals or skips, or the fastest packet of the history
 // changes.
 func (b *Buffer) playoutLevelLocked() int {
-	return int(int64(durToSamples(b.popAt))-b.fastest-b.playTS) + b.held + frame
+	// Concealment played while nothing was buffered (debt) has moved
+	// playout on as much, though playTS waits for the packet.
+	return int(int64(durToSamples(b.popAt))-b.fastest-b.playTS-b.debt) + b.held + frame
 }
 
 // heldLocked is the audio a Player decoded and holds unplayed, counted in

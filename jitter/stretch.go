@@ -152,13 +152,16 @@ func (b *Buffer) noteStretch(n int) {
 	b.avgLevel -= float64(n)
 }
 
-// starved reports whether the buffer, playing, has nothing to play next:
-// empty (not in a DTX pause), or the next packet missing (and not one
-// that the packet after it rebuilds from in-band FEC).
+// starved reports whether the buffer, playing, has nothing to play next
+// that may yet come: empty (not in a DTX pause), or the next packet
+// missing (and not one that the packet after it rebuilds from in-band
+// FEC), on a link with jitter.
 func (b *Buffer) starved() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if !b.playing || b.lastWasDTX {
+	if !b.playing || b.lastWasDTX || b.target <= durToSamples(b.cfg.MinDelay) {
+		// Packets come at the fastest delay: one not there is lost, not
+		// late, and waiting for it would only move the audio.
 		return false
 	}
 	if len(b.order) == 0 {
