@@ -73,7 +73,9 @@ func TestRealTimeJitterThroughTheRelay(t *testing.T) {
 			p95 := rtJitter.Delay + time.Duration(1.645*float64(rtJitter.Jitter))
 			t.Logf("%s: %d of %d speech frames after 2 s dropped or concealed (%.2f%%); %+.1f ms added over the clean room (the profile's p95 delay %v); the clean room's speaker concealed %d samples in %d events",
 				p.name, bad, len(segs), 100*frac, ms(added), p95, clean.stats.ConcealedSamples, clean.stats.ConcealmentEvents)
-			if clean.stats.ConcealmentEvents > 2 || len(segs) < 500 {
+			// One concealment event is the end of the stream, after the
+			// speaker stopped; more in the clean room are the machine's.
+			if clean.stats.ConcealmentEvents > 1 || len(segs) < 500 {
 				t.Skipf("%s: the clean room concealed %d times and %d frames were scored: the machine starved the server; no verdict", p.name, clean.stats.ConcealmentEvents, len(segs))
 			}
 			// The issue asks for 0.5% and p95 + 20 ms: measured in
