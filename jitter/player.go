@@ -24,16 +24,19 @@ type PlayerConfig struct {
 // long to silence (codec.FadeConcealed), and plays silence before the
 // stream starts and through DTX pauses.
 //
-// It steers the buffer's level toward the target by time-stretching what
-// it decodes (package tsm, NetEQ's accelerate and preemptive expand): a
-// level more than 20 ms above target (averaged) is brought down to 5 ms
-// above, one pitch period (2.5–15 ms) per tick where the audio is
-// periodic enough or quiet; a level 10 ms below is brought up to target
-// the same way. The counters RemovedSamplesForAcceleration and
-// InsertedSamplesForDeceleration count what was stretched. Whole packets
-// are dropped only when the level is more than FarAboveTarget over target
-// (Stats.DroppedSamples) or when they are DTX, and silence is inserted
-// whole only after digital silence.
+// It steers the buffer's playout level (Stats.PlayoutLevel: how far
+// behind the fastest packet of the last 2 s it plays) toward the target
+// by time-stretching what it decodes (package tsm, NetEQ's accelerate and
+// preemptive expand), one pitch period (2.5–15 ms) per tick where the
+// audio is periodic enough or quiet: below the band from 2.5 ms under to
+// 17.5 ms over the target plus a 5 ms reserve it expands, above it it
+// accelerates back to 2.5 ms over. When the next packet is not there on a
+// link with jitter, it stretches the audio it holds to give the packet
+// time, rather than conceal. The counters RemovedSamplesForAcceleration
+// and InsertedSamplesForDeceleration count what was stretched. Whole
+// packets are dropped only when the level is more than FarAboveTarget
+// over target (Stats.DroppedSamples) or when they are DTX, and silence is
+// inserted whole only after digital silence.
 //
 // The network side pushes packets into Buffer from any goroutine; Next
 // must be called from one goroutine at a time, once per 20 ms tick.
