@@ -68,12 +68,12 @@ type Engine struct {
 func New(cfg Config) *Engine {
 	cfg = cfg.withDefaults()
 	e := &Engine{
-		cfg:   cfg,
-		now:   cfg.Now,
+		cfg:     cfg,
+		now:     cfg.Now,
 		rooms:   make(map[string]*Room),
 		closing: make(map[*Room]struct{}),
 		work:    make(chan struct{}),
-		stop:  make(chan struct{}),
+		stop:    make(chan struct{}),
 	}
 	e.list.Store(&[]*Room{})
 	var none counters
