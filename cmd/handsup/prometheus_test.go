@@ -101,9 +101,9 @@ func TestPrometheusScrapesTheServer(t *testing.T) {
 	}{
 		{`up{job="handsup"}`, func(v float64) bool { return v == 1 }, "1"},
 		{`handsup_rooms`, func(v float64) bool { return v == 1 }, "1"},
-		{`handsup_participants{room="watched",role="listener"}`, func(v float64) bool { return v == 3 }, "3"},
-		{`handsup_participants{room="watched",role="speaker"}`, func(v float64) bool { return v == 1 }, "1"},
-		{`handsup_rtp_packets_dropped_total{room="watched",reason="malformed"}`, func(v float64) bool { return v == 5 }, "5"},
+		{`handsup_participants{role="listener"}`, func(v float64) bool { return v == 3 }, "3"},
+		{`handsup_participants{role="speaker"}`, func(v float64) bool { return v == 1 }, "1"},
+		{`handsup_rtp_packets_dropped_total{reason="malformed"}`, func(v float64) bool { return v == 5 }, "5"},
 		{`handsup_udp_declared_peers`, func(v float64) bool { return v == 4 }, "4"},
 		{`rate(handsup_ticks_total[5s])`, func(v float64) bool { return v > 40 && v < 60 }, "about 50"},
 		{`handsup_tick_duration_seconds_count > 0`, func(v float64) bool { return v > 0 }, "> 0"},
