@@ -236,6 +236,15 @@ func New(cfg Config) (*Server, error) {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.reg.MustRegister(s.events.collectors()...)
+	s.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "handsup_ready",
+		Help: "1 while the server serves and is not shutting down (when /readyz answers 200), else 0.",
+	}, func() float64 {
+		if s.ready.Load() && !s.draining.Load() {
+			return 1
+		}
+		return 0
+	}))
 	if s.webrtc != nil {
 		s.reg.MustRegister(webrtc.NewCollector(s.webrtc))
 	}
