@@ -151,9 +151,10 @@ func phases(c capacity.Config) []phaseEstimate {
 		{capacity.PhaseRun, time.Second + c.Duration},
 	}
 	if c.Listeners > 0 {
-		// Seven repeats of twin rooms on one thread, about a third of the
-		// duration, at least 3.5 s.
-		out = append(out, phaseEstimate{capacity.PhaseListenerCost, max(3500*time.Millisecond, c.Duration/3) * 4 / 3})
+		// 50 warm-up and 7 repeats of tick pairs, one pair per 20 ms
+		// (capacity's tuning), after building the twin rooms.
+		per := max(25, int(c.Duration/(20*time.Millisecond))/21)
+		out = append(out, phaseEstimate{capacity.PhaseListenerCost, 2*time.Second + time.Duration(50+7*per)*20*time.Millisecond})
 	}
 	if c.TransportListeners > 0 {
 		out = append(out, phaseEstimate{capacity.PhaseTransports, 5*time.Second + time.Duration(c.TransportListeners)*20*time.Millisecond})

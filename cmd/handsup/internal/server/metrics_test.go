@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -225,4 +227,57 @@ func buildInfoLabels(mfs map[string]*dto.MetricFamily) []string {
 		}
 	}
 	return out
+}
+
+// TestMetricsDocMatchesServer: docs/metrics.md lists exactly the handsup_
+// families a server with WebRTC and MetricsPerRoom serves, each with its
+// type and labels.
+func TestMetricsDocMatchesServer(t *testing.T) {
+	doc, err := os.ReadFile("../../../../docs/metrics.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]string{}
+	row := regexp.MustCompile("(?m)^\\| `(handsup_\\w+)` \\| (\\w+) \\| [^|]* \\| ([^|]*) \\|")
+	for _, m := range row.FindAllStringSubmatch(string(doc), -1) {
+		labels := strings.ReplaceAll(strings.ReplaceAll(strings.TrimSpace(m[3]), "`", ""), " ", "")
+		if labels == "—" {
+			labels = ""
+		}
+		listed[m[1]] = m[2] + " {" + labels + "}"
+	}
+
+	ts := startServer(t, adminTok, func(c *Config) { c.MetricsPerRoom = true })
+	ts.mustCall("POST", "/v1/rooms", `{"id":"doc"}`, http.StatusCreated, nil)
+	ts.mustCall("POST", "/v1/rooms/doc/participants", `{"id":"l","role":"listener","rtp":{"addr":"127.0.0.1:9"}}`, http.StatusCreated, nil)
+	served := map[string]string{}
+	for name, mf := range scrapeMetrics(t, ts) {
+		if !strings.HasPrefix(name, "handsup_") {
+			continue
+		}
+		set := map[string]bool{}
+		for _, m := range mf.Metric {
+			for _, l := range m.Label {
+				set[l.GetName()] = true
+			}
+		}
+		var labels []string
+		for l := range set {
+			labels = append(labels, l)
+		}
+		sort.Strings(labels)
+		served[name] = strings.ToLower(mf.GetType().String()) + " {" + strings.Join(labels, ",") + "}"
+	}
+	for name, want := range served {
+		if got, ok := listed[name]; !ok {
+			t.Errorf("docs/metrics.md lacks %s (%s)", name, want)
+		} else if got != want {
+			t.Errorf("docs/metrics.md: %s is %s, /metrics serves %s", name, got, want)
+		}
+	}
+	for name := range listed {
+		if _, ok := served[name]; !ok {
+			t.Errorf("docs/metrics.md lists %s, which /metrics does not serve", name)
+		}
+	}
 }
