@@ -30,7 +30,7 @@ type Run struct {
 type Point struct {
 	Listeners  int           // per room
 	CPUPerTick time.Duration // process CPU per engine tick
-	TickP99    time.Duration // 99th percentile of the tick's wall time
+	TickP50    time.Duration // median of the tick's wall time
 }
 
 // Figure is what Write draws: the tick-time distribution of Runs and,
@@ -107,13 +107,14 @@ func distribution(f Figure) *gonum.Plot {
 	if p.Title.Text == "" {
 		p.Title.Text = "Tick time distribution"
 	}
-	p.X.Label.Text = "tick wall time (ms)"
+	p.X.Label.Text = "tick wall time (ms, log scale)"
 	p.Y.Label.Text = "share of ticks at most x"
 	p.Y.Min, p.Y.Max = 0, 1
 	p.Add(plotter.NewGrid())
 	p.Legend.Top, p.Legend.Left = false, false
 	p.Legend.YOffs = 8 * vg.Millimeter
 	var longest time.Duration
+	shortest := time.Duration(1<<63 - 1)
 	for i, r := range f.Runs {
 		if len(r.TickTimes) == 0 {
 			continue
@@ -121,6 +122,7 @@ func distribution(f Figure) *gonum.Plot {
 		sorted := slices.Clone(r.TickTimes)
 		slices.Sort(sorted)
 		longest = max(longest, sorted[len(sorted)-1])
+		shortest = min(shortest, sorted[0])
 		pts := make(plotter.XYs, 0, 2*len(sorted))
 		for j, d := range sorted {
 			y0 := float64(j) / float64(len(sorted))
@@ -135,8 +137,13 @@ func distribution(f Figure) *gonum.Plot {
 		p.Add(line)
 		p.Legend.Add(fmt.Sprintf("%s (%d ticks)", r.Label, len(sorted)), line)
 	}
-	p.X.Min = 0
-	if longest >= budget*3/4 { // the budget in sight: mark it
+	// A log scale: most ticks take a millisecond or two, the ones that
+	// matter are the stragglers near and past the 20 ms budget.
+	p.X.Scale = gonum.LogScale{}
+	p.X.Tick.Marker = gonum.LogTicks{Prec: -1}
+	p.X.Min = max(ms(shortest)/1.2, 0.01)
+	p.X.Max = max(ms(longest)*1.2, ms(budget)*1.5)
+	{ // the budget
 		mark, err := plotter.NewLine(plotter.XYs{{X: ms(budget), Y: 0}, {X: ms(budget), Y: 1}})
 		if err == nil {
 			mark.Color = color.RGBA{R: 200, A: 255}
@@ -148,7 +155,8 @@ func distribution(f Figure) *gonum.Plot {
 	return p
 }
 
-// sweep draws CPU per tick and tick p99 against listeners per room.
+// sweep draws CPU per tick and the median tick time against listeners per
+// room (the tail is in the distribution beside it).
 func sweep(points []Point) *gonum.Plot {
 	p := gonum.New()
 	p.Title.Text = "Cost against audience"
@@ -157,15 +165,15 @@ func sweep(points []Point) *gonum.Plot {
 	p.Add(plotter.NewGrid())
 	p.Legend.Top, p.Legend.Left = true, true
 	cpu := make(plotter.XYs, len(points))
-	p99 := make(plotter.XYs, len(points))
+	p50 := make(plotter.XYs, len(points))
 	for i, pt := range points {
 		cpu[i] = plotter.XY{X: float64(pt.Listeners), Y: float64(pt.CPUPerTick) / float64(time.Microsecond)}
-		p99[i] = plotter.XY{X: float64(pt.Listeners), Y: float64(pt.TickP99) / float64(time.Microsecond)}
+		p50[i] = plotter.XY{X: float64(pt.Listeners), Y: float64(pt.TickP50) / float64(time.Microsecond)}
 	}
 	for i, s := range []struct {
 		name string
 		xys  plotter.XYs
-	}{{"CPU per tick (process)", cpu}, {"tick wall time p99", p99}} {
+	}{{"CPU per tick (process)", cpu}, {"tick wall time p50", p50}} {
 		line, points, err := plotter.NewLinePoints(s.xys)
 		if err != nil {
 			continue

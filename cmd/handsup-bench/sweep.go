@@ -92,7 +92,7 @@ func figure(results []capacity.Result) plot.Figure {
 		f.Sweep = append(f.Sweep, plot.Point{
 			Listeners:  r.Listeners,
 			CPUPerTick: time.Duration(r.CPUusPerTick * float64(time.Microsecond)),
-			TickP99:    time.Duration(r.TickP99us * float64(time.Microsecond)),
+			TickP50:    time.Duration(r.TickP50us * float64(time.Microsecond)),
 		})
 	}
 	if len(f.Sweep) < 2 {
