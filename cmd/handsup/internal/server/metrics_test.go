@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -278,6 +279,36 @@ func TestMetricsDocMatchesServer(t *testing.T) {
 	for name := range listed {
 		if _, ok := served[name]; !ok {
 			t.Errorf("docs/metrics.md lists %s, which /metrics does not serve", name)
+		}
+	}
+
+	// The README and docs/operations.md name only families that exist (a
+	// histogram's _bucket, _count or _sum, or a prefix ending in _*).
+	mention := regexp.MustCompile(`(?:^|[^\w:])(handsup_\w+)(\*)?`)
+	for _, file := range []string{"../../../../README.md", "../../../../docs/operations.md"} {
+		text, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range mention.FindAllStringSubmatch(string(text), -1) {
+			name, prefix := m[1], m[2] != ""
+			if name == "handsup_token" { // the event stream's cookie
+				continue
+			}
+			found := false
+			for family := range served {
+				base := name
+				for _, suffix := range []string{"_bucket", "_count", "_sum"} {
+					base = strings.TrimSuffix(base, suffix)
+				}
+				if family == name || family == base || prefix && strings.HasPrefix(family, name) {
+					found = true
+					break
+				}
+			}
+			if !found {
+				t.Errorf("%s names %s, which /metrics does not serve", filepath.Base(file), m[0])
+			}
 		}
 	}
 }
