@@ -48,6 +48,9 @@
 // -scenario all runs the acceptance scenarios and prints one row per target
 // with the measured figure and PASS or FAIL. -duration and -seed, when
 // given, override the scenario's. A FAIL does not change the exit status.
+// Past 3 s they print a progress line on stderr every 2 s: the simulated
+// time done, and the time left to simulate; then that the listeners'
+// audio is being compared with the clean runs.
 //
 // -cpuprofile profiles the whole process, pre-encoding and the codec floor
 // included: focus on the engine (go tool pprof -focus 'engine\.') to see

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/handsup-audio/handsup/bench/capacity"
@@ -17,30 +18,22 @@ const (
 	progressAfter = 3 * time.Second
 )
 
-// progress prints, on stderr, where a capacity run (or a sweep of them)
-// is: the run, the phase, the time elapsed and an estimate of the time
-// left. capacity calls update from its goroutines; a ticker prints.
-type progress struct {
-	w       io.Writer
-	tty     bool // overwrite one line instead of printing one per update
-	start   time.Time
-	configs []capacity.Config
+// printer prints a progress line on w every progressEvery, from
+// progressAfter on, overwriting it on a terminal.
+type printer struct {
+	w     io.Writer
+	tty   bool
+	start time.Time
+	line  func(now time.Time) string // "" prints nothing
 
-	mu         sync.Mutex
-	run        int // index in configs
-	phase      string
-	phaseStart time.Time
-	done, tot  int // ticks of the real-time run
-	printed    bool
-
-	stop chan struct{}
-	wg   sync.WaitGroup
+	mu      sync.Mutex
+	printed bool
+	stop    chan struct{}
+	wg      sync.WaitGroup
 }
 
-// startProgress starts printing progress for the runs of configs; call
-// finish when they are done.
-func startProgress(w io.Writer, configs []capacity.Config) *progress {
-	p := &progress{w: w, start: time.Now(), configs: configs, stop: make(chan struct{})}
+func startPrinter(w io.Writer, start time.Time, line func(now time.Time) string) *printer {
+	p := &printer{w: w, start: start, line: line, stop: make(chan struct{})}
 	if f, ok := w.(*os.File); ok {
 		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
 			p.tty = true
@@ -65,6 +58,54 @@ func startProgress(w io.Writer, configs []capacity.Config) *progress {
 	return p
 }
 
+func (p *printer) print(now time.Time) {
+	line := p.line(now)
+	if line == "" {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.tty {
+		fmt.Fprintf(p.w, "\r\033[K%s", line)
+	} else {
+		fmt.Fprintln(p.w, line)
+	}
+	p.printed = true
+}
+
+// finish stops the printer and ends the line it was overwriting.
+func (p *printer) finish() {
+	close(p.stop)
+	p.wg.Wait()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.printed && p.tty {
+		fmt.Fprintln(p.w)
+	}
+}
+
+// progress follows capacity runs (a sweep of them): the run, the phase,
+// the time elapsed and an estimate of the time left. capacity calls the
+// callbacks of forRun from its goroutines.
+type progress struct {
+	*printer
+	configs []capacity.Config
+
+	mu         sync.Mutex
+	run        int // index in configs
+	phase      string
+	phaseStart time.Time
+	done, tot  int // ticks of the real-time run
+}
+
+// startProgress starts printing progress for the runs of configs; call
+// finish when they are done.
+func startProgress(w io.Writer, configs []capacity.Config) *progress {
+	p := &progress{configs: configs}
+	p.printer = startPrinter(w, time.Now(), p.line)
+	return p
+}
+
 // forRun returns the Progress callback of run i.
 func (p *progress) forRun(i int) func(capacity.Progress) {
 	return func(u capacity.Progress) {
@@ -77,24 +118,12 @@ func (p *progress) forRun(i int) func(capacity.Progress) {
 	}
 }
 
-// finish stops the printer and ends the line it was overwriting.
-func (p *progress) finish() {
-	close(p.stop)
-	p.wg.Wait()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.printed && p.tty {
-		fmt.Fprintln(p.w)
-	}
-}
-
-func (p *progress) print(now time.Time) {
+func (p *progress) line(now time.Time) string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.phase == "" {
-		return
+		return ""
 	}
-	left := p.leftLocked(now)
 	run := ""
 	if len(p.configs) > 1 {
 		run = fmt.Sprintf("run %d/%d (%d listeners), ", p.run+1, len(p.configs), p.configs[p.run].Listeners)
@@ -103,14 +132,8 @@ func (p *progress) print(now time.Time) {
 	if p.tot > 0 {
 		phase += fmt.Sprintf(" %d%%", 100*p.done/p.tot)
 	}
-	line := fmt.Sprintf("handsup-bench: %s%s, %s elapsed, about %s left",
-		run, phase, now.Sub(p.start).Round(time.Second), left.Round(time.Second))
-	if p.tty {
-		fmt.Fprintf(p.w, "\r\033[K%s", line)
-	} else {
-		fmt.Fprintln(p.w, line)
-	}
-	p.printed = true
+	return fmt.Sprintf("handsup-bench: %s%s, %s elapsed, about %s left",
+		run, phase, now.Sub(p.start).Round(time.Second), p.leftLocked(now).Round(time.Second))
 }
 
 // leftLocked estimates the time left: the rest of the current phase, the
@@ -169,4 +192,39 @@ func estimate(c capacity.Config) time.Duration {
 		d += ph.est
 	}
 	return d
+}
+
+// simProgress follows quality runs on a simulated clock: the share of
+// their simulated time done and the time left to simulate at the rate so
+// far; then that the audio is being compared (for the 60 s room scenario
+// about as long again as the simulation).
+type simProgress struct {
+	*printer
+	total time.Duration
+	done  atomic.Int64 // simulated ns
+}
+
+func startSimProgress(w io.Writer, total time.Duration) *simProgress {
+	p := &simProgress{total: total}
+	p.printer = startPrinter(w, time.Now(), p.line)
+	return p
+}
+
+// add is the scenarios' Progress callback.
+func (p *simProgress) add(simulated time.Duration) { p.done.Add(int64(simulated)) }
+
+func (p *simProgress) line(now time.Time) string {
+	done := time.Duration(p.done.Load())
+	if done <= 0 || p.total <= 0 {
+		return ""
+	}
+	elapsed := now.Sub(p.start)
+	if done >= p.total {
+		return fmt.Sprintf("handsup-bench: simulated %s; comparing the listeners' audio with the clean runs, %s elapsed",
+			p.total.Round(time.Second), elapsed.Round(time.Second))
+	}
+	f := float64(done) / float64(p.total)
+	left := time.Duration(float64(elapsed) * (1 - f) / f)
+	return fmt.Sprintf("handsup-bench: simulated %s of %s (%d%%), %s elapsed, about %s left to simulate, then the comparison",
+		done.Round(time.Second), p.total.Round(time.Second), int(100*f), elapsed.Round(time.Second), left.Round(time.Second))
 }

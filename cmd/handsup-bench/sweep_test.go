@@ -66,7 +66,8 @@ func TestProgressLine(t *testing.T) {
 	a, b := cfg, cfg
 	a.Listeners, b.Listeners = 1000, 5000
 	var out bytes.Buffer
-	p := &progress{w: &out, start: time.Now(), configs: []capacity.Config{a, b}}
+	p := &progress{configs: []capacity.Config{a, b}}
+	p.printer = &printer{w: &out, start: time.Now(), line: p.line}
 	report := p.forRun(0)
 	report(capacity.Progress{Phase: capacity.PhaseRun, Done: 500, Total: 1550})
 	p.print(p.start.Add(12 * time.Second))
@@ -80,6 +81,25 @@ func TestProgressLine(t *testing.T) {
 	if len(lines) != 2 || !strings.Contains(lines[0], "run 1/2 (1000 listeners), real-time run 32%, 12s elapsed, about ") ||
 		!strings.HasSuffix(lines[0], " left") {
 		t.Errorf("progress lines:\n%s", out.String())
+	}
+}
+
+// The simulated-clock progress says how much of the simulated time is
+// done and what is left at the rate so far.
+func TestSimProgressLine(t *testing.T) {
+	p := &simProgress{total: 100 * time.Second}
+	p.printer = &printer{start: time.Now(), line: p.line}
+	if line := p.line(p.start.Add(time.Second)); line != "" {
+		t.Errorf("before any progress: %q", line)
+	}
+	p.add(25 * time.Second)
+	want := "handsup-bench: simulated 25s of 1m40s (25%), 10s elapsed, about 30s left to simulate, then the comparison"
+	if line := p.line(p.start.Add(10 * time.Second)); line != want {
+		t.Errorf("line %q, want %q", line, want)
+	}
+	p.add(75 * time.Second)
+	if line := p.line(p.start.Add(30 * time.Second)); !strings.Contains(line, "comparing the listeners' audio") {
+		t.Errorf("after the simulation: %q", line)
 	}
 }
 
