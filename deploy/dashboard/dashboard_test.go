@@ -2,9 +2,14 @@ package dashboard_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/grafana/grafana-foundation-sdk/go/cog/plugins"
+	sdk "github.com/grafana/grafana-foundation-sdk/go/dashboard"
+	"github.com/grafana/grafana-foundation-sdk/go/prometheus"
 
 	"github.com/handsup-audio/handsup/deploy/dashboard"
 )
@@ -53,5 +58,38 @@ func TestEveryPanelHasQueries(t *testing.T) {
 		if !bytes.Contains(b, []byte(row)) {
 			t.Errorf("no row %s", row)
 		}
+	}
+}
+
+// TestJSONReadsBack: the committed JSON unmarshals into the SDK's
+// dashboard type (panels and Prometheus queries included), as Grafana's
+// schema has it.
+func TestJSONReadsBack(t *testing.T) {
+	plugins.RegisterDefaultPlugins()
+	b, err := os.ReadFile("../grafana/handsup.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d sdk.Dashboard
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.Uid == nil || *d.Uid != dashboard.UID || len(d.Panels) < 20 {
+		t.Errorf("read back uid %v and %d panels", d.Uid, len(d.Panels))
+	}
+	queries := 0
+	for _, p := range d.Panels {
+		if p.Panel == nil {
+			continue
+		}
+		for _, q := range p.Panel.Targets {
+			queries++
+			if pq, ok := q.(*prometheus.Dataquery); !ok || pq.Expr == "" {
+				t.Errorf("panel %v: query %#v, want a Prometheus expression", p.Panel.Title, q)
+			}
+		}
+	}
+	if queries < 40 {
+		t.Errorf("%d queries read back", queries)
 	}
 }
