@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -107,8 +108,9 @@ func TestPrometheusScrapesTheServer(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	go talk(ctx, speaker, rtpAddr)
-	go report(ctx, listener, rtpAddr, joined.SSRC)
-	go func() { _, _ = io.Copy(io.Discard, listenerReader{listener}) }()
+	rep := &reporter{conn: listener, to: rtpAddr, ssrc: joined.SSRC}
+	go rep.readSRs()
+	go rep.report(ctx)
 
 	web := freeTCPAddr(t)
 	config := filepath.Join(dir, "prometheus.yml")
@@ -171,9 +173,10 @@ func TestPrometheusScrapesTheServer(t *testing.T) {
 		{`rate(handsup_ticks_total[5s])`, func(v float64) bool { return v > 40 && v < 60 }, "about 50"},
 		{`handsup_tick_duration_seconds_count > 0`, func(v float64) bool { return v > 0 }, "> 0"},
 		{`handsup_receiver_report_loss_ratio_count > 0`, func(v float64) bool { return v > 0 }, "> 0"},
+		{`handsup_receiver_report_rtt_seconds_count > 0`, func(v float64) bool { return v > 0 }, "> 0 (the reporter echoes sender reports)"},
 		{`handsup_speaker_buffer_delay_seconds_count > 0`, func(v float64) bool { return v > 0 }, "> 0"},
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(60 * time.Second) // bounds a failure only
 	for _, c := range checks {
 		var v float64
 		var ok bool
@@ -272,15 +275,61 @@ func talk(ctx context.Context, conn *net.UDPConn, to *net.UDPAddr) {
 	}
 }
 
-// report sends a receiver report (2% lost, some jitter) about the stream
-// with ssrc every 500 ms until ctx ends.
-func report(ctx context.Context, conn *net.UDPConn, to *net.UDPAddr, ssrc uint32) {
+// reporter is a listening client that sends receiver reports about the
+// stream sent to it: 2% lost, some jitter, and the last sender report it
+// got (LSR and DLSR, RFC 3550 §6.4.1), so that the server measures the
+// round trip.
+type reporter struct {
+	conn *net.UDPConn
+	to   *net.UDPAddr
+	ssrc uint32
+
+	mu     sync.Mutex
+	lsr    uint32    // middle 32 bits of the last SR's NTP time
+	lsrAt  time.Time // when it came
+	hasLSR bool
+}
+
+// readSRs reads what the server sends until the socket closes, keeping
+// the last sender report.
+func (r *reporter) readSRs() {
+	buf := make([]byte, 1500)
+	for {
+		n, err := r.conn.Read(buf)
+		if err != nil {
+			return
+		}
+		if n < 2 || buf[1] < 192 || buf[1] > 223 {
+			continue // RTP
+		}
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			continue
+		}
+		for _, p := range pkts {
+			if sr, ok := p.(*rtcp.SenderReport); ok {
+				r.mu.Lock()
+				r.lsr, r.lsrAt, r.hasLSR = uint32(sr.NTPTime>>16), time.Now(), true
+				r.mu.Unlock()
+			}
+		}
+	}
+}
+
+// report sends a receiver report every 500 ms until ctx ends.
+func (r *reporter) report(ctx context.Context) {
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		rr, _ := (&rtcp.ReceiverReport{SSRC: 0xFEED, Reports: []rtcp.ReceptionReport{{
-			SSRC: ssrc, FractionLost: 5, Jitter: 480}}}).Marshal()
-		_, _ = conn.WriteToUDP(rr, to)
+		block := rtcp.ReceptionReport{SSRC: r.ssrc, FractionLost: 5, Jitter: 480}
+		r.mu.Lock()
+		if r.hasLSR {
+			block.LastSenderReport = r.lsr
+			block.Delay = uint32(time.Since(r.lsrAt).Seconds() * 65536)
+		}
+		r.mu.Unlock()
+		rr, _ := (&rtcp.ReceiverReport{SSRC: 0xFEED, Reports: []rtcp.ReceptionReport{block}}).Marshal()
+		_, _ = r.conn.WriteToUDP(rr, r.to)
 		select {
 		case <-ctx.Done():
 			return
@@ -288,11 +337,6 @@ func report(ctx context.Context, conn *net.UDPConn, to *net.UDPAddr, ssrc uint32
 		}
 	}
 }
-
-// listenerReader drains what the server sends the reporting listener.
-type listenerReader struct{ c *net.UDPConn }
-
-func (r listenerReader) Read(p []byte) (int, error) { return r.c.Read(p) }
 
 func freeTCPAddr(t *testing.T) string {
 	t.Helper()
