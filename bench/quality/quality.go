@@ -29,6 +29,11 @@ type Scenario struct {
 	Room        engine.RoomConfig
 	Speakers    []SpeakerSpec
 	Listeners   []ListenerSpec
+	// Progress, if set, hears each simulated second that a run of the
+	// scenario (the impaired one, and its clean reference) goes through:
+	// SimulatedTotal in all. It is called from the runs' goroutines and
+	// must be quick and safe for concurrent use. Default none.
+	Progress func(simulated time.Duration)
 
 	// checks computes the scenario's acceptance targets from the result
 	// and the impaired run's traces.
@@ -78,6 +83,15 @@ func (sc *Scenario) Validate() error {
 }
 
 // clean reports whether every link of the scenario is a perfect wire.
+// SimulatedTotal is the simulated time Run goes through for sc: its
+// Duration, twice when a link is impaired (the clean reference runs too).
+func (sc *Scenario) SimulatedTotal() time.Duration {
+	if sc.clean() {
+		return sc.Duration
+	}
+	return 2 * sc.Duration
+}
+
 func (sc *Scenario) clean() bool {
 	perfect := func(c impair.Config) bool {
 		c.Seed, c.Start, c.Stop = 0, 0, 0
