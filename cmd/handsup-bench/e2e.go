@@ -9,8 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"strconv"
-	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -36,7 +34,7 @@ func addE2EFlags(fs *flag.FlagSet) *e2eFlags {
 	fs.BoolVar(&f.on, "e2e", false, "end-to-end benchmark over real UDP on loopback: the engine with session/rtpudp in a process of its own, "+
 		"its listeners received and counted, against a bare sendmmsg sender (the floor) to the same listeners (bench/e2e); "+
 		"takes -rooms, -listeners (per room, or -sweep), -speakers (default 3 here), -active (default all), -duration, -workers, -cpuprofile (the server's window), -json")
-	fs.StringVar(&f.sweep, "sweep", "", "with -e2e: comma-separated listener counts, one step each (e.g. 800,1600,3200,6400,10000)")
+	fs.StringVar(&f.sweep, "sweep", "", "with -e2e: comma-separated listener counts, one step each (e.g. 800,1600,3200,6400,10000); as -listeners with a list")
 	fs.IntVar(&f.repeats, "repeats", 3, "with -e2e: handsup and floor runs per step, interleaved")
 	fs.Float64Var(&f.joinRate, "join-rate", 0, "with -e2e: join the listeners into the live room at this many a second "+
 		"(0: as fast as they go, before the warm-up) and report how long joins took")
@@ -48,7 +46,7 @@ func addE2EFlags(fs *flag.FlagSet) *e2eFlags {
 }
 
 // runE2E runs -e2e. set holds the flags given on the command line.
-func runE2E(f *e2eFlags, set map[string]bool, rooms, listeners, speakers, active, workers int, duration time.Duration,
+func runE2E(f *e2eFlags, set map[string]bool, rooms int, listeners string, speakers, active, workers int, duration time.Duration,
 	profile string, asJSON bool, stdout, stderr io.Writer) int {
 	cfg := e2e.Config{
 		Repeats: f.repeats, Duration: duration, WarmUp: f.warmUp, JoinRate: f.joinRate,
@@ -62,19 +60,16 @@ func runE2E(f *e2eFlags, set map[string]bool, rooms, listeners, speakers, active
 		cfg.Talking = active
 	}
 	cfg.Rooms = rooms
+	list := listeners
 	if f.sweep != "" {
-		for _, s := range strings.Split(f.sweep, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(s))
-			if err != nil {
-				fmt.Fprintf(stderr, "handsup-bench: -sweep: %q is not a number\n", s)
-				return 2
-			}
-			cfg.Listeners = append(cfg.Listeners, n)
-		}
-	} else {
-		cfg.Listeners = []int{listeners}
+		list = f.sweep
 	}
-	if err := cfg.Validate(); err != nil {
+	counts, err := parseListeners(list)
+	if err == nil {
+		cfg.Listeners = counts
+		err = cfg.Validate()
+	}
+	if err != nil {
 		fmt.Fprintf(stderr, "handsup-bench: %v\n", err)
 		return 2
 	}

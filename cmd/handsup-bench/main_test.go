@@ -27,7 +27,7 @@ func TestRejectsBadFlags(t *testing.T) {
 		{[]string{"-scenario", "all", "-impair", "loss-10"}, "-impair applies to -scenario room only"},
 		{[]string{"-impair", "loss-10", "-listeners", "3"}, "-listeners does not apply"},
 		{[]string{"-scenario", "dtx", "-duration", "500ms"}, "at least 1s"},
-		{[]string{"-e2e", "-sweep", "800,x"}, `-sweep: "x" is not a number`},
+		{[]string{"-e2e", "-sweep", "800,x"}, `"x" is not a number`},
 		{[]string{"-e2e", "-listeners", "0"}, "listeners 0: want 1 to 100,000"},
 	} {
 		var stdout, stderr bytes.Buffer

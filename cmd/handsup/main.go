@@ -65,6 +65,8 @@ func run(args []string, stderr io.Writer) error {
 	turnSecretFile := fs.String("turn-secret-file", env("turn-secret-file", ""), "`file` holding the TURN server's shared secret (coturn static-auth-secret); or set HANDSUP_TURN_SECRET (env HANDSUP_TURN_SECRET_FILE)")
 	turnTTL := fs.Duration("turn-ttl", envDuration("turn-ttl", 24*time.Hour), "how long the TURN credentials of an answer stay valid (env HANDSUP_TURN_TTL)")
 	workers := fs.Int("workers", envInt("workers"), "engine workers ticking rooms; 0: one per CPU (env HANDSUP_WORKERS)")
+	fs.BoolVar(&cfg.MetricsPerRoom, "metrics-per-room", env("metrics-per-room", "") == "true", "add the handsup_room_* families to /metrics, a series per open room labelled room (env HANDSUP_METRICS_PER_ROOM=true)")
+	fs.IntVar(&cfg.MetricsPerRoomMax, "metrics-per-room-max", envIntDefault("metrics-per-room-max", 100), "with -metrics-per-room, at most this many `rooms` get series of their own; the others count in handsup_metrics_rooms_omitted (env HANDSUP_METRICS_PER_ROOM_MAX)")
 	fs.BoolVar(&cfg.Pprof, "pprof", env("pprof", "") == "true", "serve /debug/pprof on the HTTP address, to the admin token only (env HANDSUP_PPROF=true)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: handsup [flags]\n\nThe handsup audio-room server. Flags (each also read from its environment variable):\n\n")
@@ -128,6 +130,9 @@ func run(args []string, stderr io.Writer) error {
 	cfg.ICEServers.TURNTTL = *turnTTL
 	if cfg.ICEServers.TURNSecret, err = secret(*turnSecretFile, "HANDSUP_TURN_SECRET", "-turn-secret-file"); err != nil {
 		return err
+	}
+	if cfg.MetricsPerRoomMax < 1 {
+		return errors.New("-metrics-per-room-max must be at least 1")
 	}
 	if *workers < 0 {
 		return errors.New("-workers must not be negative")
@@ -228,8 +233,14 @@ func decodeKey(s []byte) ([]byte, error) {
 	return key, nil
 }
 
-func envInt(flagName string) int {
-	n, _ := strconv.Atoi(env(flagName, "0"))
+func envInt(flagName string) int { return envIntDefault(flagName, 0) }
+
+// envIntDefault is a flag's integer from its environment variable, or def.
+func envIntDefault(flagName string, def int) int {
+	n, err := strconv.Atoi(env(flagName, strconv.Itoa(def)))
+	if err != nil {
+		return def
+	}
 	return n
 }
 
