@@ -87,6 +87,9 @@ func newReceivers(k, n int) (*receivers, error) {
 			r.close()
 			return nil, err
 		}
+		// Loopback only, where the kernel allows it (CAP_NET_RAW): the
+		// socket takes what arrives on lo and nothing else.
+		_ = unix.BindToDevice(fd, "lo")
 		for _, opt := range [][2]int{{unix.IPPROTO_IP, unix.IP_PKTINFO}, {unix.SOL_SOCKET, unix.SO_TIMESTAMPNS}, {unix.SOL_SOCKET, unix.SO_RXQ_OVFL}} {
 			if err := unix.SetsockoptInt(fd, opt[0], opt[1], 1); err != nil {
 				_ = unix.Close(fd)

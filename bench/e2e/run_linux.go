@@ -11,6 +11,7 @@ import (
 	"math"
 	"net/netip"
 	"os"
+	"os/exec"
 	"runtime"
 	"strings"
 	"time"
@@ -172,6 +173,7 @@ type bench struct {
 
 // child is a running sender process.
 type child struct {
+	cmd     *exec.Cmd
 	stdin   io.WriteCloser
 	reports chan report
 	stderr  *bytes.Buffer
@@ -185,7 +187,7 @@ func (b *bench) start(cc childConfig) (*child, error) {
 		return nil, err
 	}
 	cmd.Env = append(os.Environ(), childEnv+"="+cc.Role)
-	c := &child{reports: make(chan report, 4), stderr: &bytes.Buffer{}, wait: make(chan error, 1)}
+	c := &child{cmd: cmd, reports: make(chan report, 4), stderr: &bytes.Buffer{}, wait: make(chan error, 1)}
 	cmd.Stderr = c.stderr
 	if c.stdin, err = cmd.StdinPipe(); err != nil {
 		return nil, err
@@ -246,9 +248,12 @@ func (c *child) mark(ctx context.Context) (report, error) {
 	return c.await(ctx, "mark", 30*time.Second)
 }
 
-// stop closes the child's stdin, which ends it, and waits a while.
+// stop closes the child's stdin, which ends it, and waits for it; one
+// that has not ended in 30 s is killed.
 func (c *child) stop() {
 	_ = c.stdin.Close()
+	t := time.AfterFunc(30*time.Second, func() { _ = c.cmd.Process.Kill() })
+	defer t.Stop()
 	for range c.reports {
 	}
 	<-c.wait
