@@ -191,6 +191,13 @@ func (e *Engine) Tick() {
 	e.ticks.Add(1)
 }
 
+// Skip records n ticks the clock missed (Run calls it when it falls more
+// than MaxCatchUp behind; custom clocks may too). They count in
+// Stats.Skipped, and every room's next tick moves its output streams'
+// timestamps on over them: receivers see a gap of n frames, which they
+// conceal, and stay on real time. Sequence numbers stay contiguous.
+func (e *Engine) Skip(n uint64) { e.skipped.Add(n) }
+
 // drain ticks rooms until none is left untaken.
 func (e *Engine) drain(rooms []*Room) {
 	for {
@@ -236,7 +243,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		next, late, missed = schedule(next, now, e.cfg.MaxCatchUp)
 		if late {
 			e.overruns.Add(1)
-			e.skipped.Add(missed)
+			e.Skip(missed)
 			if err := e.stopped(ctx); err != nil {
 				return err
 			}

@@ -101,7 +101,8 @@ type Room struct {
 	roomPCM   [codec.FrameSamples]int16
 	tierCount [maxTiers]int    // members per tier
 	spare     []*encodedOutput // private encoders waiting for a speaker
-	tick      uint64
+	tick      uint64 // the stream clock: ticks run and ticks skipped
+	skipSeen  uint64 // the engine's skipped ticks already added to tick
 	hangover  uint64 // PrivateHangover in ticks
 	handSeq   uint64 // raises so far: each raise takes the next number
 
@@ -138,6 +139,7 @@ func newRoom(e *Engine, id string, cfg RoomConfig) (*Room, error) {
 		byID:     make(map[string]*Participant),
 		mix:      mixer.New(cfg.Mixer),
 		hangover: uint64(cfg.PrivateHangover / TickInterval),
+		skipSeen: e.skipped.Load(),
 	}
 	r.tiers, r.outputs = cfg.Tiers, outputs
 	return r, nil
