@@ -101,10 +101,10 @@ type Room struct {
 	roomPCM   [codec.FrameSamples]int16
 	tierCount [maxTiers]int    // members per tier
 	spare     []*encodedOutput // private encoders waiting for a speaker
-	tick      uint64 // the stream clock: ticks run and ticks skipped
-	skipSeen  uint64 // the engine's skipped ticks already added to tick
-	hangover  uint64 // PrivateHangover in ticks
-	handSeq   uint64 // raises so far: each raise takes the next number
+	tick      uint64           // the stream clock: ticks run and ticks skipped
+	skipSeen  uint64           // the engine's skipped ticks already added to tick
+	hangover  uint64           // PrivateHangover in ticks
+	handSeq   uint64           // raises so far: each raise takes the next number
 
 	counters counters
 }
