@@ -437,7 +437,7 @@ func writeErr(w http.ResponseWriter, err error) {
 	case errors.Is(err, access.ErrFull):
 		status = http.StatusServiceUnavailable
 	case errors.Is(err, errBadRequest), errors.Is(err, engine.ErrBadID), errors.Is(err, engine.ErrBadRole),
-		errors.Is(err, webrtc.ErrBadOffer):
+		errors.Is(err, webrtc.ErrBadOffer), errors.Is(err, rtpudp.ErrBadAddr), errors.Is(err, rtpudp.ErrOwnAddr):
 		status = http.StatusBadRequest
 	case errors.Is(err, engine.ErrNoRoom), errors.Is(err, engine.ErrNoParticipant), errors.Is(err, engine.ErrLeft),
 		errors.Is(err, errNoWebRTC):

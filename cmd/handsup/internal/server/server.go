@@ -195,18 +195,28 @@ func New(cfg Config) (*Server, error) {
 		tokens: tokens,
 		rooms:  map[string]*room{},
 	}
-	s.udp, err = rtpudp.Listen(rtpudp.Config{Addr: cfg.RTPAddr, NoRTCPPort: cfg.NoRTCPPort, Logger: cfg.Logger})
-	if err != nil {
-		return nil, err
-	}
+	// WebRTC listens first, so that the plain-RTP transport refuses its
+	// socket as a participant's address too.
+	var reserved []netip.AddrPort
 	if cfg.WebRTC.UDPAddr != "" {
 		wc := cfg.WebRTC
 		wc.OnFailed = func(p *webrtc.Peer) { s.kickPeer(p, session.ReasonTimeout) }
 		wc.OnClosed = func(p *webrtc.Peer) { s.kickPeer(p, engine.ReasonLeft) }
 		if s.webrtc, err = webrtc.Listen(wc); err != nil {
-			_ = s.udp.Close()
 			return nil, err
 		}
+		reserved = append(reserved, s.webrtc.UDPAddr())
+	}
+	if pub, err := netip.ParseAddrPort(cfg.PublicRTPAddr); err == nil {
+		reserved = append(reserved, pub) // behind a NAT, it leads back here
+	}
+	s.udp, err = rtpudp.Listen(rtpudp.Config{Addr: cfg.RTPAddr, NoRTCPPort: cfg.NoRTCPPort, Logger: cfg.Logger,
+		Reserved: reserved})
+	if err != nil {
+		if s.webrtc != nil {
+			_ = s.webrtc.Close()
+		}
+		return nil, err
 	}
 	var collector *metrics.Collector
 	s.eng = engine.New(engine.Config{
