@@ -1,9 +1,12 @@
 package server
 
 import (
+	"bufio"
 	"fmt"
 	"net"
+	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -99,4 +102,68 @@ func TestRecvAddrNeedsConsent(t *testing.T) {
 	if got > 5 {
 		t.Errorf("a recv_addr that never answered got %d packets, want at most 5", got)
 	}
+}
+
+// TestSlowBodyIsCut: a body sent at a few bytes a second is cut at
+// Config.BodyTimeout with a 408, long before it would have ended; an
+// event stream, which has no body, outlives that timeout.
+func TestSlowBodyIsCut(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	ts := startServer(t, "", func(c *Config) { c.BodyTimeout = timeout; c.EventHeartbeat = 50 * time.Millisecond })
+	ts.mustCall("POST", "/v1/rooms", `{"id":"r"}`, 201, nil)
+
+	// The event stream, opened first, must still flow after the slow body
+	// is cut.
+	resp, err := http.Get(ts.base + "/v1/rooms/r/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	events := bufio.NewReader(resp.Body)
+
+	conn, err := net.Dial("tcp", ts.s.HTTPAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	const length = 1000 // 100 s at 10 bytes a second
+	if _, err := fmt.Fprintf(conn, "POST /v1/rooms HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n{", length); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	answered := make(chan string, 1)
+	go func() {
+		r := bufio.NewReader(conn)
+		line, _ := r.ReadString('\n')
+		answered <- line
+	}()
+	trickle := time.NewTicker(100 * time.Millisecond)
+	defer trickle.Stop()
+	var status string
+	for status == "" {
+		select {
+		case status = <-answered:
+		case <-trickle.C:
+			_, _ = conn.Write([]byte(" "))
+			if time.Since(start) > 60*time.Second { // bounds a failure only
+				t.Fatal("a slow body was still being read after 60 s")
+			}
+		}
+	}
+	if !strings.HasPrefix(status, "HTTP/1.1 408") {
+		t.Fatalf("the slow body got %q, want 408", status)
+	}
+
+	// The event stream is still alive, well past the body timeout.
+	_ = conn.Close()
+	for time.Since(start) < 4*timeout {
+		if _, err := events.ReadString('\n'); err != nil {
+			t.Fatalf("event stream cut after %v: %v", time.Since(start), err)
+		}
+	}
+	if line, err := events.ReadString('\n'); err != nil {
+		t.Fatalf("event stream cut after %v: %v (%q)", time.Since(start), err, line)
+	}
+	// A body sent at once is still read.
+	ts.mustCall("POST", "/v1/rooms", `{"id":"s"}`, 201, nil)
 }

@@ -9,8 +9,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"sort"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -116,7 +119,7 @@ func (s *Server) routes() http.Handler {
 func (s *Server) guard(rt route) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if r.Body != nil {
-			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+			defer s.limitBody(w, r)()
 		}
 		if rt.auth != authNone {
 			p, err := s.authenticate(r, rt.auth == authCookie)
@@ -409,17 +412,64 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	if err == nil {
 		return true
 	}
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is over %d bytes", tooBig.Limit))
-		return false
-	}
 	if errors.Is(err, io.EOF) {
 		err = errors.New("body is empty")
 	}
-	writeError(w, http.StatusBadRequest, "bad JSON: "+err.Error())
+	writeBodyError(w, err, "bad JSON: ")
 	return false
 }
+
+// writeBodyError answers a request whose body could not be read or
+// parsed: 413 over MaxBodyBytes, 408 past BodyTimeout, else 400 with
+// what said first.
+func writeBodyError(w http.ResponseWriter, err error, what string) {
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is over %d bytes", tooBig.Limit))
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		w.Header().Set("Connection", "close")
+		writeError(w, http.StatusRequestTimeout, "the body did not arrive in time")
+	default:
+		writeError(w, http.StatusBadRequest, what+err.Error())
+	}
+}
+
+// limitBody bounds r's body to Config.MaxBodyBytes and the time to read
+// it to Config.BodyTimeout: a deadline on the connection, cleared once
+// the body is read or by the returned func (the handler's end). It is not
+// http.Server.ReadTimeout, which would also cut event streams.
+func (s *Server) limitBody(w http.ResponseWriter, r *http.Request) (clear func()) {
+	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+	if r.ContentLength == 0 {
+		return func() {}
+	}
+	rc := http.NewResponseController(w)
+	if rc.SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout)) != nil {
+		return func() {}
+	}
+	b := &deadlineBody{ReadCloser: r.Body, rc: rc}
+	r.Body = b
+	return b.clear
+}
+
+// deadlineBody clears the connection's read deadline once its body has
+// been read to the end or failed.
+type deadlineBody struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	once sync.Once
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil {
+		b.clear()
+	}
+	return n, err
+}
+
+func (b *deadlineBody) clear() { b.once.Do(func() { _ = b.rc.SetReadDeadline(time.Time{}) }) }
 
 // writeErr maps an error to its status code.
 func writeErr(w http.ResponseWriter, err error) {

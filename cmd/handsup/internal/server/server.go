@@ -48,6 +48,10 @@ type Config struct {
 	// negative: no ban.
 	KickBan      time.Duration
 	MaxBodyBytes int64 // default 64 KiB
+	// BodyTimeout bounds the time to read a request's body (a slow client
+	// holding a connection open), answered 408; default 10 s. Event
+	// streams have no body and are not cut.
+	BodyTimeout time.Duration
 	// HTTPIdleTimeout closes a keep-alive connection idle this long, so
 	// that idle clients cannot hold the server's file descriptors;
 	// default 30 s.
@@ -104,6 +108,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.HTTPIdleTimeout <= 0 {
 		c.HTTPIdleTimeout = 30 * time.Second
+	}
+	if c.BodyTimeout <= 0 {
+		c.BodyTimeout = 10 * time.Second
 	}
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = 64 << 10

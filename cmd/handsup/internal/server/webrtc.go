@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -92,12 +91,7 @@ func isSDP(r *http.Request) bool { return bodyType(r) == sdpType }
 func readOffer(w http.ResponseWriter, r *http.Request) (string, bool) {
 	offer, err := io.ReadAll(r.Body)
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is over %d bytes", tooBig.Limit))
-		} else {
-			writeError(w, http.StatusBadRequest, "reading the offer: "+err.Error())
-		}
+		writeBodyError(w, err, "reading the offer: ")
 		return "", false
 	}
 	return string(offer), true
