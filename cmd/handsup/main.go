@@ -65,6 +65,14 @@ func run(args []string, stderr io.Writer) error {
 	turnSecretFile := fs.String("turn-secret-file", env("turn-secret-file", ""), "`file` holding the TURN server's shared secret (coturn static-auth-secret); or set HANDSUP_TURN_SECRET (env HANDSUP_TURN_SECRET_FILE)")
 	turnTTL := fs.Duration("turn-ttl", envDuration("turn-ttl", 24*time.Hour), "how long the TURN credentials of an answer stay valid (env HANDSUP_TURN_TTL)")
 	workers := fs.Int("workers", envInt("workers"), "engine workers ticking rooms; 0: one per CPU (env HANDSUP_WORKERS)")
+	fs.IntVar(&cfg.MaxRooms, "max-rooms", envInt("max-rooms"), "rooms at most; 0: 1000 (env HANDSUP_MAX_ROOMS)")
+	fs.IntVar(&cfg.MaxParticipants, "max-participants", envInt("max-participants"), "participants in every room at most; 0: 10000 (env HANDSUP_MAX_PARTICIPANTS)")
+	fs.IntVar(&cfg.MaxRoomParticipants, "max-room-participants", envInt("max-room-participants"), "a room's members at most, listeners included; 0: 5000 (env HANDSUP_MAX_ROOM_PARTICIPANTS)")
+	fs.IntVar(&cfg.MaxSpeakers, "max-speakers", envInt("max-speakers"), "a room's stage when its request sets no max_speakers; 0: 100 (env HANDSUP_MAX_SPEAKERS)")
+	fs.Float64Var(&cfg.JoinRate, "join-rate", envFloat("join-rate"), "joins a second, every room; past it 429; 0: 50 (env HANDSUP_JOIN_RATE)")
+	fs.IntVar(&cfg.JoinBurst, "join-burst", envInt("join-burst"), "joins at once before -join-rate applies; 0: 100 (env HANDSUP_JOIN_BURST)")
+	fs.Float64Var(&cfg.MaxTickLoad, "max-tick-load", envFloat("max-tick-load"), "refuse new rooms and joins (503) while a tick of every room takes more than this share of 20 ms, e.g. 0.5; 0: off (env HANDSUP_MAX_TICK_LOAD)")
+	fs.DurationVar(&cfg.BodyTimeout, "body-timeout", envDuration("body-timeout", 10*time.Second), "time to read a request's body; past it 408 (env HANDSUP_BODY_TIMEOUT)")
 	fs.BoolVar(&cfg.Pprof, "pprof", env("pprof", "") == "true", "serve /debug/pprof on the HTTP address, to the admin token only (env HANDSUP_PPROF=true)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: handsup [flags]\n\nThe handsup audio-room server. Flags (each also read from its environment variable):\n\n")
@@ -128,6 +136,10 @@ func run(args []string, stderr io.Writer) error {
 	cfg.ICEServers.TURNTTL = *turnTTL
 	if cfg.ICEServers.TURNSecret, err = secret(*turnSecretFile, "HANDSUP_TURN_SECRET", "-turn-secret-file"); err != nil {
 		return err
+	}
+	if cfg.MaxRooms < 0 || cfg.MaxParticipants < 0 || cfg.MaxRoomParticipants < 0 || cfg.MaxSpeakers < 0 ||
+		cfg.JoinRate < 0 || cfg.JoinBurst < 0 || cfg.MaxTickLoad < 0 {
+		return errors.New("-max-rooms, -max-participants, -max-room-participants, -max-speakers, -join-rate, -join-burst and -max-tick-load must not be negative")
 	}
 	if *workers < 0 {
 		return errors.New("-workers must not be negative")
@@ -231,6 +243,11 @@ func decodeKey(s []byte) ([]byte, error) {
 func envInt(flagName string) int {
 	n, _ := strconv.Atoi(env(flagName, "0"))
 	return n
+}
+
+func envFloat(flagName string) float64 {
+	f, _ := strconv.ParseFloat(env(flagName, "0"), 64)
+	return f
 }
 
 func env(flagName, def string) string {

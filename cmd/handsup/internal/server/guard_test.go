@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/handsup-audio/handsup/internal/fakeclock"
 )
 
 // TestJoinRefusesAbusiveAddresses: a join naming an address that would
@@ -166,4 +168,75 @@ func TestSlowBodyIsCut(t *testing.T) {
 	}
 	// A body sent at once is still read.
 	ts.mustCall("POST", "/v1/rooms", `{"id":"s"}`, 201, nil)
+}
+
+// TestAdmissionCaps: with caps set, a room or join past a cap gets a clear
+// status (503, 409, or 429 with Retry-After) and is counted by reason.
+func TestAdmissionCaps(t *testing.T) {
+	clock := fakeclock.New(time.Unix(1_700_000_000, 0))
+	ts := startServer(t, "", func(c *Config) {
+		c.Now = clock.Now
+		c.MaxRooms, c.MaxRoomParticipants = 1, 3
+		c.JoinRate, c.JoinBurst = 1, 5
+	})
+	ts.mustCall("POST", "/v1/rooms", `{"id":"r","max_speakers":1}`, 201, nil)
+	ts.mustCall("POST", "/v1/rooms", `{"id":"s"}`, 503, nil)
+	join := func(id, role string, want int) *http.Response {
+		t.Helper()
+		body := fmt.Sprintf(`{"id":%q,"role":%q,"rtp":{"addr":%q}}`, id, role, newUDPClient(t, nil).addr())
+		resp, err := http.Post(ts.base+"/v1/rooms/r/participants", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("join %s as %s: status %d, want %d", id, role, resp.StatusCode, want)
+		}
+		return resp
+	}
+	join("a", "speaker", 201)
+	join("b", "speaker", 409) // the stage holds one
+	join("b", "listener", 201)
+	join("c", "listener", 201)
+	join("d", "listener", 409) // the room holds three
+	resp := join("e", "listener", 429)
+	if got := resp.Header.Get("Retry-After"); got != "1" {
+		t.Errorf("Retry-After %q, want 1 (one join a second)", got)
+	}
+	ts.mustCall("DELETE", "/v1/rooms/r/participants/c", "", 204, nil)
+	clock.Advance(time.Second)
+	join("e", "listener", 201)
+	for reason, want := range map[string]string{"rooms": "1", "stage_full": "1", "room_full": "1", "join_rate": "1", "overload": "0"} {
+		if got := metric(t, ts, `handsup_admission_refused_total{reason="`+reason+`"}`); got != want {
+			t.Errorf("refusals for %s: %s, want %s", reason, got, want)
+		}
+	}
+}
+
+// TestAdmissionOverload: with MaxTickLoad below what any tick costs, new
+// rooms are refused with 503 and a Retry-After once the engine has ticked.
+func TestAdmissionOverload(t *testing.T) {
+	ts := startServer(t, "", func(c *Config) { c.MaxTickLoad = 1e-9 })
+	deadline := time.Now().Add(30 * time.Second) // bounds a failure only
+	for {
+		resp, err := http.Post(ts.base+"/v1/rooms", "application/json", strings.NewReader(`{"id":"r"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == 503 {
+			if resp.Header.Get("Retry-After") == "" {
+				t.Error("503 for overload without Retry-After")
+			}
+			break
+		}
+		if resp.StatusCode != 201 || time.Now().After(deadline) {
+			t.Fatalf("status %d, want 503 once the engine ticks", resp.StatusCode)
+		}
+		ts.mustCall("DELETE", "/v1/rooms/r", "", 204, nil)
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := metric(t, ts, `handsup_admission_refused_total{reason="overload"}`); got != "1" {
+		t.Errorf("overload refusals %s, want 1", got)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -484,7 +485,10 @@ func writeErr(w http.ResponseWriter, err error) {
 		w.Header().Set("WWW-Authenticate", challenge)
 	case errors.Is(err, errForbidden), errors.Is(err, errBanned):
 		status = http.StatusForbidden
-	case errors.Is(err, access.ErrFull):
+	case errors.Is(err, errJoinRate):
+		status = http.StatusTooManyRequests
+	case errors.Is(err, access.ErrFull), errors.Is(err, engine.ErrTooManyRooms), errors.Is(err, engine.ErrEngineFull),
+		errors.Is(err, engine.ErrOverloaded):
 		status = http.StatusServiceUnavailable
 	case errors.Is(err, errBadRequest), errors.Is(err, engine.ErrBadID), errors.Is(err, engine.ErrBadRole),
 		errors.Is(err, webrtc.ErrBadOffer), errors.Is(err, rtpudp.ErrBadAddr), errors.Is(err, rtpudp.ErrOwnAddr):
@@ -493,12 +497,15 @@ func writeErr(w http.ResponseWriter, err error) {
 		errors.Is(err, errNoWebRTC):
 		status = http.StatusNotFound
 	case errors.Is(err, engine.ErrRoomExists), errors.Is(err, engine.ErrParticipantExists),
-		errors.Is(err, rtpudp.ErrAddrTaken), errors.Is(err, engine.ErrStageFull),
+		errors.Is(err, rtpudp.ErrAddrTaken), errors.Is(err, engine.ErrStageFull), errors.Is(err, engine.ErrRoomFull),
 		errors.Is(err, engine.ErrRoomClosed):
 		status = http.StatusConflict
 	case errors.Is(err, errDraining), errors.Is(err, engine.ErrEngineClosed), errors.Is(err, rtpudp.ErrClosed),
 		errors.Is(err, webrtc.ErrClosed), errors.Is(err, context.DeadlineExceeded):
 		status = http.StatusServiceUnavailable
+	}
+	if n := retryAfterSeconds(err); n > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(n))
 	}
 	writeError(w, status, err.Error())
 }

@@ -56,9 +56,25 @@ type Config struct {
 	// that idle clients cannot hold the server's file descriptors;
 	// default 30 s.
 	HTTPIdleTimeout time.Duration
-	Pprof           bool   // serve /debug/pprof, to the admin token only
-	DemoRoom        string // create this open room at start
-	Workers         int    // engine workers; default GOMAXPROCS
+	Pprof           bool // serve /debug/pprof, to the admin token only
+
+	// Admission control: past a cap a new room or join is refused with a
+	// clear status and counted (handsup_admission_refused_total), so that
+	// one room, one crowd or a join storm cannot degrade every room.
+	MaxRooms            int // rooms at most (503); default 1000
+	MaxParticipants     int // participants in every room at most (503); default 10,000
+	MaxRoomParticipants int // a room's members at most, listeners included (409); default 5,000
+	// MaxSpeakers is a room's stage (speakers and moderators) when its
+	// request sets no max_speakers (409 past it); default 100.
+	MaxSpeakers int
+	JoinRate    float64 // joins a second, every room and transport (429 with Retry-After); default 50
+	JoinBurst   int     // joins at once before JoinRate applies; default 100
+	// MaxTickLoad refuses new rooms and joins (503) while the engine's
+	// smoothed tick time is above this share of its 20 ms tick
+	// (engine.Config.MaxTickLoad); default 0, off.
+	MaxTickLoad float64
+	DemoRoom    string // create this open room at start
+	Workers     int    // engine workers; default GOMAXPROCS
 	// SRInterval is how long the server takes to send a sender report on
 	// every output stream once; default 5 s.
 	SRInterval time.Duration
@@ -108,6 +124,24 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.HTTPIdleTimeout <= 0 {
 		c.HTTPIdleTimeout = 30 * time.Second
+	}
+	if c.MaxRooms <= 0 {
+		c.MaxRooms = 1000
+	}
+	if c.MaxParticipants <= 0 {
+		c.MaxParticipants = 10_000
+	}
+	if c.MaxRoomParticipants <= 0 {
+		c.MaxRoomParticipants = 5000
+	}
+	if c.MaxSpeakers <= 0 {
+		c.MaxSpeakers = 100
+	}
+	if c.JoinRate <= 0 {
+		c.JoinRate = 50
+	}
+	if c.JoinBurst <= 0 {
+		c.JoinBurst = 100
 	}
 	if c.BodyTimeout <= 0 {
 		c.BodyTimeout = 10 * time.Second
@@ -160,6 +194,7 @@ type Server struct {
 	reg      *prometheus.Registry
 	metrics  *metrics.Collector
 	tokens   *access.Authority
+	admit    *admission
 	events   eventStats // every room's event streams
 	httpLn   net.Listener
 	http     *http.Server
@@ -200,6 +235,7 @@ func New(cfg Config) (*Server, error) {
 		log:    cfg.Logger,
 		reg:    prometheus.NewRegistry(),
 		tokens: tokens,
+		admit:  newAdmission(cfg.JoinRate, cfg.JoinBurst),
 		rooms:  map[string]*room{},
 	}
 	// WebRTC listens first, so that the plain-RTP transport refuses its
@@ -227,7 +263,10 @@ func New(cfg Config) (*Server, error) {
 	}
 	var collector *metrics.Collector
 	s.eng = engine.New(engine.Config{
-		Workers: cfg.Workers,
+		Workers:         cfg.Workers,
+		MaxRooms:        cfg.MaxRooms,
+		MaxParticipants: cfg.MaxParticipants,
+		MaxTickLoad:     cfg.MaxTickLoad,
 		OnTick: func(d time.Duration) {
 			if collector != nil {
 				collector.ObserveTick(d)
@@ -247,6 +286,7 @@ func New(cfg Config) (*Server, error) {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.reg.MustRegister(s.events.collectors()...)
+	s.reg.MustRegister(s.admit.collector())
 	if s.webrtc != nil {
 		s.reg.MustRegister(webrtc.NewCollector(s.webrtc))
 	}

@@ -142,7 +142,7 @@ func (s *Server) renegotiate(w http.ResponseWriter, r *http.Request, rm *room, p
 // joinWebRTC answers the offer and joins the participant with the
 // negotiated SSRC and payload type.
 func (s *Server) joinWebRTC(ctx context.Context, r *room, id, roleName, offer string) (string, error) {
-	role, err := s.checkJoin(id, roleName)
+	role, err := s.checkJoin(r, id, roleName)
 	if err != nil {
 		return "", err
 	}
@@ -159,7 +159,7 @@ func (s *Server) joinWebRTC(ctx context.Context, r *room, id, roleName, offer st
 	peer.Configure(&cfg)
 	if _, err := r.Join(id, cfg, peer); err != nil {
 		_ = peer.Close()
-		return "", err
+		return "", s.admit.count(err)
 	}
 	return answer, nil
 }
