@@ -183,3 +183,48 @@ func TestBan(t *testing.T) {
 		t.Fatal("the ban outlived its end")
 	}
 }
+
+// A use-limited token joins MaxUses times; the claims of instance and uses
+// survive signing; a failed join gives its use back; the count is bounded.
+func TestUses(t *testing.T) {
+	a := authority(t, access.Config{MaxEntries: 1})
+	tok, _, err := a.Issue(access.Claims{Room: "demo", Identity: "lena", Grants: []access.Grant{access.Listen},
+		Instance: "i1", MaxUses: 2}, t0, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := a.Verify(tok, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Instance != "i1" || c.MaxUses != 2 {
+		t.Fatalf("claims %+v lost instance or uses", c)
+	}
+	for i := range 2 {
+		if err := a.Use(c, t0); err != nil {
+			t.Fatalf("use %d of 2: %v", i+1, err)
+		}
+	}
+	if err := a.Use(c, t0); !errors.Is(err, access.ErrUsedUp) {
+		t.Fatalf("third use of 2: %v, want ErrUsedUp", err)
+	}
+	a.Unuse(c) // the second join failed
+	if err := a.Use(c, t0); err != nil {
+		t.Fatalf("a use given back: %v", err)
+	}
+	other, _, _ := a.Issue(access.Claims{Room: "demo", Identity: "max", Grants: []access.Grant{access.Listen}, MaxUses: 1}, t0, time.Minute)
+	oc, _ := a.Verify(other, t0)
+	if err := a.Use(oc, t0); !errors.Is(err, access.ErrFull) {
+		t.Fatalf("a second counted token in a list of 1: %v, want ErrFull", err)
+	}
+	if err := a.Use(oc, t0.Add(2*time.Minute)); err != nil {
+		t.Fatalf("after the first expired: %v", err)
+	}
+	unlimited, _, _ := a.Issue(access.Claims{Room: "demo", Identity: "ona", Grants: []access.Grant{access.Listen}}, t0, time.Minute)
+	uc, _ := a.Verify(unlimited, t0)
+	for range 5 {
+		if err := a.Use(uc, t0); err != nil {
+			t.Fatalf("a token without uses: %v", err)
+		}
+	}
+}

@@ -240,3 +240,67 @@ func TestAdmissionOverload(t *testing.T) {
 		t.Errorf("overload refusals %s, want 1", got)
 	}
 }
+
+// TestInvitesBoundAndUsedOnce: an invite joins once by default (max_uses
+// sets more); a failed join does not spend it; an invite or token issued
+// for a room does not open a room created again with the same id.
+func TestInvitesBoundAndUsedOnce(t *testing.T) {
+	ts := startServer(t, adminTok)
+	ts.mustCall("POST", "/v1/rooms", `{"id":"vip","invite_only":true}`, 201, nil)
+	var once, twice, tok map[string]any
+	ts.mustCall("POST", "/v1/rooms/vip/invites", `{"id":"lena","role":"listener"}`, 201, &once)
+	ts.mustCall("POST", "/v1/rooms/vip/invites", `{"id":"max","role":"listener","max_uses":2}`, 201, &twice)
+	ts.mustCall("POST", "/v1/rooms/vip/tokens", `{"identity":"ona","grants":["listen"]}`, 201, &tok)
+	if once["max_uses"] != 1.0 || twice["max_uses"] != 2.0 {
+		t.Errorf("max_uses in the answers: %v and %v, want 1 and 2", once["max_uses"], twice["max_uses"])
+	}
+	as := func(bearer any) *testServer {
+		c := *ts
+		c.token = bearer.(string)
+		return &c
+	}
+	join := func(id string, bearer any, addr string) int {
+		if addr == "" {
+			addr = newUDPClient(t, nil).addr()
+		}
+		return as(bearer).call("POST", "/v1/rooms/vip/participants",
+			fmt.Sprintf(`{"id":%q,"role":"listener","rtp":{"addr":%q}}`, id, addr), nil)
+	}
+	if got := join("lena", once["invite"], "0.0.0.0:1"); got != 400 {
+		t.Fatalf("a join with a bad address: %d, want 400", got)
+	}
+	if got := join("lena", once["invite"], ""); got != 201 {
+		t.Fatalf("the invite's first join (after a failed one): %d, want 201", got)
+	}
+	as(once["invite"]).mustCall("DELETE", "/v1/rooms/vip/participants/lena", "", 204, nil)
+	if got := join("lena", once["invite"], ""); got != 403 {
+		t.Errorf("the invite's second join: %d, want 403", got)
+	}
+	for i, want := range []int{201, 204, 201, 204, 403} {
+		var got int
+		if want == 204 {
+			got = as(twice["invite"]).call("DELETE", "/v1/rooms/vip/participants/max", "", nil)
+		} else {
+			got = join("max", twice["invite"], "")
+		}
+		if got != want {
+			t.Errorf("max_uses 2, step %d: %d, want %d", i, got, want)
+		}
+	}
+
+	// The room is deleted and created again: what was issued for the old
+	// one is refused, even for reading the room's events.
+	ts.mustCall("DELETE", "/v1/rooms/vip", "", 204, nil)
+	ts.mustCall("POST", "/v1/rooms", `{"id":"vip","invite_only":true}`, 201, nil)
+	if got := join("ona", tok["token"], ""); got != 401 {
+		t.Errorf("a token of the deleted room: %d, want 401", got)
+	}
+	if got := as(tok["token"]).call("GET", "/v1/rooms/vip/hands", "", nil); got != 401 {
+		t.Errorf("a token of the deleted room reading: %d, want 401", got)
+	}
+	var fresh map[string]any
+	ts.mustCall("POST", "/v1/rooms/vip/tokens", `{"identity":"ona","grants":["listen"]}`, 201, &fresh)
+	if got := join("ona", fresh["token"], ""); got != 201 {
+		t.Errorf("a token of the new room: %d, want 201", got)
+	}
+}

@@ -247,8 +247,14 @@ func (s *Server) postParticipant(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
+	undo, err := s.useToken(p)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
 	v, err := s.join(rm, req)
 	if err != nil {
+		undo()
 		writeErr(w, err)
 		return
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -48,7 +49,10 @@ func (s *Server) createRoom(req createRoomRequest) (*room, error) {
 	if req.MaxSpeakers == 0 {
 		req.MaxSpeakers = s.cfg.MaxSpeakers
 	}
-	r := &room{batch: s.udp.NewBatch(), hub: newHub(s.cfg.EventBacklog, &s.events)}
+	var nonce [12]byte
+	_, _ = rand.Read(nonce[:])
+	r := &room{batch: s.udp.NewBatch(), hub: newHub(s.cfg.EventBacklog, &s.events),
+		instance: base64.RawURLEncoding.EncodeToString(nonce[:])}
 	sr, err := s.sessions.NewRoom(req.ID, engine.RoomConfig{
 		InviteOnly:      req.InviteOnly,
 		MaxSpeakers:     req.MaxSpeakers,

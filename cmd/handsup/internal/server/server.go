@@ -212,6 +212,9 @@ type room struct {
 	*session.Room
 	batch *rtpudp.Batch
 	hub   *hub
+	// instance tells this room from an earlier one of the same id: the
+	// tokens and invites issued for it carry it ("rin").
+	instance string
 }
 
 // New opens the sockets; Run serves.

@@ -58,8 +58,14 @@ func (s *Server) postWebRTC(w http.ResponseWriter, r *http.Request, role string)
 	if !ok {
 		return
 	}
+	undo, err := s.useToken(p)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
 	answer, err := s.joinWebRTC(r.Context(), rm, id, role, offer)
 	if err != nil {
+		undo()
 		writeErr(w, err)
 		return
 	}
