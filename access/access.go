@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -166,6 +167,9 @@ func (a *Authority) Issue(c Claims, now time.Time, ttl time.Duration) (string, C
 	if err != nil {
 		return "", Claims{}, fmt.Errorf("access: signing: %w", err)
 	}
+	if len(s) > maxTokenBytes { // Verify would refuse it
+		return "", Claims{}, fmt.Errorf("%w: %d bytes, more than %d", ErrInvalid, len(s), maxTokenBytes)
+	}
 	return s, c, nil
 }
 
@@ -182,6 +186,8 @@ func check(c Claims) error {
 		return fmt.Errorf("%w: no grants", ErrInvalid)
 	case c.MaxUses < 0:
 		return fmt.Errorf("%w: negative uses", ErrInvalid)
+	case !utf8.ValidString(c.Room) || !utf8.ValidString(c.Identity) || !utf8.ValidString(c.Instance):
+		return fmt.Errorf("%w: a claim is not UTF-8 (JSON would change it)", ErrInvalid)
 	}
 	for _, g := range c.Grants {
 		if !g.valid() {

@@ -228,3 +228,43 @@ func TestUses(t *testing.T) {
 		}
 	}
 }
+
+// FuzzVerify: whatever string comes as a bearer token, Verify refuses it
+// with one of its errors, or returns claims that hold what every token
+// must (a room, an identity, an id, known grants, a bounded lifetime).
+// Tokens it issued verify to the claims it issued.
+func FuzzVerify(f *testing.F) {
+	a, err := access.New(access.Config{Key: key})
+	if err != nil {
+		f.Fatal(err)
+	}
+	good, _, _ := a.Issue(access.Claims{Room: "demo", Identity: "lena", Grants: []access.Grant{access.Listen},
+		Instance: "abc", MaxUses: 1}, t0, time.Hour)
+	f.Add(good, "demo", "lena", "abc", 1)
+	f.Add(mint(key, hs256, recipe(t0)), "r", "i", "", 0)
+	f.Add(mint(key, `{"alg":"none"}`, recipe(t0)), "r", "i", "", 0)
+	f.Add(good[:len(good)-2]+"xx", "r", "i", "", 0)
+	f.Add("a.b.c", "", "", "", -1)
+	f.Add("", "r", strings.Repeat("\x1c", 3000), "", 1) // a token too long to verify is not issued
+	f.Fuzz(func(t *testing.T, token, room, identity, instance string, uses int) {
+		c, err := a.Verify(token, t0)
+		if err == nil {
+			if c.Room == "" || c.Identity == "" || c.ID == "" || len(c.Grants) == 0 || c.MaxUses < 0 ||
+				c.ExpiresAt.Sub(c.IssuedAt) > 24*time.Hour {
+				t.Fatalf("verified claims break the rules: %+v", c)
+			}
+		} else if !errors.Is(err, access.ErrInvalid) && !errors.Is(err, access.ErrExpired) && !errors.Is(err, access.ErrRevoked) {
+			t.Fatalf("undocumented error %v", err)
+		}
+		in := access.Claims{Room: room, Identity: identity, Grants: []access.Grant{access.Speak}, Instance: instance, MaxUses: uses}
+		tok, issued, err := a.Issue(in, t0, time.Minute)
+		if err != nil {
+			return
+		}
+		out, err := a.Verify(tok, t0)
+		if err != nil || out.Room != issued.Room || out.Identity != issued.Identity || out.Instance != issued.Instance ||
+			out.MaxUses != issued.MaxUses || out.ID != issued.ID {
+			t.Fatalf("issued %+v, verified %+v (%v)", issued, out, err)
+		}
+	})
+}
