@@ -72,6 +72,8 @@ func run(args []string, stderr io.Writer) error {
 	fs.Float64Var(&cfg.JoinRate, "join-rate", envFloat("join-rate"), "joins a second, every room; past it 429; 0: 50 (env HANDSUP_JOIN_RATE)")
 	fs.IntVar(&cfg.JoinBurst, "join-burst", envInt("join-burst"), "joins at once before -join-rate applies; 0: 100 (env HANDSUP_JOIN_BURST)")
 	fs.Float64Var(&cfg.MaxTickLoad, "max-tick-load", envFloat("max-tick-load"), "refuse new rooms and joins (503) while a tick of every room takes more than this share of 20 ms, e.g. 0.5; 0: off (env HANDSUP_MAX_TICK_LOAD)")
+	fs.IntVar(&cfg.MaxEventStreams, "max-event-streams", envInt("max-event-streams"), "open event streams at most, every room; 0: 10000 (env HANDSUP_MAX_EVENT_STREAMS)")
+	fs.IntVar(&cfg.MaxRoomEventStreams, "max-room-event-streams", envInt("max-room-event-streams"), "a room's open event streams at most; 0: 5000 (env HANDSUP_MAX_ROOM_EVENT_STREAMS)")
 	fs.DurationVar(&cfg.BodyTimeout, "body-timeout", envDuration("body-timeout", 10*time.Second), "time to read a request's body; past it 408 (env HANDSUP_BODY_TIMEOUT)")
 	fs.BoolVar(&cfg.Pprof, "pprof", env("pprof", "") == "true", "serve /debug/pprof on the HTTP address, to the admin token only (env HANDSUP_PPROF=true)")
 	fs.Usage = func() {
@@ -138,8 +140,8 @@ func run(args []string, stderr io.Writer) error {
 		return err
 	}
 	if cfg.MaxRooms < 0 || cfg.MaxParticipants < 0 || cfg.MaxRoomParticipants < 0 || cfg.MaxSpeakers < 0 ||
-		cfg.JoinRate < 0 || cfg.JoinBurst < 0 || cfg.MaxTickLoad < 0 {
-		return errors.New("-max-rooms, -max-participants, -max-room-participants, -max-speakers, -join-rate, -join-burst and -max-tick-load must not be negative")
+		cfg.JoinRate < 0 || cfg.JoinBurst < 0 || cfg.MaxTickLoad < 0 || cfg.MaxEventStreams < 0 || cfg.MaxRoomEventStreams < 0 {
+		return errors.New("-max-rooms, -max-participants, -max-room-participants, -max-speakers, -join-rate, -join-burst, -max-tick-load, -max-event-streams and -max-room-event-streams must not be negative")
 	}
 	if *workers < 0 {
 		return errors.New("-workers must not be negative")

@@ -31,6 +31,9 @@ func (e *retryAfter) Unwrap() error { return e.err }
 // the smoothed tick time takes to follow a change.
 const overloadRetry = 2 * time.Second
 
+// streamsRetry is the Retry-After of a refused event stream.
+const streamsRetry = 10 * time.Second
+
 // admission is the server's join rate limit and its refusal counters.
 type admission struct {
 	mu    sync.Mutex
@@ -48,10 +51,11 @@ const (
 	admitRoomFull                      // Config.MaxRoomParticipants
 	admitStageFull                     // a room's max_speakers
 	admitOverload                      // Config.MaxTickLoad
+	admitStreams                       // Config.MaxEventStreams, MaxRoomEventStreams
 	numAdmitReasons
 )
 
-var admitReasons = [numAdmitReasons]string{"join_rate", "rooms", "server_full", "room_full", "stage_full", "overload"}
+var admitReasons = [numAdmitReasons]string{"join_rate", "rooms", "server_full", "room_full", "stage_full", "overload", "event_streams"}
 
 func newAdmission(perSecond float64, burst int) *admission {
 	return &admission{joins: rate.NewLimiter(rate.Limit(perSecond), burst)}
@@ -92,6 +96,9 @@ func (a *admission) count(err error) error {
 	case errors.Is(err, engine.ErrOverloaded):
 		a.refused[admitOverload].Add(1)
 		return &retryAfter{err: err, after: overloadRetry}
+	case errors.Is(err, errStreamsFull):
+		a.refused[admitStreams].Add(1)
+		return &retryAfter{err: err, after: streamsRetry}
 	}
 	if reason < numAdmitReasons {
 		a.refused[reason].Add(1)
@@ -112,7 +119,7 @@ func retryAfterSeconds(err error) int {
 // collector exports the refusals (handsup_admission_refused_total).
 func (a *admission) collector() prometheus.Collector {
 	return &admissionCollector{a: a, desc: prometheus.NewDesc("handsup_admission_refused_total",
-		"Rooms and joins refused by admission control, by reason: join_rate (429, past -join-rate), rooms (503, -max-rooms), server_full (503, -max-participants), room_full (409, -max-room-participants), stage_full (409, the room's max_speakers), overload (503, the engine's ticks past -max-tick-load).",
+		"Rooms and joins refused by admission control, by reason: join_rate (429, past -join-rate), rooms (503, -max-rooms), server_full (503, -max-participants), room_full (409, -max-room-participants), stage_full (409, the room's max_speakers), overload (503, the engine's ticks past -max-tick-load), event_streams (503, -max-event-streams or -max-room-event-streams).",
 		[]string{"reason"}, nil)}
 }
 

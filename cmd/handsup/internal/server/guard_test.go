@@ -304,3 +304,45 @@ func TestInvitesBoundAndUsedOnce(t *testing.T) {
 		t.Errorf("a token of the new room: %d, want 201", got)
 	}
 }
+
+// TestEventStreamCaps: past a room's or the server's cap of event streams,
+// a new stream gets 503 with Retry-After; a closed stream makes room.
+func TestEventStreamCaps(t *testing.T) {
+	ts := startServer(t, "", func(c *Config) { c.MaxEventStreams, c.MaxRoomEventStreams = 2, 1 })
+	for _, id := range []string{"a", "b", "c"} {
+		ts.mustCall("POST", "/v1/rooms", fmt.Sprintf(`{"id":%q}`, id), 201, nil)
+	}
+	open := func(room string, want int) *http.Response {
+		t.Helper()
+		resp, err := http.Get(ts.base + "/v1/rooms/" + room + "/events")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != want {
+			resp.Body.Close()
+			t.Fatalf("stream of %s: status %d, want %d", room, resp.StatusCode, want)
+		}
+		if want != 200 {
+			resp.Body.Close()
+			if resp.Header.Get("Retry-After") == "" {
+				t.Errorf("%d without Retry-After", want)
+			}
+		}
+		return resp
+	}
+	a := open("a", 200)
+	open("a", 503) // the room's one
+	b := open("b", 200)
+	open("c", 503) // the server's two
+	b.Body.Close()
+	for deadline := time.Now().Add(20 * time.Second); ts.s.events.subscribers.Load() > 1; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) { // bounds a failure only
+			t.Fatal("a closed stream is still counted after 20 s")
+		}
+	}
+	open("c", 200).Body.Close()
+	a.Body.Close()
+	if got := metric(t, ts, `handsup_admission_refused_total{reason="event_streams"}`); got != "2" {
+		t.Errorf("event stream refusals %s, want 2", got)
+	}
+}

@@ -494,7 +494,7 @@ func writeErr(w http.ResponseWriter, err error) {
 	case errors.Is(err, errJoinRate):
 		status = http.StatusTooManyRequests
 	case errors.Is(err, access.ErrFull), errors.Is(err, engine.ErrTooManyRooms), errors.Is(err, engine.ErrEngineFull),
-		errors.Is(err, engine.ErrOverloaded):
+		errors.Is(err, engine.ErrOverloaded), errors.Is(err, errStreamsFull):
 		status = http.StatusServiceUnavailable
 	case errors.Is(err, errBadRequest), errors.Is(err, engine.ErrBadID), errors.Is(err, engine.ErrBadRole),
 		errors.Is(err, webrtc.ErrBadOffer), errors.Is(err, rtpudp.ErrBadAddr), errors.Is(err, rtpudp.ErrOwnAddr):

@@ -51,7 +51,7 @@ func (s *Server) createRoom(req createRoomRequest) (*room, error) {
 	}
 	var nonce [12]byte
 	_, _ = rand.Read(nonce[:])
-	r := &room{batch: s.udp.NewBatch(), hub: newHub(s.cfg.EventBacklog, &s.events),
+	r := &room{batch: s.udp.NewBatch(), hub: newHub(s.cfg.EventBacklog, s.cfg.MaxRoomEventStreams, &s.events),
 		instance: base64.RawURLEncoding.EncodeToString(nonce[:])}
 	sr, err := s.sessions.NewRoom(req.ID, engine.RoomConfig{
 		InviteOnly:      req.InviteOnly,

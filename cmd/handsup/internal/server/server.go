@@ -96,6 +96,10 @@ type Config struct {
 	// stream whose id is older gets a snapshot instead. It is also every
 	// stream's buffer: a stream that falls further behind is disconnected.
 	EventBacklog int
+	// MaxEventStreams and MaxRoomEventStreams bound the open event
+	// streams of the server and of a room (503 with Retry-After past
+	// either); default 10,000 and 5,000.
+	MaxEventStreams, MaxRoomEventStreams int
 	// EventHeartbeat is how often an event stream carries a comment line
 	// (": ping"), so that proxies and clients see an idle stream alive;
 	// default 15 s.
@@ -142,6 +146,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.JoinBurst <= 0 {
 		c.JoinBurst = 100
+	}
+	if c.MaxEventStreams <= 0 {
+		c.MaxEventStreams = 10_000
+	}
+	if c.MaxRoomEventStreams <= 0 {
+		c.MaxRoomEventStreams = 5000
 	}
 	if c.BodyTimeout <= 0 {
 		c.BodyTimeout = 10 * time.Second
@@ -239,6 +249,7 @@ func New(cfg Config) (*Server, error) {
 		reg:    prometheus.NewRegistry(),
 		tokens: tokens,
 		admit:  newAdmission(cfg.JoinRate, cfg.JoinBurst),
+		events: eventStats{limit: int64(cfg.MaxEventStreams)},
 		rooms:  map[string]*room{},
 	}
 	// WebRTC listens first, so that the plain-RTP transport refuses its
