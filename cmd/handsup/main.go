@@ -74,6 +74,8 @@ func run(args []string, stderr io.Writer) error {
 	fs.Float64Var(&cfg.MaxTickLoad, "max-tick-load", envFloat("max-tick-load"), "refuse new rooms and joins (503) while a tick of every room takes more than this share of 20 ms, e.g. 0.5; 0: off (env HANDSUP_MAX_TICK_LOAD)")
 	fs.IntVar(&cfg.MaxEventStreams, "max-event-streams", envInt("max-event-streams"), "open event streams at most, every room; 0: 10000 (env HANDSUP_MAX_EVENT_STREAMS)")
 	fs.IntVar(&cfg.MaxRoomEventStreams, "max-room-event-streams", envInt("max-room-event-streams"), "a room's open event streams at most; 0: 5000 (env HANDSUP_MAX_ROOM_EVENT_STREAMS)")
+	fs.IntVar(&cfg.MaxConns, "max-conns", envInt("max-conns"), "open API connections at most; past it 503 and close; 0: 10000 (env HANDSUP_MAX_CONNS)")
+	fs.DurationVar(&cfg.WriteTimeout, "write-timeout", envDuration("write-timeout", 30*time.Second), "time to write an API answer, event streams aside (env HANDSUP_WRITE_TIMEOUT)")
 	fs.DurationVar(&cfg.BodyTimeout, "body-timeout", envDuration("body-timeout", 10*time.Second), "time to read a request's body; past it 408 (env HANDSUP_BODY_TIMEOUT)")
 	fs.BoolVar(&cfg.Pprof, "pprof", env("pprof", "") == "true", "serve /debug/pprof on the HTTP address, to the admin token only (env HANDSUP_PPROF=true)")
 	fs.Usage = func() {

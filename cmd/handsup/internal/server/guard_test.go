@@ -346,3 +346,66 @@ func TestEventStreamCaps(t *testing.T) {
 		t.Errorf("event stream refusals %s, want 2", got)
 	}
 }
+
+// TestConnectionCap: past MaxConns open connections, a new one gets 503
+// at once and is closed; one closed makes room again.
+func TestConnectionCap(t *testing.T) {
+	ts := startServer(t, "", func(c *Config) { c.MaxConns = 3 })
+	var held []net.Conn
+	for range 3 {
+		c, err := net.Dial("tcp", ts.s.HTTPAddr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		held = append(held, c)
+	}
+	// The three are accepted (a request on each answers).
+	for _, c := range held {
+		if _, err := c.Write([]byte("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		if line, err := bufio.NewReader(c).ReadString('\n'); err != nil || !strings.HasPrefix(line, "HTTP/1.1 200") {
+			t.Fatalf("a held connection: %q %v", line, err)
+		}
+	}
+	resp, err := http.Get(ts.base + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("a fourth connection: status %d, Retry-After %q; want 503 with one", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	held[0].Close()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		c, err := net.Dial("tcp", ts.s.HTTPAddr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = c.Write([]byte("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
+		_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		c.Close()
+		if strings.HasPrefix(line, "HTTP/1.1 200") {
+			break
+		}
+		if time.Now().After(deadline) { // bounds a failure only
+			t.Fatalf("after a held connection closed: %q", line)
+		}
+	}
+	mfs, err := ts.s.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	counted := false
+	for _, mf := range mfs {
+		if mf.GetName() == "handsup_http_connections_refused_total" {
+			counted = mf.GetMetric()[0].GetCounter().GetValue() >= 1
+		}
+	}
+	if !counted {
+		t.Error("the refusal is not counted in handsup_http_connections_refused_total")
+	}
+}

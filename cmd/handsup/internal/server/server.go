@@ -52,6 +52,14 @@ type Config struct {
 	// holding a connection open), answered 408; default 10 s. Event
 	// streams have no body and are not cut.
 	BodyTimeout time.Duration
+	// WriteTimeout bounds the time to write an answer, from the request's
+	// start (a client that does not read); default 30 s. Event streams
+	// have their own deadline per write, 30 s, beside heartbeats.
+	WriteTimeout time.Duration
+	// MaxConns bounds the API's open connections; past it a connection
+	// gets 503 at once and is closed (counted in
+	// handsup_http_connections_refused_total); default 10,000.
+	MaxConns int
 	// HTTPIdleTimeout closes a keep-alive connection idle this long, so
 	// that idle clients cannot hold the server's file descriptors;
 	// default 30 s.
@@ -153,6 +161,12 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxRoomEventStreams <= 0 {
 		c.MaxRoomEventStreams = 5000
 	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 30 * time.Second
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = 10_000
+	}
 	if c.BodyTimeout <= 0 {
 		c.BodyTimeout = 10 * time.Second
 	}
@@ -207,6 +221,7 @@ type Server struct {
 	admit    *admission
 	events   eventStats // every room's event streams
 	httpLn   net.Listener
+	conns    *connLimit // httpLn with its cap
 	http     *http.Server
 
 	mu    sync.Mutex
@@ -310,8 +325,12 @@ func New(cfg Config) (*Server, error) {
 		s.closeAll()
 		return nil, fmt.Errorf("http listen %s: %w", cfg.HTTPAddr, err)
 	}
+	s.conns = &connLimit{Listener: s.httpLn, max: int64(cfg.MaxConns)}
+	s.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "handsup_http_connections_refused_total",
+		Help: "API connections answered 503 and closed at once: the server had -max-conns open."},
+		func() float64 { return float64(s.conns.refused.Load()) }))
 	s.http = &http.Server{
-		Handler:           s.routes(),
+		Handler:           s.writeDeadline(s.routes()),
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       cfg.HTTPIdleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
@@ -361,7 +380,7 @@ func (s *Server) Run(ctx context.Context) error {
 	defer stopReports()
 	go func() { _ = s.sessions.Run(reports) }()
 	go func() {
-		if err := s.http.Serve(s.httpLn); !errors.Is(err, http.ErrServerClosed) {
+		if err := s.http.Serve(s.conns); !errors.Is(err, http.ErrServerClosed) {
 			errs <- err
 		}
 	}()
