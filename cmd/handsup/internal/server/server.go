@@ -64,7 +64,9 @@ type Config struct {
 	// that idle clients cannot hold the server's file descriptors;
 	// default 30 s.
 	HTTPIdleTimeout time.Duration
-	Pprof           bool // serve /debug/pprof, to the admin token only
+	Pprof           bool   // serve /debug/pprof, to the admin token only
+	DemoRoom        string // create this open room at start
+	Workers         int    // engine workers; default GOMAXPROCS
 
 	// Admission control: past a cap a new room or join is refused with a
 	// clear status and counted (handsup_admission_refused_total), so that
@@ -81,8 +83,11 @@ type Config struct {
 	// smoothed tick time is above this share of its 20 ms tick
 	// (engine.Config.MaxTickLoad); default 0, off.
 	MaxTickLoad float64
-	DemoRoom    string // create this open room at start
-	Workers     int    // engine workers; default GOMAXPROCS
+	// MaxEventStreams and MaxRoomEventStreams bound the open event
+	// streams of the server and of a room (503 with Retry-After past
+	// either); default 10,000 and 5,000.
+	MaxEventStreams, MaxRoomEventStreams int
+
 	// SRInterval is how long the server takes to send a sender report on
 	// every output stream once; default 5 s.
 	SRInterval time.Duration
@@ -104,10 +109,6 @@ type Config struct {
 	// stream whose id is older gets a snapshot instead. It is also every
 	// stream's buffer: a stream that falls further behind is disconnected.
 	EventBacklog int
-	// MaxEventStreams and MaxRoomEventStreams bound the open event
-	// streams of the server and of a room (503 with Retry-After past
-	// either); default 10,000 and 5,000.
-	MaxEventStreams, MaxRoomEventStreams int
 	// EventHeartbeat is how often an event stream carries a comment line
 	// (": ping"), so that proxies and clients see an idle stream alive;
 	// default 15 s.
