@@ -123,41 +123,51 @@ func TestSlowBodyIsCut(t *testing.T) {
 	defer resp.Body.Close()
 	events := bufio.NewReader(resp.Body)
 
-	conn, err := net.Dial("tcp", ts.s.HTTPAddr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	const length = 1000 // 100 s at 10 bytes a second
-	if _, err := fmt.Fprintf(conn, "POST /v1/rooms HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n{", length); err != nil {
-		t.Fatal(err)
-	}
+	// Twenty slow bodies at once, each 100 s long at 10 bytes a second.
+	const slow, length = 20, 1000
 	start := time.Now()
-	answered := make(chan string, 1)
-	go func() {
-		r := bufio.NewReader(conn)
-		line, _ := r.ReadString('\n')
-		answered <- line
-	}()
-	trickle := time.NewTicker(100 * time.Millisecond)
-	defer trickle.Stop()
-	var status string
-	for status == "" {
-		select {
-		case status = <-answered:
-		case <-trickle.C:
-			_, _ = conn.Write([]byte(" "))
-			if time.Since(start) > 60*time.Second { // bounds a failure only
-				t.Fatal("a slow body was still being read after 60 s")
-			}
+	statuses := make(chan string, slow)
+	for range slow {
+		conn, err := net.Dial("tcp", ts.s.HTTPAddr().String())
+		if err != nil {
+			t.Fatal(err)
 		}
+		defer conn.Close()
+		go func() {
+			if _, err := fmt.Fprintf(conn, "POST /v1/rooms HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n{", length); err != nil {
+				statuses <- err.Error()
+				return
+			}
+			answered := make(chan string, 1)
+			go func() {
+				line, _ := bufio.NewReader(conn).ReadString('\n')
+				answered <- line
+			}()
+			trickle := time.NewTicker(100 * time.Millisecond)
+			defer trickle.Stop()
+			for {
+				select {
+				case status := <-answered:
+					statuses <- status
+					return
+				case <-trickle.C:
+					_, _ = conn.Write([]byte(" "))
+				}
+			}
+		}()
 	}
-	if !strings.HasPrefix(status, "HTTP/1.1 408") {
-		t.Fatalf("the slow body got %q, want 408", status)
+	for range slow {
+		select {
+		case status := <-statuses:
+			if !strings.HasPrefix(status, "HTTP/1.1 408") {
+				t.Fatalf("a slow body got %q, want 408", status)
+			}
+		case <-time.After(60 * time.Second): // bounds a failure only
+			t.Fatal("a slow body was still being read after 60 s")
+		}
 	}
 
 	// The event stream is still alive, well past the body timeout.
-	_ = conn.Close()
 	for time.Since(start) < 4*timeout {
 		if _, err := events.ReadString('\n'); err != nil {
 			t.Fatalf("event stream cut after %v: %v", time.Since(start), err)
