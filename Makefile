@@ -9,12 +9,13 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 .PHONY: deps test bench bench-demo run vet fmt fuzz
 
 # deps makes a fresh Debian/Ubuntu machine ready: libopus and pkg-config for
-# cgo, ffmpeg, prometheus and GStreamer (gst-launch-1.0 with udpsrc,
+# cgo, ffmpeg, prometheus (with promtool, which checks and unit-tests
+# deploy/prometheus's rules) and GStreamer (gst-launch-1.0 with udpsrc,
 # rtpjitterbuffer, rtpopusdepay and opusdec, for the DTX listener test) for
 # the end-to-end tests, chromium for the web client's browser tests,
 # installed only when missing.
 deps:
-	@if pkg-config --exists opus 2>/dev/null && command -v ffmpeg >/dev/null && command -v prometheus >/dev/null && \
+	@if pkg-config --exists opus 2>/dev/null && command -v ffmpeg >/dev/null && command -v prometheus >/dev/null && command -v promtool >/dev/null && \
 		command -v gst-launch-1.0 >/dev/null && gst-inspect-1.0 udpsrc >/dev/null 2>&1 && \
 		gst-inspect-1.0 rtpopusdepay >/dev/null 2>&1 && gst-inspect-1.0 opusdec >/dev/null 2>&1 && \
 		{ command -v chromium || command -v chromium-browser || command -v google-chrome; } >/dev/null; then \

@@ -62,6 +62,7 @@ type Engine struct {
 	closed  bool
 	list    atomic.Pointer[[]*Room] // the rooms to tick, replaced on change
 	retired Counters                // totals of closed rooms
+	closing map[*Room]struct{}      // closed rooms not yet in retired
 
 	tickMu  sync.Mutex // one Tick at a time
 	work    chan struct{}
@@ -80,13 +81,17 @@ type Engine struct {
 func New(cfg Config) *Engine {
 	cfg = cfg.withDefaults()
 	e := &Engine{
-		cfg:   cfg,
-		now:   cfg.Now,
-		rooms: make(map[string]*Room),
-		work:  make(chan struct{}),
-		stop:  make(chan struct{}),
+		cfg:     cfg,
+		now:     cfg.Now,
+		rooms:   make(map[string]*Room),
+		closing: make(map[*Room]struct{}),
+		work:    make(chan struct{}),
+		stop:    make(chan struct{}),
 	}
 	e.list.Store(&[]*Room{})
+	var none counters
+	none.init()
+	e.retired = none.snapshot()
 	for i := 1; i < cfg.Workers; i++ { // the ticking goroutine is a worker too
 		e.workers.Add(1)
 		go e.worker()
@@ -148,10 +153,12 @@ func (e *Engine) CloseRoom(id string) error {
 	}
 	delete(e.rooms, id)
 	e.publishLocked()
+	e.closing[r] = struct{}{} // Stats counts it until it is retired
 	e.mu.Unlock()
 	r.close()
 	e.mu.Lock()
 	e.retired.add(r.counters.snapshot())
+	delete(e.closing, r)
 	e.mu.Unlock()
 	return nil
 }
@@ -364,16 +371,26 @@ type Stats struct {
 
 // Stats returns the engine's totals.
 func (e *Engine) Stats() Stats {
+	// The list, the closing rooms and the retired totals are read under
+	// one lock, so that a room being closed is counted once: the totals
+	// never go down.
+	e.mu.Lock()
 	rooms := *e.list.Load()
+	counted := make([]*Room, 0, len(rooms)+len(e.closing))
+	counted = append(counted, rooms...)
+	for r := range e.closing {
+		counted = append(counted, r)
+	}
 	s := Stats{
 		Rooms: len(rooms), Ticks: e.ticks.Load(),
 		Overruns: e.overruns.Load(), Skipped: e.skipped.Load(),
 		TickLoad: time.Duration(e.load.Load()), Participants: int(e.members.Load()),
 	}
-	e.mu.Lock()
 	s.Counters = e.retired
+	s.Counters.Loss, s.Counters.RTT = e.retired.Loss.clone(), e.retired.RTT.clone()
+	s.Counters.Jitter, s.Counters.BufferDelay = e.retired.Jitter.clone(), e.retired.BufferDelay.clone()
 	e.mu.Unlock()
-	for _, r := range rooms {
+	for _, r := range counted {
 		s.Counters.add(r.counters.snapshot())
 	}
 	return s

@@ -87,7 +87,7 @@ func Example() {
 	snap = room.Snapshot() // roles, hands, levels, jitter stats
 	fmt.Println("speakers:", snap.ByRole[engine.Speaker], "muted:", snap.Muted, "hands up:", snap.HandsUp)
 	// Output:
-	// in 25 ticks alice got 12 packets, bob 25
+	// in 25 ticks alice got 13 packets, bob 25
 	// packets in: 25 alice in the mix: true
 	// speakers: 2 muted: 1 hands up: 0
 }

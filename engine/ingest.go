@@ -30,6 +30,22 @@ type inputSide struct {
 
 	player *jitter.Player // pushed by WriteRTP, played by the tick
 	src    *mixer.Source
+
+	// The buffer's delay sum and emitted count at the last delay sample
+	// (the tick's, once a second).
+	delaySum     float64
+	delayEmitted uint64
+}
+
+// sampleDelay observes the mean delay of the samples the speaker's buffer
+// released since the last sample; nothing when it released none (silence,
+// DTX) or its stream restarted.
+func (in *inputSide) sampleDelay(h *histogram) {
+	st := in.player.Buffer().Stats()
+	if st.JitterBufferEmittedCount > in.delayEmitted && st.JitterBufferDelay >= in.delaySum {
+		h.observe((st.JitterBufferDelay - in.delaySum) / float64(st.JitterBufferEmittedCount-in.delayEmitted))
+	}
+	in.delaySum, in.delayEmitted = st.JitterBufferDelay, st.JitterBufferEmittedCount
 }
 
 // newInputSideLocked gives p, taking the stage, its player and a source in

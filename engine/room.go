@@ -146,6 +146,7 @@ func newRoom(e *Engine, id string, cfg RoomConfig) (*Room, error) {
 		skipSeen: e.skipped.Load(),
 	}
 	r.tiers, r.outputs = cfg.Tiers, outputs
+	r.counters.init()
 	return r, nil
 }
 
@@ -202,6 +203,7 @@ func (r *Room) Join(id string, cfg ParticipantConfig) (*Participant, error) {
 	r.ahead = append(r.ahead, pf)
 	r.tierCount[p.ts.tier]++
 	r.byID[id] = p
+	r.counters.joined[cfg.Role].Add(1)
 	r.mu.Unlock()
 	r.emit(Event{Kind: EventJoined, Participant: id, Role: cfg.Role})
 	return p, nil
@@ -299,6 +301,7 @@ func (r *Room) remove(p *Participant, reason string) {
 	r.ahead[p.index] = r.ahead[last]
 	r.ahead[last] = nil
 	r.ahead = r.ahead[:last]
+	r.counters.left[leaveIndex(reason)].Add(1)
 	r.mu.Unlock()
 	r.eng.release(1)
 	r.emit(Event{Kind: EventLeft, Participant: p.id, Reason: reason})
@@ -315,6 +318,7 @@ func (r *Room) close() {
 	members := r.members
 	r.members, r.ahead, r.speakers = nil, nil, nil
 	r.byID = map[string]*Participant{}
+	r.counters.left[leaveIndex(ReasonRoomClosed)].Add(uint64(len(members)))
 	r.mu.Unlock()
 	r.eng.release(len(members))
 	for _, p := range members {

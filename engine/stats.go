@@ -62,6 +62,34 @@ type counters struct {
 	retransmitted        atomic.Uint64 // packets sent again for a NACK
 	nacksRefused         atomic.Uint64 // NACKed packets not sent: too old, RTT or rate
 	badAudioLevels       atomic.Uint64 // RFC 6464 extensions that were not one byte
+	joined               [numRoles]atomic.Uint64
+	left                 [numLeaveReasons]atomic.Uint64
+	loss, rtt, jitter    histogram // what participants' receiver reports say
+	delay                histogram // speakers' jitter-buffer delay, once a second
+}
+
+// init gives the histograms their buckets.
+func (c *counters) init() {
+	c.loss, c.rtt = newHistogram(LossBuckets), newHistogram(RTTBuckets)
+	c.jitter, c.delay = newHistogram(JitterBuckets), newHistogram(DelayBuckets)
+}
+
+// LeaveReasons lists the reasons Counters.Left counts by, in its order:
+// handsup's own, then "other" for any reason a caller of Room.Kick gave.
+func LeaveReasons() []string {
+	return []string{ReasonLeft, ReasonKicked, ReasonTimeout, ReasonRoomClosed, "other"}
+}
+
+const numLeaveReasons = 5
+
+// leaveIndex is reason's index in LeaveReasons.
+func leaveIndex(reason string) int {
+	for i, r := range LeaveReasons()[:numLeaveReasons-1] {
+		if r == reason {
+			return i
+		}
+	}
+	return numLeaveReasons - 1
 }
 
 // Counters is a snapshot of cumulative totals, for a room or the engine.
@@ -85,6 +113,20 @@ type Counters struct {
 	// a participant's AudioLevelExtID, that were not one byte: the level
 	// is not read, the packet still plays.
 	BadAudioLevels uint64
+	// Joined counts joins by the role joined with, indexed by Role; Left
+	// counts leaves by reason, indexed as LeaveReasons.
+	Joined [numRoles]uint64
+	Left   [numLeaveReasons]uint64
+	// Loss, RTT and Jitter are the distributions of what participants'
+	// receiver reports said of the stream sent to them
+	// (Participant.ReportReception): fraction lost, round trip (when
+	// known) and interarrival jitter, one observation per report.
+	Loss, RTT, Jitter Histogram
+	// BufferDelay is the distribution of speakers' jitter-buffer delay:
+	// once a second per speaker whose stream played, the mean time the
+	// last second's samples waited in its buffer (W3C jitterBufferDelay
+	// over jitterBufferEmittedCount).
+	BufferDelay Histogram
 }
 
 // DroppedTotal sums the drops over every reason.
@@ -107,9 +149,17 @@ func (c *counters) snapshot() Counters {
 		REDRecovered: c.redRecovered.Load(), TierSwitches: c.tierSwitches.Load(),
 		Retransmitted: c.retransmitted.Load(), NACKsRefused: c.nacksRefused.Load(),
 		BadAudioLevels: c.badAudioLevels.Load(),
+		Loss:           c.loss.snapshot(), RTT: c.rtt.snapshot(),
+		Jitter: c.jitter.snapshot(), BufferDelay: c.delay.snapshot(),
 	}
 	for i := range c.dropped {
 		s.Dropped[i] = c.dropped[i].Load()
+	}
+	for i := range c.joined {
+		s.Joined[i] = c.joined[i].Load()
+	}
+	for i := range c.left {
+		s.Left[i] = c.left[i].Load()
 	}
 	return s
 }
@@ -135,6 +185,16 @@ func (s *Counters) add(o Counters) {
 	s.Retransmitted += o.Retransmitted
 	s.NACKsRefused += o.NACKsRefused
 	s.BadAudioLevels += o.BadAudioLevels
+	for i := range s.Joined {
+		s.Joined[i] += o.Joined[i]
+	}
+	for i := range s.Left {
+		s.Left[i] += o.Left[i]
+	}
+	s.Loss.add(o.Loss)
+	s.RTT.add(o.RTT)
+	s.Jitter.add(o.Jitter)
+	s.BufferDelay.add(o.BufferDelay)
 }
 
 // addPlayed counts what a speaker's player played in a tick; a packet that

@@ -7,6 +7,10 @@ import (
 	"github.com/handsup-audio/handsup/mixer"
 )
 
+// delaySampleTicks is how often the tick samples speakers' jitter-buffer
+// delay: once a second.
+const delaySampleTicks = 50
+
 // runTick mixes and sends one 20 ms frame for the whole room.
 func (r *Room) runTick() {
 	r.mu.Lock()
@@ -31,6 +35,11 @@ func (r *Room) runTick() {
 	now := r.eng.now()
 	for _, p := range r.speakers {
 		p.in.Load().nextFrame(now, p.muted, c)
+	}
+	if t%delaySampleTicks == 0 {
+		for _, p := range r.speakers {
+			p.in.Load().sampleDelay(&c.delay)
+		}
 	}
 	r.mix.Mix()
 	voices := 0 // in the mix this tick

@@ -127,6 +127,12 @@ func (p *Participant) ReportReception(rep Reception) (tier int, changed bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	old := p.ts.tier
+	c := &r.counters
+	c.loss.observe(rep.FractionLost)
+	c.jitter.observeDuration(rep.Jitter)
+	if rep.RTT > 0 {
+		c.rtt.observeDuration(rep.RTT)
+	}
 	changed = p.ts.update(r.tiers, rep, now, r.cfg.TierRelax, p.out.redPT != 0)
 	if changed {
 		r.counters.tierSwitches.Add(1)

@@ -42,14 +42,24 @@ func (r PushResult) String() string {
 
 const (
 	clockRate   = codec.SampleRate
-	frame       = codec.FrameSamples // one tick, 20 ms
-	bucketWidth = 20 * time.Millisecond
+	frame       = codec.FrameSamples    // one tick, 20 ms
+	bucketWidth = 20 * time.Millisecond // the wait before a start without a full target
+	// histWidth is the relative-delay histogram's bucket: NetEQ's 20 ms
+	// suits a buffer steered by whole packets, but a Player stretches by
+	// pitch periods and can hold any level, and a 20 ms bucket rounds the
+	// target up by 10 ms on average (20 ms at worst) of delay nobody needs.
+	histWidth = 5 * time.Millisecond
 	// forgetFactor weighs the arrival histogram's past per packet
 	// (NetEQ's 0.983: a spike needs three packets to move the 95th
 	// percentile, a calm link halves old weight in about 0.8 s).
 	forgetFactor = 0.983
-	quantile     = 0.95
-	history      = 2 * time.Second // window of the relative-delay minimum
+	// quantile of the relative delay the target covers. NetEQ takes
+	// 0.95 and conceals the rest; a Player bridges a late packet by
+	// stretching what it holds, but not every one (it needs two periods
+	// held, and a packet more than a tick late), and 0.97 halved the
+	// frames lost at 60 ± 30 ms for 5 ms more delay (docs/weak-networks.md).
+	quantile = 0.97
+	history  = 2 * time.Second // window of the relative-delay minimum
 	// targetFall is how fast the target may fall, as a fraction of the
 	// time between arrivals (4 ms per 20 ms packet: 200 ms a second); it
 	// rises at once. The percentile falls in whole buckets (from the
@@ -85,7 +95,7 @@ type slot struct {
 // arrivalRecord is one packet in the relative-delay history.
 type arrivalRecord struct {
 	at      time.Duration // arrival since epoch
-	transit time.Duration // arrival minus media time
+	transit int64         // arrival minus media time, in samples
 }
 
 // Buffer is one incoming stream's jitter buffer. Push and Pop are safe to
@@ -114,14 +124,15 @@ type Buffer struct {
 	arrivals    [historySize]arrivalRecord
 	arrivalHead int
 	arrivalN    int
-	hist        []float64     // relative-delay histogram, bucketWidth buckets
+	hist        []float64     // relative-delay histogram, histWidth buckets
+	fastest     int64         // the fastest transit of the last history (relative delay 0), samples
 	target      int           // target buffer level in samples
 	targetAt    time.Duration // arrival time of the last target update
 	haveTarget  bool          // targetAt is set
 	packetLen   int           // duration of the last packet pushed, in samples
 	lossRate    float64       // recent fraction of packets lost (noteLoss)
 	lossy       bool          // the loss floor is on
-	lastTransit time.Duration
+	lastTransit int64         // samples
 	haveTransit bool
 	jitter      float64 // RFC 3550 interarrival jitter, seconds
 
@@ -135,6 +146,7 @@ type Buffer struct {
 	concealRun  int   // consecutive concealed frames
 	debt        int64 // samples concealed while empty, not yet skipped
 	avgLevel    float64
+	popAt       time.Duration // when Pop was last called, since epoch
 	sinceAction int
 	quiet       bool
 	// Set by a Player, which time-stretches the decoded audio to steer
@@ -186,6 +198,13 @@ type Stats struct {
 
 	TargetDelay time.Duration // current target buffer level
 	BufferLevel time.Duration // audio buffered now, from the next sample to play (a Player's decoded, unplayed audio included)
+	// PlayoutLevel is what a Player steers toward TargetDelay, as of the
+	// last packet it took: how far behind the fastest packet of the last
+	// 2 s it takes packets out, plus the 20 ms being played. Packets
+	// whose delay relative to that fastest packet is under PlayoutLevel −
+	// 20 ms arrive in time. 0 while not playing, and for a Buffer used
+	// alone (it steers BufferLevel).
+	PlayoutLevel time.Duration
 }
 
 // New returns an empty buffer; it allocates everything it will use.
@@ -196,13 +215,13 @@ func New(cfg Config) *Buffer {
 		slots: make([]slot, cfg.Capacity),
 		free:  make([]int32, cfg.Capacity),
 		order: make([]int32, 0, cfg.Capacity),
-		hist:  make([]float64, int(cfg.MaxDelay/bucketWidth)+2),
+		hist:  make([]float64, int(cfg.MaxDelay/histWidth)+2),
 	}
 	for i := range b.free {
 		b.free[i] = int32(cfg.Capacity - 1 - i)
 	}
 	// Until arrivals say otherwise, all weight sits at the start delay.
-	b.hist[b.bucketOf(cfg.StartDelay-bucketWidth)] = 1
+	b.hist[b.bucketOf(cfg.StartDelay-frameDur)] = 1
 	b.target = durToSamples(cfg.StartDelay)
 	return b
 }
@@ -229,6 +248,9 @@ func (c Config) withDefaults() Config {
 }
 
 func durToSamples(d time.Duration) int { return int(d * clockRate / time.Second) }
+
+// frameDur is one frame, 20 ms.
+const frameDur = frame * time.Second / clockRate
 
 func samplesToDur(n int64) time.Duration { return time.Duration(n) * time.Second / clockRate }
 
@@ -383,9 +405,10 @@ func (b *Buffer) receivedInStream() uint64 { return b.stats.PacketsReceived - b.
 // packet's delay relative to the fastest packet of the last two seconds,
 // in 20 ms buckets, old weight forgotten per packet.
 func (b *Buffer) observeArrivalLocked(at time.Duration, ts int64) {
-	transit := at - samplesToDur(ts)
+	// In samples: an extended timestamp in nanoseconds could overflow.
+	transit := int64(durToSamples(at)) - ts
 	if b.haveTransit {
-		d := (transit - b.lastTransit).Seconds()
+		d := float64(transit-b.lastTransit) / clockRate
 		if d < 0 {
 			d = -d
 		}
@@ -405,7 +428,8 @@ func (b *Buffer) observeArrivalLocked(at time.Duration, ts int64) {
 		}
 		fastest = min(fastest, r.transit)
 	}
-	relative := transit - fastest
+	relative := samplesToDur(transit - fastest)
+	b.fastest = fastest
 
 	total := 0.0
 	for i := range b.hist {
@@ -416,7 +440,9 @@ func (b *Buffer) observeArrivalLocked(at time.Duration, ts int64) {
 	total += 1 - forgetFactor
 
 	// The target level is the 95th percentile of relative delay plus the
-	// frame being played, within the configured bounds.
+	// frame being played, within the configured bounds: a packet whose
+	// relative delay is r arrives in time when the buffer plays r behind
+	// the fastest packets (see playoutLevelLocked).
 	acc, b95 := 0.0, 0
 	for i, w := range b.hist {
 		acc += w
@@ -425,7 +451,12 @@ func (b *Buffer) observeArrivalLocked(at time.Duration, ts int64) {
 			break
 		}
 	}
-	t := time.Duration(b95)*bucketWidth + bucketWidth
+	t := time.Duration(b95)*histWidth + frameDur
+	if !b.stretching {
+		// Steered by whole frames, in NetEQ's 20 ms buckets: the margin
+		// the rounding gives is what whole-frame corrections need.
+		t = (t + frameDur - 1) / frameDur * frameDur
+	}
 	t = min(max(t, b.cfg.MinDelay), b.cfg.MaxDelay)
 	want := durToSamples(t)
 	if b.haveTarget && want < b.target {
@@ -438,12 +469,12 @@ func (b *Buffer) observeArrivalLocked(at time.Duration, ts int64) {
 	b.target, b.targetAt, b.haveTarget = want, at, true
 }
 
-// bucketOf rounds a relative delay up to its 20 ms bucket.
+// bucketOf rounds a relative delay up to its histWidth bucket.
 func (b *Buffer) bucketOf(d time.Duration) int {
 	if d <= 0 {
 		return 0
 	}
-	i := int((d + bucketWidth - 1) / bucketWidth)
+	i := int((d + histWidth - 1) / histWidth)
 	return min(i, len(b.hist)-1)
 }
 
@@ -497,10 +528,15 @@ func (b *Buffer) TargetDelay() time.Duration {
 	return samplesToDur(int64(b.target))
 }
 
-// effectiveTarget is the target level, at least one packet long: a buffer
-// of 60 ms packets holds 60 ms whatever the network does.
+// effectiveTarget is the target level. A buffer steered by its occupancy
+// holds at least one packet: a buffer of 60 ms packets holds 60 ms
+// whatever the network does. A Player's, steered by its playout level,
+// needs no such floor: a long packet's transit already counts its length.
 func (b *Buffer) effectiveTarget() int {
-	t := max(b.target, b.packetLen)
+	t := b.target
+	if !b.stretching {
+		t = max(t, b.packetLen)
+	}
 	if b.lossy {
 		// On a lossy link keep the next packet in hand when one is missing:
 		// its in-band FEC rebuilds the lost frame, where an empty buffer
@@ -550,6 +586,9 @@ func (b *Buffer) Stats() Stats {
 	s.PacketsLost = b.lostLocked()
 	s.TargetDelay = samplesToDur(int64(b.target))
 	s.BufferLevel = samplesToDur(int64(b.levelLocked()))
+	if b.playing && b.stretching {
+		s.PlayoutLevel = samplesToDur(int64(b.avgLevel))
+	}
 	return s
 }
 
@@ -565,6 +604,22 @@ func (b *Buffer) levelLocked() int {
 		from = b.playTS
 	}
 	return int(max(0, last.ts+int64(last.samples)-from)) + b.heldLocked()
+}
+
+// playoutLevelLocked is what a Player's buffer steers, at a Pop: how far
+// behind the fastest packet of the last history the next sample to decode
+// will play (after the audio the Player holds), plus the frame being
+// played, in samples (the scale of the target and the occupancy). A
+// packet with relative delay r arrives before it plays when r is at most
+// this level less a frame; it is due up to a frame earlier (see maxReserve).
+// Unlike the occupancy, which follows each packet's own delay (and so
+// sits near the mean delay, not the fastest), it moves only when playout
+// stretches, conceals or skips, or the fastest packet of the history
+// changes.
+func (b *Buffer) playoutLevelLocked() int {
+	// Concealment played while nothing was buffered (debt) has moved
+	// playout on as much, though playTS waits for the packet.
+	return int(int64(durToSamples(b.popAt))-b.fastest-b.playTS-b.debt) + b.held + frame
 }
 
 // heldLocked is the audio a Player decoded and holds unplayed, counted in

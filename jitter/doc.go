@@ -11,15 +11,18 @@
 // the buffer runs on any clock and tests repeat exactly; Push and Pop may
 // be called from different goroutines.
 //
-// The target delay is the 95th percentile of each packet's delay relative
-// to the fastest of the last two seconds, in 20 ms buckets whose old weight
-// fades per packet; it starts at Config.StartDelay and stays between
-// MinDelay and MaxDelay, rises at once and falls at most 200 ms a second
-// (so stretching can follow it), and on a lossy link it keeps the next packet in
-// hand so its FEC can rebuild a loss. When a sender's clock drifts or the
-// target moves, a Player time-stretches the decoded audio one pitch period
-// at a time (package tsm, NetEQ's accelerate and preemptive expand), and
-// stretches what it holds rather than conceal when the next packet is
+// The target delay is the 97th percentile of each packet's delay relative
+// to the fastest of the last two seconds, in 5 ms buckets whose old weight
+// fades per packet (20 ms buckets for a Buffer used alone, which steers by
+// whole frames), plus the frame being played; it starts at
+// Config.StartDelay and stays between MinDelay and MaxDelay, rises at
+// once and falls at most 200 ms a second (so stretching can follow it),
+// and on a lossy link it keeps the next packet in hand so its FEC can
+// rebuild a loss. A Player steers its playout level (how far behind the
+// fastest packet it plays, Stats.PlayoutLevel) into a band just above the
+// target by time-stretching the decoded audio one pitch period at a time
+// (package tsm, NetEQ's accelerate and preemptive expand), and stretches
+// what it holds rather than conceal when the next packet is
 // late; a Buffer used alone drops or inserts a frame, preferably where
 // the audio is quiet (MarkQuiet). Packets of any Opus duration (2.5 to 120 ms)
 // are placed by their TOC, without decoding; reordering, duplicates,

@@ -24,16 +24,19 @@ type PlayerConfig struct {
 // long to silence (codec.FadeConcealed), and plays silence before the
 // stream starts and through DTX pauses.
 //
-// It steers the buffer's level toward the target by time-stretching what
-// it decodes (package tsm, NetEQ's accelerate and preemptive expand): a
-// level more than 20 ms above target (averaged) is brought down to 5 ms
-// above, one pitch period (2.5–15 ms) per tick where the audio is
-// periodic enough or quiet; a level 10 ms below is brought up to target
-// the same way. The counters RemovedSamplesForAcceleration and
-// InsertedSamplesForDeceleration count what was stretched. Whole packets
-// are dropped only when the level is more than FarAboveTarget over target
-// (Stats.DroppedSamples) or when they are DTX, and silence is inserted
-// whole only after digital silence.
+// It steers the buffer's playout level (Stats.PlayoutLevel: how far
+// behind the fastest packet of the last 2 s it plays) toward the target
+// by time-stretching what it decodes (package tsm, NetEQ's accelerate and
+// preemptive expand), one pitch period (2.5–15 ms) per tick where the
+// audio is periodic enough or quiet: below the band from 2.5 ms under to
+// 17.5 ms over the target plus a 5 ms reserve it expands, above it it
+// accelerates back to 2.5 ms over. When the next packet is not there on a
+// link with jitter, it stretches the audio it holds to give the packet
+// time, rather than conceal. The counters RemovedSamplesForAcceleration
+// and InsertedSamplesForDeceleration count what was stretched. Whole
+// packets are dropped only when the level is more than FarAboveTarget
+// over target (Stats.DroppedSamples) or when they are DTX, and silence is
+// inserted whole only after digital silence.
 //
 // The network side pushes packets into Buffer from any goroutine; Next
 // must be called from one goroutine at a time, once per 20 ms tick.
@@ -107,22 +110,22 @@ func (p *Player) Next(now time.Time, dst []int16) Played {
 	dst = dst[:codec.FrameSamples]
 	var pl Played
 	p.audible = p.fifoLen > 0 && p.audible
-	stretches := 0
+	stretches, bridges := 0, 0
 	for p.fifoLen < codec.FrameSamples {
 		p.buf.setHeld(p.fifoLen, p.silent)
-		if p.buf.stretching && stretches < maxBridges && p.fifoLen >= 2*tsm.MinPeriod && p.buf.starved() {
+		if p.buf.stretching && bridges < maxBridges && p.fifoLen >= 2*tsm.MinPeriod && p.buf.starved() {
 			// Nothing to play next (a late packet, or a loss): stretch
 			// what is held rather than conceal, and give the packet the
 			// time.
-			if p.stretch(-1, -1, &pl) {
-				stretches++
+			if p.stretch(-1, -1, 0, &pl) {
+				bridges++
 				continue
 			}
 		}
 		f := p.buf.Pop(now)
 		decoded := pl.DecodedSamples + pl.RecoveredSamples
 		p.fifoLen += p.play(f, &pl)
-		if p.buf.stretching && stretches == 0 && pl.DecodedSamples+pl.RecoveredSamples > decoded {
+		if p.buf.stretching && stretches == 0 && bridges == 0 && pl.DecodedSamples+pl.RecoveredSamples > decoded {
 			stretches = p.steer(&pl)
 		}
 	}
@@ -140,22 +143,27 @@ func (p *Player) Next(now time.Time, dst []int16) Played {
 // a target that fell 60 ms is reached within a tick or two.
 func (p *Player) steer(pl *Played) int {
 	n := 0
-	for n < maxBridges {
-		dir, threshold := p.buf.steer()
+	for n < maxSteers {
+		dir, threshold, limit := p.buf.steer()
 		if n > 0 && threshold >= 0 {
 			break
 		}
 		// Continuous music may never reach NetEQ's correlation: after
 		// missesUrgent tries in a row the stretch takes a less periodic
-		// lag, after missesDesperate the best there is.
+		// lag, after missesDesperate the best there is. An expansion is
+		// a packet's due time getting near: sooner.
+		urgent, desperate := missesUrgent, missesDesperate
+		if dir < 0 {
+			urgent, desperate = expandUrgent, expandDesperate
+		}
 		switch {
-		case p.misses >= missesDesperate:
+		case p.misses >= desperate:
 			threshold = -1
-		case p.misses >= missesUrgent:
+		case p.misses >= urgent:
 			threshold = min(threshold, urgentThreshold)
 		}
 		switch {
-		case p.stretch(dir, threshold, pl):
+		case p.stretch(dir, threshold, limit, pl):
 			n++
 			p.misses = 0
 			continue
@@ -169,38 +177,49 @@ func (p *Player) steer(pl *Played) int {
 	return n
 }
 
-// maxBridges bounds the stretches of one call of Next: one to steer the
-// level (up to three when it is more than 40 ms off), or up to three (each
-// at most half what is held) to bridge a packet that is not there yet.
-const maxBridges = 3
+// maxSteers bounds the stretches that steer the level in one call of
+// Next: one, or up to three while it is more than 40 ms off. maxBridges
+// bounds those that bridge a packet not there yet: each inserts at most
+// half of what is held, so 5 ms held takes four to fill a frame.
+const (
+	maxSteers  = 3
+	maxBridges = 6
+)
 
 // Steering stretches that found no period good enough, in a row, before
-// the threshold is lowered: 200 ms and 500 ms of decoded frames.
+// the threshold is lowered: 200 ms and 500 ms of decoded frames to
+// accelerate, 60 and 160 ms to expand (the level is then within 2.5 ms of
+// a packet's due time, which a sender 1% slow covers in 12 ticks).
 const (
 	missesUrgent    = 10
 	missesDesperate = 25
+	expandUrgent    = 3
+	expandDesperate = 8
 )
 
 // stretch time-stretches the audio held unplayed: accelerate (dir > 0) or
 // expand (dir < 0) by one pitch period, at the given correlation
-// threshold; it reports whether it did. An acceleration never leaves less
-// than a frame held unless the buffer has more to play.
-func (p *Player) stretch(dir int, threshold float64, pl *Played) bool {
+// threshold; it reports whether it did. An acceleration removes at most
+// limit samples when limit is set, and never leaves less than a frame
+// held unless the buffer has more to play.
+func (p *Player) stretch(dir int, threshold float64, limit int, pl *Played) bool {
 	var r tsm.Result
 	switch {
 	case dir > 0:
-		limit := tsm.MaxPeriod
+		if limit <= 0 {
+			limit = tsm.MaxPeriod
+		}
 		if !p.buf.hasNext() {
-			limit = p.fifoLen - codec.FrameSamples
-			if limit < tsm.MinPeriod {
-				return false
-			}
+			limit = min(limit, p.fifoLen-codec.FrameSamples)
+		}
+		if limit < tsm.MinPeriod {
+			return false
 		}
 		p.fifoLen, r = tsm.Accelerate(p.fifo[:p.fifoLen], limit, threshold)
 		pl.Accelerated += r.Period
 		p.buf.noteStretch(r.Period)
 	case dir < 0:
-		p.fifoLen, r = tsm.PreemptiveExpand(p.fifo[:p.fifoLen:min(len(p.fifo), p.fifoLen+tsm.MaxPeriod)], 0, threshold)
+		p.fifoLen, r = tsm.PreemptiveExpand(p.fifo[:p.fifoLen:min(len(p.fifo), p.fifoLen+tsm.MaxPeriod)], limit, threshold)
 		pl.Expanded += r.Period
 		p.buf.noteStretch(-r.Period)
 	}

@@ -132,7 +132,9 @@ func all(int) bool { return true }
 func TestPlayerDecodes(t *testing.T) {
 	packets := encodeTone(t, codec.EncoderConfig{}, 30)
 	ticks := runPlayer(t, newPlayer(t), packets, 1, all, 30)
-	const start = 3 // 80 ms start delay: three ticks of silence
+	// The 80 ms start delay and the 10 ms reserve a Player keeps above
+	// its target (the start waits for 87.5 ms): four ticks of silence.
+	const start = 4
 	for i, tk := range ticks[:start] {
 		if tk.played != (jitter.Played{SilentSamples: frame}) || slices.ContainsFunc(tk.pcm, func(v int16) bool { return v != 0 }) {
 			t.Fatalf("tick %d: %+v, want silence before the start delay", i, tk.played)
@@ -187,7 +189,7 @@ func TestPlayerRecoversFromFEC(t *testing.T) {
 	if err := ref.DecodeFEC(packets[lost+1], pcm[:frame]); err != nil {
 		t.Fatal(err)
 	}
-	const start = 3
+	const start = 4
 	tk := ticks[start+lost]
 	if tk.played != (jitter.Played{Audible: true, Recovered: 1, RecoveredSamples: frame}) {
 		t.Fatalf("the lost packet's tick: %+v, want one FEC recovery", tk.played)
@@ -384,7 +386,7 @@ func TestPlayerDTX(t *testing.T) {
 		played = append(played, p.Next(at(tick), pcm))
 		heard = append(heard, pcm)
 	}
-	const start = 3
+	const start = 3 // whole frames: no reserve
 	for tick := start + sentAt[dtxAt] + 1; tick < start+speech+pause; tick++ {
 		pl := played[tick]
 		if pl != (jitter.Played{SilentSamples: frame}) || rmsOf(heard[tick]) != 0 {
@@ -449,7 +451,9 @@ func BenchmarkPlayer(b *testing.B) {
 }
 
 // A player on one incoming stream: the network side pushes packets, the
-// mixer side takes 20 ms a tick.
+// mixer side takes 20 ms a tick. It starts once the first packet has
+// waited its start delay (80 ms, the frame being played included) and
+// the 10 ms it keeps above its target.
 func ExamplePlayer() {
 	p, err := jitter.NewPlayer(jitter.PlayerConfig{})
 	if err != nil {
@@ -475,7 +479,7 @@ func ExamplePlayer() {
 	// tick 0: audible false, 0 decoded, 960 silent samples
 	// tick 1: audible false, 0 decoded, 960 silent samples
 	// tick 2: audible false, 0 decoded, 960 silent samples
-	// tick 3: audible true, 1 decoded, 0 silent samples
+	// tick 3: audible false, 0 decoded, 960 silent samples
 	// tick 4: audible true, 1 decoded, 0 silent samples
 	// tick 5: audible true, 1 decoded, 0 silent samples
 }

@@ -17,6 +17,7 @@ func (b *Buffer) Pop(now time.Time) Frame {
 		return Frame{Kind: Silence, Samples: frame}
 	}
 	at := now.Sub(b.epoch)
+	b.popAt = at
 	if !b.playing && !b.startLocked(at) {
 		return Frame{Kind: Silence, Samples: frame}
 	}
@@ -34,6 +35,11 @@ func (b *Buffer) startLocked(at time.Duration) bool {
 	}
 	head := &b.slots[b.order[0]]
 	target := b.effectiveTarget()
+	if b.stretching {
+		// A Player's level is steered within a band above the target
+		// (see maxReserve): start inside it.
+		target += b.reserveLocked() + expandBelow
+	}
 	waited := at - head.arrival
 	if b.levelFromLocked(head.ts) < target && waited < samplesToDur(int64(target))-bucketWidth {
 		return false
@@ -42,6 +48,9 @@ func (b *Buffer) startLocked(at time.Duration) bool {
 	b.playTS = head.ts
 	b.concealRun, b.debt = 0, 0
 	b.avgLevel = float64(b.levelLocked())
+	if b.stretching {
+		b.avgLevel = float64(b.playoutLevelLocked())
+	}
 	b.sinceAction = 0
 	return true
 }
@@ -54,7 +63,13 @@ func (b *Buffer) levelFromLocked(from int64) int {
 // nextLocked chooses the next answer while playing.
 func (b *Buffer) nextLocked(at time.Duration) Frame {
 	b.dropPlayedLocked()
-	b.avgLevel += 0.1 * (float64(b.levelLocked()) - b.avgLevel)
+	if b.stretching {
+		// Exact, and moving only with playout or the fastest packet: no
+		// averaging.
+		b.avgLevel = float64(b.playoutLevelLocked())
+	} else {
+		b.avgLevel += 0.1 * (float64(b.levelLocked()) - b.avgLevel)
+	}
 	if len(b.order) == 0 {
 		return b.emptyLocked()
 	}

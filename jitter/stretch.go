@@ -7,18 +7,35 @@ import (
 	"github.com/handsup-audio/handsup/tsm"
 )
 
-// Level steering by time-stretching (a Player's buffer). The level is
-// steered by stretching decoded audio a pitch period at a time (package
-// tsm), with hysteresis: accelerate from accelerateAbove over target down
-// to accelerateUntil, expand from expandBelow under target up to
-// expandUntil over it. Whole packets are dropped only when the level is more than
-// FarAboveTarget over target, or when they are DTX; silence is inserted
-// whole only after a frame of digital silence.
+// Level steering by time-stretching (a Player's buffer; see steer). The
+// playout level is held between expandBelow and accelerateAbove of the
+// target plus reserve, one pitch period at a time, each stretch bounded so
+// that it lands inside that band. Whole packets are dropped only when the
+// level is more than FarAboveTarget over target, or when they are DTX;
+// silence is inserted whole only after a frame of digital silence.
 const (
-	accelerateAbove = frame      // 20 ms over target (averaged level)
-	accelerateUntil = frame / 4  // 5 ms
-	expandBelow     = -frame / 4 // 5 ms under
-	expandUntil     = frame / 4
+	// maxReserve is what the level is held above the target on a
+	// jittery link. A Player takes the next packet at the first tick
+	// whose 20 ms reach past what it holds, so a packet is due up to a
+	// frame before it plays; a packet that is late is bridged by
+	// stretching the audio held (Player.Next), which takes two periods
+	// (5 ms) of it. The reserve keeps the level there. 10 ms (enough to
+	// bridge at the bottom of the band) added 5 ms of delay and lost as
+	// many frames at 60 ± 30 ms: more stretching, as many concealments.
+	// On a link whose packets all come at the fastest delay there is
+	// nothing to bridge, and the reserve shrinks with the target's
+	// distance from the floor (see reserveLocked).
+	maxReserve  = 2 * tsm.MinPeriod // 5 ms
+	expandBelow = -frame / 8        // 2.5 ms under target plus reserve
+	// Above accelerateAbove the level is brought down to accelerateUntil
+	// (or as far as the packets in hand allow: an acceleration never
+	// makes the next packet due before it is there, see Player.stretch),
+	// below expandBelow up to expandUntil. The band is almost a frame
+	// wide: due times fall on the ticks, 20 ms apart, and a narrow band
+	// may hold no level at which a packet is due after it arrives.
+	accelerateAbove = frame + expandBelow // 17.5 ms over
+	accelerateUntil = -expandBelow        // 2.5 ms over
+	expandUntil     = -expandBelow
 	// Past urgentExcess either way, a stretch takes a less periodic lag
 	// (urgentThreshold), and past desperateExcess the best lag whatever
 	// it is: continuous music may never reach NetEQ's 0.9, and a level
@@ -69,36 +86,61 @@ func (b *Buffer) dropHeadLocked() {
 }
 
 // steer says which way a Player should stretch the audio it just decoded:
-// +1 accelerate, −1 expand, 0 leave it, and the correlation a stretch
-// needs (tsm's threshold).
-func (b *Buffer) steer() (dir int, threshold float64) {
+// +1 accelerate, −1 expand, 0 leave it; the correlation a stretch needs
+// (tsm's threshold); and the longest period it may take, so that the
+// level lands between expandBelow and accelerateAbove of the target plus
+// reserve.
+func (b *Buffer) steer() (dir int, threshold float64, limit int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if !b.playing {
 		b.stretchDir = 0
-		return 0, 0
+		return 0, 0, 0
 	}
-	excess := b.avgLevel - float64(b.effectiveTarget())
-	switch {
-	case b.stretchDir > 0 && excess < accelerateUntil, b.stretchDir < 0 && excess > expandUntil:
-		b.stretchDir = 0
-	case excess > accelerateAbove:
-		b.stretchDir = 1
-	case excess < expandBelow:
-		b.stretchDir = -1
-	}
+	reserve := b.reserveLocked()
+	excess := int(b.avgLevel) - b.effectiveTarget() - reserve
 	threshold = tsm.DefaultThreshold
-	switch abs := max(excess, -excess); {
+	// How far off: below the band, or above the target itself (the
+	// reserve is no excess worth a poor stretch).
+	switch abs := max(excess+reserve, -excess); {
 	case abs > desperateExcess:
 		threshold = -1
 	case abs > urgentExcess:
 		threshold = urgentThreshold
 	}
-	return b.stretchDir, threshold
+	// The packet just taken was due held before it plays (see
+	// maxReserve). With less than two periods held, a packet that comes
+	// late cannot be bridged: when the due time is near the target (a
+	// slow sender's every packet is as late as the target allows), expand
+	// now, while there is a tick or two to find a period.
+	due := int(b.avgLevel) - b.held - b.effectiveTarget()
+	unbridgeable := b.held < 2*tsm.MinPeriod && due < -expandBelow
+	switch {
+	case b.stretchDir > 0 && excess <= accelerateUntil, b.stretchDir < 0 && excess >= expandUntil && !unbridgeable:
+		b.stretchDir = 0
+	case excess < expandBelow, unbridgeable && excess < accelerateAbove:
+		b.stretchDir = -1
+	case excess > accelerateAbove:
+		b.stretchDir = 1
+	}
+	switch b.stretchDir {
+	case -1:
+		return -1, threshold, max(tsm.MinPeriod, accelerateAbove-excess)
+	case 1:
+		return 1, threshold, max(tsm.MinPeriod, excess-expandBelow)
+	}
+	return 0, threshold, 0
+}
+
+// reserveLocked is what a Player's level is held above the target: the
+// full maxReserve once the target is 20 ms above its floor, none on a
+// link whose packets all arrive at the fastest delay.
+func (b *Buffer) reserveLocked() int {
+	return min(maxReserve, (b.effectiveTarget()-durToSamples(b.cfg.MinDelay))/2)
 }
 
 // noteStretch counts samples a Player removed (n > 0) or inserted (n < 0)
-// by time-stretching, and moves the averaged level with them.
+// by time-stretching, and moves the level with them.
 func (b *Buffer) noteStretch(n int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -110,15 +152,25 @@ func (b *Buffer) noteStretch(n int) {
 	b.avgLevel -= float64(n)
 }
 
-// starved reports whether the buffer, playing, has nothing to play next:
-// empty (not in a DTX pause), or the next packet missing.
+// starved reports whether the buffer, playing, has nothing to play next
+// that may yet come: empty (not in a DTX pause), or the next packet
+// missing (and not one that the packet after it rebuilds from in-band
+// FEC), on a link with jitter.
 func (b *Buffer) starved() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if !b.playing || b.lastWasDTX {
+	if !b.playing || b.lastWasDTX || b.target <= durToSamples(b.cfg.MinDelay) {
+		// Packets come at the fastest delay: one not there is lost, not
+		// late, and waiting for it would only move the audio.
 		return false
 	}
-	return len(b.order) == 0 || b.slots[b.order[0]].ts > b.playTS
+	if len(b.order) == 0 {
+		return true
+	}
+	// A missing frame the next packet's in-band FEC rebuilds is not
+	// waited for: it is most likely lost, and FEC costs no delay.
+	s := &b.slots[b.order[0]]
+	return s.ts > b.playTS && !(s.ts-b.playTS <= frame && codec.HasFEC(s.payload[:s.n]))
 }
 
 // hasNext reports whether the buffer holds a packet to play next.

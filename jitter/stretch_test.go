@@ -106,7 +106,7 @@ var musicPackets = sync.OnceValues(func() ([][]byte, error) {
 
 // A sender whose clock runs 1% fast or slow, sending continuous music (no
 // pause to hide a correction in) for 10 minutes of simulated time: the
-// player keeps its buffer within target ± 40 ms after every tick past the
+// player keeps its playout level (Stats.PlayoutLevel, what it steers) within target ± 40 ms after every tick past the
 // first second (the target falls from its 80 ms start to 20 ms at 200 ms a
 // second from 3.5 s on, and the level follows by stretching), by
 // stretching alone (no packet dropped, no silence inserted), with at most
@@ -134,7 +134,7 @@ func TestDriftOnMusicIsStretched(t *testing.T) {
 				if tick >= 50 {
 					silent += pl.SilentSamples
 					st := s.p.Buffer().Stats()
-					e := st.BufferLevel - st.TargetDelay
+					e := st.PlayoutLevel - st.TargetDelay
 					if max(e, -e) > max(worst, -worst) {
 						worst = e
 					}

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"fmt"
 	"sync"
 	"time"
 
@@ -17,17 +18,22 @@ const namespace = "handsup"
 // ran over.
 var tickBuckets = []float64{.0005, .001, .002, .004, .006, .008, .010, .012, .015, .020, .025, .040}
 
-// Options tune a Collector.
+// Options tune a Collector. The zero value exports no room label.
 type Options struct {
-	// PerRoom adds a room label to the per-room families (see the package
-	// documentation).
+	// PerRoom adds the handsup_room_* families, a series per open room
+	// labelled room (see the package documentation); default off.
 	PerRoom bool
+	// MaxRooms caps how many rooms get their own series under PerRoom;
+	// rooms beyond it are left out of the handsup_room_* families (they
+	// still count in every server-wide family) and counted in
+	// handsup_metrics_rooms_omitted. Default 100.
+	MaxRooms int
 }
 
 // jitterField is one summed jitter-buffer counter.
 type jitterField struct {
 	name, help string
-	perRoom    bool // labelled by room under Options.PerRoom
+	perRoom    bool // also a handsup_room_ family under Options.PerRoom
 	mayFall    bool // a fall does not mean the buffer restarted
 	get        func(*jitter.Stats) float64
 }
@@ -117,6 +123,7 @@ func (v *jvec) restarted(prev *jvec) bool {
 // scrapes, to keep its jitter counters monotonic.
 type roomState struct {
 	gen      uint64
+	labelled bool // has its own handsup_room_* series
 	speakers map[string]*speakerState
 	retired  jvec // last seen counters of speakers gone or restarted
 	last     jvec // the room's counters as last exported
@@ -174,24 +181,36 @@ type Collector struct {
 	redRecovered, tierSwitches, byTier                 *prometheus.Desc
 	badAudioLevels                                     *prometheus.Desc
 	retransmitted, nacksRefused                        *prometheus.Desc
-	decodesPerTick, encodesPerTick                     *prometheus.Desc
+	joined, left                                       *prometheus.Desc
+	loss, rtt, reportJitter, bufferDelay               *prometheus.Desc
 	ticks, overruns, skipped                           *prometheus.Desc
+
+	// The handsup_room_* families, under Options.PerRoom.
+	room struct {
+		participants, packetsIn, packetsOut, dropped, targetDelay *prometheus.Desc
+		jitter                                                    [numJitter]*prometheus.Desc
+		omitted                                                   *prometheus.Desc
+	}
 
 	mu         sync.Mutex // serialises Collect; guards what follows
 	gen        uint64     // scrapes so far
 	roomStates map[*engine.Room]*roomState
-	closed     jvec // jitter counters of closed rooms
-	prev       struct{ ticks, decodes, encodes uint64 }
-	perTick    struct{ decodes, encodes float64 }
+	closed     jvec            // jitter counters of closed rooms
+	tiers      map[string]bool // tier names seen, exported at 0 when empty
+	labelled   int             // rooms with their own series under PerRoom
 }
 
 // New makes a collector for e. Register it on a registry of your own.
 func New(e *engine.Engine, opts Options) *Collector {
+	if opts.MaxRooms <= 0 {
+		opts.MaxRooms = 100
+	}
 	c := &Collector{
 		e: e, opts: opts,
 		roles:      engine.Roles(),
 		drops:      engine.DropReasons(),
 		roomStates: make(map[*engine.Room]*roomState),
+		tiers:      map[string]bool{},
 		tick: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: namespace,
 			Name:      "tick_duration_seconds",
@@ -199,54 +218,74 @@ func New(e *engine.Engine, opts Options) *Collector {
 			Buckets:   tickBuckets,
 		}),
 	}
+	for _, t := range engine.DefaultTiers() {
+		c.tiers[t.Name] = true
+	}
 
-	c.rooms = c.desc("rooms", false, "Open rooms. Moves as rooms are created and closed.")
-	c.participants = c.desc("participants", true, "Participants in open rooms, by role. Moves as people join or leave and as moderators bring listeners on stage or send speakers back.", "role")
-	c.muted = c.desc("participants_muted", false, "Participants in open rooms who are muted. A muted speaker still hears the room but is left out of the mix.")
-	c.hands = c.desc("hands_raised", false, "Participants in open rooms with a hand raised, asking to speak; falls as moderators answer.")
+	c.rooms = c.desc("rooms", "Open rooms. Moves as rooms are created and closed.")
+	c.participants = c.desc("participants", "Participants in open rooms, by role (listener, speaker, moderator; every role present, 0 when idle). Moves as people join or leave and as moderators bring listeners on stage or send speakers back.", "role")
+	c.muted = c.desc("participants_muted", "Participants in open rooms who are muted. A muted speaker still hears the room but is left out of the mix.")
+	c.hands = c.desc("hands_raised", "Participants in open rooms with a hand raised, asking to speak; falls as moderators answer.")
+	c.joined = c.desc("participants_joined_total", "Participants who joined a room, by the role they joined with.", "role")
+	c.left = c.desc("participants_left_total", "Participants who left a room, by reason: left (they went), kicked (a moderator or the app removed them), timeout (their transport lost them: silence past the idle timeout, ICE consent), room_closed (the room closed under them), other (an embedder's own reason).", "reason")
 
-	c.packetsIn = c.desc("rtp_packets_received_total", true, "RTP packets participants handed to the engine, played or dropped (see handsup_rtp_packets_dropped_total). About 50 per second per talking speaker.")
-	c.bytesIn = c.desc("rtp_bytes_received_total", false, "Bytes of received RTP packets, headers included.")
-	c.packetsOut = c.desc("rtp_packets_sent_total", true, "RTP packets the engine handed to participants' sinks: one per participant per 20 ms tick while the room is not silent (DTX frames are not sent). Refused ones count in handsup_sink_errors_total instead.")
-	c.bytesOut = c.desc("rtp_bytes_sent_total", false, "Bytes of sent RTP packets, the 12-byte header included; listeners share payloads, so this is what the network carries, not what was encoded.")
-	c.dropped = c.desc("rtp_packets_dropped_total", true, "Received RTP packets the engine did not play, by reason: malformed (not RTP), payload_type (not the participant's Opus type), not_speaker (sent by a listener), left (after leaving), duplicate, late (after its play-out time), bad_opus (invalid Opus payload), overflow (jitter buffer full). late and overflow point at the network; malformed, payload_type and bad_opus at a client.", "reason")
+	c.packetsIn = c.desc("rtp_packets_received_total", "RTP packets participants handed to the engine, played or dropped (see handsup_rtp_packets_dropped_total). About 50 per second per talking speaker.")
+	c.bytesIn = c.desc("rtp_bytes_received_total", "Bytes of received RTP packets, headers included.")
+	c.packetsOut = c.desc("rtp_packets_sent_total", "RTP packets the engine handed to participants' sinks: one per participant per 20 ms tick while the room is not silent (DTX frames are not sent). Refused ones count in handsup_sink_errors_total instead.")
+	c.bytesOut = c.desc("rtp_bytes_sent_total", "Bytes of sent RTP packets, the 12-byte header included; listeners share payloads, so this is what the network carries, not what was encoded.")
+	c.dropped = c.desc("rtp_packets_dropped_total", "Received RTP packets the engine did not play, by reason: malformed (not RTP), payload_type (not the participant's Opus type), not_speaker (sent by a listener), left (after leaving), duplicate, late (after its play-out time), bad_opus (invalid Opus payload), overflow (jitter buffer full). late and overflow point at the network; malformed, payload_type and bad_opus at a client.", "reason")
 
 	for i, f := range jitterFields {
-		c.jitter[i] = c.desc(f.name, f.perRoom, f.help)
+		c.jitter[i] = c.desc(f.name, f.help)
 	}
-	c.targetDelay = c.desc("jitter_buffer_target_delay_seconds", true, "Largest current jitter-buffer target delay among speakers: the play-out delay a buffer chose to absorb its speaker's network jitter. High means someone's network is jittery and everyone hears them late.")
-	c.interarrival = c.desc("interarrival_jitter_seconds", false, "Largest RFC 3550 interarrival jitter among speakers' incoming streams (W3C jitter). Rises with jitter on a speaker's path to the server.")
+	c.targetDelay = c.desc("jitter_buffer_target_delay_seconds", "Largest current jitter-buffer target delay among speakers: the play-out delay a buffer chose to absorb its speaker's network jitter. High means someone's network is jittery and everyone hears them late.")
+	c.interarrival = c.desc("interarrival_jitter_seconds", "Largest RFC 3550 interarrival jitter among speakers' incoming streams (W3C jitter). Rises with jitter on a speaker's path to the server.")
 
-	c.decodes = c.desc("decodes_total", false, "Opus packets from speakers the engine decoded: 50 per second per talking speaker.")
-	c.fecRecovered = c.desc("fec_recovered_frames_total", false, "Lost frames rebuilt from the in-band FEC of the next packet. Rises with packet loss when clients send FEC.")
-	c.concealedFrames = c.desc("concealed_frames_total", false, "Frames the decoders concealed (packet-loss concealment) because a speaker's packet was missing or corrupt: audible glitches.")
-	c.decodeErrs = c.desc("decode_errors_total", false, "Opus payloads that failed to decode and were concealed instead. Non-zero means a client sends corrupt Opus.")
-	c.encodes = c.desc("encodes_total", false, "Opus frames the engine encoded: per room and tick, one shared mix plus one mix-minus per speaker being heard. The engine's main CPU cost.")
-	c.encodeErrs = c.desc("encode_errors_total", false, "Opus encodes that failed; that frame was not sent. Should stay 0.")
-	c.sinkErrs = c.desc("sink_errors_total", false, "Outgoing packets a participant's sink refused (transport queue full or connection gone); the participant stays in the room.")
-	c.badAudioLevels = c.desc("audio_level_extensions_bad_total", false, "RFC 6464 audio-level header extensions from speakers that were not one byte: the level is not read, the packet still plays.")
-	c.redRecovered = c.desc("red_recovered_packets_total", false, "Speakers' lost packets rebuilt from the redundant copies in their RED (RFC 2198) packets. Rises with uplink loss from clients that send RED.")
-	c.tierSwitches = c.desc("tier_switches_total", false, "Participants moved between output tiers by their receiver reports: up at once when loss appears, down one step after a calm spell. A steady climb means flapping links.")
-	c.byTier = c.desc("participants_by_tier", false, "Participants on each output tier (by tier name, e.g. hi, mid, low): how many listeners the room protects with FEC or RED because their reports show loss.", "tier")
-	c.retransmitted = c.desc("retransmitted_packets_total", false, "Packets sent again to answer participants' NACKs, from the outputs' recent history.")
-	c.nacksRefused = c.desc("nacks_refused_total", false, "NACKed packets not sent again: too old for the history, the participant's round trip too long for the copy to arrive in time, or over its retransmission rate.")
-	c.decodesPerTick = c.desc("decodes_per_tick", false, "Packets decoded per engine tick between the last two scrapes, all rooms: about the number of talking speakers. 0 until the second scrape; held while no tick runs.")
-	c.encodesPerTick = c.desc("encodes_per_tick", false, "Opus frames encoded per engine tick between the last two scrapes, all rooms: the rooms plus the speakers hearing their own mix-minus. Times the cost of one encode, it is the tick's CPU budget. 0 until the second scrape; held while no tick runs.")
+	c.loss = c.desc("receiver_report_loss_ratio", "Fraction of the stream sent to them that participants' RTCP receiver reports say was lost (0 to 1), one observation per report (about one a second per participant whose client sends RTCP). The listeners' experience of the network: its upper quantiles rising mean listeners hear glitches, and their tiers move to FEC and RED.")
+	c.rtt = c.desc("receiver_report_rtt_seconds", "Round trip to participants, from their receiver reports (LSR/DLSR of our sender reports), one observation per report that carries one. NACK retransmissions only help when it is short against the jitter-buffer delay.")
+	c.reportJitter = c.desc("receiver_report_jitter_seconds", "Interarrival jitter of the stream sent to them that participants' receiver reports give, one observation per report.")
+	c.bufferDelay = c.desc("speaker_buffer_delay_seconds", "Speakers' jitter-buffer delay: once a second for each speaker whose stream played, the mean time its last second of samples waited in the buffer (W3C jitterBufferDelay / jitterBufferEmittedCount). Part of the mouth-to-ear delay everyone hears the speaker with.")
 
-	c.ticks = c.desc("ticks_total", false, "Engine ticks run; rate() is 50 per second when the clock keeps up.")
-	c.overruns = c.desc("tick_overruns_total", false, "Ticks that started after their 20 ms slot (a long tick, or the process descheduled) and ran at once to catch up. Audio stays on time while handsup_ticks_skipped_total holds still.")
-	c.skipped = c.desc("ticks_skipped_total", false, "Ticks skipped because the clock fell too far behind (engine MaxCatchUp, 100 ms by default); each is 20 ms of audio lost in every room. Non-zero means the server is overloaded.")
+	c.decodes = c.desc("decodes_total", "Opus packets from speakers the engine decoded: 50 per second per talking speaker. rate(handsup_decodes_total) / rate(handsup_ticks_total) is the decodes per tick.")
+	c.fecRecovered = c.desc("fec_recovered_frames_total", "Lost frames rebuilt from the in-band FEC of the next packet. Rises with packet loss when clients send FEC.")
+	c.concealedFrames = c.desc("concealed_frames_total", "Frames the decoders concealed (packet-loss concealment) because a speaker's packet was missing or corrupt: audible glitches.")
+	c.decodeErrs = c.desc("decode_errors_total", "Opus payloads that failed to decode and were concealed instead. Non-zero means a client sends corrupt Opus.")
+	c.encodes = c.desc("encodes_total", "Opus frames the engine encoded: per room and tick, one shared mix per tier in use plus one mix-minus per speaker being heard. The engine's main CPU cost; rate(handsup_encodes_total) / rate(handsup_ticks_total) is the encodes per tick.")
+	c.encodeErrs = c.desc("encode_errors_total", "Opus encodes that failed; that frame was not sent. Should stay 0.")
+	c.sinkErrs = c.desc("sink_errors_total", "Outgoing packets a participant's sink refused (transport queue full or connection gone); the participant stays in the room.")
+	c.badAudioLevels = c.desc("audio_level_extensions_bad_total", "RFC 6464 audio-level header extensions from speakers that were not one byte: the level is not read, the packet still plays.")
+	c.redRecovered = c.desc("red_recovered_packets_total", "Speakers' lost packets rebuilt from the redundant copies in their RED (RFC 2198) packets. Rises with uplink loss from clients that send RED.")
+	c.tierSwitches = c.desc("tier_switches_total", "Participants moved between output tiers by their receiver reports: up at once when loss appears, down one step after a calm spell. A steady climb means flapping links.")
+	c.byTier = c.desc("participants_by_tier", "Participants on each output tier (by tier name: hi, mid, low by default, each present at 0 when unused): how many the rooms protect with FEC or RED because their reports show loss.", "tier")
+	c.retransmitted = c.desc("retransmitted_packets_total", "Packets sent again to answer participants' NACKs, from the outputs' recent history.")
+	c.nacksRefused = c.desc("nacks_refused_total", "NACKed packets not sent again: too old for the history, the participant's round trip too long for the copy to arrive in time, or over its retransmission rate.")
 
+	c.ticks = c.desc("ticks_total", "Engine ticks run; rate() is 50 per second when the clock keeps up.")
+	c.overruns = c.desc("tick_overruns_total", "Ticks that started after their 20 ms slot (a long tick, or the process descheduled) and ran at once to catch up. Audio stays on time while handsup_ticks_skipped_total holds still.")
+	c.skipped = c.desc("ticks_skipped_total", "Ticks skipped because the clock fell too far behind (engine MaxCatchUp, 100 ms by default); each is 20 ms of audio lost in every room. Non-zero means the server is overloaded.")
+
+	if opts.PerRoom {
+		const of = " One series per open room with its own series (label room, at most Options.MaxRooms rooms); its series vanish when the room closes."
+		rd := func(name, help string, labels ...string) *prometheus.Desc {
+			return c.desc("room_"+name, help+of, append([]string{"room"}, labels...)...)
+		}
+		c.room.participants = rd("participants", "A room's participants by role.", "role")
+		c.room.packetsIn = rd("rtp_packets_received_total", "A room's received RTP packets.")
+		c.room.packetsOut = rd("rtp_packets_sent_total", "A room's sent RTP packets.")
+		c.room.dropped = rd("rtp_packets_dropped_total", "A room's dropped RTP packets by reason (as handsup_rtp_packets_dropped_total).", "reason")
+		c.room.targetDelay = rd("jitter_buffer_target_delay_seconds", "Largest jitter-buffer target delay among a room's speakers.")
+		for i, f := range jitterFields {
+			if f.perRoom {
+				c.room.jitter[i] = rd(f.name, "A room's "+f.name+" (as handsup_"+f.name+").")
+			}
+		}
+		c.room.omitted = c.desc("metrics_rooms_omitted", fmt.Sprintf("Open rooms without series of their own in the handsup_room_* families: those beyond the cap of %d (-metrics-per-room-max). They still count in every server-wide family.", opts.MaxRooms))
+	}
 	return c
 }
 
-// desc makes a family's descriptor; perRoom families get a leading room
-// label under Options.PerRoom.
-func (c *Collector) desc(name string, perRoom bool, help string, labels ...string) *prometheus.Desc {
-	if perRoom && c.opts.PerRoom {
-		labels = append([]string{"room"}, labels...)
-		help += " One series per open room (label room); sum over room for the engine."
-	}
+// desc makes a server-wide family's descriptor.
+func (c *Collector) desc(name, help string, labels ...string) *prometheus.Desc {
 	d := prometheus.NewDesc(prometheus.BuildFQName(namespace, "", name), help, labels, nil)
 	c.descs = append(c.descs, d)
 	return d
@@ -272,12 +311,8 @@ func gauge(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, labels ..
 	ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 }
 
-// perTickRate is (a1-a0)/ticks, 0 if a fell.
-func perTickRate(a1, a0, ticks uint64) float64 {
-	if a1 < a0 {
-		return 0
-	}
-	return float64(a1-a0) / float64(ticks)
+func histogram(ch chan<- prometheus.Metric, d *prometheus.Desc, h engine.Histogram) {
+	ch <- prometheus.MustNewConstHistogram(d, h.Count, h.Sum, h.Cumulative())
 }
 
 // Collect reads the engine and every open room and sends the families.
@@ -289,15 +324,17 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	st := c.e.Stats()
 	rooms := c.e.Rooms()
 	c.gen++
-	perRoom := c.opts.PerRoom
 
 	byRole := make([]int, len(c.roles))
 	byTier := map[string]int{}
+	for name := range c.tiers {
+		byTier[name] = 0
+	}
 	var (
-		muted, hands int
-		live         jvec
-		target       time.Duration
-		interarrival float64
+		muted, hands, omitted int
+		live                  jvec
+		target                time.Duration
+		interarrival          float64
 	)
 	for _, r := range rooms {
 		s := r.Snapshot()
@@ -305,6 +342,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		if rs == nil {
 			rs = &roomState{speakers: make(map[string]*speakerState)}
 			c.roomStates[r] = rs
+		}
+		if c.opts.PerRoom && !rs.labelled && c.labelled < c.opts.MaxRooms {
+			rs.labelled = true // for as long as the room is open
+			c.labelled++
 		}
 		j := rs.update(s.Speakers, c.gen)
 		live.add(j)
@@ -317,14 +358,20 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		for _, t := range s.Tiers {
 			byTier[t.Name] += t.Members
+			c.tiers[t.Name] = true
 		}
-		if perRoom {
+		if rs.labelled {
 			c.collectRoom(ch, &s, j)
+		} else {
+			omitted++
 		}
 	}
 	for r, rs := range c.roomStates {
 		if rs.gen != c.gen { // closed: keep its counts, forget the room
 			c.closed.add(&rs.last)
+			if rs.labelled {
+				c.labelled--
+			}
 			delete(c.roomStates, r)
 		}
 	}
@@ -332,27 +379,31 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	jit.add(&live)
 
 	gauge(ch, c.rooms, float64(len(rooms)))
+	for i, role := range c.roles {
+		gauge(ch, c.participants, float64(byRole[i]), role.String())
+		counter(ch, c.joined, float64(st.Joined[role]), role.String())
+	}
+	for i, reason := range engine.LeaveReasons() {
+		counter(ch, c.left, float64(st.Left[i]), reason)
+	}
 	gauge(ch, c.muted, float64(muted))
 	gauge(ch, c.hands, float64(hands))
+	counter(ch, c.packetsIn, float64(st.PacketsIn))
 	counter(ch, c.bytesIn, float64(st.BytesIn))
+	counter(ch, c.packetsOut, float64(st.PacketsOut))
 	counter(ch, c.bytesOut, float64(st.BytesOut))
+	for _, d := range c.drops {
+		counter(ch, c.dropped, float64(st.Dropped[d]), d.String())
+	}
 	for i := range jitterFields {
-		if !perRoom || !jitterFields[i].perRoom {
-			counter(ch, c.jitter[i], jit[i])
-		}
+		counter(ch, c.jitter[i], jit[i])
 	}
+	gauge(ch, c.targetDelay, target.Seconds())
 	gauge(ch, c.interarrival, interarrival)
-	if !perRoom {
-		for i, role := range c.roles {
-			gauge(ch, c.participants, float64(byRole[i]), role.String())
-		}
-		counter(ch, c.packetsIn, float64(st.PacketsIn))
-		counter(ch, c.packetsOut, float64(st.PacketsOut))
-		for _, d := range c.drops {
-			counter(ch, c.dropped, float64(st.Dropped[d]), d.String())
-		}
-		gauge(ch, c.targetDelay, target.Seconds())
-	}
+	histogram(ch, c.loss, st.Loss)
+	histogram(ch, c.rtt, st.RTT)
+	histogram(ch, c.reportJitter, st.Jitter)
+	histogram(ch, c.bufferDelay, st.BufferDelay)
 
 	counter(ch, c.decodes, float64(st.Decodes))
 	counter(ch, c.fecRecovered, float64(st.FECRecovered))
@@ -372,34 +423,25 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(ch, c.ticks, float64(st.Ticks))
 	counter(ch, c.overruns, float64(st.Overruns))
 	counter(ch, c.skipped, float64(st.Skipped))
-
-	// Per-tick rates between scrapes; kept while no tick ran in between.
-	if c.gen > 1 && st.Ticks > c.prev.ticks {
-		dt := st.Ticks - c.prev.ticks
-		c.perTick.decodes = perTickRate(st.Decodes, c.prev.decodes, dt)
-		c.perTick.encodes = perTickRate(st.Encodes, c.prev.encodes, dt)
+	if c.opts.PerRoom {
+		gauge(ch, c.room.omitted, float64(omitted))
 	}
-	if c.gen == 1 || st.Ticks != c.prev.ticks {
-		c.prev.ticks, c.prev.decodes, c.prev.encodes = st.Ticks, st.Decodes, st.Encodes
-	}
-	gauge(ch, c.decodesPerTick, c.perTick.decodes)
-	gauge(ch, c.encodesPerTick, c.perTick.encodes)
 }
 
-// collectRoom sends one room's series of the per-room families.
+// collectRoom sends one room's series of the handsup_room_* families.
 func (c *Collector) collectRoom(ch chan<- prometheus.Metric, s *engine.RoomSnapshot, j *jvec) {
 	for _, role := range c.roles {
-		gauge(ch, c.participants, float64(s.ByRole[role]), s.ID, role.String())
+		gauge(ch, c.room.participants, float64(s.ByRole[role]), s.ID, role.String())
 	}
-	counter(ch, c.packetsIn, float64(s.Counters.PacketsIn), s.ID)
-	counter(ch, c.packetsOut, float64(s.Counters.PacketsOut), s.ID)
+	counter(ch, c.room.packetsIn, float64(s.Counters.PacketsIn), s.ID)
+	counter(ch, c.room.packetsOut, float64(s.Counters.PacketsOut), s.ID)
 	for _, d := range c.drops {
-		counter(ch, c.dropped, float64(s.Counters.Dropped[d]), s.ID, d.String())
+		counter(ch, c.room.dropped, float64(s.Counters.Dropped[d]), s.ID, d.String())
 	}
 	for i := range jitterFields {
 		if jitterFields[i].perRoom {
-			counter(ch, c.jitter[i], j[i], s.ID)
+			counter(ch, c.room.jitter[i], j[i], s.ID)
 		}
 	}
-	gauge(ch, c.targetDelay, s.Jitter.TargetDelay.Seconds(), s.ID)
+	gauge(ch, c.room.targetDelay, s.Jitter.TargetDelay.Seconds(), s.ID)
 }

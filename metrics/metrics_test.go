@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"math"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -312,8 +311,21 @@ func TestScrape(t *testing.T) {
 	s.expect("handsup_tick_overruns_total", 0)
 	s.expect("handsup_ticks_skipped_total", 0)
 	s.expect("handsup_tick_duration_seconds", float64(w.observed))
-	s.expect("handsup_decodes_per_tick", 0) // one scrape only
-	s.expect("handsup_encodes_per_tick", 0)
+	if s.series("handsup_decodes_per_tick")+s.series("handsup_encodes_per_tick") != 0 {
+		t.Error("scrape-computed per-tick gauges are back: operators take rate() of the counters")
+	}
+	s.expect("handsup_participants_joined_total", 3, "role=listener")
+	s.expect("handsup_participants_joined_total", 1, "role=speaker")
+	s.expect("handsup_participants_joined_total", 1, "role=moderator")
+	for _, reason := range engine.LeaveReasons() {
+		s.expect("handsup_participants_left_total", 0, "reason="+reason)
+	}
+	s.expect("handsup_participants_by_tier", 5, "tier=hi")
+	s.expect("handsup_participants_by_tier", 0, "tier=mid")
+	s.expect("handsup_participants_by_tier", 0, "tier=low")
+	// 40 ticks: the speaker's buffer delay sampled at ticks 50k only.
+	s.expect("handsup_speaker_buffer_delay_seconds", 0)
+	s.expect("handsup_receiver_report_loss_ratio", 0)
 
 	snap := room.Snapshot()
 	js := snap.Jitter
@@ -337,23 +349,55 @@ func TestScrape(t *testing.T) {
 		t.Error("UDP families without a transport")
 	}
 
-	// Second scrape: per-tick rates over the ticks in between.
-	w.run(25)
-	st2 := w.eng.Stats()
+	// Ten more ticks: the tick at 50 samples the talking speaker's delay
+	// (the silent moderator's buffer released nothing: not sampled).
+	w.run(10)
 	s = w.scrape()
-	dec := s.value("handsup_decodes_per_tick")
-	if want := float64(st2.Decodes-st.Decodes) / 25; dec != want {
-		t.Errorf("decodes per tick %v, want %v", dec, want)
+	s.expect("handsup_speaker_buffer_delay_seconds", 1)
+	if h := s.find("handsup_speaker_buffer_delay_seconds").Histogram; h.GetSampleSum() <= 0 || h.GetSampleSum() > 1 {
+		t.Errorf("buffer delay sum %v s, want a delay between 0 and 1 s", h.GetSampleSum())
 	}
-	if math.Abs(dec-1) > 0.1 {
-		t.Errorf("decodes per tick %v, want about 1 (one talking speaker)", dec)
-	}
-	s.expect("handsup_encodes_per_tick", float64(st2.Encodes-st.Encodes)/25)
-	s.expect("handsup_tick_duration_seconds", 65)
 
-	// No tick between scrapes: the rate holds.
+	// Reports of loss, jitter and RTT land in the histograms' buckets.
+	listeners[0].ReportReception(engine.Reception{FractionLost: 0.04, Jitter: 3 * time.Millisecond, RTT: 80 * time.Millisecond})
+	listeners[1].ReportReception(engine.Reception{FractionLost: 0, Jitter: 30 * time.Millisecond})
 	s = w.scrape()
-	s.expect("handsup_decodes_per_tick", dec)
+	s.expect("handsup_receiver_report_loss_ratio", 2)
+	s.expect("handsup_receiver_report_jitter_seconds", 2)
+	s.expect("handsup_receiver_report_rtt_seconds", 1) // one report knew its RTT
+	bucket := func(name string, le float64) uint64 {
+		for _, b := range s.find(name).Histogram.Bucket {
+			if b.GetUpperBound() == le {
+				return b.GetCumulativeCount()
+			}
+		}
+		t.Fatalf("%s has no bucket le=%v", name, le)
+		return 0
+	}
+	if got := bucket("handsup_receiver_report_loss_ratio", 0.03); got != 1 {
+		t.Errorf("loss <= 3%%: %d reports, want 1", got)
+	}
+	if got := bucket("handsup_receiver_report_loss_ratio", 0.05); got != 2 {
+		t.Errorf("loss <= 5%%: %d reports, want 2", got)
+	}
+	if got := bucket("handsup_receiver_report_rtt_seconds", 0.05); got != 0 {
+		t.Errorf("rtt <= 50 ms: %d reports, want 0", got)
+	}
+	s.expect("handsup_participants_by_tier", 1, "tier=mid") // 4% loss: FEC
+
+	// Leaves by reason.
+	listeners[2].Leave()
+	if err := room.Kick("l1", engine.ReasonKicked); err != nil {
+		t.Fatal(err)
+	}
+	if err := room.Kick("m1", "spam"); err != nil {
+		t.Fatal(err)
+	}
+	s = w.scrape()
+	s.expect("handsup_participants_left_total", 1, "reason=left")
+	s.expect("handsup_participants_left_total", 1, "reason=kicked")
+	s.expect("handsup_participants_left_total", 1, "reason=other")
+	s.expect("handsup_participants_left_total", 0, "reason=timeout")
 
 	lint(t, w.col)
 }
@@ -375,55 +419,125 @@ func TestPerRoom(t *testing.T) {
 
 	s := w.scrape()
 	s.expect("handsup_rooms", 2)
-	s.expect("handsup_participants", 4, "room=a", "role=listener")
-	s.expect("handsup_participants", 1, "room=a", "role=speaker")
-	s.expect("handsup_participants", 0, "room=a", "role=moderator")
-	s.expect("handsup_participants", 1, "room=b", "role=listener")
-	s.expect("handsup_participants", 1, "room=b", "role=moderator")
-	s.expect("handsup_rtp_packets_dropped_total", 1, "room=a", "reason=not_speaker")
-	s.expect("handsup_rtp_packets_dropped_total", 1, "room=b", "reason=malformed")
-	s.expect("handsup_rtp_packets_dropped_total", 0, "room=a", "reason=malformed")
-	if n := s.series("handsup_rtp_packets_dropped_total"); n != 2*len(engine.DropReasons()) {
+	s.expect("handsup_room_participants", 4, "room=a", "role=listener")
+	s.expect("handsup_room_participants", 1, "room=a", "role=speaker")
+	s.expect("handsup_room_participants", 0, "room=a", "role=moderator")
+	s.expect("handsup_room_participants", 1, "room=b", "role=listener")
+	s.expect("handsup_room_participants", 1, "room=b", "role=moderator")
+	s.expect("handsup_room_rtp_packets_dropped_total", 1, "room=a", "reason=not_speaker")
+	s.expect("handsup_room_rtp_packets_dropped_total", 1, "room=b", "reason=malformed")
+	s.expect("handsup_room_rtp_packets_dropped_total", 0, "room=a", "reason=malformed")
+	if n := s.series("handsup_room_rtp_packets_dropped_total"); n != 2*len(engine.DropReasons()) {
 		t.Errorf("%d drop series, want %d", n, 2*len(engine.DropReasons()))
 	}
-	if s.find("handsup_participants", "role=listener") != nil {
-		t.Error("unlabelled participants series under PerRoom")
-	}
+	// The server-wide families stay unlabelled beside the breakdown.
+	s.expect("handsup_participants", 5, "role=listener")
+	s.expect("handsup_rtp_packets_dropped_total", 1, "reason=malformed")
+	s.expect("handsup_metrics_rooms_omitted", 0)
 
 	st := w.eng.Stats()
 	sum := func(name string) float64 {
 		return s.value(name, "room=a") + s.value(name, "room=b")
 	}
-	if got := sum("handsup_rtp_packets_received_total"); got != float64(st.PacketsIn) {
+	if got := sum("handsup_room_rtp_packets_received_total"); got != float64(st.PacketsIn) {
 		t.Errorf("packets received summed over rooms %v, engine %d", got, st.PacketsIn)
 	}
-	if got := sum("handsup_rtp_packets_sent_total"); got != float64(st.PacketsOut) {
+	if got := sum("handsup_room_rtp_packets_sent_total"); got != float64(st.PacketsOut) {
 		t.Errorf("packets sent summed over rooms %v, engine %d", got, st.PacketsOut)
 	}
 	sa, sb := a.Snapshot(), b.Snapshot()
-	s.expect("handsup_total_samples_received_total", float64(sa.Jitter.TotalSamplesReceived), "room=a")
-	s.expect("handsup_concealed_samples_total", float64(sb.Jitter.ConcealedSamples), "room=b")
-	s.expect("handsup_jitter_buffer_target_delay_seconds", sa.Jitter.TargetDelay.Seconds(), "room=a")
-	emitted := s.value("handsup_jitter_buffer_emitted_count_total") // engine-wide
-	if want := float64(sa.Jitter.JitterBufferEmittedCount + sb.Jitter.JitterBufferEmittedCount); emitted != want {
-		t.Errorf("emitted %v, want %v", emitted, want)
-	}
+	s.expect("handsup_room_total_samples_received_total", float64(sa.Jitter.TotalSamplesReceived), "room=a")
+	s.expect("handsup_room_concealed_samples_total", float64(sb.Jitter.ConcealedSamples), "room=b")
+	s.expect("handsup_room_jitter_buffer_target_delay_seconds", sa.Jitter.TargetDelay.Seconds(), "room=a")
+	s.expect("handsup_total_samples_received_total", float64(sa.Jitter.TotalSamplesReceived+sb.Jitter.TotalSamplesReceived))
 	lint(t, w.col)
 
-	// Room b closes: its series go, engine-wide counters keep its counts.
+	// Room b closes: its series go, server-wide counters keep its counts.
+	sent := s.value("handsup_rtp_packets_sent_total")
+	samples := s.value("handsup_total_samples_received_total")
 	if err := w.eng.CloseRoom("b"); err != nil {
 		t.Fatal(err)
 	}
 	w.speakers = w.speakers[:1]
-	w.run(5)
 	s = w.scrape()
 	s.expect("handsup_rooms", 1)
-	if s.find("handsup_participants", "room=b", "role=listener") != nil ||
-		s.find("handsup_rtp_packets_received_total", "room=b") != nil {
+	if s.find("handsup_room_participants", "room=b", "role=listener") != nil ||
+		s.find("handsup_room_rtp_packets_received_total", "room=b") != nil {
 		t.Error("closed room b still has series")
 	}
-	if got := s.value("handsup_jitter_buffer_emitted_count_total"); got < emitted {
-		t.Errorf("emitted fell from %v to %v when a room closed", emitted, got)
+	if got := s.value("handsup_rtp_packets_sent_total"); got < sent {
+		t.Errorf("packets sent fell from %v to %v when a room closed", sent, got)
+	}
+	if got := s.value("handsup_total_samples_received_total"); got < samples {
+		t.Errorf("samples received fell from %v to %v when a room closed", samples, got)
+	}
+	s.expect("handsup_participants_left_total", 2, "reason=room_closed")
+}
+
+// TestPerRoomCap: rooms beyond MaxRooms get no series of their own, are
+// counted as omitted, and take a slot once one frees.
+func TestPerRoomCap(t *testing.T) {
+	w := newWorld(t, metrics.Options{PerRoom: true, MaxRooms: 2})
+	for _, id := range []string{"a", "b", "c"} {
+		r, _ := w.eng.NewRoom(id, engine.RoomConfig{})
+		w.join(r, "l", engine.Listener)
+	}
+	s := w.scrape()
+	labelled := map[string]bool{}
+	for _, m := range s.mfs["handsup_room_participants"].GetMetric() {
+		for _, l := range m.Label {
+			if l.GetName() == "room" {
+				labelled[l.GetValue()] = true
+			}
+		}
+	}
+	if len(labelled) != 2 {
+		t.Fatalf("rooms with series %v, want 2 (the cap)", labelled)
+	}
+	s.expect("handsup_metrics_rooms_omitted", 1)
+	s.expect("handsup_participants", 3, "role=listener") // all three count
+
+	var gone string
+	for id := range labelled {
+		gone = id
+		break
+	}
+	if err := w.eng.CloseRoom(gone); err != nil {
+		t.Fatal(err)
+	}
+	w.scrape() // frees the closed room's slot
+	s = w.scrape()
+	if n := s.series("handsup_room_participants"); n != 2*len(engine.Roles()) {
+		t.Errorf("%d room participant series, want both open rooms' (%d)", n, 2*len(engine.Roles()))
+	}
+	s.expect("handsup_metrics_rooms_omitted", 0)
+}
+
+// TestDefaultHasNoRoomLabel: with the zero Options, many rooms export no
+// room label anywhere, and an idle engine exports its gauges at 0.
+func TestDefaultHasNoRoomLabel(t *testing.T) {
+	w := newWorld(t, metrics.Options{})
+	s := w.scrape()
+	s.expect("handsup_rooms", 0)
+	for _, role := range engine.Roles() {
+		s.expect("handsup_participants", 0, "role="+role.String())
+	}
+	s.expect("handsup_participants_by_tier", 0, "tier=hi")
+	s.expect("handsup_jitter_buffer_target_delay_seconds", 0)
+	for i := range 100 {
+		r, _ := w.eng.NewRoom(fmt.Sprint("room-", i), engine.RoomConfig{})
+		w.join(r, "l", engine.Listener)
+	}
+	s = w.scrape()
+	s.expect("handsup_rooms", 100)
+	for name, mf := range s.mfs {
+		for _, m := range mf.Metric {
+			for _, l := range m.Label {
+				if l.GetName() == "room" {
+					t.Fatalf("%s carries a room label by default", name)
+				}
+			}
+		}
 	}
 }
 

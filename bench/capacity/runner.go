@@ -34,6 +34,38 @@ type Config struct {
 	// listener costs over the engine alone, plain RTP and WebRTC, with this
 	// many listeners in each measured room (at least 2); default 0, skip.
 	TransportListeners int
+	// Progress, if set, hears where the run is: at the start of each
+	// phase, and once a second of the real-time run. It is called from
+	// the run's goroutines (the engine's clock among them) and must be
+	// quick. Default none.
+	Progress func(Progress)
+}
+
+// Progress is where a Run is, for a progress display.
+type Progress struct {
+	// Phase is one of the Phase constants, in the order Run goes through
+	// them (PhaseTransports only with TransportListeners, PhaseListenerCost
+	// only with listeners).
+	Phase string
+	// Done and Total are the phase's ticks run so far and in all, for
+	// PhaseRun (its warm-up included); 0 for the other phases.
+	Done, Total int
+}
+
+// Run's phases.
+const (
+	PhaseEncode       = "encoding speech"
+	PhaseRun          = "real-time run"
+	PhaseListenerCost = "listener cost"
+	PhaseTransports   = "transports"
+	PhaseCodecFloor   = "codec floor"
+)
+
+// progress tells cfg.Progress, if set.
+func (c Config) progress(p Progress) {
+	if c.Progress != nil {
+		c.Progress(p)
+	}
 }
 
 // Validate reports a configuration Run cannot measure.
@@ -110,6 +142,9 @@ type Result struct {
 	// ListenerCost is how NsPerListenerTick was measured, with its spread
 	// over repeats; null when Listeners is 0.
 	ListenerCost *ListenerCost `json:"listener_cost"`
+	// TickTimes is every measured tick's wall time, in order, for plots;
+	// not in the JSON.
+	TickTimes []time.Duration `json:"-"`
 	// AllocsPerTick counts Go heap allocations (runtime.MemStats.Mallocs)
 	// per tick, in the whole process.
 	AllocsPerTick float64 `json:"allocs_per_tick"`
@@ -166,6 +201,7 @@ func run(ctx context.Context, cfg Config, tun tuning) (Result, error) {
 		Libopus: strings.TrimPrefix(opus.Version(), "libopus "),
 	}
 	frames := max(1, int(tun.loop/engine.TickInterval))
+	cfg.progress(Progress{Phase: PhaseEncode})
 	streams, err := preEncode(ctx, cfg, frames)
 	if err != nil {
 		return res, err
@@ -181,6 +217,7 @@ func run(ctx context.Context, cfg Config, tun tuning) (Result, error) {
 	res.TickP50us = sim.Round(us(sim.Percentile(full.elapsed, 0.50)), 1)
 	res.TickP99us = sim.Round(us(sim.Percentile(full.elapsed, 0.99)), 1)
 	res.TickMaxus = sim.Round(us(sim.Percentile(full.elapsed, 1)), 1)
+	res.TickTimes = full.elapsed
 	res.TickOverruns = full.stats.Overruns
 	res.TickSkipped = full.stats.Skipped
 	res.DecodesPerTick = sim.Round(float64(full.stats.Decodes)/n, 3)
@@ -200,6 +237,9 @@ func run(ctx context.Context, cfg Config, tun tuning) (Result, error) {
 	// measured apart, on twin rooms whose codec work cancels exactly
 	// (ListenerCost): about a third of Duration.
 	perRepeat := max(tun.repeatMin, ticks/(3*max(1, tun.repeats)))
+	if cfg.Listeners > 0 {
+		cfg.progress(Progress{Phase: PhaseListenerCost})
+	}
 	cost, err := listenerCost(ctx, cfg, streams, tun.warmup, tun.repeats, perRepeat)
 	if err != nil {
 		return res, err
@@ -210,6 +250,9 @@ func run(ctx context.Context, cfg Config, tun tuning) (Result, error) {
 		res.NsPerListenerTick = &ns
 	}
 
+	if cfg.TransportListeners > 0 {
+		cfg.progress(Progress{Phase: PhaseTransports})
+	}
 	if res.Transports, err = fanOut(ctx, cfg, streams, tun); err != nil {
 		return res, err
 	}
@@ -218,6 +261,7 @@ func run(ctx context.Context, cfg Config, tun tuning) (Result, error) {
 	// per frame: a few thousand calls time libopus well.
 	floorTicks := min(ticks, tun.floorTicks, max(10, 20000/max(1, cfg.Rooms*(1+cfg.Active))))
 	floorWarmup := min(tun.warmup, 10)
+	cfg.progress(Progress{Phase: PhaseCodecFloor})
 	dec, err := decodeCost(ctx, cfg, streams, floorWarmup, floorTicks, tun.floorMin)
 	if err != nil {
 		return res, err
@@ -417,13 +461,14 @@ type session struct {
 	finished  bool
 	stop      context.CancelFunc
 	buf       rtpBuf
+	progress  func(Progress)
 }
 
 // measure runs cfg's rooms in real time for warmup+ticks ticks and
 // measures the last ticks of them.
 func measure(ctx context.Context, cfg Config, streams []stream, warmup, ticks int) (measurement, error) {
 	warmup = max(1, warmup)
-	s := &session{warmup: warmup, ticks: ticks, elapsed: make([]time.Duration, 0, ticks)}
+	s := &session{warmup: warmup, ticks: ticks, elapsed: make([]time.Duration, 0, ticks), progress: cfg.progress}
 	s.eng = engine.New(engine.Config{OnTick: s.onTick, Workers: cfg.Workers})
 	defer s.eng.Close()
 	if err := s.build(cfg, streams, cfg.Listeners, nil, nil); err != nil {
@@ -504,6 +549,9 @@ func (s *session) build(cfg Config, streams []stream, listeners int,
 // every speaker's next packet for the next tick.
 func (s *session) onTick(elapsed time.Duration) {
 	s.seen++
+	if s.progress != nil && s.seen%50 == 1 {
+		s.progress(Progress{Phase: PhaseRun, Done: s.seen, Total: s.warmup + s.ticks})
+	}
 	switch {
 	case s.seen < s.warmup:
 	case s.seen == s.warmup:

@@ -29,6 +29,11 @@ type Scenario struct {
 	Room        engine.RoomConfig
 	Speakers    []SpeakerSpec
 	Listeners   []ListenerSpec
+	// Progress, if set, hears each simulated second that a run of the
+	// scenario (the impaired one, and its clean reference) goes through:
+	// SimulatedTotal in all. It is called from the runs' goroutines and
+	// must be quick and safe for concurrent use. Default none.
+	Progress func(simulated time.Duration)
 
 	// checks computes the scenario's acceptance targets from the result
 	// and the impaired run's traces.
@@ -78,6 +83,15 @@ func (sc *Scenario) Validate() error {
 }
 
 // clean reports whether every link of the scenario is a perfect wire.
+// SimulatedTotal is the simulated time Run goes through for sc: its
+// Duration, twice when a link is impaired (the clean reference runs too).
+func (sc *Scenario) SimulatedTotal() time.Duration {
+	if sc.clean() {
+		return sc.Duration
+	}
+	return 2 * sc.Duration
+}
+
 func (sc *Scenario) clean() bool {
 	perfect := func(c impair.Config) bool {
 		c.Seed, c.Start, c.Stop = 0, 0, 0
@@ -190,13 +204,26 @@ type ListenerQuality struct {
 	AlignMs    *float64 `json:"align_ms"`
 	// MouthToEarMs: the lag of its audio behind what the speakers said
 	// (cross-correlation, 0–2 s); CleanMouthToEarMs the clean run's.
-	MouthToEarMs      *float64     `json:"mouth_to_ear_ms"`
-	CleanMouthToEarMs *float64     `json:"clean_mouth_to_ear_ms"`
-	TierSwitches      int          `json:"tier_switches"`
-	FinalTier         string       `json:"final_tier"`
-	TierChanges       []TierChange `json:"tier_changes,omitempty"`
-	StreamContinuous  bool         `json:"stream_continuous"` // seq +1, ts +960, one SSRC, at the engine's side
-	StreamBreaks      int          `json:"stream_breaks"`
+	MouthToEarMs      *float64 `json:"mouth_to_ear_ms"`
+	CleanMouthToEarMs *float64 `json:"clean_mouth_to_ear_ms"`
+	// BadFramesPct is the share of the speech's 20 ms frames after the
+	// first 2 s that the listener did not get as the clean run's listener
+	// did: each frame of the clean run's audio followed into its audio
+	// with the alignment tracked locally (signal.ScoreFrames), and
+	// counted when its SNR is under signal.DroppedBelowDB, as the
+	// real-time test through the relay scores. AddedDelayMs is the mean
+	// lag of those frames behind the clean run's: the delay the
+	// impairment added. DistortedFramesPct is the share under
+	// signal.DistortedBelowDB (the dropped ones included): frames
+	// stretched or concealed. All absent when the runs did not align.
+	BadFramesPct       *float64     `json:"bad_frames_pct,omitempty"`
+	DistortedFramesPct *float64     `json:"distorted_frames_pct,omitempty"`
+	AddedDelayMs       *float64     `json:"added_delay_ms,omitempty"`
+	TierSwitches       int          `json:"tier_switches"`
+	FinalTier          string       `json:"final_tier"`
+	TierChanges        []TierChange `json:"tier_changes,omitempty"`
+	StreamContinuous   bool         `json:"stream_continuous"` // seq +1, ts +960, one SSRC, at the engine's side
+	StreamBreaks       int          `json:"stream_breaks"`
 }
 
 // TierChange is a listener's move to another tier.
@@ -448,6 +475,34 @@ func listenerQuality(imp *simRun, l, ref *simListener, mix []int16, talking bool
 			m := sim.Round(samplesToMs(lag), 2)
 			q.CleanMouthToEarMs = &m
 		}
+		if q.MouthToEarMs != nil && q.CleanMouthToEarMs != nil {
+			q.BadFramesPct, q.DistortedFramesPct, q.AddedDelayMs = scoreFrames(l.heard, ref.heard, *q.MouthToEarMs, *q.CleanMouthToEarMs)
+		}
 	}
 	return q
+}
+
+// scoreFrames scores heard against the clean run's cleanHeard (see
+// BadFramesPct), heard placed first at the difference of their
+// mouth-to-ear lags.
+func scoreFrames(heard, cleanHeard []int16, lagMs, cleanLagMs float64) (badPct, distortedPct, addedMs *float64) {
+	const skip, search = 2 * sampleRate, 300 * sampleRate / 1000
+	guess := int((lagMs - cleanLagMs) * sampleRate / 1000)
+	segs := signal.ScoreFrames(cleanHeard, heard, guess, search, skip)
+	if len(segs) < 100 {
+		return nil, nil, nil
+	}
+	bad := sim.Round(pct(float64(signal.DroppedFrames(segs)), float64(len(segs))), 3)
+	distorted := sim.Round(pct(float64(signal.DistortedFrames(segs)), float64(len(segs))), 3)
+	added := sim.Round(samplesToMs(meanLag(segs)), 2)
+	return &bad, &distorted, &added
+}
+
+// meanLag is the segments' mean lag, in samples.
+func meanLag(segs []signal.Segment) int {
+	sum := 0
+	for _, s := range segs {
+		sum += s.Lag
+	}
+	return sum / max(1, len(segs))
 }

@@ -311,6 +311,9 @@ func (r *simRun) run(ctx context.Context) error {
 			r.eng.Tick()
 			r.ticks++
 			nextTick += tick
+			if r.sc.Progress != nil && r.ticks%50 == 0 {
+				r.sc.Progress(time.Second)
+			}
 			r.afterTick()
 			if r.ticks%50 == 0 {
 				if err := ctx.Err(); err != nil {

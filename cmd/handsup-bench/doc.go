@@ -19,11 +19,17 @@
 //
 //	handsup-bench [-rooms 1] [-speakers 5] [-active 3] [-listeners 10000]
 //	              [-duration 10s] [-seed 1] [-transport-listeners 200]
-//	              [-json] [-cpuprofile file]
+//	              [-json] [-plot file.png|file.svg] [-cpuprofile file]
 //
 // With -json it prints exactly one JSON object on stdout (the fields of
 // capacity.Result, the transport comparison under "transports");
-// otherwise a table, the transport comparison after it. Bad flags exit with status 2, an
+// otherwise a table, the transport comparison after it. -listeners takes a
+// comma-separated list (1000,5000,10000) to run one measurement per count,
+// a sweep: a table each and a summary (with -json, an array of the
+// objects). -plot draws the tick-time distribution of each run and, for a
+// sweep, CPU per tick against listeners (bench/plot). A run longer than
+// 3 s prints a progress line on stderr every 2 s: the phase, the time
+// elapsed and an estimate of the time left. Bad flags exit with status 2, an
 // interrupt (SIGINT, SIGTERM) stops the run and exits with status 130.
 //
 // Listening quality on weak networks (docs/weak-networks.md):
@@ -42,6 +48,9 @@
 // -scenario all runs the acceptance scenarios and prints one row per target
 // with the measured figure and PASS or FAIL. -duration and -seed, when
 // given, override the scenario's. A FAIL does not change the exit status.
+// Past 3 s they print a progress line on stderr every 2 s: the simulated
+// time done, and the time left to simulate; then that the listeners'
+// audio is being compared with the clean runs.
 //
 // -cpuprofile profiles the whole process, pre-encoding and the codec floor
 // included: focus on the engine (go tool pprof -focus 'engine\.') to see

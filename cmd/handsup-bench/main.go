@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -32,7 +31,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.Rooms, "rooms", 1, "rooms on the engine")
 	fs.IntVar(&cfg.Speakers, "speakers", 5, "speakers on each room's stage")
 	fs.IntVar(&cfg.Active, "active", 3, "speakers per room who talk (the others send DTX silence)")
-	fs.IntVar(&cfg.Listeners, "listeners", 10000, "listeners per room")
+	listeners := fs.String("listeners", "10000", "listeners per room; a comma-separated `list` (1000,5000,10000) runs one measurement per count, a sweep")
+	plotPath := fs.String("plot", "", "draw the tick-time distribution and, for a sweep, CPU per tick against listeners into `file` (.png or .svg)")
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "measured run, after a 1 s warm-up; with -impair or -scenario, the simulated run (default: the scenario's)")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the voices, SSRCs and sequence numbers")
 	fs.IntVar(&cfg.Workers, "workers", 0, "engine workers (0: GOMAXPROCS)")
@@ -63,7 +63,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 			duration: cfg.Duration, seed: cfg.Seed, cpuProfile: *cpuProfile,
 		}, stdout, stderr)
 	}
-	if err := validate(cfg); err != nil {
+	counts, err := parseListeners(*listeners)
+	if err == nil {
+		cfg.Listeners = counts[0]
+		err = validate(cfg)
+	}
+	if err == nil && *plotPath != "" && !strings.HasSuffix(*plotPath, ".png") && !strings.HasSuffix(*plotPath, ".svg") {
+		err = fmt.Errorf("-plot %q: the file name must end in .png or .svg", *plotPath)
+	}
+	if err != nil {
 		fmt.Fprintf(stderr, "handsup-bench: %v\n", err)
 		return 2
 	}
@@ -77,25 +85,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	defer stopProfile()
 
-	res, err := capacity.Run(ctx, cfg)
+	code, err := runCapacity(ctx, cfg, counts, *asJSON, *plotPath, stdout, stderr)
 	if err != nil {
 		if ctx.Err() != nil {
 			fmt.Fprintln(stderr, "handsup-bench: interrupted")
 			return 130
 		}
 		fmt.Fprintf(stderr, "handsup-bench: %v\n", err)
-		return 1
 	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		if err := enc.Encode(res); err != nil {
-			fmt.Fprintf(stderr, "handsup-bench: %v\n", err)
-			return 1
-		}
-		return 0
-	}
-	printTable(stdout, res)
-	return 0
+	return code
 }
 
 // validate adds the command's own limit to capacity's: a run shorter than a

@@ -92,7 +92,16 @@ func runQuality(a qualityArgs, stdout, stderr io.Writer) int {
 	// Each scenario runs its impaired and clean runs at once; two
 	// scenarios at a time keep the processors busy when one of them has
 	// no clean run to make (no impaired link).
+	var total time.Duration
+	for i := range scs {
+		total += scs[i].SimulatedTotal()
+	}
+	prog := startSimProgress(stderr, total)
+	for i := range scs {
+		scs[i].Progress = prog.add
+	}
 	results, err := quality.RunSuite(ctx, scs, runtime.GOMAXPROCS(0))
+	prog.finish()
 	if err != nil {
 		if ctx.Err() != nil {
 			fmt.Fprintln(stderr, "handsup-bench: interrupted")

@@ -88,3 +88,17 @@ func TestSecretsNotOnTheCommandLine(t *testing.T) {
 		t.Errorf("admin token file: %q, %v", s, err)
 	}
 }
+
+// TestMetricsPerRoomFlags: the cap must be at least 1; the flag and its
+// environment variable are read.
+func TestMetricsPerRoomFlags(t *testing.T) {
+	base := []string{"-http", "127.0.0.1:0", "-rtp", "127.0.0.1:0", "-webrtc-udp", ""}
+	if err := run(append(base, "-metrics-per-room", "-metrics-per-room-max", "0"), io.Discard); err == nil ||
+		!strings.Contains(err.Error(), "-metrics-per-room-max must be at least 1") {
+		t.Errorf("-metrics-per-room-max 0: %v", err)
+	}
+	t.Setenv("HANDSUP_METRICS_PER_ROOM_MAX", "-3")
+	if err := run(base, io.Discard); err == nil || !strings.Contains(err.Error(), "at least 1") {
+		t.Errorf("HANDSUP_METRICS_PER_ROOM_MAX=-3: %v", err)
+	}
+}

@@ -77,6 +77,8 @@ func run(args []string, stderr io.Writer) error {
 	fs.IntVar(&cfg.MaxConns, "max-conns", envInt("max-conns"), "open API connections at most; past it 503 and close; 0: 10000 (env HANDSUP_MAX_CONNS)")
 	fs.DurationVar(&cfg.WriteTimeout, "write-timeout", envDuration("write-timeout", 30*time.Second), "time to write an API answer, event streams aside (env HANDSUP_WRITE_TIMEOUT)")
 	fs.DurationVar(&cfg.BodyTimeout, "body-timeout", envDuration("body-timeout", 10*time.Second), "time to read a request's body; past it 408 (env HANDSUP_BODY_TIMEOUT)")
+	fs.BoolVar(&cfg.MetricsPerRoom, "metrics-per-room", env("metrics-per-room", "") == "true", "add the handsup_room_* families to /metrics, a series per open room labelled room (env HANDSUP_METRICS_PER_ROOM=true)")
+	fs.IntVar(&cfg.MetricsPerRoomMax, "metrics-per-room-max", envIntDefault("metrics-per-room-max", 100), "with -metrics-per-room, at most this many `rooms` get series of their own; the others count in handsup_metrics_rooms_omitted (env HANDSUP_METRICS_PER_ROOM_MAX)")
 	fs.BoolVar(&cfg.Pprof, "pprof", env("pprof", "") == "true", "serve /debug/pprof on the HTTP address, to the admin token only (env HANDSUP_PPROF=true)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: handsup [flags]\n\nThe handsup audio-room server. Flags (each also read from its environment variable):\n\n")
@@ -144,6 +146,9 @@ func run(args []string, stderr io.Writer) error {
 	if cfg.MaxRooms < 0 || cfg.MaxParticipants < 0 || cfg.MaxRoomParticipants < 0 || cfg.MaxSpeakers < 0 ||
 		cfg.JoinRate < 0 || cfg.JoinBurst < 0 || cfg.MaxTickLoad < 0 || cfg.MaxEventStreams < 0 || cfg.MaxRoomEventStreams < 0 {
 		return errors.New("-max-rooms, -max-participants, -max-room-participants, -max-speakers, -join-rate, -join-burst, -max-tick-load, -max-event-streams and -max-room-event-streams must not be negative")
+	}
+	if cfg.MetricsPerRoomMax < 1 {
+		return errors.New("-metrics-per-room-max must be at least 1")
 	}
 	if *workers < 0 {
 		return errors.New("-workers must not be negative")
@@ -244,8 +249,14 @@ func decodeKey(s []byte) ([]byte, error) {
 	return key, nil
 }
 
-func envInt(flagName string) int {
-	n, _ := strconv.Atoi(env(flagName, "0"))
+func envInt(flagName string) int { return envIntDefault(flagName, 0) }
+
+// envIntDefault is a flag's integer from its environment variable, or def.
+func envIntDefault(flagName string, def int) int {
+	n, err := strconv.Atoi(env(flagName, strconv.Itoa(def)))
+	if err != nil {
+		return def
+	}
 	return n
 }
 

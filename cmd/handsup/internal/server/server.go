@@ -109,6 +109,12 @@ type Config struct {
 	// stream whose id is older gets a snapshot instead. It is also every
 	// stream's buffer: a stream that falls further behind is disconnected.
 	EventBacklog int
+	// MetricsPerRoom adds the handsup_room_* families to /metrics, one
+	// series per open room labelled room, for at most MetricsPerRoomMax
+	// rooms (default 100; the others are counted in
+	// handsup_metrics_rooms_omitted); default off: no room label at all.
+	MetricsPerRoom    bool
+	MetricsPerRoomMax int
 	// EventHeartbeat is how often an event stream carries a comment line
 	// (": ping"), so that proxies and clients see an idle stream alive;
 	// default 15 s.
@@ -308,15 +314,24 @@ func New(cfg Config) (*Server, error) {
 		sc.Flushers = []session.Flusher{s.webrtc}
 	}
 	s.sessions = session.New(s.eng, sc)
-	collector = metrics.New(s.eng, metrics.Options{PerRoom: true})
+	collector = metrics.New(s.eng, metrics.Options{PerRoom: cfg.MetricsPerRoom, MaxRooms: cfg.MetricsPerRoomMax})
 	s.metrics = collector
-	s.reg.MustRegister(collector,
+	s.reg.MustRegister(collector, metrics.NewBuildInfo(),
 		session.NewCollector(s.sessions),
 		rtpudp.NewCollector(s.udp),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.reg.MustRegister(s.events.collectors()...)
 	s.reg.MustRegister(s.admit.collector())
+	s.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "handsup_ready",
+		Help: "1 while the server serves and is not shutting down (when /readyz answers 200), else 0.",
+	}, func() float64 {
+		if s.ready.Load() && !s.draining.Load() {
+			return 1
+		}
+		return 0
+	}))
 	if s.webrtc != nil {
 		s.reg.MustRegister(webrtc.NewCollector(s.webrtc))
 	}
@@ -331,7 +346,7 @@ func New(cfg Config) (*Server, error) {
 		Help: "API connections answered 503 and closed at once: the server had -max-conns open."},
 		func() float64 { return float64(s.conns.refused.Load()) }))
 	s.http = &http.Server{
-		Handler:           s.writeDeadline(s.routes()),
+		Handler:           s.writeDeadline(instrumentHTTP(s.reg, s.routes())),
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       cfg.HTTPIdleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),

@@ -1,0 +1,76 @@
+package signal
+
+import (
+	"testing"
+
+	"github.com/handsup-audio/handsup/codec"
+)
+
+// ScoreFrames follows a copy that runs 100 ms late, loses 5 ms of audio
+// at 4 s (as a stretch or a dropped period does), and has 60 ms replaced
+// by a tone twice: it counts frames of the replaced spans as dropped, and
+// nothing else, neither the shift nor the splice. A frame is scored with
+// its neighbours around it (the 60 ms fit), so the frame next to a span
+// may count too; and its search is free within ±25 ms, so in a steady
+// vowel a frame of the span may be matched a pitch period off: a frame is
+// counted when nothing near where it belongs sounds like it.
+func TestScoreFramesCountsReplacedFrames(t *testing.T) {
+	const rate = codec.SampleRate
+	ref := make([]int16, 10*rate)
+	NewVoice(5).Fill(ref)
+	heard := make([]int16, 0, len(ref)+rate)
+	heard = append(heard, make([]int16, rate/10)...) // 100 ms late
+	heard = append(heard, ref[:4*rate]...)
+	heard = append(heard, ref[4*rate+rate/200:]...) // 5 ms removed
+	tone := NewTone(1234, 8000)
+	var spans [][2]int // replaced, in ref's samples
+	for _, at := range []int{3 * rate, 6 * rate} {
+		i := at
+		for sig(ref[i:i+3*segLen]) < 3e9 {
+			i += segLen
+		}
+		j := i + rate/10
+		if i > 4*rate {
+			j -= rate / 200
+		}
+		tone.Fill(heard[j : j+3*segLen])
+		spans = append(spans, [2]int{i, i + 3*segLen})
+	}
+	segs := ScoreFrames(ref, heard, 0, 300*rate/1000, rate)
+	if len(segs) < 200 {
+		t.Fatalf("%d frames scored", len(segs))
+	}
+	per := make([]int, len(spans))
+	for _, s := range segs {
+		if s.SNR >= DroppedBelowDB {
+			continue
+		}
+		in := false
+		for k, sp := range spans {
+			if s.Start >= sp[0]-segLen && s.Start < sp[1]+segLen {
+				per[k]++
+				in = true
+			}
+		}
+		if !in {
+			t.Errorf("frame at %d (%.2f s) counted dropped (SNR %.1f dB): it was there", s.Start, float64(s.Start)/rate, s.SNR)
+		}
+	}
+	for k, n := range per {
+		if n == 0 {
+			t.Errorf("no frame of the span replaced at %.2f s counted dropped", float64(spans[k][0])/rate)
+		}
+	}
+	if got, want := DroppedFrames(segs), per[0]+per[1]; got != want {
+		t.Errorf("DroppedFrames = %d, want %d", got, want)
+	}
+}
+
+// sig is the energy of a segment.
+func sig(x []int16) float64 {
+	var e float64
+	for _, v := range x {
+		e += float64(v) * float64(v)
+	}
+	return e
+}
