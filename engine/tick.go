@@ -25,7 +25,7 @@ func (r *Room) runTick() {
 	// every output's timestamps stay on real time: a receiver sees a gap it
 	// conceals, not a slip of everything after it. Sequence numbers stay
 	// contiguous (RTP's loss detection), as send numbers packets, not ticks.
-	skipped := r.eng.skipped.Load()
+	skipped, prev := r.eng.skipped.Load(), r.tick
 	r.tick += 1 + (skipped - r.skipSeen)
 	r.skipSeen = skipped
 	t := r.tick
@@ -36,7 +36,7 @@ func (r *Room) runTick() {
 	for _, p := range r.speakers {
 		p.in.Load().nextFrame(now, p.muted, c)
 	}
-	if t%delaySampleTicks == 0 {
+	if t/delaySampleTicks != prev/delaySampleTicks { // once a second, skipped ticks or not
 		for _, p := range r.speakers {
 			p.in.Load().sampleDelay(&c.delay)
 		}
