@@ -21,7 +21,13 @@ func (r *Room) runTick() {
 	if r.cfg.AfterTick != nil {
 		defer r.cfg.AfterTick()
 	}
-	r.tick++
+	// The stream clock advances over the ticks the engine skipped too, so
+	// every output's timestamps stay on real time: a receiver sees a gap it
+	// conceals, not a slip of everything after it. Sequence numbers stay
+	// contiguous (RTP's loss detection), as send numbers packets, not ticks.
+	skipped := r.eng.skipped.Load()
+	r.tick += 1 + (skipped - r.skipSeen)
+	r.skipSeen = skipped
 	t := r.tick
 	c := &r.counters
 	c.ticks.Add(1)

@@ -15,4 +15,10 @@
 // gathered per room during a tick and leave in batches through sendmmsg, a
 // listener's packet as two buffers — its own 12-byte header and the room's
 // shared payload — so the payload is never copied per listener.
+//
+// Addresses that would turn the server against its users are refused,
+// counted and logged: its own sockets, another participant's, unspecified,
+// multicast and broadcast ones. A receive address on another host than the
+// participant's source gets a few packets until a datagram comes from it,
+// so that a join cannot aim a stream at a host that never asked.
 package rtpudp
