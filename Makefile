@@ -6,7 +6,7 @@ APT_PACKAGES := pkg-config libopus-dev libopusfile-dev ffmpeg prometheus \
 	gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps test bench bench-demo bench-e2e run vet fmt
+.PHONY: deps test bench bench-demo bench-e2e run vet fmt fuzz
 
 # deps makes a fresh Debian/Ubuntu machine ready: libopus and pkg-config for
 # cgo, ffmpeg, prometheus (with promtool, which checks and unit-tests
@@ -35,6 +35,19 @@ vet: deps
 
 test: deps vet
 	$(GO) test -race -count=1 ./...
+
+# fuzz runs every native fuzz target in the tree (each func FuzzXxx in a
+# _test.go) for FUZZTIME, one after another; make test runs their seed
+# corpora (f.Add and testdata/fuzz), where a failing input found here is
+# saved: keep it as a regression seed once fixed.
+FUZZTIME ?= 30s
+fuzz: deps
+	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' . | sort); do \
+		for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+			echo "fuzz: $$t in ./$$(dirname $${f#./}) for $(FUZZTIME)"; \
+			$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) ./$$(dirname $${f#./}); \
+		done; \
+	done
 
 # bench runs every hot-path benchmark with allocations reported.
 bench: deps

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -37,8 +38,10 @@ var (
 	ErrBanned = errors.New("access: banned from the room")
 	// ErrWeakKey: the signing key is shorter than MinKeyBytes.
 	ErrWeakKey = errors.New("access: key too short")
-	// ErrFull: the revocation or ban list is at its bound.
+	// ErrFull: the revocation, ban or use list is at its bound.
 	ErrFull = errors.New("access: list full")
+	// ErrUsedUp: the token has been used its MaxUses times.
+	ErrUsedUp = errors.New("access: token used up")
 )
 
 // MinKeyBytes is the shortest key New accepts: HMAC-SHA256's own size.
@@ -55,6 +58,14 @@ type Claims struct {
 	ID        string    // unique id, for revocation ("jti")
 	IssuedAt  time.Time // "iat"
 	ExpiresAt time.Time // "exp"
+	// Instance binds the token to one instance of its room ("rin"): a
+	// room deleted and created again with the same id has another, and
+	// the caller refuses the token there. Empty: any instance (a token
+	// minted before the room exists, or offline).
+	Instance string
+	// MaxUses is how many times the token may be used (Use: a join);
+	// 0, no limit ("uses").
+	MaxUses int
 }
 
 // Has reports whether the claims carry g.
@@ -63,8 +74,10 @@ func (c Claims) Has(g Grant) bool { return slices.Contains(c.Grants, g) }
 // jwtClaims is the token's JSON: the registered claims and ours.
 type jwtClaims struct {
 	jwt.RegisteredClaims
-	Room   string  `json:"room"`
-	Grants []Grant `json:"grants"`
+	Room     string  `json:"room"`
+	Grants   []Grant `json:"grants"`
+	Instance string  `json:"rin,omitempty"`
+	MaxUses  int     `json:"uses,omitempty"`
 }
 
 // Config holds an Authority's settings. Key is required; every other zero
@@ -103,6 +116,13 @@ type Authority struct {
 	mu      sync.Mutex
 	revoked map[string]time.Time // token id → when it expires anyway
 	bans    map[ban]time.Time    // → when the ban ends
+	uses    map[string]*uses     // token id → its uses so far
+}
+
+// uses counts a use-limited token's uses until it expires.
+type uses struct {
+	n       int
+	expires time.Time
 }
 
 type ban struct{ room, identity string }
@@ -117,6 +137,7 @@ func New(cfg Config) (*Authority, error) {
 		cfg:     cfg,
 		revoked: map[string]time.Time{},
 		bans:    map[ban]time.Time{},
+		uses:    map[string]*uses{},
 	}, nil
 }
 
@@ -140,11 +161,14 @@ func (a *Authority) Issue(c Claims, now time.Time, ttl time.Duration) (string, C
 			Issuer: a.cfg.Issuer, Subject: c.Identity, ID: c.ID,
 			IssuedAt: jwt.NewNumericDate(c.IssuedAt), ExpiresAt: jwt.NewNumericDate(c.ExpiresAt),
 		},
-		Room: c.Room, Grants: c.Grants,
+		Room: c.Room, Grants: c.Grants, Instance: c.Instance, MaxUses: c.MaxUses,
 	})
 	s, err := tok.SignedString(a.cfg.Key)
 	if err != nil {
 		return "", Claims{}, fmt.Errorf("access: signing: %w", err)
+	}
+	if len(s) > maxTokenBytes { // Verify would refuse it
+		return "", Claims{}, fmt.Errorf("%w: %d bytes, more than %d", ErrInvalid, len(s), maxTokenBytes)
 	}
 	return s, c, nil
 }
@@ -160,6 +184,10 @@ func check(c Claims) error {
 		return fmt.Errorf("%w: no id (jti)", ErrInvalid)
 	case len(c.Grants) == 0:
 		return fmt.Errorf("%w: no grants", ErrInvalid)
+	case c.MaxUses < 0:
+		return fmt.Errorf("%w: negative uses", ErrInvalid)
+	case !utf8.ValidString(c.Room) || !utf8.ValidString(c.Identity) || !utf8.ValidString(c.Instance):
+		return fmt.Errorf("%w: a claim is not UTF-8 (JSON would change it)", ErrInvalid)
 	}
 	for _, g := range c.Grants {
 		if !g.valid() {
@@ -191,7 +219,8 @@ func (a *Authority) Verify(token string, now time.Time) (Claims, error) {
 	case err != nil:
 		return Claims{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	c := Claims{Room: jc.Room, Identity: jc.Subject, Grants: jc.Grants, ID: jc.ID}
+	c := Claims{Room: jc.Room, Identity: jc.Subject, Grants: jc.Grants, ID: jc.ID,
+		Instance: jc.Instance, MaxUses: jc.MaxUses}
 	if jc.IssuedAt == nil {
 		return Claims{}, fmt.Errorf("%w: no iat", ErrInvalid)
 	}
@@ -217,6 +246,49 @@ func (a *Authority) Revoke(id string, expires, now time.Time) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return put(a.revoked, id, expires.Add(a.cfg.Leeway), now, a.cfg.MaxEntries)
+}
+
+// Use counts one use of a token (a join) at now: past c.MaxUses it is
+// ErrUsedUp. A token with no MaxUses is not counted. The count is kept
+// until the token expires, bounded by Config.MaxEntries (ErrFull).
+func (a *Authority) Use(c Claims, now time.Time) error {
+	if c.MaxUses <= 0 {
+		return nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	u := a.uses[c.ID]
+	if u == nil {
+		if len(a.uses) >= a.cfg.MaxEntries {
+			for id, old := range a.uses {
+				if !now.Before(old.expires) {
+					delete(a.uses, id)
+				}
+			}
+			if len(a.uses) >= a.cfg.MaxEntries {
+				return ErrFull
+			}
+		}
+		u = &uses{expires: c.ExpiresAt.Add(a.cfg.Leeway)}
+		a.uses[c.ID] = u
+	}
+	if u.n >= c.MaxUses {
+		return fmt.Errorf("%w: %d of %d", ErrUsedUp, u.n, c.MaxUses)
+	}
+	u.n++
+	return nil
+}
+
+// Unuse gives back a use that Use counted, for a join that failed.
+func (a *Authority) Unuse(c Claims) {
+	if c.MaxUses <= 0 {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if u := a.uses[c.ID]; u != nil && u.n > 0 {
+		u.n--
+	}
 }
 
 // Ban keeps identity out of room until until: Banned reports it.

@@ -183,3 +183,88 @@ func TestBan(t *testing.T) {
 		t.Fatal("the ban outlived its end")
 	}
 }
+
+// A use-limited token joins MaxUses times; the claims of instance and uses
+// survive signing; a failed join gives its use back; the count is bounded.
+func TestUses(t *testing.T) {
+	a := authority(t, access.Config{MaxEntries: 1})
+	tok, _, err := a.Issue(access.Claims{Room: "demo", Identity: "lena", Grants: []access.Grant{access.Listen},
+		Instance: "i1", MaxUses: 2}, t0, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := a.Verify(tok, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Instance != "i1" || c.MaxUses != 2 {
+		t.Fatalf("claims %+v lost instance or uses", c)
+	}
+	for i := range 2 {
+		if err := a.Use(c, t0); err != nil {
+			t.Fatalf("use %d of 2: %v", i+1, err)
+		}
+	}
+	if err := a.Use(c, t0); !errors.Is(err, access.ErrUsedUp) {
+		t.Fatalf("third use of 2: %v, want ErrUsedUp", err)
+	}
+	a.Unuse(c) // the second join failed
+	if err := a.Use(c, t0); err != nil {
+		t.Fatalf("a use given back: %v", err)
+	}
+	other, _, _ := a.Issue(access.Claims{Room: "demo", Identity: "max", Grants: []access.Grant{access.Listen}, MaxUses: 1}, t0, time.Minute)
+	oc, _ := a.Verify(other, t0)
+	if err := a.Use(oc, t0); !errors.Is(err, access.ErrFull) {
+		t.Fatalf("a second counted token in a list of 1: %v, want ErrFull", err)
+	}
+	if err := a.Use(oc, t0.Add(2*time.Minute)); err != nil {
+		t.Fatalf("after the first expired: %v", err)
+	}
+	unlimited, _, _ := a.Issue(access.Claims{Room: "demo", Identity: "ona", Grants: []access.Grant{access.Listen}}, t0, time.Minute)
+	uc, _ := a.Verify(unlimited, t0)
+	for range 5 {
+		if err := a.Use(uc, t0); err != nil {
+			t.Fatalf("a token without uses: %v", err)
+		}
+	}
+}
+
+// FuzzVerify: whatever string comes as a bearer token, Verify refuses it
+// with one of its errors, or returns claims that hold what every token
+// must (a room, an identity, an id, known grants, a bounded lifetime).
+// Tokens it issued verify to the claims it issued.
+func FuzzVerify(f *testing.F) {
+	a, err := access.New(access.Config{Key: key})
+	if err != nil {
+		f.Fatal(err)
+	}
+	good, _, _ := a.Issue(access.Claims{Room: "demo", Identity: "lena", Grants: []access.Grant{access.Listen},
+		Instance: "abc", MaxUses: 1}, t0, time.Hour)
+	f.Add(good, "demo", "lena", "abc", 1)
+	f.Add(mint(key, hs256, recipe(t0)), "r", "i", "", 0)
+	f.Add(mint(key, `{"alg":"none"}`, recipe(t0)), "r", "i", "", 0)
+	f.Add(good[:len(good)-2]+"xx", "r", "i", "", 0)
+	f.Add("a.b.c", "", "", "", -1)
+	f.Add("", "r", strings.Repeat("\x1c", 3000), "", 1) // a token too long to verify is not issued
+	f.Fuzz(func(t *testing.T, token, room, identity, instance string, uses int) {
+		c, err := a.Verify(token, t0)
+		if err == nil {
+			if c.Room == "" || c.Identity == "" || c.ID == "" || len(c.Grants) == 0 || c.MaxUses < 0 ||
+				c.ExpiresAt.Sub(c.IssuedAt) > 24*time.Hour {
+				t.Fatalf("verified claims break the rules: %+v", c)
+			}
+		} else if !errors.Is(err, access.ErrInvalid) && !errors.Is(err, access.ErrExpired) && !errors.Is(err, access.ErrRevoked) {
+			t.Fatalf("undocumented error %v", err)
+		}
+		in := access.Claims{Room: room, Identity: identity, Grants: []access.Grant{access.Speak}, Instance: instance, MaxUses: uses}
+		tok, issued, err := a.Issue(in, t0, time.Minute)
+		if err != nil {
+			return
+		}
+		out, err := a.Verify(tok, t0)
+		if err != nil || out.Room != issued.Room || out.Identity != issued.Identity || out.Instance != issued.Instance ||
+			out.MaxUses != issued.MaxUses || out.ID != issued.ID {
+			t.Fatalf("issued %+v, verified %+v (%v)", issued, out, err)
+		}
+	})
+}

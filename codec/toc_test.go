@@ -72,13 +72,36 @@ func TestParseTOCMalformed(t *testing.T) {
 	}
 }
 
+// FuzzParseTOC checks the parser against libopus: a packet ParseTOC
+// accepts, libopus decodes to exactly its duration; one it refuses,
+// libopus refuses too (so nothing the decoder would fail on is buffered,
+// and nothing it would play is dropped).
 func FuzzParseTOC(f *testing.F) {
 	f.Add([]byte{31<<3 | 3, 6})
 	f.Add([]byte{9 << 3})
+	f.Add([]byte{31<<3 | 3, 0x80 | 2, 1, 0xaa, 0xbb})    // code 3 VBR
+	f.Add([]byte{31<<3 | 3, 0x40 | 2, 3, 1, 2, 0, 0, 0}) // code 3 with padding
+	f.Add([]byte{15<<3 | 2, 252, 1, 1})                  // code 2, two-byte length
+	f.Add([]byte{1<<3 | 1, 1, 2})                        // code 1 CBR
+	f.Add(append([]byte{0 << 3}, make([]byte, 1276)...)) // a frame too long
+	dec, err := NewDecoder()
+	if err != nil {
+		f.Fatal(err)
+	}
+	pcm := make([]int16, MaxFrameSamples)
 	f.Fuzz(func(t *testing.T, packet []byte) {
 		toc, err := ParseTOC(packet)
 		if err == nil && (toc.Samples() < 120 || toc.Samples() > MaxFrameSamples) {
 			t.Fatalf("duration %d outside 2.5..120 ms", toc.Samples())
+		}
+		n, decErr := dec.Decode(packet, pcm)
+		switch {
+		case err == nil && decErr != nil:
+			t.Fatalf("ParseTOC accepts %x (%+v), libopus refuses it: %v", packet, toc, decErr)
+		case err != nil && decErr == nil:
+			t.Fatalf("ParseTOC refuses %x (%v), libopus decodes it", packet, err)
+		case err == nil && n != toc.Samples():
+			t.Fatalf("ParseTOC says %d samples, libopus decodes %d", toc.Samples(), n)
 		}
 	})
 }

@@ -24,4 +24,10 @@
 // counted reason, what it cannot use. Nothing on the tick's path allocates
 // in steady state. The engine knows nothing of HTTP or sockets: a transport
 // supplies Sinks and calls WriteRTP.
+//
+// Under overload the clock skips the ticks it cannot catch up on
+// (Engine.Skip); every output stream's timestamps move on over them, so
+// receivers conceal a gap and stay on real time. Admission control caps
+// rooms, members of a room and of the engine, and can refuse growth while
+// ticks near their 20 ms budget (Config.MaxTickLoad).
 package engine

@@ -26,6 +26,17 @@ type Config struct {
 	// OnTick, if set, hears how long each tick of all rooms took. It is
 	// called from the clock goroutine and must be quick.
 	OnTick func(elapsed time.Duration)
+
+	// Admission control: NewRoom and Room.Join refuse what goes past a
+	// cap, so that one room or one crowd cannot degrade every room.
+	MaxRooms        int // rooms at most (ErrTooManyRooms); default 0, no limit
+	MaxParticipants int // participants in all rooms at most (ErrEngineFull); default 0, no limit
+	// MaxTickLoad refuses new rooms and joins (ErrOverloaded) while the
+	// smoothed time of a tick of every room (an average over about a
+	// second of ticks, Stats.TickLoad) is above this share of
+	// TickInterval, so that the engine stops growing before its ticks
+	// overrun; for example 0.5 (10 ms). Default 0: off.
+	MaxTickLoad float64
 }
 
 func (c Config) withDefaults() Config {
@@ -62,6 +73,8 @@ type Engine struct {
 	workers sync.WaitGroup
 
 	ticks, overruns, skipped atomic.Uint64
+	members                  atomic.Int64 // participants in every room
+	load                     atomic.Int64 // smoothed tick time, ns
 
 	parts chan sendPart // a room's Send parts, for idle workers
 }
@@ -108,6 +121,12 @@ func (e *Engine) NewRoom(id string, cfg RoomConfig) (*Room, error) {
 	}
 	if _, ok := e.rooms[id]; ok {
 		return nil, fmt.Errorf("%w: %q", ErrRoomExists, id)
+	}
+	if e.cfg.MaxRooms > 0 && len(e.rooms) >= e.cfg.MaxRooms {
+		return nil, fmt.Errorf("%w: %d, the most this engine holds", ErrTooManyRooms, e.cfg.MaxRooms)
+	}
+	if err := e.checkLoad(); err != nil {
+		return nil, err
 	}
 	r, err := newRoom(e, id, cfg)
 	if err != nil {
@@ -194,6 +213,8 @@ func (e *Engine) Tick() {
 		return
 	default:
 	}
+	start := time.Now()
+	defer func() { e.observeLoad(time.Since(start)) }()
 	rooms := *e.list.Load()
 	helpers := max(0, min(e.cfg.Workers, len(rooms))-1)
 	e.current = rooms
@@ -206,6 +227,52 @@ func (e *Engine) Tick() {
 	e.pending.Wait()
 	e.ticks.Add(1)
 }
+
+// Skip records n ticks the clock missed (Run calls it when it falls more
+// than MaxCatchUp behind; custom clocks may too). They count in
+// Stats.Skipped, and every room's next tick moves its output streams'
+// timestamps on over them: receivers see a gap of n frames, which they
+// conceal, and stay on real time. Sequence numbers stay contiguous.
+func (e *Engine) Skip(n uint64) { e.skipped.Add(n) }
+
+// loadWeight is the weight of a tick in the smoothed tick time: about a
+// second of ticks.
+const loadWeight = 50
+
+// observeLoad adds a tick's time to the smoothed tick time. Only Tick
+// writes it, under tickMu.
+func (e *Engine) observeLoad(d time.Duration) {
+	old := e.load.Load()
+	e.load.Store(old + (int64(d)-old)/loadWeight)
+}
+
+// checkLoad refuses growth while the smoothed tick time is above
+// Config.MaxTickLoad.
+func (e *Engine) checkLoad() error {
+	if e.cfg.MaxTickLoad <= 0 {
+		return nil
+	}
+	load, budget := time.Duration(e.load.Load()), time.Duration(e.cfg.MaxTickLoad*float64(TickInterval))
+	if load > budget {
+		return fmt.Errorf("%w: a tick takes %v, over %v", ErrOverloaded, load.Round(time.Microsecond), budget)
+	}
+	return nil
+}
+
+// admit counts a participant in, or refuses it past Config.MaxParticipants
+// or Config.MaxTickLoad; release counts it out.
+func (e *Engine) admit() error {
+	if err := e.checkLoad(); err != nil {
+		return err
+	}
+	if n := e.members.Add(1); e.cfg.MaxParticipants > 0 && n > int64(e.cfg.MaxParticipants) {
+		e.members.Add(-1)
+		return fmt.Errorf("%w: %d, the most this engine holds", ErrEngineFull, e.cfg.MaxParticipants)
+	}
+	return nil
+}
+
+func (e *Engine) release(n int) { e.members.Add(-int64(n)) }
 
 // drain ticks rooms until none is left untaken.
 func (e *Engine) drain(rooms []*Room) {
@@ -272,7 +339,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		next, late, missed = schedule(next, now, e.cfg.MaxCatchUp)
 		if late {
 			e.overruns.Add(1)
-			e.skipped.Add(missed)
+			e.Skip(missed)
 			if err := e.stopped(ctx); err != nil {
 				return err
 			}
@@ -324,7 +391,11 @@ type Stats struct {
 	Ticks    uint64 // engine ticks run
 	Overruns uint64 // ticks that started late (after their slot) and ran at once
 	Skipped  uint64 // ticks skipped because the clock fell more than MaxCatchUp behind
-	Counters        // summed over all rooms, closed ones included
+	// TickLoad is the smoothed time of a tick of every room, over about a
+	// second of ticks: what Config.MaxTickLoad compares.
+	TickLoad     time.Duration
+	Participants int // in every room
+	Counters         // summed over all rooms, closed ones included
 }
 
 // Stats returns the engine's totals.
@@ -342,6 +413,7 @@ func (e *Engine) Stats() Stats {
 	s := Stats{
 		Rooms: len(rooms), Ticks: e.ticks.Load(),
 		Overruns: e.overruns.Load(), Skipped: e.skipped.Load(),
+		TickLoad: time.Duration(e.load.Load()), Participants: int(e.members.Load()),
 	}
 	s.Counters = e.retired
 	s.Counters.Loss, s.Counters.RTT = e.retired.Loss.clone(), e.retired.RTT.clone()

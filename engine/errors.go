@@ -14,6 +14,12 @@ var (
 	ErrBadRole           = errors.New("engine: unknown role")
 	ErrBadID             = errors.New("engine: id must be 1 to 128 characters")
 
+	// Admission control's refusals (Config and RoomConfig caps).
+	ErrRoomFull     = errors.New("engine: room is full")                     // RoomConfig.MaxParticipants
+	ErrTooManyRooms = errors.New("engine: too many rooms")                   // Config.MaxRooms
+	ErrEngineFull   = errors.New("engine: too many participants")            // Config.MaxParticipants
+	ErrOverloaded   = errors.New("engine: ticks are near their time budget") // Config.MaxTickLoad
+
 	// WriteRTP's answers for packets it drops; each is also counted.
 	ErrMalformedRTP = errors.New("engine: malformed RTP packet")
 	ErrPayloadType  = errors.New("engine: unexpected payload type")

@@ -16,7 +16,11 @@ import (
 type RoomConfig struct {
 	InviteOnly  bool // recorded for the server, which checks invites
 	MaxSpeakers int  // speakers and moderators on stage at most; default 0, no limit
-	TopN        int  // voices mixed at once, the loudest; default 4
+	// MaxParticipants bounds the room's members, listeners included
+	// (ErrRoomFull): a crowd in one room cannot take the ticks of the
+	// others. Default 0, no limit.
+	MaxParticipants int
+	TopN            int // voices mixed at once, the loudest; default 4
 	// Tiers are the output quality levels, cleanest first, at most 4;
 	// default DefaultTiers(). Everyone starts on the first.
 	Tiers []Tier
@@ -118,10 +122,11 @@ type Room struct {
 	roomPCM   [codec.FrameSamples]int16
 	tierCount [maxTiers]int    // members per tier
 	spare     []*encodedOutput // private encoders waiting for a speaker
-	tick      uint64
-	hangover  uint64         // PrivateHangover in ticks
-	handSeq   uint64         // raises so far: each raise takes the next number
-	sendParts sync.WaitGroup // the Send parts on other workers
+	tick      uint64           // the stream clock: ticks run and ticks skipped
+	skipSeen  uint64           // the engine's skipped ticks already added to tick
+	hangover  uint64           // PrivateHangover in ticks
+	handSeq   uint64           // raises so far: each raise takes the next number
+	sendParts sync.WaitGroup   // the Send parts on other workers
 
 	counters counters
 }
@@ -156,6 +161,7 @@ func newRoom(e *Engine, id string, cfg RoomConfig) (*Room, error) {
 		byID:     make(map[string]*Participant),
 		mix:      mixer.New(cfg.Mixer),
 		hangover: uint64(cfg.PrivateHangover / TickInterval),
+		skipSeen: e.skipped.Load(),
 	}
 	r.tiers, r.outputs = cfg.Tiers, outputs
 	r.counters.init()
@@ -163,8 +169,10 @@ func newRoom(e *Engine, id string, cfg RoomConfig) (*Room, error) {
 }
 
 // Join adds a participant. Ids are unique in a room (ErrParticipantExists);
-// a speaker or moderator beyond MaxSpeakers gets ErrStageFull. The
-// participant hears the room from the next tick.
+// a speaker or moderator beyond MaxSpeakers gets ErrStageFull, a member
+// beyond RoomConfig.MaxParticipants ErrRoomFull, and one beyond the
+// engine's caps ErrEngineFull or ErrOverloaded. The participant hears the
+// room from the next tick.
 func (r *Room) Join(id string, cfg ParticipantConfig) (*Participant, error) {
 	if len(id) == 0 || len(id) > 128 {
 		return nil, ErrBadID
@@ -190,11 +198,20 @@ func (r *Room) Join(id string, cfg ParticipantConfig) (*Participant, error) {
 		r.mu.Unlock()
 		return nil, fmt.Errorf("%w: %q", ErrParticipantExists, id)
 	}
+	if r.cfg.MaxParticipants > 0 && len(r.members) >= r.cfg.MaxParticipants {
+		r.mu.Unlock()
+		return nil, fmt.Errorf("%w: %d members, its most", ErrRoomFull, r.cfg.MaxParticipants)
+	}
+	if err := r.eng.admit(); err != nil {
+		r.mu.Unlock()
+		return nil, err
+	}
 	p.out.joinTick = r.tick
 	p.role.Store(uint32(Listener))
 	if cfg.Role.Contributes() {
 		if err := r.setRoleLocked(p, cfg.Role); err != nil {
 			r.mu.Unlock()
+			r.eng.release(1)
 			return nil, err
 		}
 	}
@@ -304,6 +321,7 @@ func (r *Room) remove(p *Participant, reason string) {
 	r.ahead = r.ahead[:last]
 	r.counters.left[leaveIndex(reason)].Add(1)
 	r.mu.Unlock()
+	r.eng.release(1)
 	r.emit(Event{Kind: EventLeft, Participant: p.id, Reason: reason})
 }
 
@@ -320,6 +338,7 @@ func (r *Room) close() {
 	r.byID = map[string]*Participant{}
 	r.counters.left[leaveIndex(ReasonRoomClosed)].Add(uint64(len(members)))
 	r.mu.Unlock()
+	r.eng.release(len(members))
 	for _, p := range members {
 		p.left.Store(true)
 		r.emit(Event{Kind: EventLeft, Participant: p.id, Reason: ReasonRoomClosed})

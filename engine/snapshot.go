@@ -18,7 +18,9 @@ type RoomSnapshot struct {
 	HandsUp    int
 	// Hands is the hand queue: the ids of the members whose hand is up,
 	// in the order they raised it.
-	Hands    []string
+	Hands []string
+	// Ticks is the room's stream clock in 20 ms ticks: the ticks it ran
+	// and the ones the engine skipped (Engine.Skip) since it was created.
 	Ticks    uint64
 	Counters Counters
 	// Speakers holds every contributing participant: level, mix state and

@@ -34,7 +34,13 @@ func (r *Room) runTick() {
 // buildTickLocked mixes the room's frame, encodes it and hands each
 // participant its packet.
 func (r *Room) buildTickLocked() {
-	r.tick++
+	// The stream clock advances over the ticks the engine skipped too, so
+	// every output's timestamps stay on real time: a receiver sees a gap it
+	// conceals, not a slip of everything after it. Sequence numbers stay
+	// contiguous (RTP's loss detection), as send numbers packets, not ticks.
+	skipped, prev := r.eng.skipped.Load(), r.tick
+	r.tick += 1 + (skipped - r.skipSeen)
+	r.skipSeen = skipped
 	t := r.tick
 	c := &r.counters
 	c.ticks.Add(1)
@@ -43,7 +49,7 @@ func (r *Room) buildTickLocked() {
 	for _, p := range r.speakers {
 		p.in.Load().nextFrame(now, p.muted, c)
 	}
-	if t%delaySampleTicks == 0 {
+	if t/delaySampleTicks != prev/delaySampleTicks { // once a second, skipped ticks or not
 		for _, p := range r.speakers {
 			p.in.Load().sampleDelay(&c.delay)
 		}

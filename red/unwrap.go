@@ -23,8 +23,8 @@ type Unwrapper struct {
 // returns the redundant blocks that copy whole earlier Opus packets, as
 // those packets: pkt's header with the sequence number and timestamp moved
 // back and payload type pt. Blocks of another payload type, empty ones,
-// and ones whose timestamp offset is not a whole number of the primary's
-// packets back are left out. The copies, like pkt's new payload, point
+// and ones whose timestamp offset is not a whole (non-zero) number of the
+// primary's packets back are left out. The copies, like pkt's new payload, point
 // into pkt's old payload; they are valid until the next Unwrap. It returns
 // ErrMalformed, leaving pkt as it was, when the payload is not RED or its
 // primary is not an Opus packet of payload type pt.
@@ -39,8 +39,8 @@ func (u *Unwrapper) Unwrap(pkt *rtp.Packet, pt uint8) (copies []rtp.Packet, err 
 	}
 	n := 0
 	for _, b := range blocks {
-		if b.PayloadType != pt || len(b.Data) == 0 || b.TSOffset%uint32(dur) != 0 {
-			continue // a block of another codec, or not whole packets back
+		if b.PayloadType != pt || len(b.Data) == 0 || b.TSOffset == 0 || b.TSOffset%uint32(dur) != 0 {
+			continue // a block of another codec, or not whole packets back (none back: the primary's own time)
 		}
 		c := &u.copies[n]
 		c.Header = pkt.Header

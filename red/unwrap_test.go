@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/pion/rtp"
+
+	"github.com/handsup-audio/handsup/codec"
 )
 
 // Opus packets of one frame (RFC 6716 code 0) whose last byte tags them.
@@ -133,4 +135,41 @@ func BenchmarkUnwrap(b *testing.B) {
 		pkt.Payload, pkt.PayloadType = payload, 63
 		_, _ = u.Unwrap(pkt, 111)
 	}
+}
+
+// FuzzUnwrap: whatever a RED payload holds, Unwrap refuses it leaving the
+// packet as it was, or yields a primary that is a whole Opus packet and
+// copies each a whole number of the primary's packets back, inside the
+// payload it was given.
+func FuzzUnwrap(f *testing.F) {
+	f.Add(Append(nil, 111, opus20(1), Block{PayloadType: 111, TSOffset: 960, Data: opus20(0)}), uint8(111))
+	f.Add(Append(nil, 111, opus60(1), Block{PayloadType: 111, TSOffset: 960, Data: opus20(0)}), uint8(111))
+	f.Add(Append(nil, 111, opus20(2), Block{PayloadType: 0, TSOffset: 960, Data: []byte{1}},
+		Block{PayloadType: 111, TSOffset: 1920, Data: opus20(0)}), uint8(111))
+	f.Add([]byte{0x80 | 111, 0xff, 0xff, 0xff, 111}, uint8(111))
+	f.Fuzz(func(t *testing.T, payload []byte, pt uint8) {
+		var u Unwrapper
+		pkt := redPacket(100, 96000, append([]byte(nil), payload...))
+		orig := pkt.Header
+		copies, err := u.Unwrap(pkt, pt)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) || !bytes.Equal(pkt.Payload, payload) || pkt.PayloadType != orig.PayloadType {
+				t.Fatalf("refused (%v) but changed the packet", err)
+			}
+			return
+		}
+		dur, err := codec.PacketSamples(pkt.Payload)
+		if err != nil || pkt.PayloadType != pt {
+			t.Fatalf("primary %x (pt %d) is not an Opus packet of pt %d: %v", pkt.Payload, pkt.PayloadType, pt, err)
+		}
+		for _, c := range copies {
+			back := orig.Timestamp - c.Timestamp
+			if back == 0 || back%uint32(dur) != 0 || uint16(back/uint32(dur)) != orig.SequenceNumber-c.SequenceNumber {
+				t.Fatalf("a copy %d samples and %d packets back, primary of %d samples", back, orig.SequenceNumber-c.SequenceNumber, dur)
+			}
+			if len(c.Payload) == 0 || c.PayloadType != pt || len(c.Payload) > len(payload) {
+				t.Fatalf("copy payload %x pt %d", c.Payload, c.PayloadType)
+			}
+		}
+	})
 }

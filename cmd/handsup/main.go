@@ -65,6 +65,18 @@ func run(args []string, stderr io.Writer) error {
 	turnSecretFile := fs.String("turn-secret-file", env("turn-secret-file", ""), "`file` holding the TURN server's shared secret (coturn static-auth-secret); or set HANDSUP_TURN_SECRET (env HANDSUP_TURN_SECRET_FILE)")
 	turnTTL := fs.Duration("turn-ttl", envDuration("turn-ttl", 24*time.Hour), "how long the TURN credentials of an answer stay valid (env HANDSUP_TURN_TTL)")
 	workers := fs.Int("workers", envInt("workers"), "engine workers ticking rooms; 0: one per CPU (env HANDSUP_WORKERS)")
+	fs.IntVar(&cfg.MaxRooms, "max-rooms", envInt("max-rooms"), "rooms at most; 0: 1000 (env HANDSUP_MAX_ROOMS)")
+	fs.IntVar(&cfg.MaxParticipants, "max-participants", envInt("max-participants"), "participants in every room at most; 0: 10000 (env HANDSUP_MAX_PARTICIPANTS)")
+	fs.IntVar(&cfg.MaxRoomParticipants, "max-room-participants", envInt("max-room-participants"), "a room's members at most, listeners included; 0: 5000 (env HANDSUP_MAX_ROOM_PARTICIPANTS)")
+	fs.IntVar(&cfg.MaxSpeakers, "max-speakers", envInt("max-speakers"), "a room's stage when its request sets no max_speakers; 0: 100 (env HANDSUP_MAX_SPEAKERS)")
+	fs.Float64Var(&cfg.JoinRate, "join-rate", envFloat("join-rate"), "joins a second, every room; past it 429; 0: 50 (env HANDSUP_JOIN_RATE)")
+	fs.IntVar(&cfg.JoinBurst, "join-burst", envInt("join-burst"), "joins at once before -join-rate applies; 0: 100 (env HANDSUP_JOIN_BURST)")
+	fs.Float64Var(&cfg.MaxTickLoad, "max-tick-load", envFloat("max-tick-load"), "refuse new rooms and joins (503) while a tick of every room takes more than this share of 20 ms, e.g. 0.5; 0: off (env HANDSUP_MAX_TICK_LOAD)")
+	fs.IntVar(&cfg.MaxEventStreams, "max-event-streams", envInt("max-event-streams"), "open event streams at most, every room; 0: 10000 (env HANDSUP_MAX_EVENT_STREAMS)")
+	fs.IntVar(&cfg.MaxRoomEventStreams, "max-room-event-streams", envInt("max-room-event-streams"), "a room's open event streams at most; 0: 5000 (env HANDSUP_MAX_ROOM_EVENT_STREAMS)")
+	fs.IntVar(&cfg.MaxConns, "max-conns", envInt("max-conns"), "open API connections at most; past it 503 and close; 0: 10000 (env HANDSUP_MAX_CONNS)")
+	fs.DurationVar(&cfg.WriteTimeout, "write-timeout", envDuration("write-timeout", 30*time.Second), "time to write an API answer, event streams aside (env HANDSUP_WRITE_TIMEOUT)")
+	fs.DurationVar(&cfg.BodyTimeout, "body-timeout", envDuration("body-timeout", 10*time.Second), "time to read a request's body; past it 408 (env HANDSUP_BODY_TIMEOUT)")
 	fs.BoolVar(&cfg.MetricsPerRoom, "metrics-per-room", env("metrics-per-room", "") == "true", "add the handsup_room_* families to /metrics, a series per open room labelled room (env HANDSUP_METRICS_PER_ROOM=true)")
 	fs.IntVar(&cfg.MetricsPerRoomMax, "metrics-per-room-max", envIntDefault("metrics-per-room-max", 100), "with -metrics-per-room, at most this many `rooms` get series of their own; the others count in handsup_metrics_rooms_omitted (env HANDSUP_METRICS_PER_ROOM_MAX)")
 	fs.BoolVar(&cfg.Pprof, "pprof", env("pprof", "") == "true", "serve /debug/pprof on the HTTP address, to the admin token only (env HANDSUP_PPROF=true)")
@@ -130,6 +142,10 @@ func run(args []string, stderr io.Writer) error {
 	cfg.ICEServers.TURNTTL = *turnTTL
 	if cfg.ICEServers.TURNSecret, err = secret(*turnSecretFile, "HANDSUP_TURN_SECRET", "-turn-secret-file"); err != nil {
 		return err
+	}
+	if cfg.MaxRooms < 0 || cfg.MaxParticipants < 0 || cfg.MaxRoomParticipants < 0 || cfg.MaxSpeakers < 0 ||
+		cfg.JoinRate < 0 || cfg.JoinBurst < 0 || cfg.MaxTickLoad < 0 || cfg.MaxEventStreams < 0 || cfg.MaxRoomEventStreams < 0 {
+		return errors.New("-max-rooms, -max-participants, -max-room-participants, -max-speakers, -join-rate, -join-burst, -max-tick-load, -max-event-streams and -max-room-event-streams must not be negative")
 	}
 	if cfg.MetricsPerRoomMax < 1 {
 		return errors.New("-metrics-per-room-max must be at least 1")
@@ -242,6 +258,11 @@ func envIntDefault(flagName string, def int) int {
 		return def
 	}
 	return n
+}
+
+func envFloat(flagName string) float64 {
+	f, _ := strconv.ParseFloat(env(flagName, "0"), 64)
+	return f
 }
 
 func env(flagName, def string) string {

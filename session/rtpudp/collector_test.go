@@ -76,8 +76,8 @@ handsup_udp_declared_peers 1
 		"handsup_udp_datagrams_sent_total", "handsup_udp_declared_peers"); err != nil {
 		t.Error(err)
 	}
-	if n, err := testutil.GatherAndCount(reg); err != nil || n != 16 {
-		t.Errorf("%d series (%v), want 16", n, err)
+	if n, err := testutil.GatherAndCount(reg); err != nil || n != 23 {
+		t.Errorf("%d series (%v), want 23", n, err)
 	}
 	if probs, err := testutil.CollectAndLint(c); err != nil || len(probs) > 0 {
 		t.Errorf("lint: %v %v", probs, err)

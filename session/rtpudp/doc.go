@@ -26,4 +26,10 @@
 // netpoller, each datagram sent would wake the poller for nothing (the
 // kernel signals the socket writable as each leaves). docs/performance.md
 // has the measurements. This makes the package Linux-only.
+//
+// Addresses that would turn the server against its users are refused,
+// counted and logged: its own sockets, another participant's, unspecified,
+// multicast and broadcast ones. A receive address on another host than the
+// participant's source gets a few packets until a datagram comes from it,
+// so that a join cannot aim a stream at a host that never asked.
 package rtpudp

@@ -43,8 +43,20 @@ type Config struct {
 	// moving from Wi-Fi to LTE): at most one move per interval; default
 	// 1 s.
 	MoveInterval time.Duration
-	Now          func() time.Time // stamps address moves; default time.Now
-	Logger       *slog.Logger     // logs address moves; default slog.Default()
+	// Reserved are the server's other UDP sockets (a WebRTC transport's),
+	// refused as participant addresses like the transport's own: a
+	// participant there would feed the server its own output. A wildcard
+	// address (0.0.0.0:port) stands for every local address on its port.
+	// Default none.
+	Reserved []netip.AddrPort
+	// UnconfirmedPackets is how many packets (RTP and RTCP) a peer's
+	// stream may send to a receive address on another host than its
+	// source before a datagram arrives from that receive address (its
+	// consent, as ICE asks of WebRTC): a join cannot turn the server into
+	// a reflector toward a host that never asked. Default 5.
+	UnconfirmedPackets int
+	Now                func() time.Time // stamps address moves; default time.Now
+	Logger             *slog.Logger     // logs address moves and refusals; default slog.Default()
 }
 
 func (c Config) withDefaults() Config {
@@ -59,6 +71,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MoveInterval <= 0 {
 		c.MoveInterval = time.Second
+	}
+	if c.UnconfirmedPackets <= 0 {
+		c.UnconfirmedPackets = 5
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -75,9 +90,11 @@ type Transport struct {
 	sock     *socket
 	rtcpConn *net.UDPConn // the RTP port + 1; nil with Config.NoRTCPPort
 	local    netip.AddrPort
+	own      []netip.AddrPort // the sockets refused as participant addresses
 
 	mu        sync.RWMutex
 	peers     map[netip.AddrPort]*Peer
+	dests     map[netip.AddrPort]*Peer // receive addresses other than the peer's source
 	rtcpPeers map[netip.AddrPort]*Peer // sources accepted on the RTCP port
 	latching  map[uint32]*Peer         // latching peers by their join SSRC
 	closed    atomic.Bool
@@ -102,8 +119,13 @@ func Listen(cfg Config) (*Transport, error) {
 		rtcpConn:  rtcpConn,
 		local:     sock.local,
 		peers:     make(map[netip.AddrPort]*Peer),
+		dests:     make(map[netip.AddrPort]*Peer),
 		rtcpPeers: make(map[netip.AddrPort]*Peer),
 		latching:  make(map[uint32]*Peer),
+	}
+	t.own = append([]netip.AddrPort{t.local}, cfg.Reserved...)
+	if rtcpConn != nil {
+		t.own = append(t.own, t.RTCPAddr())
 	}
 	return t, nil
 }
@@ -174,28 +196,48 @@ func (t *Transport) NewBatch() *Batch {
 // participant joined through session.Room.Join), and the participant's packets
 // leave through batch towards sendTo, or towards remote when sendTo is the
 // zero value (symmetric RTP; clients such as ffmpeg send and receive on
-// different ports). An address serves one participant at a time.
+// different ports). An address serves one participant at a time, as its
+// source or its receive address (ErrAddrTaken); the transport's own
+// sockets and Config.Reserved are ErrOwnAddr, unspecified, multicast and
+// broadcast addresses ErrBadAddr. Each refusal is counted and logged.
+//
+// A sendTo on another host than remote gets at most
+// Config.UnconfirmedPackets packets until a datagram arrives from it (to
+// either socket, from sendTo or the port above it, where RFC 3550
+// clients send their RTCP): the host must show it wants the stream.
 //
 // On the RTCP socket (the RTP port + 1) the peer's RTCP is accepted from
 // remote, from sendTo, and from the port above each (where RFC 3550
 // clients such as ffmpeg send it from); an address another peer claimed
 // first stays that peer's.
 func (t *Transport) AddPeer(remote, sendTo netip.AddrPort, batch *Batch) (*Peer, error) {
-	remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
+	remote = unmap(remote)
 	if !sendTo.IsValid() {
 		sendTo = remote
 	}
+	sendTo = unmap(sendTo)
+	for _, a := range []netip.AddrPort{remote, sendTo} {
+		if why, err := t.checkAddr(a); err != nil {
+			return nil, t.refuse(why, err)
+		}
+	}
 	p := &Peer{t: t, remote: remote, sendTo: sendTo, batch: batch}
+	p.confirmed.Store(sendTo.Addr() == remote.Addr())
 	p.dst.Store(mmsg.NewAddr(sendTo))
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed.Load() {
 		return nil, ErrClosed
 	}
-	if _, taken := t.peers[remote]; taken {
-		return nil, fmt.Errorf("%w: %s", ErrAddrTaken, remote)
+	for _, a := range []netip.AddrPort{remote, sendTo} {
+		if t.inUseLocked(a) {
+			return nil, t.refuse(refusedTaken, fmt.Errorf("%w: %s", ErrAddrTaken, a))
+		}
 	}
 	t.peers[remote] = p
+	if sendTo != remote {
+		t.dests[sendTo] = p
+	}
 	if t.rtcpConn != nil {
 		for _, a := range p.rtcpSources() {
 			if _, taken := t.rtcpPeers[a]; !taken {
@@ -221,6 +263,7 @@ func (t *Transport) AddPeer(remote, sendTo netip.AddrPort, batch *Batch) (*Peer,
 // caller at random (crypto/rand); one already used is ErrSSRCTaken.
 func (t *Transport) AddLatchingPeer(ssrc uint32, batch *Batch) (*Peer, error) {
 	p := &Peer{t: t, batch: batch, latch: true, ssrc: ssrc}
+	p.confirmed.Store(true) // it sends to where its packets come from
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed.Load() {
@@ -231,6 +274,12 @@ func (t *Transport) AddLatchingPeer(ssrc uint32, batch *Batch) (*Peer, error) {
 	}
 	t.latching[ssrc] = p
 	return p, nil
+}
+
+// inUseLocked reports whether a is a participant's source or receive
+// address.
+func (t *Transport) inUseLocked(a netip.AddrPort) bool {
+	return t.peers[a] != nil || t.dests[a] != nil
 }
 
 // rtcpSources are the addresses the RTCP socket accepts the peer's RTCP
@@ -258,6 +307,9 @@ func (t *Transport) RemovePeer(p *Peer) {
 	if p.remote.IsValid() && t.peers[p.remote] == p {
 		delete(t.peers, p.remote)
 	}
+	if t.dests[p.sendTo] == p {
+		delete(t.dests, p.sendTo)
+	}
 	if p.latch && t.latching[p.ssrc] == p {
 		delete(t.latching, p.ssrc)
 	}
@@ -281,11 +333,27 @@ func (t *Transport) peer(addr netip.AddrPort, rtcpPort bool) *Peer {
 	var p *Peer
 	if rtcpPort {
 		p = t.rtcpPeers[addr]
-	} else {
-		p = t.peers[addr]
+	} else if p = t.peers[addr]; p == nil {
+		p = t.dests[addr] // a receive socket's RTCP, or its consent
 	}
 	t.mu.RUnlock()
+	if p != nil && !p.confirmed.Load() {
+		t.confirm(p, addr)
+	}
 	return p
+}
+
+// confirm takes a datagram from p's receive address (or the port above
+// it) as the consent of its host to get p's stream.
+func (t *Transport) confirm(p *Peer, from netip.AddrPort) {
+	to := p.SendTo()
+	if from.Addr() != to.Addr() || (from.Port() != to.Port() && from.Port() != to.Port()+1) {
+		return
+	}
+	if !p.confirmed.Swap(true) {
+		t.stats.confirmed.Add(1)
+		t.cfg.Logger.Debug("participant receive address confirmed", "addr", to.String())
+	}
 }
 
 // Serve reads datagrams until ctx ends or the transport closes. Each goes
@@ -394,9 +462,14 @@ func (t *Transport) learn(pkt []byte, rtcp bool, from netip.AddrPort) *Peer {
 	from = unmap(from)
 	now := t.cfg.Now()
 	t.mu.Lock()
-	if t.latching[ssrc] != p || t.peers[from] != nil { // gone, or raced to another peer
+	if t.latching[ssrc] != p || t.inUseLocked(from) { // gone, or raced to another peer
 		t.mu.Unlock()
 		t.stats.unknownSource.Add(1)
+		return nil
+	}
+	if why, err := t.checkAddr(from); err != nil { // a datagram spoofed from the server's own socket
+		t.mu.Unlock()
+		_ = t.refuse(why, err)
 		return nil
 	}
 	old := p.remote
@@ -470,6 +543,10 @@ type Peer struct {
 	dst   atomic.Pointer[mmsg.Addr] // sendTo, prepared for sendmmsg; nil until latched
 	latch bool                      // learns its address (AddLatchingPeer)
 	ssrc  uint32                    // the SSRC it latches on
+	// confirmed: its receive address is its source's host, or has sent a
+	// datagram; until then at most Config.UnconfirmedPackets are sent.
+	confirmed   atomic.Bool
+	unconfirmed atomic.Int64 // packets sent while not confirmed
 
 	// Guarded by t.mu; a latching peer's change when it moves.
 	remote netip.AddrPort // where its datagrams come from
@@ -494,7 +571,22 @@ func (p *Peer) Bind(r session.Receiver) {
 }
 
 // WriteRTCP sends one RTCP packet to the peer at once, outside the batch.
-func (p *Peer) WriteRTCP(pkt []byte) error { return p.t.WriteTo(pkt, p.SendTo()) }
+func (p *Peer) WriteRTCP(pkt []byte) error {
+	if !p.consent() {
+		return nil
+	}
+	return p.t.WriteTo(pkt, p.SendTo())
+}
+
+// consent reports whether a packet may go to the peer's receive address:
+// confirmed, or within the packets allowed before; a refusal is counted.
+func (p *Peer) consent() bool {
+	if p.confirmed.Load() || p.unconfirmed.Add(1) <= int64(p.t.cfg.UnconfirmedPackets) {
+		return true
+	}
+	p.t.stats.unconfirmedDrops.Add(1)
+	return false
+}
 
 // Flush sends what the peer's batch holds now, without waiting for the
 // room's tick to end (a retransmission is late already).
@@ -533,6 +625,9 @@ func (p *Peer) WriteRTP(header, payload []byte) error {
 	if a == nil {
 		p.t.stats.unlatched.Add(1)
 		return nil // nowhere to send yet: as lost on the way
+	}
+	if !p.consent() {
+		return nil // as lost on the way, until the receiver answers
 	}
 	return p.batch.add(a, header, payload)
 }
@@ -672,6 +767,8 @@ type counters struct {
 	rtcpPortIn, notRTCP                                          atomic.Uint64
 	latched, addressChanges, moveLimited, unlatched              atomic.Uint64
 	packetsOut, syscalls, sendErrors                             atomic.Uint64
+	confirmed, unconfirmedDrops                                  atomic.Uint64
+	refused                                                      [numRefusals]atomic.Uint64
 }
 
 // Flushed counts what a batch's sendmmsg calls did.
@@ -691,19 +788,25 @@ type Stats struct {
 	AddressChanges uint64 // latching peers that followed their SSRC to a new address
 	MoveLimited    uint64 // dropped: a latching peer's SSRC from a new address within MoveInterval of its last move
 	Unlatched      uint64 // packets not sent: the latching peer had no address yet
-	Unbound        uint64 // dropped (RTP or RTCP): declared address, no receiver bound yet
-	Oversized      uint64 // dropped: longer than 1500 bytes
-	ReadErrors     uint64
-	PacketsOut     uint64 // datagrams sent
-	SendSyscalls   uint64 // sendmmsg calls
-	SendErrors     uint64
-	DeclaredPeers  int
+	// Unconfirmed counts packets not sent: the receive address, on
+	// another host than the source, had not sent a datagram yet and its
+	// Config.UnconfirmedPackets were spent. Confirmed counts receive
+	// addresses that did.
+	Unconfirmed, Confirmed uint64
+	Refused                Refusals // addresses AddPeer (or latching) refused, by reason
+	Unbound                uint64   // dropped (RTP or RTCP): declared address, no receiver bound yet
+	Oversized              uint64   // dropped: longer than 1500 bytes
+	ReadErrors             uint64
+	PacketsOut             uint64 // datagrams sent
+	SendSyscalls           uint64 // sendmmsg calls
+	SendErrors             uint64
+	DeclaredPeers          int
 }
 
 // Stats returns the transport's counters.
 func (t *Transport) Stats() Stats {
 	s := &t.stats
-	return Stats{
+	out := Stats{
 		RTPIn: s.rtpIn.Load(), RTCPIn: s.rtcpIn.Load(), RTCPPortIn: s.rtcpPortIn.Load(),
 		NotRTCP: s.notRTCP.Load(), Latched: s.latched.Load(),
 		AddressChanges: s.addressChanges.Load(), MoveLimited: s.moveLimited.Load(),
@@ -712,7 +815,23 @@ func (t *Transport) Stats() Stats {
 		Oversized: s.oversized.Load(), ReadErrors: s.readErrors.Load(),
 		PacketsOut: s.packetsOut.Load(), SendSyscalls: s.syscalls.Load(),
 		SendErrors: s.sendErrors.Load(), DeclaredPeers: t.Peers(),
+		Unconfirmed: s.unconfirmedDrops.Load(), Confirmed: s.confirmed.Load(),
+		Refused: Refusals{
+			Unspecified: s.refused[refusedUnspecified].Load(), Multicast: s.refused[refusedMulticast].Load(),
+			Broadcast: s.refused[refusedBroadcast].Load(), Own: s.refused[refusedOwn].Load(),
+			Taken: s.refused[refusedTaken].Load(),
+		},
 	}
+	return out
+}
+
+// Refusals counts refused participant addresses by reason.
+type Refusals struct {
+	Unspecified uint64 // 0.0.0.0, ::, or port 0 (ErrBadAddr)
+	Multicast   uint64 // ErrBadAddr
+	Broadcast   uint64 // 255.255.255.255 or a local network's (ErrBadAddr)
+	Own         uint64 // the server's own socket (ErrOwnAddr)
+	Taken       uint64 // another participant's source or receive address (ErrAddrTaken)
 }
 
 // SocketBuffers is what the kernel granted the RTP socket's send and

@@ -87,6 +87,11 @@ func (s *Server) authenticate(r *http.Request, cookie bool) (principal, error) {
 	if room := r.PathValue("room"); room != "" && c.Room != room {
 		return principal{}, fmt.Errorf("%w: the token is for another room", errForbidden)
 	}
+	if c.Instance != "" {
+		if rm, err := s.room(c.Room); err == nil && rm.instance != c.Instance {
+			return principal{}, fmt.Errorf("%w: the token is for an earlier room %s, since deleted", errInvalidToken, c.Room)
+		}
+	}
 	return principal{kind: participant, claims: c}, nil
 }
 
@@ -190,6 +195,22 @@ func (s *Server) allowJoin(p principal, rm *room, id, roleName string) error {
 	return s.allow(p, rm, act, id)
 }
 
+// useToken counts a join against a use-limited participant token (a
+// token used up is errForbidden); undo gives the use back when the join
+// fails.
+func (s *Server) useToken(p principal) (undo func(), err error) {
+	if p.kind != participant {
+		return func() {}, nil
+	}
+	if err := s.tokens.Use(p.claims, s.now()); err != nil {
+		if errors.Is(err, access.ErrUsedUp) {
+			err = fmt.Errorf("%w: the token has joined its %d times (%w)", errForbidden, p.claims.MaxUses, err)
+		}
+		return nil, err
+	}
+	return func() { s.tokens.Unuse(p.claims) }, nil
+}
+
 // joinIdentity is the participant id a join asks for: the one given, or
 // the token's identity.
 func joinIdentity(p principal, id string) string {
@@ -203,6 +224,8 @@ type tokenRequest struct {
 	Identity   string         `json:"identity"`
 	Grants     []access.Grant `json:"grants"`
 	TTLSeconds int            `json:"ttl_seconds"`
+	// MaxUses is how many joins the token allows; default 0, no limit.
+	MaxUses int `json:"max_uses"`
 }
 
 type tokenView struct {
@@ -212,9 +235,14 @@ type tokenView struct {
 	Identity  string         `json:"identity"`
 	Grants    []access.Grant `json:"grants"`
 	ExpiresAt string         `json:"expires_at"`
+	MaxUses   int            `json:"max_uses,omitempty"`
 }
 
-// issue mints a participant token for room.
+// maxUses bounds a token's max_uses.
+const maxUses = 1000
+
+// issue mints a participant token for room; when the room exists, the
+// token is bound to this instance of it.
 func (s *Server) issue(room string, req tokenRequest) (tokenView, error) {
 	if !idPattern.MatchString(req.Identity) {
 		return tokenView{}, badRequest("identity must be 1 to 128 letters, digits or ._~-")
@@ -228,8 +256,14 @@ func (s *Server) issue(room string, req tokenRequest) (tokenView, error) {
 	if len(req.Grants) == 0 {
 		return tokenView{}, badRequest("grants must name at least one of listen, speak, moderate")
 	}
-	tok, c, err := s.tokens.Issue(access.Claims{Room: room, Identity: req.Identity, Grants: req.Grants},
-		s.now(), time.Duration(req.TTLSeconds)*time.Second)
+	if req.MaxUses < 0 || req.MaxUses > maxUses {
+		return tokenView{}, badRequest("max_uses must be 0 (no limit) to %d", maxUses)
+	}
+	claims := access.Claims{Room: room, Identity: req.Identity, Grants: req.Grants, MaxUses: req.MaxUses}
+	if rm, err := s.room(room); err == nil {
+		claims.Instance = rm.instance
+	}
+	tok, c, err := s.tokens.Issue(claims, s.now(), time.Duration(req.TTLSeconds)*time.Second)
 	if errors.Is(err, access.ErrInvalid) {
 		return tokenView{}, badRequest("%v", err)
 	}
@@ -237,7 +271,7 @@ func (s *Server) issue(room string, req tokenRequest) (tokenView, error) {
 		return tokenView{}, err
 	}
 	return tokenView{Token: tok, ID: c.ID, Room: c.Room, Identity: c.Identity, Grants: c.Grants,
-		ExpiresAt: c.ExpiresAt.UTC().Format(time.RFC3339)}, nil
+		ExpiresAt: c.ExpiresAt.UTC().Format(time.RFC3339), MaxUses: c.MaxUses}, nil
 }
 
 // postToken issues a participant token (admin).
@@ -270,6 +304,9 @@ type inviteRequest struct {
 	ID         string `json:"id"`
 	Role       string `json:"role"`
 	TTLSeconds int    `json:"ttl_seconds"`
+	// MaxUses is how many joins the invite allows; default 1 (absent),
+	// 0: no limit until it expires.
+	MaxUses *int `json:"max_uses"`
 }
 
 // postInvite issues a participant token with the grants of a role
@@ -288,14 +325,18 @@ func (s *Server) postInvite(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "role must be speaker, listener or moderator")
 		return
 	}
-	v, err := s.issue(rm.ID(), tokenRequest{Identity: req.ID, Grants: grants, TTLSeconds: req.TTLSeconds})
+	uses := 1
+	if req.MaxUses != nil {
+		uses = *req.MaxUses
+	}
+	v, err := s.issue(rm.ID(), tokenRequest{Identity: req.ID, Grants: grants, TTLSeconds: req.TTLSeconds, MaxUses: uses})
 	if err != nil {
 		writeErr(w, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{
 		"invite": v.Token, "token": v.Token, "token_id": v.ID, "room": v.Room, "id": v.Identity,
-		"role": req.Role, "grants": v.Grants, "expires_at": v.ExpiresAt,
+		"role": req.Role, "grants": v.Grants, "expires_at": v.ExpiresAt, "max_uses": v.MaxUses,
 	})
 }
 

@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -93,7 +94,12 @@ type eventStats struct {
 	dropped     atomic.Uint64 // events cut-off streams missed
 	cut         atomic.Uint64 // streams cut off for falling behind
 	subscribers atomic.Int64
+	limit       int64 // subscribers at most, every room (Config.MaxEventStreams)
 }
+
+// errStreamsFull: a room or the server has as many event streams as it
+// takes (503 with Retry-After).
+var errStreamsFull = errors.New("too many event streams")
 
 // collectors export the counters to Prometheus: no room label, since the
 // counts outlive rooms.
@@ -124,6 +130,7 @@ type hub struct {
 	backlog []eventView // the latest events, a ring: oldest at start once full
 	start   int
 	size    int // the backlog's capacity
+	limit   int // subscribers at most (Config.MaxRoomEventStreams)
 	stats   *eventStats
 }
 
@@ -133,13 +140,14 @@ type subscriber struct {
 	wake chan struct{}
 }
 
-// newHub makes a room's hub keeping the last size events, counting in
-// stats.
-func newHub(size int, stats *eventStats) *hub {
+// newHub makes a room's hub keeping the last size events, with at most
+// limit subscribers, counting in stats.
+func newHub(size, limit int, stats *eventStats) *hub {
 	return &hub{
 		subs:  map[*subscriber]struct{}{},
 		last:  uint64(time.Now().UnixMicro()),
 		size:  size,
+		limit: limit,
 		stats: stats,
 	}
 }
@@ -170,16 +178,23 @@ func (h *hub) wakeLocked() {
 
 // follow subscribes a stream to the room's events; last is the latest
 // event's id, which a snapshot taken from now on reflects.
-func (h *hub) follow() (sub *subscriber, last uint64) {
+// Past the room's or the server's limit of streams it is errStreamsFull.
+func (h *hub) follow() (sub *subscriber, last uint64, err error) {
 	sub = &subscriber{wake: make(chan struct{}, 1)}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if len(h.subs) >= h.limit {
+		return nil, 0, fmt.Errorf("%w: the room has %d, its most", errStreamsFull, h.limit)
+	}
+	if n := h.stats.subscribers.Add(1); n > h.stats.limit {
+		h.stats.subscribers.Add(-1)
+		return nil, 0, fmt.Errorf("%w: the server has %d, its most", errStreamsFull, h.stats.limit)
+	}
 	h.subs[sub] = struct{}{}
-	h.stats.subscribers.Add(1)
 	if h.closed {
 		sub.wake <- struct{}{}
 	}
-	return sub, h.last
+	return sub, h.last, nil
 }
 
 // unfollow ends a subscription.
@@ -242,7 +257,11 @@ func lastEventID(r *http.Request) (id uint64, ok bool) {
 // every Config.EventHeartbeat.
 func (s *Server) serveEvents(w http.ResponseWriter, req *http.Request, r *room) {
 	rc := http.NewResponseController(w)
-	sub, cursor := r.hub.follow()
+	sub, cursor, err := r.hub.follow()
+	if err != nil {
+		writeErr(w, s.admit.count(err))
+		return
+	}
 	defer r.hub.unfollow(sub)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")

@@ -9,8 +9,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -116,7 +120,7 @@ func (s *Server) routes() http.Handler {
 func (s *Server) guard(rt route) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if r.Body != nil {
-			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+			defer s.limitBody(w, r)()
 		}
 		if rt.auth != authNone {
 			p, err := s.authenticate(r, rt.auth == authCookie)
@@ -243,8 +247,14 @@ func (s *Server) postParticipant(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
+	undo, err := s.useToken(p)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
 	v, err := s.join(rm, req)
 	if err != nil {
+		undo()
 		writeErr(w, err)
 		return
 	}
@@ -409,17 +419,64 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	if err == nil {
 		return true
 	}
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is over %d bytes", tooBig.Limit))
-		return false
-	}
 	if errors.Is(err, io.EOF) {
 		err = errors.New("body is empty")
 	}
-	writeError(w, http.StatusBadRequest, "bad JSON: "+err.Error())
+	writeBodyError(w, err, "bad JSON: ")
 	return false
 }
+
+// writeBodyError answers a request whose body could not be read or
+// parsed: 413 over MaxBodyBytes, 408 past BodyTimeout, else 400 with
+// what said first.
+func writeBodyError(w http.ResponseWriter, err error, what string) {
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is over %d bytes", tooBig.Limit))
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		w.Header().Set("Connection", "close")
+		writeError(w, http.StatusRequestTimeout, "the body did not arrive in time")
+	default:
+		writeError(w, http.StatusBadRequest, what+err.Error())
+	}
+}
+
+// limitBody bounds r's body to Config.MaxBodyBytes and the time to read
+// it to Config.BodyTimeout: a deadline on the connection, cleared once
+// the body is read or by the returned func (the handler's end). It is not
+// http.Server.ReadTimeout, which would also cut event streams.
+func (s *Server) limitBody(w http.ResponseWriter, r *http.Request) (clear func()) {
+	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+	if r.ContentLength == 0 {
+		return func() {}
+	}
+	rc := http.NewResponseController(w)
+	if rc.SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout)) != nil {
+		return func() {}
+	}
+	b := &deadlineBody{ReadCloser: r.Body, rc: rc}
+	r.Body = b
+	return b.clear
+}
+
+// deadlineBody clears the connection's read deadline once its body has
+// been read to the end or failed.
+type deadlineBody struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	once sync.Once
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil {
+		b.clear()
+	}
+	return n, err
+}
+
+func (b *deadlineBody) clear() { b.once.Do(func() { _ = b.rc.SetReadDeadline(time.Time{}) }) }
 
 // writeErr maps an error to its status code.
 func writeErr(w http.ResponseWriter, err error) {
@@ -434,21 +491,27 @@ func writeErr(w http.ResponseWriter, err error) {
 		w.Header().Set("WWW-Authenticate", challenge)
 	case errors.Is(err, errForbidden), errors.Is(err, errBanned):
 		status = http.StatusForbidden
-	case errors.Is(err, access.ErrFull):
+	case errors.Is(err, errJoinRate):
+		status = http.StatusTooManyRequests
+	case errors.Is(err, access.ErrFull), errors.Is(err, engine.ErrTooManyRooms), errors.Is(err, engine.ErrEngineFull),
+		errors.Is(err, engine.ErrOverloaded), errors.Is(err, errStreamsFull):
 		status = http.StatusServiceUnavailable
 	case errors.Is(err, errBadRequest), errors.Is(err, engine.ErrBadID), errors.Is(err, engine.ErrBadRole),
-		errors.Is(err, webrtc.ErrBadOffer):
+		errors.Is(err, webrtc.ErrBadOffer), errors.Is(err, rtpudp.ErrBadAddr), errors.Is(err, rtpudp.ErrOwnAddr):
 		status = http.StatusBadRequest
 	case errors.Is(err, engine.ErrNoRoom), errors.Is(err, engine.ErrNoParticipant), errors.Is(err, engine.ErrLeft),
 		errors.Is(err, errNoWebRTC):
 		status = http.StatusNotFound
 	case errors.Is(err, engine.ErrRoomExists), errors.Is(err, engine.ErrParticipantExists),
-		errors.Is(err, rtpudp.ErrAddrTaken), errors.Is(err, engine.ErrStageFull),
+		errors.Is(err, rtpudp.ErrAddrTaken), errors.Is(err, engine.ErrStageFull), errors.Is(err, engine.ErrRoomFull),
 		errors.Is(err, engine.ErrRoomClosed):
 		status = http.StatusConflict
 	case errors.Is(err, errDraining), errors.Is(err, engine.ErrEngineClosed), errors.Is(err, rtpudp.ErrClosed),
 		errors.Is(err, webrtc.ErrClosed), errors.Is(err, context.DeadlineExceeded):
 		status = http.StatusServiceUnavailable
+	}
+	if n := retryAfterSeconds(err); n > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(n))
 	}
 	writeError(w, status, err.Error())
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -41,22 +42,29 @@ func (s *Server) createRoom(req createRoomRequest) (*room, error) {
 	case !idPattern.MatchString(req.ID):
 		return nil, badRequest("room id must be 1 to 128 letters, digits or ._~-")
 	case req.MaxSpeakers < 0 || req.MaxSpeakers > 1000:
-		return nil, badRequest("max_speakers must be 0 (no limit) to 1000")
+		return nil, badRequest("max_speakers must be 0 (the server's default, %d) to 1000", s.cfg.MaxSpeakers)
 	case req.TopN < 0 || req.TopN > 16:
 		return nil, badRequest("top_n must be 0 (default 4) to 16")
 	}
-	r := &room{batch: s.udp.NewBatch(), hub: newHub(s.cfg.EventBacklog, &s.events)}
+	if req.MaxSpeakers == 0 {
+		req.MaxSpeakers = s.cfg.MaxSpeakers
+	}
+	var nonce [12]byte
+	_, _ = rand.Read(nonce[:])
+	r := &room{batch: s.udp.NewBatch(), hub: newHub(s.cfg.EventBacklog, s.cfg.MaxRoomEventStreams, &s.events),
+		instance: base64.RawURLEncoding.EncodeToString(nonce[:])}
 	sr, err := s.sessions.NewRoom(req.ID, engine.RoomConfig{
-		InviteOnly:  req.InviteOnly,
-		MaxSpeakers: req.MaxSpeakers,
-		TopN:        req.TopN,
-		NoDTX:       req.NoDTX,
-		Send:        r.batch.SendPart, // split across workers for large rooms, outside the room's lock
-		AfterTick:   r.batch.Flush,
-		OnEvent:     func(e engine.Event) { s.onEvent(r, e) },
+		InviteOnly:      req.InviteOnly,
+		MaxSpeakers:     req.MaxSpeakers,
+		MaxParticipants: s.cfg.MaxRoomParticipants,
+		TopN:            req.TopN,
+		NoDTX:           req.NoDTX,
+		Send:            r.batch.SendPart, // split across workers for large rooms, outside the room's lock
+		AfterTick:       r.batch.Flush,
+		OnEvent:         func(e engine.Event) { s.onEvent(r, e) },
 	})
 	if err != nil {
-		return nil, err
+		return nil, s.admit.count(err)
 	}
 	r.Room = sr
 	s.mu.Lock()
@@ -155,7 +163,7 @@ type participantView struct {
 // join validates a join request, declares the client's address to the
 // transport and adds the participant to the room.
 func (s *Server) join(r *room, req joinRequest) (participantView, error) {
-	role, err := s.checkJoin(req.ID, req.Role)
+	role, err := s.checkJoin(r, req.ID, req.Role)
 	if err != nil {
 		return participantView{}, err
 	}
@@ -202,7 +210,7 @@ func (s *Server) join(r *room, req joinRequest) (participantView, error) {
 		AudioLevelExtID: uint8(req.RTP.AudioLevelExtID)}, peer)
 	if err != nil {
 		_ = peer.Close()
-		return participantView{}, err
+		return participantView{}, s.admit.count(err)
 	}
 	v := r.view(m.Participant())
 	v.PayloadType = pt
@@ -227,8 +235,9 @@ func (s *Server) addLatchingPeer(r *room) (*rtpudp.Peer, uint32, error) {
 	}
 }
 
-// checkJoin refuses a join while draining or with a bad id or role.
-func (s *Server) checkJoin(id, role string) (engine.Role, error) {
+// checkJoin refuses a join to rm while draining, with a bad id or role,
+// or past the join rate or the room's cap.
+func (s *Server) checkJoin(rm *room, id, role string) (engine.Role, error) {
 	if s.draining.Load() {
 		return 0, errDraining
 	}
@@ -239,16 +248,14 @@ func (s *Server) checkJoin(id, role string) (engine.Role, error) {
 	if err != nil {
 		return 0, badRequest("role must be speaker, listener or moderator")
 	}
-	return r, nil
+	return r, s.checkCaps(rm)
 }
 
-// parseClientAddr accepts a concrete ip:port, not a wildcard or port 0.
+// parseClientAddr parses an ip:port; the transport refuses (and counts)
+// the addresses no client can rightly have.
 func parseClientAddr(s string) (netip.AddrPort, bool) {
 	a, err := netip.ParseAddrPort(s)
-	if err != nil || a.Port() == 0 || a.Addr().IsUnspecified() || a.Addr().IsMulticast() {
-		return netip.AddrPort{}, false
-	}
-	return a, true
+	return a, err == nil
 }
 
 // view is a participant as the API shows it.

@@ -48,6 +48,18 @@ type Config struct {
 	// negative: no ban.
 	KickBan      time.Duration
 	MaxBodyBytes int64 // default 64 KiB
+	// BodyTimeout bounds the time to read a request's body (a slow client
+	// holding a connection open), answered 408; default 10 s. Event
+	// streams have no body and are not cut.
+	BodyTimeout time.Duration
+	// WriteTimeout bounds the time to write an answer, from the request's
+	// start (a client that does not read); default 30 s. Event streams
+	// have their own deadline per write, 30 s, beside heartbeats.
+	WriteTimeout time.Duration
+	// MaxConns bounds the API's open connections; past it a connection
+	// gets 503 at once and is closed (counted in
+	// handsup_http_connections_refused_total); default 10,000.
+	MaxConns int
 	// HTTPIdleTimeout closes a keep-alive connection idle this long, so
 	// that idle clients cannot hold the server's file descriptors;
 	// default 30 s.
@@ -55,6 +67,27 @@ type Config struct {
 	Pprof           bool   // serve /debug/pprof, to the admin token only
 	DemoRoom        string // create this open room at start
 	Workers         int    // engine workers; default GOMAXPROCS
+
+	// Admission control: past a cap a new room or join is refused with a
+	// clear status and counted (handsup_admission_refused_total), so that
+	// one room, one crowd or a join storm cannot degrade every room.
+	MaxRooms            int // rooms at most (503); default 1000
+	MaxParticipants     int // participants in every room at most (503); default 10,000
+	MaxRoomParticipants int // a room's members at most, listeners included (409); default 5,000
+	// MaxSpeakers is a room's stage (speakers and moderators) when its
+	// request sets no max_speakers (409 past it); default 100.
+	MaxSpeakers int
+	JoinRate    float64 // joins a second, every room and transport (429 with Retry-After); default 50
+	JoinBurst   int     // joins at once before JoinRate applies; default 100
+	// MaxTickLoad refuses new rooms and joins (503) while the engine's
+	// smoothed tick time is above this share of its 20 ms tick
+	// (engine.Config.MaxTickLoad); default 0, off.
+	MaxTickLoad float64
+	// MaxEventStreams and MaxRoomEventStreams bound the open event
+	// streams of the server and of a room (503 with Retry-After past
+	// either); default 10,000 and 5,000.
+	MaxEventStreams, MaxRoomEventStreams int
+
 	// SRInterval is how long the server takes to send a sender report on
 	// every output stream once; default 5 s.
 	SRInterval time.Duration
@@ -111,6 +144,39 @@ func (c Config) withDefaults() (Config, error) {
 	if c.HTTPIdleTimeout <= 0 {
 		c.HTTPIdleTimeout = 30 * time.Second
 	}
+	if c.MaxRooms <= 0 {
+		c.MaxRooms = 1000
+	}
+	if c.MaxParticipants <= 0 {
+		c.MaxParticipants = 10_000
+	}
+	if c.MaxRoomParticipants <= 0 {
+		c.MaxRoomParticipants = 5000
+	}
+	if c.MaxSpeakers <= 0 {
+		c.MaxSpeakers = 100
+	}
+	if c.JoinRate <= 0 {
+		c.JoinRate = 50
+	}
+	if c.JoinBurst <= 0 {
+		c.JoinBurst = 100
+	}
+	if c.MaxEventStreams <= 0 {
+		c.MaxEventStreams = 10_000
+	}
+	if c.MaxRoomEventStreams <= 0 {
+		c.MaxRoomEventStreams = 5000
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 30 * time.Second
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = 10_000
+	}
+	if c.BodyTimeout <= 0 {
+		c.BodyTimeout = 10 * time.Second
+	}
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = 64 << 10
 	}
@@ -159,8 +225,10 @@ type Server struct {
 	reg      *prometheus.Registry
 	metrics  *metrics.Collector
 	tokens   *access.Authority
+	admit    *admission
 	events   eventStats // every room's event streams
 	httpLn   net.Listener
+	conns    *connLimit // httpLn with its cap
 	http     *http.Server
 
 	mu    sync.Mutex
@@ -176,6 +244,9 @@ type room struct {
 	*session.Room
 	batch *rtpudp.Batch
 	hub   *hub
+	// instance tells this room from an earlier one of the same id: the
+	// tokens and invites issued for it carry it ("rin").
+	instance string
 }
 
 // New opens the sockets; Run serves.
@@ -199,24 +270,39 @@ func New(cfg Config) (*Server, error) {
 		log:    cfg.Logger,
 		reg:    prometheus.NewRegistry(),
 		tokens: tokens,
+		admit:  newAdmission(cfg.JoinRate, cfg.JoinBurst),
+		events: eventStats{limit: int64(cfg.MaxEventStreams)},
 		rooms:  map[string]*room{},
 	}
-	s.udp, err = rtpudp.Listen(rtpudp.Config{Addr: cfg.RTPAddr, NoRTCPPort: cfg.NoRTCPPort, Logger: cfg.Logger})
-	if err != nil {
-		return nil, err
-	}
+	// WebRTC listens first, so that the plain-RTP transport refuses its
+	// socket as a participant's address too.
+	var reserved []netip.AddrPort
 	if cfg.WebRTC.UDPAddr != "" {
 		wc := cfg.WebRTC
 		wc.OnFailed = func(p *webrtc.Peer) { s.kickPeer(p, session.ReasonTimeout) }
 		wc.OnClosed = func(p *webrtc.Peer) { s.kickPeer(p, engine.ReasonLeft) }
 		if s.webrtc, err = webrtc.Listen(wc); err != nil {
-			_ = s.udp.Close()
 			return nil, err
 		}
+		reserved = append(reserved, s.webrtc.UDPAddr())
+	}
+	if pub, err := netip.ParseAddrPort(cfg.PublicRTPAddr); err == nil {
+		reserved = append(reserved, pub) // behind a NAT, it leads back here
+	}
+	s.udp, err = rtpudp.Listen(rtpudp.Config{Addr: cfg.RTPAddr, NoRTCPPort: cfg.NoRTCPPort, Logger: cfg.Logger,
+		Reserved: reserved})
+	if err != nil {
+		if s.webrtc != nil {
+			_ = s.webrtc.Close()
+		}
+		return nil, err
 	}
 	var collector *metrics.Collector
 	s.eng = engine.New(engine.Config{
-		Workers: cfg.Workers,
+		Workers:         cfg.Workers,
+		MaxRooms:        cfg.MaxRooms,
+		MaxParticipants: cfg.MaxParticipants,
+		MaxTickLoad:     cfg.MaxTickLoad,
 		OnTick: func(d time.Duration) {
 			if collector != nil {
 				collector.ObserveTick(d)
@@ -236,6 +322,7 @@ func New(cfg Config) (*Server, error) {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.reg.MustRegister(s.events.collectors()...)
+	s.reg.MustRegister(s.admit.collector())
 	s.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "handsup_ready",
 		Help: "1 while the server serves and is not shutting down (when /readyz answers 200), else 0.",
@@ -254,8 +341,12 @@ func New(cfg Config) (*Server, error) {
 		s.closeAll()
 		return nil, fmt.Errorf("http listen %s: %w", cfg.HTTPAddr, err)
 	}
+	s.conns = &connLimit{Listener: s.httpLn, max: int64(cfg.MaxConns)}
+	s.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "handsup_http_connections_refused_total",
+		Help: "API connections answered 503 and closed at once: the server had -max-conns open."},
+		func() float64 { return float64(s.conns.refused.Load()) }))
 	s.http = &http.Server{
-		Handler:           instrumentHTTP(s.reg, s.routes()),
+		Handler:           s.writeDeadline(instrumentHTTP(s.reg, s.routes())),
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       cfg.HTTPIdleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
@@ -305,7 +396,7 @@ func (s *Server) Run(ctx context.Context) error {
 	defer stopReports()
 	go func() { _ = s.sessions.Run(reports) }()
 	go func() {
-		if err := s.http.Serve(s.httpLn); !errors.Is(err, http.ErrServerClosed) {
+		if err := s.http.Serve(s.conns); !errors.Is(err, http.ErrServerClosed) {
 			errs <- err
 		}
 	}()

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -59,8 +58,14 @@ func (s *Server) postWebRTC(w http.ResponseWriter, r *http.Request, role string)
 	if !ok {
 		return
 	}
+	undo, err := s.useToken(p)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
 	answer, err := s.joinWebRTC(r.Context(), rm, id, role, offer)
 	if err != nil {
+		undo()
 		writeErr(w, err)
 		return
 	}
@@ -92,12 +97,7 @@ func isSDP(r *http.Request) bool { return bodyType(r) == sdpType }
 func readOffer(w http.ResponseWriter, r *http.Request) (string, bool) {
 	offer, err := io.ReadAll(r.Body)
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is over %d bytes", tooBig.Limit))
-		} else {
-			writeError(w, http.StatusBadRequest, "reading the offer: "+err.Error())
-		}
+		writeBodyError(w, err, "reading the offer: ")
 		return "", false
 	}
 	return string(offer), true
@@ -148,7 +148,7 @@ func (s *Server) renegotiate(w http.ResponseWriter, r *http.Request, rm *room, p
 // joinWebRTC answers the offer and joins the participant with the
 // negotiated SSRC and payload type.
 func (s *Server) joinWebRTC(ctx context.Context, r *room, id, roleName, offer string) (string, error) {
-	role, err := s.checkJoin(id, roleName)
+	role, err := s.checkJoin(r, id, roleName)
 	if err != nil {
 		return "", err
 	}
@@ -165,7 +165,7 @@ func (s *Server) joinWebRTC(ctx context.Context, r *room, id, roleName, offer st
 	peer.Configure(&cfg)
 	if _, err := r.Join(id, cfg, peer); err != nil {
 		_ = peer.Close()
-		return "", err
+		return "", s.admit.count(err)
 	}
 	return answer, nil
 }
