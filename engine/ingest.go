@@ -124,6 +124,8 @@ func (p *Participant) WriteRTP(buf []byte) error {
 		c.dropped[DropBadOpus].Add(1)
 	case jitter.Overflow:
 		c.dropped[DropOverflow].Add(1)
+	case jitter.Outlier:
+		c.dropped[DropOutlier].Add(1)
 	default:
 		return nil
 	}

@@ -19,12 +19,16 @@ const (
 	DropLate                          // arrived after its play-out time
 	DropBadOpus                       // RTP was fine, the Opus payload was not
 	DropOverflow                      // the jitter buffer was full
+	// DropOutlier: far from the stream (sequence number or timestamp) and
+	// held aside; counted when it arrives, whether or not the next
+	// packet then confirms the stream moved to it.
+	DropOutlier
 	numDropReasons
 )
 
 var dropReasonNames = [numDropReasons]string{
 	"malformed", "payload_type", "not_speaker", "left",
-	"duplicate", "late", "bad_opus", "overflow",
+	"duplicate", "late", "bad_opus", "overflow", "outlier",
 }
 
 func (d DropReason) String() string {

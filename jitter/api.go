@@ -48,4 +48,10 @@ type Config struct {
 	// stream; default 3 s. A sender's pause that long restarts the buffer
 	// too, which costs nothing: it was empty.
 	ResetJump time.Duration
+	// SuspectJump is how far a packet's timestamp may be from the
+	// stream's, beyond what its sequence number explains, before the
+	// packet is held aside until the next one confirms the jump (see
+	// Outlier); default 1 s. The first packet after a longer DTX pause
+	// waits for the second.
+	SuspectJump time.Duration
 }

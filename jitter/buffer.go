@@ -29,9 +29,16 @@ const (
 	// Overflow: the buffer was full; the packet is buffered and the oldest
 	// buffered packet was dropped to make room.
 	Overflow
+	// Outlier: the packet is far from the stream (its sequence number, or
+	// a timestamp jump its sequence number does not explain) and is held
+	// aside: it moves nothing and counts in no loss. The next packet
+	// decides: if it follows the held one, the stream moved (a sender's
+	// restart, or a long pause) and both play; if it follows the stream,
+	// the held packet was a stray and is dropped (Stats.PacketsOutlier).
+	Outlier
 )
 
-var resultNames = [...]string{"accepted", "reset", "duplicate", "late", "malformed", "overflow"}
+var resultNames = [...]string{"accepted", "reset", "duplicate", "late", "malformed", "overflow", "outlier"}
 
 func (r PushResult) String() string {
 	if int(r) < len(resultNames) {
@@ -160,16 +167,34 @@ type Buffer struct {
 
 	stats      Stats
 	lostBefore int64 // packets lost in earlier streams (before resets)
+
+	// A packet far from the stream, held aside until the next one says
+	// whether the stream moved to it (see Outlier).
+	aside heldAside
+}
+
+// heldAside is a packet far from the stream, kept until the next packet.
+type heldAside struct {
+	ok      bool
+	hdr     rtp.Header
+	arrival time.Time
+	n       int
+	payload [codec.MaxPacketBytes]byte
 }
 
 // Stats are the buffer's counters, named after W3C webrtc-stats
 // (RTCInboundRtpStreamStats). Counters are cumulative over resets.
 type Stats struct {
-	PacketsReceived   uint64  // packets pushed, not counting malformed ones
-	PacketsLost       int64   // expected minus received, as in RTCP
-	PacketsDiscarded  uint64  // late, or dropped for room (overflow)
-	PacketsDuplicated uint64  // received more than once; dropped
-	Jitter            float64 // RFC 3550 interarrival jitter, seconds
+	PacketsReceived   uint64 // packets pushed, not counting malformed ones
+	PacketsLost       int64  // expected minus received, as in RTCP
+	PacketsDiscarded  uint64 // late, or dropped for room (overflow)
+	PacketsDuplicated uint64 // received more than once; dropped
+	// PacketsOutlier counts packets far from the stream that the next
+	// packet did not follow (a stray copy, a spoofed or corrupted
+	// sequence number or timestamp): dropped, and not in PacketsReceived
+	// or PacketsLost.
+	PacketsOutlier uint64
+	Jitter         float64 // RFC 3550 interarrival jitter, seconds
 	// JitterBufferDelay is the sum over emitted samples of the time each
 	// spent buffered, in seconds; divide by JitterBufferEmittedCount.
 	JitterBufferDelay float64
@@ -244,6 +269,9 @@ func (c Config) withDefaults() Config {
 	if c.ResetJump <= 0 {
 		c.ResetJump = 3 * time.Second
 	}
+	if c.SuspectJump <= 0 {
+		c.SuspectJump = time.Second
+	}
 	return c
 }
 
@@ -257,8 +285,7 @@ func samplesToDur(n int64) time.Duration { return time.Duration(n) * time.Second
 // Push buffers one packet that arrived at the given time. It does not keep
 // pkt or its payload.
 func (b *Buffer) Push(pkt *rtp.Packet, arrival time.Time) PushResult {
-	samples, err := codec.PacketSamples(pkt.Payload)
-	if err != nil || len(pkt.Payload) > codec.MaxPacketBytes {
+	if _, err := codec.PacketSamples(pkt.Payload); err != nil || len(pkt.Payload) > codec.MaxPacketBytes {
 		return Malformed
 	}
 	b.mu.Lock()
@@ -266,8 +293,69 @@ func (b *Buffer) Push(pkt *rtp.Packet, arrival time.Time) PushResult {
 	if !b.haveEpoch {
 		b.epoch, b.haveEpoch = arrival, true
 	}
-	at := arrival.Sub(b.epoch)
+	if b.streamInit && pkt.SSRC == b.ssrc {
+		seq, ts := b.unwrapLocked(pkt)
+		if b.farLocked(seq, ts) {
+			h := &b.aside
+			if !h.ok || !follows(pkt, &h.hdr) {
+				if h.ok {
+					b.stats.PacketsOutlier++ // the one held before: nothing followed it
+				}
+				h.ok, h.hdr, h.arrival = true, pkt.Header, arrival
+				h.n = copy(h.payload[:], pkt.Payload)
+				return Outlier
+			}
+		}
+		if h := &b.aside; h.ok {
+			h.ok = false
+			if follows(pkt, &h.hdr) {
+				// The stream moved to the held packet: take it first.
+				held := rtp.Packet{Header: h.hdr, Payload: h.payload[:h.n]}
+				r := b.pushLocked(&held, h.arrival)
+				if r2 := b.pushLocked(pkt, arrival); r2 != Accepted {
+					return r2
+				}
+				return r
+			}
+			b.stats.PacketsOutlier++
+		}
+	}
+	return b.pushLocked(pkt, arrival)
+}
 
+// follows reports whether pkt is the packet after h: the next sequence
+// number, and a timestamp at most 120 ms on.
+func follows(pkt *rtp.Packet, h *rtp.Header) bool {
+	d := int32(pkt.Timestamp - h.Timestamp)
+	return pkt.SequenceNumber == h.SequenceNumber+1 && d >= 0 && d <= int32(codec.MaxFrameSamples*2)
+}
+
+// farLocked reports whether a packet of the stream is far from it: a
+// sequence number more than maxSeqJump ahead or maxSeqBack behind, or a
+// timestamp more than SuspectJump beyond what the sequence numbers
+// explain (120 ms a packet), forward or back. A real move of the stream
+// (a restart, a long DTX pause) is confirmed by the next packet.
+func (b *Buffer) farLocked(seq, ts int64) bool {
+	ds, dt := seq-b.highSeq, ts-b.highTS
+	if ds > maxSeqJump || ds < -maxSeqBack {
+		return true
+	}
+	slack := int64(durToSamples(b.cfg.SuspectJump))
+	return dt > max(ds, 0)*int64(2*codec.MaxFrameSamples)+slack || dt < -(int64(2*codec.MaxFrameSamples)*max(-ds, 0)+slack)
+}
+
+// How far a sequence number may jump before the packet is held aside:
+// 100 ahead (2 s of 20 ms packets lost in a row), 1000 behind (older than
+// the 128 the buffer remembers is late; far older is another stream).
+const (
+	maxSeqJump = 100
+	maxSeqBack = 1000
+)
+
+// pushLocked buffers a packet Push let through (its payload valid Opus).
+func (b *Buffer) pushLocked(pkt *rtp.Packet, arrival time.Time) PushResult {
+	samples, _ := codec.PacketSamples(pkt.Payload)
+	at := arrival.Sub(b.epoch)
 	result := Accepted
 	if b.streamInit && pkt.SSRC != b.ssrc {
 		b.newStreamLocked()

@@ -538,7 +538,7 @@ func TestSSRCChange(t *testing.T) {
 }
 
 // 7. A timestamp jump beyond ResetJump starts a new stream; a smaller one
-// is a pause.
+// is a pause. Either is taken once the next packet confirms it.
 func TestTimestampJump(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -562,12 +562,17 @@ func TestTimestampJump(t *testing.T) {
 			}
 			s := newSim(t, jitter.Config{}, append(a, b...))
 			got := s.run(35 + int(max(tc.jump, 0)/tickDur))
+			// The first packet after the jump is held aside until the
+			// second one confirms it (a stray packet is not followed).
 			want := jitter.Accepted
 			if tc.reset {
 				want = jitter.Reset
 			}
-			if r := s.result(100); r != want {
-				t.Errorf("first packet after the jump: %v, want %v", r, want)
+			if r := s.result(100); r != jitter.Outlier {
+				t.Errorf("first packet after the jump: %v, want outlier (held aside)", r)
+			}
+			if r := s.result(101); r != want {
+				t.Errorf("second packet after the jump: %v, want %v", r, want)
 			}
 			// The new packets play, in order.
 			var ids []int
@@ -1196,5 +1201,89 @@ func BenchmarkJitterPushPop(b *testing.B) {
 	for range b.N {
 		pushPop(buf, pkt, i)
 		i++
+	}
+}
+
+// 7b. One packet far from the stream (issue 12: a sequence number 30,000
+// or 20,000 ahead with its timestamp in place, or a timestamp 2 s ahead
+// with its sequence number in place) is held aside and dropped when the
+// next packet follows the stream: nothing the stream sends is late
+// because of it, no loss is counted for it, and playout does not jump.
+func TestOutlierPacket(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		seq    uint16 // added to the stray copy's sequence number
+		ts     uint32 // added to its timestamp
+		takes  bool   // the stray takes a real packet's place (that one is lost)
+		lostTo int64
+	}{
+		{"sequence number +30000", 30000, 0, false, 0},
+		{"sequence number +20000, a stray copy", 20000, 0, false, 0},
+		{"timestamp +2 s", 0, 2 * 48000, true, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const n = 60
+			ps := stream(1, n, 0, 1000, 5000, 0)
+			stray := ps[20]
+			stray.seq += tc.seq
+			stray.ts += tc.ts
+			stray.payload = tagged(toc20, 500)
+			if tc.takes {
+				ps = without(ps, 20) // the stray carries #20's sequence number instead
+			}
+			s := newSim(t, jitter.Config{}, append(ps, stray))
+			got := s.run(n + 5)
+			if r := s.result(500); r != jitter.Outlier {
+				t.Errorf("the stray: %v, want outlier", r)
+			}
+			var ids []int
+			for _, o := range got {
+				if o.kind == jitter.Decode {
+					ids = append(ids, o.id)
+				}
+			}
+			var want []int
+			for i := range n {
+				if !(tc.takes && i == 20) {
+					want = append(want, i)
+				}
+			}
+			if !slices.Equal(ids, want) {
+				t.Errorf("decoded %v, want %v", ids, want)
+			}
+			st := s.b.Stats()
+			if st.PacketsOutlier != 1 || st.PacketsLost != tc.lostTo || st.PacketsDiscarded != 0 || st.Resets != 0 {
+				t.Errorf("outliers %d, lost %d, discarded %d, resets %d; want 1, %d, 0, 0",
+					st.PacketsOutlier, st.PacketsLost, st.PacketsDiscarded, st.Resets, tc.lostTo)
+			}
+		})
+	}
+}
+
+// 7c. A sender that restarts its stream (same SSRC, sequence numbers and
+// timestamps somewhere else): its first packet is held aside, its second
+// confirms the move, and the buffer starts the new stream with both.
+func TestStreamMovesWhenConfirmed(t *testing.T) {
+	a := stream(1, 10, 0, 100, 1_000_000, 0)
+	b := stream(1, 20, 100, 40000, 3_000_000_000, 10)
+	s := newSim(t, jitter.Config{}, append(a, b...))
+	got := s.run(40)
+	if r := s.result(100); r != jitter.Outlier {
+		t.Errorf("first packet of the restarted stream: %v, want outlier", r)
+	}
+	if r := s.result(101); r != jitter.Reset {
+		t.Errorf("second: %v, want reset", r)
+	}
+	var ids []int
+	for _, o := range got {
+		if o.kind == jitter.Decode && o.id >= 100 {
+			ids = append(ids, o.id)
+		}
+	}
+	if len(ids) != 20 || ids[0] != 100 || ids[19] != 119 {
+		t.Errorf("the new stream decoded %v, want 100..119", ids)
+	}
+	if st := s.b.Stats(); st.PacketsOutlier != 0 || st.Resets != 1 || st.PacketsLost != 0 {
+		t.Errorf("outliers %d, resets %d, lost %d; want 0, 1, 0", st.PacketsOutlier, st.Resets, st.PacketsLost)
 	}
 }
