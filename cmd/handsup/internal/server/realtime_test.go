@@ -36,8 +36,8 @@ var rtJitter = impair.Config{Delay: 60 * time.Millisecond, Jitter: 30 * time.Mil
 // jitter-60 scenarios score). A frame under signal.DroppedBelowDB was
 // dropped or concealed. The bounds are proportions and delays relative to
 // the clean room, which a loaded machine shifts alike; a run whose clean
-// room itself concealed (the machine, not the network, starved the
-// server) gives no verdict.
+// room itself concealed again and again (the machine, not the network,
+// starved the server) gives no verdict.
 func TestRealTimeJitterThroughTheRelay(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a real-time measurement of 22 s")
@@ -73,9 +73,12 @@ func TestRealTimeJitterThroughTheRelay(t *testing.T) {
 			p95 := rtJitter.Delay + time.Duration(1.645*float64(rtJitter.Jitter))
 			t.Logf("%s: %d of %d speech frames after 2 s dropped or concealed (%.2f%%); %+.1f ms added over the clean room (the profile's p95 delay %v); the clean room's speaker concealed %d samples in %d events",
 				p.name, bad, len(segs), 100*frac, ms(added), p95, clean.stats.ConcealedSamples, clean.stats.ConcealmentEvents)
-			// One concealment event is the end of the stream, after the
-			// speaker stopped; more in the clean room are the machine's.
-			if clean.stats.ConcealmentEvents > 1 || len(segs) < 500 {
+			// One concealment event in the clean room is the end of the
+			// stream, after the speaker stopped; more are the machine's
+			// (4–7 under -race beside two CPU hogs, when the impaired
+			// room still lost only 1.3–1.9% of its frames). Past 20 the
+			// machine starved the server: no verdict.
+			if clean.stats.ConcealmentEvents > 20 || len(segs) < 500 {
 				t.Skipf("%s: the clean room concealed %d times and %d frames were scored: the machine starved the server; no verdict", p.name, clean.stats.ConcealmentEvents, len(segs))
 			}
 			// The issue asks for 0.5% and p95 + 20 ms: measured in
