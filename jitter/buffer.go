@@ -285,7 +285,8 @@ func samplesToDur(n int64) time.Duration { return time.Duration(n) * time.Second
 // Push buffers one packet that arrived at the given time. It does not keep
 // pkt or its payload.
 func (b *Buffer) Push(pkt *rtp.Packet, arrival time.Time) PushResult {
-	if _, err := codec.PacketSamples(pkt.Payload); err != nil || len(pkt.Payload) > codec.MaxPacketBytes {
+	samples, err := codec.PacketSamples(pkt.Payload)
+	if err != nil || len(pkt.Payload) > codec.MaxPacketBytes {
 		return Malformed
 	}
 	b.mu.Lock()
@@ -311,8 +312,9 @@ func (b *Buffer) Push(pkt *rtp.Packet, arrival time.Time) PushResult {
 			if follows(pkt, &h.hdr) {
 				// The stream moved to the held packet: take it first.
 				held := rtp.Packet{Header: h.hdr, Payload: h.payload[:h.n]}
-				r := b.pushLocked(&held, h.arrival)
-				if r2 := b.pushLocked(pkt, arrival); r2 != Accepted {
+				heldSamples, _ := codec.PacketSamples(held.Payload) // valid: checked when it came
+				r := b.pushLocked(&held, h.arrival, heldSamples)
+				if r2 := b.pushLocked(pkt, arrival, samples); r2 != Accepted {
 					return r2
 				}
 				return r
@@ -320,7 +322,7 @@ func (b *Buffer) Push(pkt *rtp.Packet, arrival time.Time) PushResult {
 			b.stats.PacketsOutlier++
 		}
 	}
-	return b.pushLocked(pkt, arrival)
+	return b.pushLocked(pkt, arrival, samples)
 }
 
 // follows reports whether pkt is the packet after h: the next sequence
@@ -352,9 +354,9 @@ const (
 	maxSeqBack = 1000
 )
 
-// pushLocked buffers a packet Push let through (its payload valid Opus).
-func (b *Buffer) pushLocked(pkt *rtp.Packet, arrival time.Time) PushResult {
-	samples, _ := codec.PacketSamples(pkt.Payload)
+// pushLocked buffers a packet Push let through: its payload valid Opus
+// of the given duration.
+func (b *Buffer) pushLocked(pkt *rtp.Packet, arrival time.Time, samples int) PushResult {
 	at := arrival.Sub(b.epoch)
 	result := Accepted
 	if b.streamInit && pkt.SSRC != b.ssrc {
