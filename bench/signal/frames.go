@@ -40,6 +40,11 @@ func ScoreFrames(ref, heard []int16, guess, search, skip int) []Segment {
 	var segs []Segment
 	const block = codec.SampleRate / 2
 	for b := max(skip, segLen); b+block <= len(ref); b += block {
+		if b+lag+block+FrameSearch > len(heard) {
+			// heard ends before this half second could have come: a
+			// run that stopped, not frames dropped.
+			break
+		}
 		lo, hi := max(0, b+lag-BlockSearch), min(len(heard)-block, b+lag+BlockSearch)
 		if lo < hi {
 			if d, ok := BestFitLag(ref[b:b+block], heard[lo:hi+block], 0, hi-lo); ok {

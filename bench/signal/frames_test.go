@@ -74,3 +74,21 @@ func sig(x []int16) float64 {
 	}
 	return e
 }
+
+// A run stops at the same moment for both listeners, so the one further
+// behind has not heard the end yet: what it could not have heard is not
+// dropped.
+func TestScoreFramesStopsWhereHeardEnds(t *testing.T) {
+	const rate = codec.SampleRate
+	ref := make([]int16, 10*rate)
+	NewVoice(5).Fill(ref)
+	late := 120 * rate / 1000
+	heard := append(make([]int16, late), ref[:len(ref)-late]...)
+	segs := ScoreFrames(ref, heard, 0, 300*rate/1000, rate)
+	if len(segs) < 200 {
+		t.Fatalf("%d frames scored", len(segs))
+	}
+	if n := DroppedFrames(segs); n != 0 {
+		t.Errorf("%d frames counted dropped in audio that was all there, up to where it stopped", n)
+	}
+}
