@@ -236,6 +236,9 @@ func runRealTime(t *testing.T, name string, up impair.Config, pkts [][]byte) (cl
 			if j := sp.Stats().Jitter; j != nil {
 				logJitter(t, name, sec, j)
 			}
+			if es := ts.s.eng.Stats(); es.Overruns+es.Skipped > 0 {
+				t.Logf("%s t=%2ds: the engine's ticks so far: %d late, %d skipped", name, sec, es.Overruns, es.Skipped)
+			}
 		}
 	}()
 
@@ -260,6 +263,8 @@ func runRealTime(t *testing.T, name string, up impair.Config, pkts [][]byte) (cl
 	if j := csp.Stats().Jitter; j != nil {
 		clean.stats = *j
 	}
+	es := ts.s.eng.Stats()
+	t.Logf("%s: the engine ran %d ticks, %d of them late (run at once), %d skipped", name, es.Ticks, es.Overruns, es.Skipped)
 	got.heard, got.at = heardByTimestamp(t, lis)
 	clean.heard, clean.at = heardByTimestamp(t, clis)
 	return clean, got
