@@ -154,7 +154,9 @@ func machineFrames(segs, machine []signal.Segment) int {
 }
 
 // logDropped logs where the dropped frames lie in the clean room's audio
-// (seconds, SNR), the first 40: a burst of late packets shows as a run.
+// (seconds, SNR, and the lag at which the scorer placed them), the first
+// 40: a burst of late packets shows as a run, a misplaced frame as a lag
+// unlike its neighbours'.
 func logDropped(t *testing.T, name string, segs []signal.Segment) {
 	var b strings.Builder
 	n := 0
@@ -163,7 +165,7 @@ func logDropped(t *testing.T, name string, segs []signal.Segment) {
 			continue
 		}
 		if n++; n <= 40 {
-			fmt.Fprintf(&b, " %.2fs(%.0fdB)", float64(s.Start)/codec.SampleRate, s.SNR)
+			fmt.Fprintf(&b, " %.2fs(%.0fdB,%+.0fms)", float64(s.Start)/codec.SampleRate, s.SNR, float64(s.Lag)*1000/codec.SampleRate)
 		}
 	}
 	if n > 0 {
