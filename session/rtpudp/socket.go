@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"unsafe"
 
+	"github.com/handsup-audio/handsup/session/internal/mmsg"
 	"golang.org/x/sys/unix"
 )
 
@@ -130,14 +131,14 @@ func addrPort(sa unix.Sockaddr) netip.AddrPort {
 
 var errSocketClosed = errors.New("rtpudp: socket closed")
 
-// sendTo sends one datagram now.
-func (s *socket) sendTo(pkt []byte, to netip.AddrPort) error {
+// sendTo sends one datagram now to a prepared destination.
+func (s *socket) sendTo(pkt []byte, to *mmsg.Addr) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed.Load() {
 		return errSocketClosed
 	}
-	return unix.Sendto(s.fd, pkt, 0, sockaddr(to, s.family))
+	return mmsg.SendTo(s.fd, s.family == unix.AF_INET6, to, pkt)
 }
 
 // use runs fn with fd open, or returns false if the socket is closed.

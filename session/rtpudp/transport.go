@@ -528,6 +528,13 @@ func (t *Transport) WriteTo(pkt []byte, to netip.AddrPort) error {
 	if !to.IsValid() {
 		return errNotLatched
 	}
+	var a mmsg.Addr
+	a.Set(to)
+	return t.writeTo(pkt, &a)
+}
+
+// writeTo sends one datagram at once to a prepared destination.
+func (t *Transport) writeTo(pkt []byte, to *mmsg.Addr) error {
 	err := t.sock.sendTo(pkt, to)
 	if err != nil {
 		t.stats.sendErrors.Add(1)
@@ -574,10 +581,14 @@ func (p *Peer) Bind(r session.Receiver) {
 
 // WriteRTCP sends one RTCP packet to the peer at once, outside the batch.
 func (p *Peer) WriteRTCP(pkt []byte) error {
+	a := p.dst.Load() // SendTo, prepared
+	if a == nil {
+		return errNotLatched
+	}
 	if !p.consent() {
 		return nil
 	}
-	return p.t.WriteTo(pkt, p.SendTo())
+	return p.t.writeTo(pkt, a)
 }
 
 // consent reports whether a packet may go to the peer's receive address:
