@@ -328,6 +328,13 @@ func (e *Engine) Run(ctx context.Context) error {
 	<-timer.C
 	next := time.Now()
 	for {
+		// The timer readied this goroutine as its P's next to run, which
+		// inherits the P's time slice: to the runtime's monitor thread
+		// the P looks as if it had run one goroutine since the last tick,
+		// 20 ms, and it takes the P away in the tick's first cgo call
+		// (a decode), then polls every 20 µs for a millisecond. Yielding
+		// once starts a slice of its own.
+		runtime.Gosched()
 		start := time.Now()
 		e.Tick()
 		if e.cfg.OnTick != nil {

@@ -65,9 +65,12 @@ type RoomConfig struct {
 	Send func(part, parts int)
 	// SendSplit is how many sinks one part of Send takes: a room of more
 	// is split in parts (as many as it takes, at most one per worker);
-	// default 4000, about 8 ms of sendmmsg on one core. Parts on several
-	// cores cost more per packet than one (they contend for the socket),
-	// so a room splits only when one core would not keep up.
+	// default 12,000, about 17 ms of sendmmsg on one core (1.45 µs a
+	// datagram on loopback). Parts on several cores cost more per packet
+	// than one (they contend for the socket: 15-20% more CPU per datagram
+	// at 10,000 listeners, docs/performance.md), and a tick waits for its
+	// slowest part, which a busy machine may leave unscheduled: a room
+	// splits only when one core could not keep up.
 	SendSplit int
 	// AfterTick, if set, runs at the end of each of the room's ticks on the
 	// goroutine that ticked it, after every sink call and Send, outside the
@@ -96,7 +99,7 @@ func (c RoomConfig) withDefaults() RoomConfig {
 		c.NACKRate = 25
 	}
 	if c.SendSplit <= 0 {
-		c.SendSplit = 4000
+		c.SendSplit = 12000
 	}
 	c.Mixer.TopN = c.TopN
 	c.Mixer.FrameSamples = codec.FrameSamples

@@ -21,11 +21,14 @@
 // (Batch.SendPart, split across workers for a large room) and AfterTick
 // (Batch.Flush) send them once the lock is released.
 //
-// The RTP socket is a blocking descriptor outside Go's netpoller, read by
-// a goroutine blocked in recvmmsg on a thread of its own: in the
+// The RTP socket is a blocking descriptor outside Go's netpoller: in the
 // netpoller, each datagram sent would wake the poller for nothing (the
-// kernel signals the socket writable as each leaves). docs/performance.md
-// has the measurements. This makes the package Linux-only.
+// kernel signals the socket writable as each leaves). Its reader waits in
+// the netpoller on an epoll descriptor of its own that watches the socket
+// for input only, and reads with recvmmsg without waiting: no thread sits
+// in a system call, which would keep waking the runtime's monitor thread.
+// docs/performance.md has the measurements. This makes the package
+// Linux-only.
 //
 // Addresses that would turn the server against its users are refused,
 // counted and logged: its own sockets, another participant's, unspecified,

@@ -4,26 +4,38 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"runtime"
+	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"unsafe"
 
+	"github.com/handsup-audio/handsup/session/internal/mmsg"
 	"golang.org/x/sys/unix"
 )
 
 // socket is the RTP socket: a blocking descriptor outside Go's netpoller.
-// Its reader blocks in recvmmsg on a thread of its own, and the rooms'
-// batches send with sendmmsg straight from their goroutines, several at
-// once. In the netpoller every datagram sent woke the poller (the kernel
-// signals the socket writable again as each leaves, and the runtime
-// watches it for the reader's sake): a quarter of a large room's CPU went
-// to threads woken for nothing. A blocked recvmmsg wakes only for what it
-// reads.
+// The rooms' batches send with sendmmsg straight from their goroutines,
+// several at once. In the netpoller every datagram sent woke the poller
+// (the kernel signals the socket writable again as each leaves, and the
+// runtime watches it for the reader's sake): a quarter of a large room's
+// CPU went to threads woken for nothing.
+//
+// Its reader waits in the netpoller all the same, but on an epoll
+// descriptor of its own (ep) that watches the socket for input only: the
+// socket's write-space wake-ups stop there, and the runtime sees only
+// arrivals. It reads with recvmmsg without waiting, a system call the
+// runtime does not see. A reader blocked in recvmmsg on a thread of its
+// own, as it was, cost as much again: the runtime took the P of a thread
+// in a system call for over 10 ms back, and each return woke its monitor
+// thread from its deep sleep to poll every 20 µs for a millisecond, about
+// 8% of a core whatever the room's size.
 type socket struct {
 	fd     int
 	family int // AF_INET or AF_INET6
 	local  netip.AddrPort
+	ep     *os.File        // the epoll descriptor watching fd for input, in Go's netpoller
+	epConn syscall.RawConn // ep's
 
 	// mu is held shared by every system call on fd, exclusively by close,
 	// so that fd is never used after it is closed (and its number given
@@ -48,9 +60,6 @@ func openSocket(ap netip.AddrPort, buf int) (*socket, error) {
 		// Dual stack on the unspecified address, as Go's net package does.
 		_ = unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, boolInt(!ip.IsUnspecified()))
 	}
-	// close wakes a blocked reader with shutdown(2); a timeout bounds its
-	// wait should a kernel not.
-	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 1})
 	// Best effort: the kernel caps these at its own limits.
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, buf)
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, buf)
@@ -64,7 +73,35 @@ func openSocket(ap netip.AddrPort, buf int) (*socket, error) {
 		return nil, fmt.Errorf("rtpudp: listen %s: %w", ap, err)
 	}
 	s.local = addrPort(sa)
+	if err := s.watch(); err != nil {
+		_ = unix.Close(fd)
+		return nil, fmt.Errorf("rtpudp: listen %s: %w", ap, err)
+	}
 	return s, nil
+}
+
+// watch makes the epoll descriptor that tells the reader the socket has
+// input, and puts it in Go's netpoller.
+func (s *socket) watch() error {
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("epoll: %w", err)
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(s.fd)}
+	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, s.fd, &ev); err != nil {
+		_ = unix.Close(ep)
+		return fmt.Errorf("epoll: %w", err)
+	}
+	if err := unix.SetNonblock(ep, true); err != nil { // os.NewFile polls only non-blocking descriptors
+		_ = unix.Close(ep)
+		return fmt.Errorf("epoll: %w", err)
+	}
+	s.ep = os.NewFile(uintptr(ep), "rtpudp-epoll")
+	if s.epConn, err = s.ep.SyscallConn(); err != nil {
+		_ = s.ep.Close()
+		return fmt.Errorf("epoll: %w", err)
+	}
+	return nil
 }
 
 func boolInt(b bool) int {
@@ -94,14 +131,14 @@ func addrPort(sa unix.Sockaddr) netip.AddrPort {
 
 var errSocketClosed = errors.New("rtpudp: socket closed")
 
-// sendTo sends one datagram now.
-func (s *socket) sendTo(pkt []byte, to netip.AddrPort) error {
+// sendTo sends one datagram now to a prepared destination.
+func (s *socket) sendTo(pkt []byte, to *mmsg.Addr) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed.Load() {
 		return errSocketClosed
 	}
-	return unix.Sendto(s.fd, pkt, 0, sockaddr(to, s.family))
+	return mmsg.SendTo(s.fd, s.family == unix.AF_INET6, to, pkt)
 }
 
 // use runs fn with fd open, or returns false if the socket is closed.
@@ -130,7 +167,7 @@ func (s *socket) close() {
 	if s.closed.Swap(true) {
 		return
 	}
-	_ = unix.Shutdown(s.fd, unix.SHUT_RDWR) // wakes a blocked recvmmsg (ENOTCONN on UDP, but it wakes)
+	_ = s.ep.Close() // wakes the reader
 	s.mu.Lock()
 	_ = unix.Close(s.fd)
 	s.mu.Unlock()
@@ -139,11 +176,10 @@ func (s *socket) close() {
 // readBatch is how many datagrams one recvmmsg takes.
 const readBatch = 32
 
-// read receives datagrams until the socket closes, on a thread of its own,
-// and hands each to fn; errors counts failed calls.
+// read receives datagrams until the socket closes and hands each to fn;
+// errors counts failed calls. It waits in Go's netpoller for the socket's
+// epoll descriptor, and reads what arrived with recvmmsg without waiting.
 func (s *socket) read(fn func(pkt []byte, from netip.AddrPort), errors *atomic.Uint64) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	const size = 2048
 	msgs := make([]unix.Mmsghdr, readBatch)
 	iovs := make([]unix.Iovec, readBatch)
@@ -156,33 +192,42 @@ func (s *socket) read(fn func(pkt []byte, from netip.AddrPort), errors *atomic.U
 		msgs[i].Hdr.SetIovlen(1)
 		msgs[i].Hdr.Name = (*byte)(unsafe.Pointer(&names[i]))
 	}
-	for {
+	var n int
+	var errno unix.Errno
+	recv := func(fd, _ int) {
 		for i := range msgs {
 			msgs[i].Hdr.Namelen = unix.SizeofSockaddrInet6
 		}
-		var n int
-		var errno unix.Errno
-		if !s.use(func(fd, _ int) {
-			r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&msgs[0])), readBatch, unix.MSG_WAITFORONE, 0, 0)
-			n, errno = int(r), e
-		}) {
-			return
-		}
-		if errno != 0 {
-			if s.closed.Load() {
-				return
+		// Raw: the runtime sees no system call, and it never blocks.
+		r, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&msgs[0])), readBatch, unix.MSG_DONTWAIT, 0, 0)
+		n, errno = int(r), e
+	}
+	// drain reads until the socket is empty (false: wait for more) or
+	// closed (true).
+	drain := func(uintptr) bool {
+		for {
+			if !s.use(recv) {
+				return true
 			}
-			if errno != unix.EINTR && errno != unix.EAGAIN {
+			switch errno {
+			case 0:
+			case unix.EAGAIN:
+				return false
+			case unix.EINTR:
+				continue
+			default: // counted; the next arrival tries again, rather than spin on an error that stays
 				errors.Add(1)
+				return false
 			}
-			continue
+			for i := range n {
+				from := rawAddrPort(&names[i])
+				fn(bufs[i*size:i*size+min(int(msgs[i].Len), size)], from)
+			}
 		}
-		if n == 0 && s.closed.Load() {
-			return
-		}
-		for i := range n {
-			from := rawAddrPort(&names[i])
-			fn(bufs[i*size:i*size+min(int(msgs[i].Len), size)], from)
+	}
+	for !s.closed.Load() {
+		if err := s.epConn.Read(drain); err != nil {
+			return // ep closed
 		}
 	}
 }

@@ -175,19 +175,40 @@ func TestIsRTCP(t *testing.T) {
 	}
 }
 
+// wildcardPorts opens n receiving sockets on the unspecified address, so
+// that each takes datagrams to any loopback address on its port, and
+// returns their ports. Nobody reads them: once full, the kernel drops what
+// arrives.
+func wildcardPorts(t testing.TB, n int) []uint16 {
+	t.Helper()
+	var ports []uint16
+	for range n {
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		ports = append(ports, uint16(c.LocalAddr().(*net.UDPAddr).Port))
+	}
+	return ports
+}
+
+// manyAddrs is listener i's source (127.0.x.y:9) and receive address (the
+// same host, on one of ports): distinct for each i up to 65,535.
+func manyAddrs(i int, ports []uint16) (remote, to netip.AddrPort) {
+	host := netip.AddrFrom4([4]byte{127, 0, byte(i >> 8), byte(i)})
+	return netip.AddrPortFrom(host, 9), netip.AddrPortFrom(host, ports[i%len(ports)])
+}
+
 // BenchmarkSend is one tick's send for 10,000 listeners sharing a payload:
 // batched sendmmsg through a Batch against one WriteToUDP per packet. Each
 // iteration does both, alternately, so both meet the same socket and
-// receiver state (receivers are a few loopback sockets nobody reads: once
-// full, the kernel drops what arrives, for both alike).
+// receiver state (receivers are a few sockets nobody reads: once full, the
+// kernel drops what arrives, for both alike).
 func BenchmarkSend(b *testing.B) {
 	const listeners = 10000
 	tr := listen(b)
-	var receivers []netip.AddrPort
-	for range 16 {
-		c := udpSocket(b)
-		receivers = append(receivers, addrOf(c))
-	}
+	ports := wildcardPorts(b, 16)
 	header := []byte{0x80, 111, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1}
 	payload := make([]byte, 80) // a 32 kbps Opus frame
 
@@ -195,9 +216,9 @@ func BenchmarkSend(b *testing.B) {
 	peers := make([]*Peer, listeners)
 	addrs := make([]*net.UDPAddr, listeners)
 	for i := range peers {
-		// Distinct declared addresses, sent to the shared receivers.
-		remote := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, byte(i >> 8), byte(i)}), 9)
-		to := receivers[i%len(receivers)]
+		// Distinct declared addresses, each receiving on one of the shared
+		// receivers' ports.
+		remote, to := manyAddrs(i, ports)
 		p, err := tr.AddPeer(remote, to, batch)
 		if err != nil {
 			b.Fatal(err)

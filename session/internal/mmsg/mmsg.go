@@ -211,6 +211,30 @@ func (q *Queue) rawWrite(fd uintptr) bool {
 	return true
 }
 
+// SendTo sends one datagram, pkt, to a prepared destination now, on fd, a
+// blocking socket outside Go's netpoller of family AF_INET or AF_INET6
+// (v6): as sendmmsg does, first without waiting, as a raw system call, and
+// only when the socket's buffer is full in an ordinary one. Nothing is
+// converted or allocated.
+func SendTo(fd int, v6 bool, to *Addr, pkt []byte) error {
+	if len(pkt) == 0 {
+		return nil
+	}
+	name, size := unsafe.Pointer(&to.v4), uintptr(unix.SizeofSockaddrInet4)
+	if v6 {
+		name, size = unsafe.Pointer(&to.v6), unix.SizeofSockaddrInet6
+	}
+	p, n := uintptr(unsafe.Pointer(&pkt[0])), uintptr(len(pkt))
+	_, _, errno := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(fd), p, n, unix.MSG_DONTWAIT, uintptr(name), size)
+	if errno == unix.EAGAIN {
+		_, _, errno = unix.Syscall6(unix.SYS_SENDTO, uintptr(fd), p, n, 0, uintptr(name), size)
+	}
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
 // sendmmsg sends msgs on a blocking socket. It first tries without
 // blocking, as a raw system call the Go runtime does not see: a syscall it
 // sees that lasts over 20 µs (a chunk of datagrams takes hundreds) makes

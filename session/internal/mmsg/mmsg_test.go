@@ -157,6 +157,45 @@ func TestFDQueuesSendTogether(t *testing.T) {
 	}
 }
 
+// SendTo sends one datagram at once to a prepared address, from an IPv4
+// socket and from a dual-stack IPv6 one, allocating nothing; a refused
+// one is an error.
+func TestSendTo(t *testing.T) {
+	to := listen(t)
+	dst := addr(to)
+	for _, family := range []int{unix.AF_INET, unix.AF_INET6} {
+		fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			if family == unix.AF_INET6 {
+				t.Log("no IPv6:", err)
+				continue
+			}
+			t.Fatal(err)
+		}
+		defer unix.Close(fd)
+		v6 := family == unix.AF_INET6
+		pkt := []byte(fmt.Sprint("report from family ", family))
+		if allocs := testing.AllocsPerRun(10, func() {
+			if err := mmsg.SendTo(fd, v6, dst, pkt); err != nil {
+				t.Fatal(err)
+			}
+		}); allocs != 0 {
+			t.Errorf("family %d: %v allocations a send", family, allocs)
+		}
+		_ = to.SetReadDeadline(time.Now().Add(20 * time.Second))
+		buf := make([]byte, 64)
+		for range 11 { // AllocsPerRun runs once more to warm up
+			n, err := to.Read(buf)
+			if err != nil || string(buf[:n]) != string(pkt) {
+				t.Fatalf("family %d: read %q (%v)", family, buf[:n], err)
+			}
+		}
+		if err := mmsg.SendTo(fd, v6, mmsg.NewAddr(netip.MustParseAddrPort("127.0.0.1:0")), pkt); err == nil {
+			t.Errorf("family %d: a send to port 0 succeeded", family)
+		}
+	}
+}
+
 // BenchmarkBatch is the send path of one tick's batch: 256 datagrams of a
 // 12-byte header and a shared 80-byte payload, each to a prepared address,
 // queued and sent with sendmmsg on loopback. It allocates nothing.
