@@ -4,14 +4,15 @@
 // measurable. It runs no goroutine per listener.
 //
 // Speakers: a SpeakerSession per speaker's incoming stream runs
-// pion/interceptor's receiver-report generator, NACK generator and stats
-// recorder without pion/webrtc. It binds on the speaker's first RTP packet
-// (OnRTP), takes the speaker's SRs (OnRTCP) and sends receiver reports
-// (every second) and NACKs through SpeakerConfig.WriteRTCP. Those two
-// interceptors run a goroutine and a ticker each per session: acceptable
-// for the few speakers of a room, never spent on listeners. NACKs are worth
-// sending only when a retransmission beats the jitter buffer's target
-// delay; SetNACK and UpdateNACK switch them.
+// pion/interceptor's receiver-report generator and stats recorder without
+// pion/webrtc, and keeps a log of the packets missing. It binds on the
+// speaker's first RTP packet (OnRTP), takes the speaker's SRs (OnRTCP) and
+// sends receiver reports (every second, from the report interceptor's
+// goroutine and ticker) and NACKs (when its caller polls it, on the
+// caller's clock: session.Manager polls every speaker every 50 ms on one
+// goroutine) through SpeakerConfig.WriteRTCP. NACKs are worth sending only
+// when a retransmission beats the jitter buffer's target delay; SetNACK and
+// UpdateNACK switch them.
 //
 // Everyone: ParseListenerRTCP reads a participant's compound RTCP (report
 // blocks, NACKs, BYE) into a reusable ListenerReport, validating framing

@@ -122,10 +122,16 @@ func TestSpeakerSessionNACKsAndReports(t *testing.T) {
 	lost := []uint16{65534, 3, 4, 20}
 	sent := feed(t, s, speakerSSRC, 65530, 40, lost...) // wraps past 65535
 
-	waitFor(t, "NACKs for every gap", func() bool {
-		seqs, _ := nacked(sink.snapshot(), speakerSSRC)
-		return slices.Equal(seqs, []uint16{3, 4, 20, 65534})
-	})
+	// NACKs go out when the caller polls, at most once per NACKInterval.
+	now := time.Now()
+	s.Poll(now)
+	if seqs, _ := nacked(sink.snapshot(), speakerSSRC); !slices.Equal(seqs, []uint16{3, 4, 20, 65534}) {
+		t.Fatalf("NACKed %v after the first poll, want every gap", seqs)
+	}
+	s.Poll(now.Add(5 * time.Millisecond)) // within the interval: nothing
+	if n := s.Stats().NACKedPackets; n != uint64(len(lost)) {
+		t.Fatalf("NACKed %d sequence numbers after a poll within the interval, want %d", n, len(lost))
+	}
 	waitFor(t, "a receiver report counting the loss", func() bool {
 		for _, rr := range receiverReports(sink.snapshot(), speakerSSRC) {
 			if rr.Reports[0].TotalLost == uint32(len(lost)) {
@@ -155,15 +161,17 @@ func TestSpeakerSessionNACKsAndReports(t *testing.T) {
 		t.Errorf("%d datagrams pion could not parse", sink.bad)
 	}
 
-	// Each gap is NACKed at most NACKMaxPerPacket (2) times.
-	waitFor(t, "NACKs to stop", func() bool {
-		n := s.Stats().NACKedPackets
-		time.Sleep(40 * time.Millisecond)
-		return s.Stats().NACKedPackets == n
-	})
+	// Each gap is NACKed at most NACKMaxPerPacket (2) times; one that
+	// arrives meanwhile (a retransmission) no more.
+	s.OnRTP(opusPacket(t, speakerSSRC, 20, 20*960))
+	sent++
+	lost = slices.DeleteFunc(lost, func(q uint16) bool { return q == 20 })
+	for i := 1; i <= 4; i++ {
+		s.Poll(now.Add(time.Duration(i) * 10 * time.Millisecond))
+	}
 	st := s.Stats()
-	if st.NACKedPackets < uint64(len(lost)) || st.NACKedPackets > 2*uint64(len(lost)) {
-		t.Errorf("NACKed %d sequence numbers for %d losses", st.NACKedPackets, len(lost))
+	if want := uint64(2*len(lost) + 1); st.NACKedPackets != want {
+		t.Errorf("NACKed %d sequence numbers, want %d: each of %d gaps twice, and the one filled once", st.NACKedPackets, want, len(lost))
 	}
 	if st.SSRC != speakerSSRC || st.NACKsSent == 0 || st.ReportsSent == 0 || st.RTT != 42*time.Millisecond || !st.NACKEnabled {
 		t.Errorf("stats: %+v", st)
@@ -206,6 +214,9 @@ func TestSpeakerSessionNACKOff(t *testing.T) {
 	}
 	defer s.Close()
 	feed(t, s, speakerSSRC, 100, 120, 105)
+	now := time.Now()
+	s.Poll(now)
+	s.Poll(now.Add(10 * time.Millisecond))
 	waitFor(t, "suppressed NACKs and two reports", func() bool {
 		return s.Stats().NACKsSuppressed >= 2 && len(receiverReports(sink.snapshot(), speakerSSRC)) >= 2
 	})
@@ -219,10 +230,10 @@ func TestSpeakerSessionNACKOff(t *testing.T) {
 	}
 	s.SetNACK(true)
 	feed(t, s, speakerSSRC, 121, 130, 125)
-	waitFor(t, "a NACK after SetNACK(true)", func() bool {
-		seqs, _ := nacked(sink.snapshot(), speakerSSRC)
-		return slices.Contains(seqs, 125)
-	})
+	s.Poll(now.Add(20 * time.Millisecond))
+	if seqs, _ := nacked(sink.snapshot(), speakerSSRC); !slices.Contains(seqs, 125) {
+		t.Errorf("NACKed %v after SetNACK(true), want 125 among them", seqs)
+	}
 }
 
 func TestSpeakerSessionUpdateNACK(t *testing.T) {

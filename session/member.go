@@ -210,8 +210,10 @@ func (m *Member) syncSpeakerLocked() {
 			return
 		}
 		m.speaker.Store(s)
+		m.room.setSpeaker(s, true)
 	case !want && cur != nil:
 		m.speaker.Store(nil)
+		m.room.setSpeaker(cur, false)
 		_ = cur.Close()
 	}
 }
@@ -225,6 +227,7 @@ func (m *Member) leave() {
 	}
 	m.gone = true
 	if s := m.speaker.Swap(nil); s != nil {
+		m.room.setSpeaker(s, false)
 		_ = s.Close()
 	}
 	m.mu.Unlock()

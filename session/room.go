@@ -21,6 +21,12 @@ type Room struct {
 	members map[string]*Member
 	streams []feedback.SRStream // the members in join order, for sender reports
 	srs     feedback.SenderReportScheduler
+
+	// speakers are the RTCP sessions of the members' incoming streams,
+	// polled for NACKs with the sender reports. spkMu is taken with no
+	// other lock held after it.
+	spkMu    sync.Mutex
+	speakers map[*feedback.SpeakerSession]struct{}
 }
 
 // Join adds a participant to the room over link: link becomes the
@@ -143,4 +149,30 @@ func (r *Room) sendReports(now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.srs.Tick(now, r.streams)
+}
+
+// setSpeaker adds or removes a member's incoming stream's RTCP session
+// from those polled for NACKs.
+func (r *Room) setSpeaker(s *feedback.SpeakerSession, on bool) {
+	r.spkMu.Lock()
+	defer r.spkMu.Unlock()
+	if !on {
+		delete(r.speakers, s)
+		return
+	}
+	if r.speakers == nil {
+		r.speakers = make(map[*feedback.SpeakerSession]struct{})
+	}
+	r.speakers[s] = struct{}{}
+}
+
+// appendSpeakers appends the RTCP sessions of the members' incoming
+// streams to out.
+func (r *Room) appendSpeakers(out []*feedback.SpeakerSession) []*feedback.SpeakerSession {
+	r.spkMu.Lock()
+	defer r.spkMu.Unlock()
+	for s := range r.speakers {
+		out = append(out, s)
+	}
+	return out
 }

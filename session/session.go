@@ -86,9 +86,11 @@ type Manager struct {
 	// (transports may read on several goroutines).
 	reports sync.Pool
 
-	sweepMu   sync.Mutex // one Sweep at a time
-	lastSweep time.Time  // Run's
-	swept     []*Member  // Sweep's scratch: a room of 10,000 is not copied and sorted anew each second
+	sweepMu   sync.Mutex                 // one Sweep at a time
+	lastSweep time.Time                  // Run's
+	swept     []*Member                  // Sweep's scratch: a room of 10,000 is not copied and sorted anew each second
+	pollMu    sync.Mutex                 // one SendReports at a time
+	polled    []*feedback.SpeakerSession // SendReports' scratch
 
 	st counters
 }
@@ -202,12 +204,20 @@ func (m *Manager) Close() {
 }
 
 // SendReports sends the sender reports due at now in every room, spread so
-// that each output stream gets one every Config.SRInterval. Run calls it
-// every ReportPeriod; call it yourself to drive time by hand.
+// that each output stream gets one every Config.SRInterval, and the NACKs
+// due for every speaker's incoming stream (feedback.SpeakerSession.Poll).
+// Run calls it every ReportPeriod; call it yourself to drive time by hand.
 func (m *Manager) SendReports(now time.Time) {
+	m.pollMu.Lock()
+	defer m.pollMu.Unlock()
 	for _, r := range m.Rooms() {
 		r.sendReports(now)
+		m.polled = r.appendSpeakers(m.polled[:0])
+		for _, s := range m.polled {
+			s.Poll(now)
+		}
 	}
+	clear(m.polled)
 }
 
 // Sweep removes, with reason "timeout", every member that used to send
