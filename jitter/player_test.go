@@ -483,3 +483,71 @@ func ExamplePlayer() {
 	// tick 4: audible true, 1 decoded, 0 silent samples
 	// tick 5: audible true, 1 decoded, 0 silent samples
 }
+
+// A link whose late packets come in bursts a second and a half apart (a
+// burst of 4 packets 100 ms late every 80, 5% of them): a Player's target
+// remembers the bursts through the calm between them, so each burst finds
+// the level waiting for it; a Buffer used alone, with NetEQ's shorter
+// memory, lets its target fall before the next burst (what it is tested
+// beside, to show the link tells the two apart).
+func TestPlayerTargetHoldsBetweenBursts(t *testing.T) {
+	const (
+		period, burst = 80, 4
+		late          = 5 // ticks: 100 ms
+		warm, ticks   = 5 * 50, 30 * 50
+	)
+	packets := encode(t, codec.EncoderConfig{}, ticks, pulses)
+	arrive := func(i int) int {
+		if i%period < burst {
+			return i + late
+		}
+		return i
+	}
+	byTick := make(map[int][]int)
+	for i := range ticks {
+		byTick[arrive(i)] = append(byTick[arrive(i)], i)
+	}
+	p := newPlayer(t)
+	alone := jitter.New(jitter.Config{})
+	pcm := make([]int16, frame)
+	var pkt rtp.Packet
+	// The bursts' relative delay is 100 ms: a target that covers them is
+	// at least that plus the frame being played.
+	const covers = 120 * time.Millisecond
+	playerLow, aloneLow := 0, 0
+	var start jitter.Stats
+	for tick := range ticks {
+		for _, i := range byTick[tick] {
+			pkt.SSRC, pkt.SequenceNumber, pkt.Timestamp = 7, uint16(100+i), uint32(90_000+i*frame)
+			pkt.Payload = packets[i]
+			p.Buffer().Push(&pkt, at(tick))
+			alone.Push(&pkt, at(tick))
+		}
+		p.Next(at(tick), pcm)
+		alone.Pop(at(tick))
+		if tick == warm {
+			start = p.Buffer().Stats()
+		}
+		if tick > warm {
+			if p.Buffer().TargetDelay() < covers {
+				playerLow++
+			}
+			if alone.TargetDelay() < covers {
+				aloneLow++
+			}
+		}
+	}
+	end := p.Buffer().Stats()
+	t.Logf("ticks with the target under %v after %d s: Player %d, Buffer alone %d of %d; the Player's late packets %d, concealment events %d",
+		covers, warm/50, playerLow, aloneLow, ticks-warm-1,
+		end.PacketsDiscarded-start.PacketsDiscarded, end.ConcealmentEvents-start.ConcealmentEvents)
+	if playerLow > 0 {
+		t.Errorf("the Player's target fell under %v on %d ticks between bursts, want none", covers, playerLow)
+	}
+	if aloneLow < (ticks-warm)/10 {
+		t.Errorf("the Buffer alone had its target under %v on only %d ticks: the link does not test the memory", covers, aloneLow)
+	}
+	if d, c := end.PacketsDiscarded-start.PacketsDiscarded, end.ConcealmentEvents-start.ConcealmentEvents; d+c > 0 {
+		t.Errorf("the Player discarded %d late packets and concealed %d times after the first %d s, want none", d, c, warm/50)
+	}
+}

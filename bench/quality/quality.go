@@ -157,8 +157,9 @@ type SpeakerQuality struct {
 	ConcealedSamples      uint64   `json:"concealed_samples"`
 	InsertedSamples       uint64   `json:"inserted_samples"` // for deceleration
 	RemovedSamples        uint64   `json:"removed_samples"`  // for acceleration
-	// MaxLevelErrorMs is the largest |BufferLevel − TargetDelay| sampled
-	// after any tick past the first second.
+	// MaxLevelErrorMs is the largest |level − TargetDelay| sampled after
+	// any tick past the first second, the level being the one the buffer
+	// steers: a Player's PlayoutLevel while it plays, else BufferLevel.
 	MaxLevelErrorMs float64 `json:"max_level_error_ms"`
 }
 

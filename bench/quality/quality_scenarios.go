@@ -281,8 +281,9 @@ func drift(name string, skew float64) Scenario {
 		Listeners:   []ListenerSpec{cleanListener("listener")},
 		checks: func(res *Result, imp *simRun) []Check {
 			sp, s := res.Speakers[0], imp.speakers[0]
-			// BufferLevel moves in whole 20 ms packets: count the ticks on
-			// the band's edge as well as beyond it.
+			// The level is the one the buffer steers (a Player's
+			// PlayoutLevel, see afterTick): count the ticks on the band's
+			// edge as well as beyond it.
 			edge, out, worst := 0, 0, 0.0
 			for i := int(time.Second / tick); i < len(s.level); i++ {
 				e := durMs(s.level[i] - s.target[i])
@@ -296,7 +297,7 @@ func drift(name string, skew float64) Scenario {
 					worst = e
 				}
 			}
-			return []Check{newCheck(name, "max |BufferLevel − TargetDelay| over every tick after 1 s",
+			return []Check{newCheck(name, "max |playout level − TargetDelay| over every tick after 1 s",
 				sp.MaxLevelErrorMs, "<=", 40, "ms",
 				fmt.Sprintf("worst %+.0f ms; of %d ticks %d at ±40 ms, %d beyond; TargetDelay %.0f ms at the end; %d samples removed, %d inserted; %d concealment events",
 					worst, len(s.level)-int(time.Second/tick), edge, out, sp.TargetDelayMs, sp.RemovedSamples, sp.InsertedSamples, sp.ConcealmentEvents))}

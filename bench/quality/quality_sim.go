@@ -358,7 +358,14 @@ func (r *simRun) afterTick() {
 			continue
 		}
 		s.target = append(s.target, st.Jitter.TargetDelay)
-		s.level = append(s.level, st.Jitter.BufferLevel)
+		// The level the buffer steers: a Player's playout level while it
+		// plays (its occupancy runs a frame or two under it, and to zero
+		// in a DTX pause), the occupancy otherwise.
+		level := st.Jitter.BufferLevel
+		if st.Jitter.PlayoutLevel > 0 {
+			level = st.Jitter.PlayoutLevel
+		}
+		s.level = append(s.level, level)
 		if r.ticks%50 == 0 {
 			s.perSecond = append(s.perSecond, *st.Jitter)
 		}
