@@ -208,17 +208,21 @@ type ListenerQuality struct {
 	MouthToEarMs      *float64 `json:"mouth_to_ear_ms"`
 	CleanMouthToEarMs *float64 `json:"clean_mouth_to_ear_ms"`
 	// BadFramesPct is the share of the speech's 20 ms frames after the
-	// first 2 s that the listener did not get as the clean run's listener
-	// did: each frame of the clean run's audio followed into its audio
-	// with the alignment tracked locally (signal.ScoreFrames), and
+	// first 2 s that the listener did not get: each 20 ms of what the
+	// speakers sent (their packets decoded, none lost) followed into its
+	// audio with the alignment tracked locally (signal.ScoreFrames), and
 	// counted when its SNR is under signal.DroppedBelowDB, as the
-	// real-time test through the relay scores. AddedDelayMs is the mean
-	// lag of those frames behind the clean run's: the delay the
-	// impairment added. DistortedFramesPct is the share under
-	// signal.DistortedBelowDB (the dropped ones included): frames
-	// stretched or concealed. All absent when the runs did not align.
+	// real-time test through the relay scores. CleanBadFramesPct is the
+	// clean run's listener's: what the server's re-encoding alone drops
+	// (the first frame of a phrase, out of the encoder's DTX, now and
+	// then). DistortedFramesPct is the share of the clean run's frames
+	// this listener got under signal.DistortedBelowDB of them (the
+	// dropped ones included): stretched or concealed. AddedDelayMs is the
+	// mean lag of those frames behind the clean run's: the delay the
+	// impairment added. All absent when the runs did not align.
 	BadFramesPct       *float64     `json:"bad_frames_pct,omitempty"`
 	DistortedFramesPct *float64     `json:"distorted_frames_pct,omitempty"`
+	CleanBadFramesPct  *float64     `json:"clean_bad_frames_pct,omitempty"`
 	AddedDelayMs       *float64     `json:"added_delay_ms,omitempty"`
 	TierSwitches       int          `json:"tier_switches"`
 	FinalTier          string       `json:"final_tier"`
@@ -327,23 +331,23 @@ func compare(sc *Scenario, imp, ref *simRun) Result {
 	for _, s := range imp.speakers {
 		res.Speakers = append(res.Speakers, speakerQuality(s))
 	}
-	// What the speakers said, together: the reference for mouth-to-ear.
-	mix := make([]int16, imp.samples)
+	// What the speakers said, together: the reference for mouth-to-ear;
+	// and what they sent, decoded: the reference frames are scored on.
+	mix, sent := make([]int16, imp.samples), make([]int16, imp.samples)
 	talking := false
 	for _, s := range imp.speakers {
 		if s.src == nil {
 			continue
 		}
 		talking = true
-		for i, v := range s.mouth {
-			mix[i] = int16(max(math.MinInt16, min(math.MaxInt16, int32(mix[i])+int32(v))))
-		}
+		addInto(mix, s.mouth)
+		addInto(sent, s.said)
 	}
 	out := make([]ListenerQuality, len(imp.listeners))
 	var wg sync.WaitGroup
 	for i, l := range imp.listeners {
 		wg.Go(func() {
-			out[i] = listenerQuality(imp, l, ref.listeners[i], mix, talking)
+			out[i] = listenerQuality(imp, l, ref.listeners[i], mix, sent, talking)
 		})
 	}
 	wg.Wait()
@@ -419,7 +423,7 @@ const (
 // first 5 s of uplink-fec, 10 dB off its whole-run SNR).
 func warmUp(d time.Duration) int { return samplesAt(min(5*time.Second, d/4)) }
 
-func listenerQuality(imp *simRun, l, ref *simListener, mix []int16, talking bool) ListenerQuality {
+func listenerQuality(imp *simRun, l, ref *simListener, mix, sent []int16, talking bool) ListenerQuality {
 	st := l.player.Buffer().Stats()
 	tiers := imp.room.Config().Tiers
 	q := ListenerQuality{
@@ -477,26 +481,53 @@ func listenerQuality(imp *simRun, l, ref *simListener, mix []int16, talking bool
 			q.CleanMouthToEarMs = &m
 		}
 		if q.MouthToEarMs != nil && q.CleanMouthToEarMs != nil {
-			q.BadFramesPct, q.DistortedFramesPct, q.AddedDelayMs = scoreFrames(l.heard, ref.heard, *q.MouthToEarMs, *q.CleanMouthToEarMs)
+			q.BadFramesPct = scoreSent(sent, l.heard, *q.MouthToEarMs)
+			q.CleanBadFramesPct = scoreSent(sent, ref.heard, *q.CleanMouthToEarMs)
+			q.DistortedFramesPct, q.AddedDelayMs = scoreClean(l.heard, ref.heard, *q.MouthToEarMs, *q.CleanMouthToEarMs)
 		}
 	}
 	return q
 }
 
-// scoreFrames scores heard against the clean run's cleanHeard (see
-// BadFramesPct), heard placed first at the difference of their
-// mouth-to-ear lags.
-func scoreFrames(heard, cleanHeard []int16, lagMs, cleanLagMs float64) (badPct, distortedPct, addedMs *float64) {
-	const skip, search = 2 * sampleRate, 300 * sampleRate / 1000
-	guess := int((lagMs - cleanLagMs) * sampleRate / 1000)
-	segs := signal.ScoreFrames(cleanHeard, heard, guess, search, skip)
+// Frame scoring (see BadFramesPct): from 2 s on, the first placement
+// searched ±300 ms around the mouth-to-ear lag.
+const (
+	scoreSkip   = 2 * sampleRate
+	scoreSearch = 300 * sampleRate / 1000
+)
+
+// scoreSent scores heard against what the speakers sent (see
+// BadFramesPct), placed first at its mouth-to-ear lag, and returns the
+// share of frames dropped; nil when too few were scored.
+func scoreSent(sent, heard []int16, lagMs float64) *float64 {
+	segs := signal.ScoreFrames(sent, heard, int(lagMs*sampleRate/1000), scoreSearch, scoreSkip)
 	if len(segs) < 100 {
-		return nil, nil, nil
+		return nil
 	}
 	bad := sim.Round(pct(float64(signal.DroppedFrames(segs)), float64(len(segs))), 3)
+	return &bad
+}
+
+// scoreClean follows the clean run's audio through heard frame by frame
+// (heard placed first at the difference of their mouth-to-ear lags) and
+// returns the share of frames distorted and their mean lag behind it (see
+// DistortedFramesPct and AddedDelayMs).
+func scoreClean(heard, cleanHeard []int16, lagMs, cleanLagMs float64) (distortedPct, addedMs *float64) {
+	guess := int((lagMs - cleanLagMs) * sampleRate / 1000)
+	segs := signal.ScoreFrames(cleanHeard, heard, guess, scoreSearch, scoreSkip)
+	if len(segs) < 100 {
+		return nil, nil
+	}
 	distorted := sim.Round(pct(float64(signal.DistortedFrames(segs)), float64(len(segs))), 3)
 	added := sim.Round(samplesToMs(meanLag(segs)), 2)
-	return &bad, &distorted, &added
+	return &distorted, &added
+}
+
+// addInto adds src into dst, sample by sample, clipped.
+func addInto(dst, src []int16) {
+	for i, v := range src[:min(len(src), len(dst))] {
+		dst[i] = int16(max(math.MinInt16, min(math.MaxInt16, int32(dst[i])+int32(v))))
+	}
 }
 
 // meanLag is the segments' mean lag, in samples.

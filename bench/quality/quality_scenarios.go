@@ -212,7 +212,7 @@ func uplinkJitter() Scenario {
 // jitterScenario is issue 10's real-time measurement on the simulated
 // clock: a speaker whose uplink is delay ± jitter (normal; free to reorder
 // or in order), a clean listener, 60 s. The listener's frames after 2 s
-// are scored against what was said (ListenerQuality.BadFramesPct): at
+// are scored against what the speaker sent (ListenerQuality.BadFramesPct): at
 // most maxBad percent dropped or concealed, and the delay added over the
 // clean run at most the profile's p95 delay plus 20 ms.
 func jitterScenario(name string, delay, jitter time.Duration, reorder bool, maxBad float64) Scenario {
@@ -231,8 +231,8 @@ func jitterScenario(name string, delay, jitter time.Duration, reorder bool, maxB
 		checks: func(res *Result, imp *simRun) []Check {
 			l, sp := res.Listeners[0], res.Speakers[0]
 			p95 := linkP95(imp.speakers[0])
-			detail := fmt.Sprintf("%s%% distorted; speaker's buffer: target %.0f ms at the end, mean delay %.1f ms, %d frames concealed in %d events, late loss %.2f%%, stretched +%d/−%d samples",
-				fmtOpt(l.DistortedFramesPct), sp.TargetDelayMs, sp.MeanBufferDelayMs, sp.ConcealedSamples/uint64(frameLen), sp.ConcealmentEvents, sp.LateLossPct, sp.InsertedSamples, sp.RemovedSamples)
+			detail := fmt.Sprintf("the clean run's %s%%, %s%% distorted; speaker's buffer: target %.0f ms at the end, mean delay %.1f ms, %d frames concealed in %d events, late loss %.2f%%, stretched +%d/−%d samples",
+				fmtOpt(l.CleanBadFramesPct), fmtOpt(l.DistortedFramesPct), sp.TargetDelayMs, sp.MeanBufferDelayMs, sp.ConcealedSamples/uint64(frameLen), sp.ConcealmentEvents, sp.LateLossPct, sp.InsertedSamples, sp.RemovedSamples)
 			return []Check{
 				newCheck(name, "speech frames after 2 s dropped or concealed", value(l.BadFramesPct), "<=", maxBad, "%", detail),
 				newCheck(name, "delay added over the clean run − the link's p95 delay", value(l.AddedDelayMs)-durMs(p95), "<=", 20, "ms",

@@ -105,6 +105,10 @@ type simSpeaker struct {
 	pcm         [frameLen]int16
 	pkt         [12 + codec.MaxPacketBytes]byte
 	mouth       []int16 // what it said, on the simulated timeline
+	// What it sent: its packets decoded (the lost and late ones too), on
+	// the same timeline, by a decoder of its own; nil when it says nothing.
+	said []int16
+	dec  *codec.Decoder
 	// Per packet sent: it carried LBRR (in-band FEC), it arrived, its
 	// frame was speech (above -50 dBov).
 	lbrr, delivered, speech []bool
@@ -196,6 +200,11 @@ func newSimRun(sc *Scenario, clean bool) (*simRun, error) {
 		s.next = s.phase
 		if spec.Source != nil {
 			s.src = spec.Source(sc.Seed + uint64(i))
+			if s.dec, err = codec.NewDecoder(); err != nil {
+				r.eng.Close()
+				return nil, err
+			}
+			s.said = make([]int16, r.samples)
 		}
 		s.link = impair.New(r.linkConfig(spec.Uplink, 2*uint64(i)))
 		s.link.SetEpoch(simEpoch)
@@ -399,6 +408,7 @@ func (s *simSpeaker) send(now time.Duration) {
 		n = 0
 	}
 	payload := s.pkt[12 : 12+n]
+	s.noteSaid(payload, startAt)
 	ts := s.ts
 	s.ts += frameLen
 	if n == 0 {
@@ -425,6 +435,24 @@ func (s *simSpeaker) send(now time.Duration) {
 	s.delivered = append(s.delivered, false)
 	s.speech = append(s.speech, mixer.Level(s.pcm[:]) < mixer.QuietLevel)
 	s.link.Send(s.pkt[:12+n], at(now))
+}
+
+// noteSaid decodes a packet the speaker encoded, sent or not, into said
+// at sample at.
+func (s *simSpeaker) noteSaid(payload []byte, at int) {
+	if s.said == nil || len(payload) == 0 {
+		return
+	}
+	var pcm [codec.MaxFrameSamples]int16
+	n, err := s.dec.Decode(payload, pcm[:])
+	if err != nil {
+		return
+	}
+	for i, v := range pcm[:n] {
+		if j := at + i; j >= 0 && j < len(s.said) {
+			s.said[j] = v
+		}
+	}
 }
 
 // arrive hands a packet the uplink delivered to the engine, at its
