@@ -7,13 +7,14 @@ import (
 )
 
 // Frame-by-frame scoring of speech that went through a jitter buffer:
-// which 20 ms frames a listener got as a listener on a clean link got
-// them, and which were dropped or concealed. The real-time test through
-// the relay and the simulation (bench/quality) score the same way, so
-// their figures compare.
+// which 20 ms frames of a reference (the speech sent, its packets decoded;
+// or what a listener on a clean link got) a listener got, and which were
+// dropped or concealed. The real-time test through the relay and the
+// simulation (bench/quality) score the same way, so their figures
+// compare.
 
-// ScoreFrames follows ref (what a listener on a clean link decoded)
-// through heard (what the listener under test decoded) from skip on and
+// ScoreFrames follows ref (the speech sent, decoded, or what a listener
+// on a clean link decoded) through heard (what the listener under test decoded) from skip on and
 // returns every speech frame (ref's 20 ms segments above -50 dBFS). guess
 // is where ref's start is expected in heard (a lag in samples); the first
 // lag is the best fit of 3 s of ref from skip within ±search of it, so
@@ -81,13 +82,16 @@ const (
 	FrameSearch = 25 * codec.SampleRate / 1000
 )
 
-// DroppedBelowDB is the SNR, against the clean listener's audio, under
-// which a frame counts as dropped or concealed: its error is louder than
-// the audio itself. Frames the listener got score 10–35 dB; concealment
+// DroppedBelowDB is the SNR, against the reference, under which a frame
+// counts as dropped or concealed: its error is louder than the audio
+// itself. Frames the listener got score 10–35 dB against a clean
+// listener's audio, 10–14 dB against the speech sent (the server's
+// re-encoding between them); concealment
 // (the decoder's PLC, or silence where it faded) and a frame shifted off
 // by one dropped score under it, though a frame of PLC that carries a
 // steady vowel on may pass. DistortedBelowDB marks frames the listener
-// got changed: a time-stretch's splice, or concealment that passed.
+// got changed, against a clean listener's audio: a time-stretch's
+// splice, or concealment that passed.
 const (
 	DroppedBelowDB   = 0
 	DistortedBelowDB = 10
