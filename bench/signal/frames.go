@@ -85,7 +85,7 @@ const (
 // DroppedBelowDB is the SNR, against the reference, under which a frame
 // counts as dropped or concealed: its error is louder than the audio
 // itself. Frames the listener got score 10–35 dB against a clean
-// listener's audio, 10–14 dB against the speech sent (the server's
+// listener's audio, 8–14 dB against the speech sent (the server's
 // re-encoding between them); concealment
 // (the decoder's PLC, or silence where it faded) and a frame shifted off
 // by one dropped score under it, though a frame of PLC that carries a
