@@ -341,7 +341,7 @@ func compare(sc *Scenario, imp, ref *simRun) Result {
 		}
 		talking = true
 		addInto(mix, s.mouth)
-		addInto(sent, s.said)
+		addInto(sent, s.decoded)
 	}
 	out := make([]ListenerQuality, len(imp.listeners))
 	var wg sync.WaitGroup

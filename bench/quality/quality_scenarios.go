@@ -212,9 +212,9 @@ func uplinkJitter() Scenario {
 // jitterScenario is issue 10's real-time measurement on the simulated
 // clock: a speaker whose uplink is delay ± jitter (normal; free to reorder
 // or in order), a clean listener, 60 s. The listener's frames after 2 s
-// are scored against what the speaker sent (ListenerQuality.BadFramesPct): at
-// most maxBad percent dropped or concealed, and the delay added over the
-// clean run at most the profile's p95 delay plus 20 ms.
+// are scored against what the speaker sent (ListenerQuality.BadFramesPct):
+// at most maxBad percent dropped or concealed, and the delay added over
+// the clean run at most the profile's p95 delay plus 20 ms.
 func jitterScenario(name string, delay, jitter time.Duration, reorder bool, maxBad float64) Scenario {
 	s := cleanSpeaker("speaker", codec.EncoderConfig{})
 	s.Uplink = impair.Config{Delay: delay, Jitter: jitter, Reorder: reorder}

@@ -107,8 +107,8 @@ type simSpeaker struct {
 	mouth       []int16 // what it said, on the simulated timeline
 	// What it sent: its packets decoded (the lost and late ones too), on
 	// the same timeline, by a decoder of its own; nil when it says nothing.
-	said []int16
-	dec  *codec.Decoder
+	decoded []int16
+	dec     *codec.Decoder
 	// Per packet sent: it carried LBRR (in-band FEC), it arrived, its
 	// frame was speech (above -50 dBov).
 	lbrr, delivered, speech []bool
@@ -204,7 +204,7 @@ func newSimRun(sc *Scenario, clean bool) (*simRun, error) {
 				r.eng.Close()
 				return nil, err
 			}
-			s.said = make([]int16, r.samples)
+			s.decoded = make([]int16, r.samples)
 		}
 		s.link = impair.New(r.linkConfig(spec.Uplink, 2*uint64(i)))
 		s.link.SetEpoch(simEpoch)
@@ -408,7 +408,7 @@ func (s *simSpeaker) send(now time.Duration) {
 		n = 0
 	}
 	payload := s.pkt[12 : 12+n]
-	s.noteSaid(payload, startAt)
+	s.noteSent(payload, startAt)
 	ts := s.ts
 	s.ts += frameLen
 	if n == 0 {
@@ -437,10 +437,10 @@ func (s *simSpeaker) send(now time.Duration) {
 	s.link.Send(s.pkt[:12+n], at(now))
 }
 
-// noteSaid decodes a packet the speaker encoded, sent or not, into said
-// at sample at.
-func (s *simSpeaker) noteSaid(payload []byte, at int) {
-	if s.said == nil || len(payload) == 0 {
+// noteSent decodes a packet the speaker encoded, sent or not, into
+// decoded at sample at.
+func (s *simSpeaker) noteSent(payload []byte, at int) {
+	if s.decoded == nil || len(payload) == 0 {
 		return
 	}
 	var pcm [codec.MaxFrameSamples]int16
@@ -449,8 +449,8 @@ func (s *simSpeaker) noteSaid(payload []byte, at int) {
 		return
 	}
 	for i, v := range pcm[:n] {
-		if j := at + i; j >= 0 && j < len(s.said) {
-			s.said[j] = v
+		if j := at + i; j >= 0 && j < len(s.decoded) {
+			s.decoded[j] = v
 		}
 	}
 }

@@ -14,8 +14,9 @@ import (
 // compare.
 
 // ScoreFrames follows ref (the speech sent, decoded, or what a listener
-// on a clean link decoded) through heard (what the listener under test decoded) from skip on and
-// returns every speech frame (ref's 20 ms segments above -50 dBFS). guess
+// on a clean link decoded) through heard (what the listener under test
+// decoded) from skip on and returns every speech frame (ref's 20 ms
+// segments above -50 dBFS). guess
 // is where ref's start is expected in heard (a lag in samples); the first
 // lag is the best fit of 3 s of ref from skip within ±search of it, so
 // the clocks need only place the speech roughly. Then each half second
@@ -86,10 +87,9 @@ const (
 // counts as dropped or concealed: its error is louder than the audio
 // itself. Frames the listener got score 10–35 dB against a clean
 // listener's audio, 8–14 dB against the speech sent (the server's
-// re-encoding between them); concealment
-// (the decoder's PLC, or silence where it faded) and a frame shifted off
-// by one dropped score under it, though a frame of PLC that carries a
-// steady vowel on may pass. DistortedBelowDB marks frames the listener
+// re-encoding between them); concealment (the decoder's PLC, or silence
+// where it faded) and a frame shifted off by one dropped score under it,
+// though a frame of PLC that carries a steady vowel on may pass. DistortedBelowDB marks frames the listener
 // got changed, against a clean listener's audio: a time-stretch's
 // splice, or concealment that passed.
 const (
