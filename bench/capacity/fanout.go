@@ -122,7 +122,7 @@ var fanTransports = []fanTransport{
 
 // fanOut measures FanOut with cfg's speakers and TransportListeners
 // listeners; nil when TransportListeners is 0.
-func fanOut(ctx context.Context, cfg Config, streams []stream, tun tuning) (*FanOut, error) {
+func fanOut(ctx context.Context, cfg Config, streams []sim.Stream, tun tuning) (*FanOut, error) {
 	n := cfg.TransportListeners
 	if n == 0 {
 		return nil, nil

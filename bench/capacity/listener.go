@@ -88,7 +88,7 @@ type listeners struct {
 	sent  func() uint64
 }
 
-func newPairedRoom(cfg Config, streams []stream, n, ticks int, l listeners) (*pairedRoom, error) {
+func newPairedRoom(cfg Config, streams []sim.Stream, n, ticks int, l listeners) (*pairedRoom, error) {
 	p := &pairedRoom{
 		flush: l.flush, sent: l.sent,
 		cpu: make([]time.Duration, 0, ticks), flushCPU: make([]time.Duration, 0, ticks), flushed: make([]uint64, 0, ticks),
@@ -250,7 +250,7 @@ func codecMismatch(with, twin *pairedRoom, before [2]engine.Stats) string {
 
 // listenerCost measures ListenerCost for cfg: warmup ticks untimed, then
 // repeats·perRepeat timed pairs of ticks, one pair per 20 ms.
-func listenerCost(ctx context.Context, cfg Config, streams []stream, warmup, repeats, perRepeat int) (*ListenerCost, error) {
+func listenerCost(ctx context.Context, cfg Config, streams []sim.Stream, warmup, repeats, perRepeat int) (*ListenerCost, error) {
 	if cfg.Listeners == 0 {
 		return nil, nil
 	}

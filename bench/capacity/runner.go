@@ -257,16 +257,8 @@ func run(ctx context.Context, cfg Config, tun tuning) (Result, error) {
 		return res, err
 	}
 
-	// Enough frames for floorMin calls, fewer as rooms multiply the calls
-	// per frame: a few thousand calls time libopus well.
-	floorTicks := min(ticks, tun.floorTicks, max(10, 20000/max(1, cfg.Rooms*(1+cfg.Active))))
-	floorWarmup := min(tun.warmup, 10)
 	cfg.progress(Progress{Phase: PhaseCodecFloor})
-	dec, err := decodeCost(ctx, cfg, streams, floorWarmup, floorTicks, tun.floorMin)
-	if err != nil {
-		return res, err
-	}
-	enc, err := encodeCost(ctx, cfg, floorWarmup, floorTicks, tun.floorMin)
+	dec, enc, err := codecCost(ctx, cfg, streams, tun, ticks)
 	if err != nil {
 		return res, err
 	}
@@ -279,25 +271,50 @@ func run(ctx context.Context, cfg Config, tun tuning) (Result, error) {
 	return res, nil
 }
 
-// stream is one speaker's pre-encoded packets, one entry per 20 ms frame,
-// played in a loop.
-type stream struct {
-	data []byte  // the payloads back to back
-	off  []int32 // frame i's payload is data[off[i]:off[i+1]]
-	send []bool  // whether the client sends frame i (it skips most DTX frames)
+// CodecCost is the unit cost behind the codec floor
+// (Result.CodecFloorUsPerTick) of cfg's rooms, measured alone: libopus's
+// CPU µs per decode and per encode, called in tight loops on as many
+// threads as the engine's workers, on the packets cfg's speakers send and
+// on mixes of their voices, with as many decoder and encoder states as the
+// rooms hold. Only cfg's Rooms, Speakers, Active, Seed and Workers count.
+// It takes a few seconds, most of them encoding the speakers' packets.
+func CodecCost(ctx context.Context, cfg Config) (decodeUS, encodeUS float64, err error) {
+	if cfg.Duration == 0 {
+		cfg.Duration = engine.TickInterval
+	}
+	if err := cfg.Validate(); err != nil {
+		return 0, 0, err
+	}
+	tun := defaultTuning
+	frames := min(tun.warmup, 10) + tun.floorTicks
+	streams, err := preEncode(ctx, cfg, frames)
+	if err != nil {
+		return 0, 0, err
+	}
+	return codecCost(ctx, cfg, streams, tun, frames)
 }
 
-func (s *stream) frames() int { return len(s.send) }
-
-func (s *stream) frame(i int) (payload []byte, send bool) {
-	return s.data[s.off[i]:s.off[i+1]], s.send[i]
+// codecCost times the codec floor's calls on streams, at most ticks
+// frames of them.
+func codecCost(ctx context.Context, cfg Config, streams []sim.Stream, tun tuning, ticks int) (dec, enc float64, err error) {
+	// Enough frames for floorMin calls, fewer as rooms multiply the calls
+	// per frame: a few thousand calls time libopus well.
+	floorTicks := min(ticks, tun.floorTicks, max(10, 20000/max(1, cfg.Rooms*(1+cfg.Active))))
+	floorWarmup := min(tun.warmup, 10)
+	if dec, err = decodeCost(ctx, cfg, streams, floorWarmup, floorTicks, tun.floorMin); err != nil {
+		return 0, 0, err
+	}
+	if enc, err = encodeCost(ctx, cfg, floorWarmup, floorTicks, tun.floorMin); err != nil {
+		return 0, 0, err
+	}
+	return dec, enc, nil
 }
 
 // preEncode encodes every speaker's stream, in parallel: this is the
 // clients' work, done before the engine is measured. Speaker i of room r
 // is speaker number g = r·Speakers+i; active ones speak signal.NewVoice(Seed+g).
-func preEncode(ctx context.Context, cfg Config, frames int) ([]stream, error) {
-	streams := make([]stream, cfg.Rooms*cfg.Speakers)
+func preEncode(ctx context.Context, cfg Config, frames int) ([]sim.Stream, error) {
+	streams := make([]sim.Stream, cfg.Rooms*cfg.Speakers)
 	jobs := make(chan int)
 	errs := make([]error, len(streams))
 	var wg sync.WaitGroup
@@ -314,7 +331,7 @@ func preEncode(ctx context.Context, cfg Config, frames int) ([]stream, error) {
 				if g%cfg.Speakers < cfg.Active {
 					v = signal.NewVoice(cfg.Seed + uint64(g))
 				}
-				streams[g], errs[g] = encodeStream(v, frames)
+				streams[g], errs[g] = sim.EncodeStream(v, frames)
 			}
 		}()
 	}
@@ -326,66 +343,10 @@ func preEncode(ctx context.Context, cfg Config, frames int) ([]stream, error) {
 	return streams, errors.Join(errs...)
 }
 
-// encodeStream encodes frames of v with its own encoder, or of digital
-// silence when v is nil. A silent speaker's encoder has DTX on and, as
-// WebRTC does, the client sends the first DTX packet of a run (so the
-// receiver knows the silence is meant) and skips the rest of the ≤2-byte
-// packets but one every 400 ms. Sequence numbers count sent packets only;
-// timestamps count every frame (sender.next).
-func encodeStream(v *signal.Voice, frames int) (stream, error) {
-	enc, err := codec.NewEncoder(codec.EncoderConfig{DTX: v == nil})
-	if err != nil {
-		return stream{}, err
-	}
-	pcm := make([]int16, codec.FrameSamples)
-	buf := make([]byte, codec.MaxPacketBytes)
-	if v == nil {
-		// Settle the encoder into DTX first, so the loop is all steady
-		// state: no start-up packets replayed at each wrap.
-		for range 50 {
-			if _, err := enc.Encode(pcm, buf); err != nil {
-				return stream{}, err
-			}
-		}
-	}
-	s := stream{off: make([]int32, 1, frames+1), send: make([]bool, 0, frames)}
-	sinceSent, inDTX := 0, false
-	for range frames {
-		if v != nil {
-			v.Fill(pcm)
-		}
-		n, err := enc.Encode(pcm, buf)
-		if err != nil {
-			return stream{}, err
-		}
-		send := true
-		if codec.IsDTX(buf[:n]) {
-			send = !inDTX || sinceSent+1 >= sim.DTXKeepAlive
-			inDTX = true
-		} else {
-			inDTX = false
-		}
-		if send {
-			sinceSent = 0
-		} else {
-			sinceSent++
-		}
-		s.data = append(s.data, buf[:n]...)
-		s.off = append(s.off, int32(len(s.data)))
-		s.send = append(s.send, send)
-	}
-	return s, nil
-}
-
 // sender plays one speaker's stream into the engine as a client would.
 type sender struct {
-	p      *engine.Participant
-	st     *stream
-	frame  int
-	ssrc   uint32
-	seq    uint16
-	ts     uint32
-	marker bool // the next sent packet starts a talkspurt
+	p *engine.Participant
+	sim.Sender
 }
 
 // rtpBuf holds one outgoing packet: the header, built per send, and a copy
@@ -395,21 +356,9 @@ type rtpBuf [12 + codec.MaxPacketBytes]byte
 // next sends the speaker's next 20 ms, unless it is a skipped DTX frame.
 // The engine's refusals are counted by the engine (Stats.Dropped).
 func (s *sender) next(buf *rtpBuf) {
-	payload, send := s.st.frame(s.frame)
-	if s.frame++; s.frame == s.st.frames() {
-		s.frame = 0
+	if pkt := s.Next(buf[:]); pkt != nil {
+		_ = s.p.WriteRTP(pkt)
 	}
-	ts := s.ts
-	s.ts += codec.FrameSamples
-	if !send {
-		s.marker = true
-		return
-	}
-	sim.PutRTPHeader(buf[:12], 111, s.marker, s.seq, ts, s.ssrc)
-	s.marker = false
-	s.seq++
-	n := copy(buf[12:], payload)
-	_ = s.p.WriteRTP(buf[:12+n])
 }
 
 // countSink counts what a room sends to one kind of member. The engine
@@ -466,7 +415,7 @@ type session struct {
 
 // measure runs cfg's rooms in real time for warmup+ticks ticks and
 // measures the last ticks of them.
-func measure(ctx context.Context, cfg Config, streams []stream, warmup, ticks int) (measurement, error) {
+func measure(ctx context.Context, cfg Config, streams []sim.Stream, warmup, ticks int) (measurement, error) {
 	warmup = max(1, warmup)
 	s := &session{warmup: warmup, ticks: ticks, elapsed: make([]time.Duration, 0, ticks), progress: cfg.progress}
 	s.eng = engine.New(engine.Config{OnTick: s.onTick, Workers: cfg.Workers})
@@ -506,7 +455,7 @@ func measure(ctx context.Context, cfg Config, streams []stream, warmup, ticks in
 // join, when set, gives listener i's config and sink (one room only);
 // without it the listeners of a room share a counting sink. afterTick is
 // the rooms' engine.RoomConfig.AfterTick.
-func (s *session) build(cfg Config, streams []stream, listeners int,
+func (s *session) build(cfg Config, streams []sim.Stream, listeners int,
 	join func(i int) (engine.ParticipantConfig, error), afterTick func()) error {
 	rng := sim.SplitMix(cfg.Seed)
 	for r := range cfg.Rooms {
@@ -525,8 +474,7 @@ func (s *session) build(cfg Config, streams []stream, listeners int,
 				return err
 			}
 			s.senders = append(s.senders, sender{
-				p: p, st: &streams[g], ssrc: uint32(rng()) | 1,
-				seq: uint16(rng()), ts: uint32(rng()), marker: true,
+				p: p, Sender: sim.NewSender(&streams[g], uint32(rng())|1, uint16(rng()), uint32(rng())),
 			})
 		}
 		for i := range listeners {
@@ -625,7 +573,7 @@ func statsDelta(a, b engine.Stats) engine.Stats {
 // engine's order (each frame, every room's speakers), so the floor pays the
 // same cache misses over that many decoder states. The warm-up frames run
 // untimed; at least minOps decodes are timed.
-func decodeCost(ctx context.Context, cfg Config, streams []stream, warmup, ticks, minOps int) (float64, error) {
+func decodeCost(ctx context.Context, cfg Config, streams []sim.Stream, warmup, ticks, minOps int) (float64, error) {
 	if cfg.Speakers == 0 {
 		return 0, nil
 	}
@@ -635,10 +583,10 @@ func decodeCost(ctx context.Context, cfg Config, streams []stream, warmup, ticks
 	}
 	var ops []op
 	untimed := 0
-	loop := streams[0].frames()
+	loop := streams[0].Frames()
 	for f := 0; f < 4*loop && (f < warmup+ticks || len(ops)-untimed < minOps); f++ {
 		for g := range streams {
-			if payload, send := streams[g].frame(f % loop); send {
+			if payload, send := streams[g].Frame(f % loop); send {
 				ops = append(ops, op{g, payload})
 			}
 		}

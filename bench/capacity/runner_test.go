@@ -128,34 +128,8 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
-// The stream a silent speaker's client sends: mostly skipped DTX frames,
-// one packet at least every 400 ms.
-func TestSilentStreamSendsSparsely(t *testing.T) {
-	s, err := encodeStream(nil, 500)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sent, gap, longest := 0, 0, 0
-	for i := range s.frames() {
-		payload, send := s.frame(i)
-		if !send {
-			gap++
-			longest = max(longest, gap)
-			continue
-		}
-		gap = 0
-		sent++
-		if len(payload) == 0 {
-			t.Fatalf("frame %d: empty payload sent", i)
-		}
-	}
-	if sent == 0 || sent > 500/5 || longest >= sim.DTXKeepAlive {
-		t.Fatalf("silence: %d of 500 frames sent, longest gap %d frames; want few, and gaps under 400 ms", sent, longest)
-	}
-}
-
 func TestSenderDoesNotAllocate(t *testing.T) {
-	st, err := encodeStream(signal.NewVoice(3), 10)
+	st, err := sim.EncodeStream(signal.NewVoice(3), 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +143,7 @@ func TestSenderDoesNotAllocate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	snd := sender{p: p, st: &st, ssrc: 1}
+	snd := sender{p: p, Sender: sim.NewSender(&st, 1, 0, 0)}
 	var buf rtpBuf
 	if n := testing.AllocsPerRun(200, func() { snd.next(&buf) }); n != 0 {
 		t.Fatalf("sending a packet allocates %.1f times", n)

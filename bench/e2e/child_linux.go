@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +11,8 @@ import (
 	"runtime/pprof"
 	"sync"
 	"time"
+
+	"github.com/handsup-audio/handsup/bench/capacity"
 )
 
 // The benchmark's senders run in processes of their own, so that their
@@ -25,11 +28,13 @@ const childEnv = "HANDSUP_E2E_CHILD"
 
 // childConfig is what a child sends.
 type childConfig struct {
-	Role      string   `json:"role"`      // roleServer or roleFloor
+	Role      string   `json:"role"`      // roleServer, roleFloor or roleCodec
 	Listeners int      `json:"listeners"` // per room
 	Rooms     int      `json:"rooms"`     // server: rooms, each with len(Speakers)/Rooms speakers
 	Ports     []int    `json:"ports"`     // the receivers' ports (listenerAddr)
 	Speakers  []string `json:"speakers"`  // server: the speakers' addresses
+	PerRoom   int      `json:"per_room"`  // codec: speakers per room
+	Talking   int      `json:"talking"`   // codec: talking speakers per room
 	Workers   int      `json:"workers"`   // server: engine workers
 	Procs     int      `json:"procs"`     // GOMAXPROCS; 0: Go's default
 	JoinRate  float64  `json:"join_rate"`
@@ -42,13 +47,14 @@ type childConfig struct {
 const (
 	roleServer = "server"
 	roleFloor  = "floor"
+	roleCodec  = "codec" // the codec floor: says "codec" and exits
 )
 
 // report is what a child says: that it is ready (with its RTP address),
 // that its listeners joined, or, at a mark, its counters so far and its
 // ticks since the previous mark.
 type report struct {
-	Event string `json:"event"` // "ready", "joined", "mark", "error"
+	Event string `json:"event"` // "ready", "joined", "mark", "codec", "error"
 	Err   string `json:"err,omitempty"`
 	RTP   string `json:"rtp,omitempty"`
 
@@ -56,10 +62,12 @@ type report struct {
 	Ticks, Overruns, Skipped uint64
 	Sent, SendErrors, Calls  uint64  // RTP datagrams, send errors, sendmmsg calls
 	Bytes                    uint64  // RTP bytes sent
+	Decodes, Encodes         uint64  // server: libopus calls so far
 	TickP99, TickMax         float64 // ms: a tick's work (the floor: its sends)
 	LateP99, LateMax         float64 // ms: how late ticks started
 	SndBuf, RcvBuf           int     // granted to its RTP socket
 	Joins                    *Joins  `json:",omitempty"`
+	DecodeUS, EncodeUS       float64 // codec: libopus CPU µs per call
 }
 
 // Joins is how the listeners' joins went.
@@ -101,6 +109,16 @@ func runChild(role string, in io.Reader, out io.Writer) int {
 	}
 	if cfg.Procs > 0 {
 		runtime.GOMAXPROCS(cfg.Procs)
+	}
+	if role == roleCodec {
+		decUS, encUS, err := capacity.CodecCost(context.Background(), capacity.Config{
+			Rooms: cfg.Rooms, Speakers: cfg.PerRoom, Active: cfg.Talking, Workers: cfg.Workers, Seed: 1,
+		})
+		if err != nil {
+			return fail(err)
+		}
+		_ = enc.Encode(report{Event: "codec", DecodeUS: decUS, EncodeUS: encUS})
+		return 0
 	}
 	var s sender
 	var err error

@@ -151,7 +151,16 @@ type Step struct {
 	// PacketRatio is handsup's CPU per datagram sent over the floor's, per
 	// repeat: the same where both sent every tick's packets, and fair
 	// where one of them was starved and skipped ticks (a loaded machine).
-	PacketRatio Spread            `json:"cpu_per_packet_ratio"`
+	PacketRatio Spread `json:"cpu_per_packet_ratio"`
+	// The codec floor, per repeat: libopus's CPU per call timed alone
+	// (bench/capacity.CodecCost) on the rooms' calls, after the pair ran;
+	// CodecPct is what handsup's decodes and encodes a tick cost at that
+	// rate, in % of one core; FloorsRatio is handsup's CPU over the codec
+	// floor plus the floor's, what a server must pay at least.
+	DecodeUS    Spread            `json:"decode_us"`
+	EncodeUS    Spread            `json:"encode_us"`
+	CodecPct    Spread            `json:"codec_floor_cpu_pct"`
+	FloorsRatio Spread            `json:"cpu_ratio_to_codec_and_send_floor"`
 	Summary     map[string]Sum    `json:"summary"` // by kind
 	Runs        []RunStats        `json:"runs"`
 	Note        map[string]string `json:"-"`
@@ -225,6 +234,8 @@ type RunStats struct {
 	LateP99         float64 `json:"tick_late_p99_ms"` // how late ticks started against the 20 ms grid
 	LateMax         float64 `json:"tick_late_max_ms"`
 	Ticks           uint64  `json:"ticks"`
+	DecodesPerTick  float64 `json:"decodes_per_tick,omitempty"` // handsup: libopus calls per tick run
+	EncodesPerTick  float64 `json:"encodes_per_tick,omitempty"`
 	Overruns        uint64  `json:"overruns"`
 	Skipped         uint64  `json:"skipped"`
 

@@ -53,6 +53,22 @@ func TestSmallRunAccounting(t *testing.T) {
 	if hs.Kind != e2e.KindHandsup || hs.Joins == nil || hs.Joins.Count != 50 {
 		t.Errorf("handsup's joins: %+v", hs.Joins)
 	}
+	// The codec floor: handsup's codec calls (its 3 talkers decoded, the
+	// listeners' mix and each talker's mix-minus encoded), timed alone.
+	st := res.Steps[0]
+	switch {
+	case hs.DecodesPerTick < 2 || hs.DecodesPerTick > 6 || hs.EncodesPerTick < 3 || hs.EncodesPerTick > 5:
+		t.Errorf("handsup: %.2f decodes and %.2f encodes a tick; want about 3 and 4", hs.DecodesPerTick, hs.EncodesPerTick)
+	case st.DecodeUS.Median <= 0 || st.EncodeUS.Median <= st.DecodeUS.Median:
+		t.Errorf("codec floor: decode %.1f µs, encode %.1f µs; want both, an encode dearer", st.DecodeUS.Median, st.EncodeUS.Median)
+	}
+	want := 100 * (st.DecodeUS.Median*hs.DecodesPerTick + st.EncodeUS.Median*hs.EncodesPerTick) / 20000
+	if got := st.CodecPct.Median; got < 0.999*want || got > 1.001*want {
+		t.Errorf("codec floor %.3f%% of a core, its parts say %.3f%%", got, want)
+	}
+	if r := st.FloorsRatio.Median; r <= 0 || r >= st.Ratio.Median {
+		t.Errorf("handsup / (codec floor + floor) %.2f, handsup / floor %.2f: want positive and below", r, st.Ratio.Median)
+	}
 	if hs.RTCP == 0 {
 		t.Error("no sender report reached a listener in 2 s (one per stream every 5 s, spread)")
 	}

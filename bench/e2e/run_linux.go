@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -48,7 +49,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	for _, n := range cfg.Listeners {
 		st := Step{Listeners: n, Summary: map[string]Sum{}}
 		datagram := 0
-		var ratios, packetRatios []float64
+		var ratios, packetRatios, floorRatios, decUS, encUS, codecPct []float64
 		for rep := range cfg.Repeats {
 			kinds := []string{KindHandsup, KindFloor}
 			switch {
@@ -85,12 +86,23 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			}
 			if f := cpu[KindFloor]; f > 0 {
 				ratios = append(ratios, cpu[KindHandsup]/f)
+				dec, enc, err := b.codecCost(ctx)
+				if err != nil {
+					return res, fmt.Errorf("codec floor, %d listeners, repeat %d: %w", n, rep+1, err)
+				}
+				h := st.Runs[len(st.Runs)-len(kinds):][slices.Index(kinds, KindHandsup)]
+				codec := 100 * (dec*h.DecodesPerTick + enc*h.EncodesPerTick) / float64(tickUS)
+				decUS, encUS, codecPct = append(decUS, dec), append(encUS, enc), append(codecPct, codec)
+				floorRatios = append(floorRatios, cpu[KindHandsup]/(codec+f))
+				cfg.Progress(fmt.Sprintf("codec floor  N=%-6d repeat %d: decode %.1f µs, encode %.1f µs: %.1f%% of a core for handsup's %.2f decodes and %.2f encodes a tick; handsup / (codec floor + floor) %.2f",
+					n, rep+1, dec, enc, codec, h.DecodesPerTick, h.EncodesPerTick, floorRatios[len(floorRatios)-1]))
 			}
 			if f := perPkt[KindFloor]; f > 0 {
 				packetRatios = append(packetRatios, perPkt[KindHandsup]/f)
 			}
 		}
 		st.Ratio, st.PacketRatio = spreadOf(ratios), spreadOf(packetRatios)
+		st.DecodeUS, st.EncodeUS, st.CodecPct, st.FloorsRatio = spreadOf(decUS), spreadOf(encUS), spreadOf(codecPct), spreadOf(floorRatios)
 		for _, kind := range []string{KindHandsup, KindFloor, KindFloorReader} {
 			if s, ok := summarize(st.Runs, kind); ok {
 				st.Summary[kind] = s
@@ -127,8 +139,8 @@ func allPass(runs []RunStats, kind string) bool {
 }
 
 func progressLine(r RunStats) string {
-	return fmt.Sprintf("%-12s N=%-6d repeat %d: CPU %.1f%% (%.2f µs/packet), %.2f pkt/listener/s, delivered %.3f%%, under 99.9%%: %.2f%% of listeners, overruns %d, skipped %d, client CPU %.1f%%",
-		r.Kind, r.Listeners, r.Repeat+1, r.CPUPct, r.CPUusPerPkt, r.PerListenerPerS, r.DeliveredPct, r.Under999Pct, r.Overruns, r.Skipped, r.ClientCPUPct)
+	return fmt.Sprintf("%-12s N=%-6d repeat %d: CPU %.1f%% (%.2f µs/packet), %.2f pkt/listener/s, delivered %.3f%%, under 99.9%%: %.2f%% of listeners, ticks %d, overruns %d, skipped %d, decodes/encodes a tick %.2f/%.2f, client CPU %.1f%%",
+		r.Kind, r.Listeners, r.Repeat+1, r.CPUPct, r.CPUusPerPkt, r.PerListenerPerS, r.DeliveredPct, r.Under999Pct, r.Ticks, r.Overruns, r.Skipped, r.DecodesPerTick, r.EncodesPerTick, r.ClientCPUPct)
 }
 
 func summarize(runs []RunStats, kind string) (Sum, bool) {
@@ -278,6 +290,24 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// tickUS is a tick in µs.
+const tickUS = 20000
+
+// codecCost runs the codec floor's child: libopus's CPU µs per decode and
+// per encode on the rooms' calls, timed alone (bench/capacity.CodecCost).
+func (b *bench) codecCost(ctx context.Context) (dec, enc float64, err error) {
+	c, err := b.start(childConfig{
+		Role: roleCodec, Rooms: b.cfg.Rooms, PerRoom: b.cfg.Speakers, Talking: b.cfg.Talking,
+		Workers: b.cfg.Workers, Procs: b.cfg.ServerProcs,
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	defer c.stop()
+	r, err := c.await(ctx, "codec", 5*time.Minute)
+	return r.DecodeUS, r.EncodeUS, err
+}
+
 // run measures one sender with n listeners.
 func (b *bench) run(ctx context.Context, kind string, n, rep, datagram int, profile string) (RunStats, error) {
 	all := n * b.cfg.Rooms
@@ -352,6 +382,10 @@ func (b *bench) run(ctx context.Context, kind string, n, rep, datagram int, prof
 	}
 	if kind != KindHandsup {
 		r.Joins = nil
+	}
+	if kind == KindHandsup && r.Ticks > 0 {
+		r.DecodesPerTick = float64(m1.Decodes-m0.Decodes) / float64(r.Ticks)
+		r.EncodesPerTick = float64(m1.Encodes-m0.Encodes) / float64(r.Ticks)
 	}
 	if r.Sent > 0 {
 		r.Datagram = float64(m1.Bytes-m0.Bytes) / float64(r.Sent)

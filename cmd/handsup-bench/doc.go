@@ -63,8 +63,11 @@
 // process of its own, started again from this executable, sending to
 // listeners on loopback whose every packet the command receives and
 // counts, and back to back with it the floor, a bare sendmmsg sender to
-// the same listeners, each step repeated (bench/e2e). It prints, per
-// listener count, each sender's CPU and the ratio, CPU per datagram,
+// the same listeners, each step repeated (bench/e2e), and after each pair
+// the codec floor: libopus timed alone on the rooms' calls, at the
+// server's decodes and encodes a tick. It prints, per listener count,
+// each sender's CPU and the ratio, CPU per datagram, the codec floor and
+// the server's CPU over it plus the floor's,
 // packets per listener per second, the share of listeners under 98% and
 // 99.9% of their packets, inter-arrival p99, tick work and lateness,
 // overruns and skipped ticks, the client's own CPU, then where packets

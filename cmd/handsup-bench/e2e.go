@@ -112,7 +112,7 @@ func printE2E(w io.Writer, r e2e.Result) {
 		r.GoVersion, r.NumCPU, r.ServerProc, r.Load, r.LoadAfter, r.ClientRcv)
 	fmt.Fprintf(w, "medians of the repeats [least–greatest]; CPU in %% of one core; %s\n\n", r.Note)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "N\tsender\tCPU %\tratio\tµs/packet\tratio/packet\tpkt/listener/s\tdelivered %\t<98% / <99.9% of listeners\tinter-arrival p99 ms\ttick p99 / late p99 ms\toverruns / skipped\tclient CPU %")
+	fmt.Fprintln(tw, "N\tsender\tCPU %\tratio\tµs/packet\tratio/packet\tcodec floor %\tratio to codec floor + floor\tpkt/listener/s\tdelivered %\t<98% / <99.9% of listeners\tinter-arrival p99 ms\ttick p99 / late p99 ms\toverruns / skipped\tclient CPU %")
 	sp := func(s e2e.Spread, prec int) string {
 		return fmt.Sprintf("%.*f [%.*f–%.*f]", prec, s.Median, prec, s.Min, prec, s.Max)
 	}
@@ -122,12 +122,13 @@ func printE2E(w io.Writer, r e2e.Result) {
 			if !ok {
 				continue
 			}
-			ratio, pktRatio := "", ""
+			ratio, pktRatio, codec, floors := "", "", "", ""
 			if kind == e2e.KindHandsup && st.Ratio.Median > 0 {
 				ratio, pktRatio = sp(st.Ratio, 2), sp(st.PacketRatio, 2)
+				codec, floors = sp(st.CodecPct, 1), sp(st.FloorsRatio, 2)
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%.2f\t%.3f\t%.2f / %.2f\t%.1f\t%.1f / %.1f\t%.0f / %.0f\t%.1f\n",
-				st.Listeners, kind, sp(s.CPUPct, 1), ratio, sp(s.CPUusPerPkt, 2), pktRatio, s.PerListenerPerS.Median, s.DeliveredPct.Median,
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%.3f\t%.2f / %.2f\t%.1f\t%.1f / %.1f\t%.0f / %.0f\t%.1f\n",
+				st.Listeners, kind, sp(s.CPUPct, 1), ratio, sp(s.CPUusPerPkt, 2), pktRatio, codec, floors, s.PerListenerPerS.Median, s.DeliveredPct.Median,
 				s.Under98Pct.Median, s.Under999Pct.Median, s.InterArrivalP99.Median, s.TickP99.Median, s.LateP99.Median,
 				s.Overruns.Median, s.Skipped.Median, s.ClientCPUPct.Median)
 		}
