@@ -14,8 +14,10 @@
 // than the senders it measures and reports its own CPU.
 //
 // Run repeats handsup and the floor back to back, alternating which goes
-// first, and reports for each: the sender's CPU, the ratio between the
-// two, packets per listener per second, the share of listeners that got
+// first, then times the codec floor (libopus alone on the rooms' calls,
+// in a child of its own), and reports for each: the sender's CPU, the
+// ratio between the two, handsup's over the codec floor plus the floor's,
+// packets per listener per second, the share of listeners that got
 // under 98% and 99.9% of their packets, the inter-arrival p99, tick
 // lateness, overruns and skipped ticks, and where packets were lost (send
 // errors, the receivers' SO_RXQ_OVFL drops, /proc/net/snmp's buffer

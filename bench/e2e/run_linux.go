@@ -13,15 +13,14 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"slices"
 	"strings"
 	"time"
 )
 
 // Run measures every step of cfg: for each listener count, Repeats rounds
-// of handsup and the floor back to back (the order alternating), each
-// sender in a process of its own, the client (speakers and receivers) in
-// this one.
+// of handsup and the floor back to back (the order alternating), then the
+// codec floor (unless NoFloor), each in a process of its own, the client
+// (speakers and receivers) in this one.
 func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return Result{}, err
@@ -62,6 +61,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 				kinds = append(kinds, KindFloorReader)
 			}
 			cpu, perPkt := map[string]float64{}, map[string]float64{}
+			var h RunStats // handsup's
 			for _, kind := range kinds {
 				if kind != KindHandsup && datagram == 0 {
 					datagram = 100 // no handsup run yet: about a 32 kb/s Opus packet and its header
@@ -77,8 +77,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 				if err != nil {
 					return res, fmt.Errorf("%s, %d listeners, repeat %d: %w", kind, n, rep+1, err)
 				}
-				if kind == KindHandsup && r.Sent > 0 {
-					datagram = int(math.Round(r.Datagram))
+				if kind == KindHandsup {
+					h = r
+					if r.Sent > 0 {
+						datagram = int(math.Round(r.Datagram))
+					}
 				}
 				cpu[kind], perPkt[kind] = r.CPUPct, r.CPUusPerPkt
 				st.Runs = append(st.Runs, r)
@@ -90,7 +93,6 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 				if err != nil {
 					return res, fmt.Errorf("codec floor, %d listeners, repeat %d: %w", n, rep+1, err)
 				}
-				h := st.Runs[len(st.Runs)-len(kinds):][slices.Index(kinds, KindHandsup)]
 				codec := 100 * (dec*h.DecodesPerTick + enc*h.EncodesPerTick) / float64(tickUS)
 				decUS, encUS, codecPct = append(decUS, dec), append(encUS, enc), append(codecPct, codec)
 				floorRatios = append(floorRatios, cpu[KindHandsup]/(codec+f))
