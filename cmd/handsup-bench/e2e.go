@@ -26,6 +26,7 @@ type e2eFlags struct {
 	floorReader bool
 	noFloor     bool
 	sendSplit   int
+	receivers   int
 	warmUp      time.Duration
 }
 
@@ -39,6 +40,7 @@ func addE2EFlags(fs *flag.FlagSet) *e2eFlags {
 	fs.Float64Var(&f.joinRate, "join-rate", 0, "with -e2e: join the listeners into the live room at this many a second "+
 		"(0: as fast as they go, before the warm-up) and report how long joins took")
 	fs.IntVar(&f.sendSplit, "send-split", 0, "with -e2e: the server room's engine.RoomConfig.SendSplit (listeners per send worker; 0: the engine's default)")
+	fs.IntVar(&f.receivers, "receivers", 4, "with -e2e: the client's receiving sockets, each on a port of its own for a share of the listeners")
 	fs.BoolVar(&f.noFloor, "no-floor", false, "with -e2e: run handsup alone")
 	fs.BoolVar(&f.floorReader, "floor-reader", false, "with -e2e: also run the floor with a goroutine parked reading its socket, as a server's receive loop is")
 	fs.DurationVar(&f.warmUp, "warmup", 2*time.Second, "with -e2e: wait this long after the joins before measuring")
@@ -50,7 +52,7 @@ func runE2E(f *e2eFlags, set map[string]bool, rooms int, listeners string, speak
 	profile string, asJSON bool, stdout, stderr io.Writer) int {
 	cfg := e2e.Config{
 		Repeats: f.repeats, Duration: duration, WarmUp: f.warmUp, JoinRate: f.joinRate,
-		FloorReader: f.floorReader, NoFloor: f.noFloor, Profile: profile, SendSplit: f.sendSplit,
+		FloorReader: f.floorReader, NoFloor: f.noFloor, Profile: profile, SendSplit: f.sendSplit, Receivers: f.receivers,
 		Progress: func(line string) { fmt.Fprintln(stderr, line) },
 	}
 	if set["speakers"] {
