@@ -282,6 +282,7 @@ func (c Config) withDefaults() Config {
 		c.StartDelay = 80 * time.Millisecond
 	}
 	c.StartDelay = min(max(c.StartDelay, c.MinDelay), c.MaxDelay)
+	c.ExtraDelay = max(c.ExtraDelay, 0)
 	if c.Capacity <= 0 {
 		c.Capacity = 64
 	}
@@ -574,6 +575,9 @@ func (b *Buffer) observeArrivalLocked(at time.Duration, ts int64) {
 		// Steered by whole frames, in NetEQ's 20 ms buckets: the margin
 		// the rounding gives is what whole-frame corrections need.
 		t = (t + frameDur - 1) / frameDur * frameDur
+	}
+	if t > b.cfg.MinDelay {
+		t += min(b.cfg.ExtraDelay, t-b.cfg.MinDelay)
 	}
 	t = min(max(t, b.cfg.MinDelay), b.cfg.MaxDelay)
 	want := durToSamples(t)

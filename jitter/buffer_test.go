@@ -1287,3 +1287,46 @@ func TestStreamMovesWhenConfirmed(t *testing.T) {
 		t.Errorf("outliers %d, resets %d, lost %d; want 0, 1, 0", st.PacketsOutlier, st.Resets, st.PacketsLost)
 	}
 }
+
+// ExtraDelay: the same arrivals give the same target on a clean link, and
+// one raised by ExtraDelay (no more than its distance above the floor)
+// on a jittery one, with no more concealment.
+func TestExtraDelayRaisesOnlyAJitteryTarget(t *testing.T) {
+	const calm, jitty = 15 * 50, 60 * 50
+	extra := 10 * time.Millisecond
+	rng := rand.New(rand.NewPCG(7, 11))
+	delays := make([]time.Duration, calm+jitty+calm+20)
+	for i := range delays {
+		delays[i] = 200 * time.Millisecond
+		if i >= calm && i < calm+jitty {
+			delays[i] += time.Duration(rng.NormFloat64() * float64(30*time.Millisecond))
+		}
+	}
+	stream := clockedStream(len(delays), 1, func(i int) time.Duration { return delays[i] })
+	plain := newSim(t, jitter.Config{}, stream)
+	more := newSim(t, jitter.Config{ExtraDelay: extra}, stream)
+	raised := 0
+	for tick := range calm + jitty + calm + 10 {
+		plain.step()
+		more.step()
+		a, b := plain.b.Stats().TargetDelay, more.b.Stats().TargetDelay
+		switch phase := tick - 10; { // packets arrive 200 ms after they are sent
+		case phase > 5*50 && phase < calm, phase > calm+jitty+10*50:
+			if a != 20*time.Millisecond || b != a {
+				t.Fatalf("tick %d, no jitter: target %v, with ExtraDelay %v; want both at the 20 ms floor", tick, a, b)
+			}
+		case phase > calm+2*50 && phase < calm+jitty:
+			if d := b - a; d < 0 || d > extra {
+				t.Fatalf("tick %d, jitter: target %v, with ExtraDelay %v: raised by %v, want 0 to %v", tick, a, b, d, extra)
+			} else if d == extra {
+				raised++
+			}
+		}
+	}
+	if raised < (jitty-2*50)*9/10 {
+		t.Errorf("the jittery target was raised by the whole %v in %d of %d ticks, want nine in ten", extra, raised, jitty-2*50)
+	}
+	if lp, lm := plain.b.Stats().ConcealedSamples, more.b.Stats().ConcealedSamples; lm > lp {
+		t.Errorf("concealed: %d samples with ExtraDelay, %d without; want no more", lm, lp)
+	}
+}

@@ -45,6 +45,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		strings.Join(quality.ProfileNames(), ", "))
 	scenario := fs.String("scenario", "", "listening-quality `scenario` on a simulated clock: "+
 		strings.Join(quality.ScenarioNames(), ", ")+", or all (the acceptance scenarios, one row per target)")
+	jitterExtra := fs.Duration("jitter-extra", 0, "with -impair or -scenario: the rooms' jitter.Config.ExtraDelay, "+
+		"delay added to a jittery link's target for fewer late packets")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole benchmark to `file`")
 	e2eOpts := addE2EFlags(fs)
@@ -66,8 +68,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *impairName != "" || *scenario != "" {
 		return runQuality(qualityArgs{
 			scenario: *scenario, profile: *impairName, set: set, json: *asJSON,
-			duration: cfg.Duration, seed: cfg.Seed, cpuProfile: *cpuProfile,
+			duration: cfg.Duration, seed: cfg.Seed, cpuProfile: *cpuProfile, jitterExtra: *jitterExtra,
 		}, stdout, stderr)
+	}
+	if set["jitter-extra"] {
+		fmt.Fprintln(stderr, "handsup-bench: -jitter-extra applies to -impair and -scenario runs")
+		return 2
 	}
 	counts, err := parseListeners(*listeners)
 	if err == nil {

@@ -25,6 +25,7 @@ type qualityArgs struct {
 	duration          time.Duration
 	seed              uint64
 	cpuProfile        string
+	jitterExtra       time.Duration // the rooms' jitter.Config.ExtraDelay
 }
 
 // suiteResult is -scenario all's JSON object.
@@ -78,6 +79,9 @@ func runQuality(a qualityArgs, stdout, stderr io.Writer) int {
 		}
 		if a.set["duration"] {
 			sc.Duration = a.duration
+		}
+		if a.set["jitter-extra"] {
+			sc.Room.Jitter.ExtraDelay = a.jitterExtra
 		}
 		scs = append(scs, sc)
 	}
