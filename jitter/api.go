@@ -43,13 +43,13 @@ type Config struct {
 	MinDelay   time.Duration // floor of the target delay; default 20 ms
 	MaxDelay   time.Duration // ceiling of the target delay; default 400 ms
 	StartDelay time.Duration // target before any arrival statistics; default 80 ms
+	Capacity   int           // packets held at most; default 64 (more are dropped, oldest first)
 	// ExtraDelay raises the target the arrival statistics give by up to
 	// this much, by no more than that target's distance above MinDelay:
 	// a clean link keeps its floor, a jittery one trades delay for fewer
 	// late packets to conceal; default 0. At 60 ± 30 ms of jitter 8 ms
 	// halved the frames concealed (docs/weak-networks.md).
 	ExtraDelay time.Duration
-	Capacity   int           // packets held at most; default 64 (more are dropped, oldest first)
 	// ResetJump is the timestamp jump, forward or back, treated as a new
 	// stream; default 3 s. A sender's pause that long restarts the buffer
 	// too, which costs nothing: it was empty.
