@@ -479,3 +479,22 @@ func TestIdleConnectionsClosed(t *testing.T) {
 		t.Fatalf("answer %q", got)
 	}
 }
+
+// TestJitterExtraConfig: JitterExtraDelay reaches every room's speakers'
+// jitter buffers, and a value out of range is refused at start.
+func TestJitterExtraConfig(t *testing.T) {
+	for _, bad := range []time.Duration{-time.Millisecond, 201 * time.Millisecond} {
+		if _, err := New(Config{HTTPAddr: "127.0.0.1:0", RTPAddr: "127.0.0.1:0", JitterExtraDelay: bad}); err == nil || !strings.Contains(err.Error(), "jitter extra delay") {
+			t.Errorf("JitterExtraDelay %v: err %v, want refused", bad, err)
+		}
+	}
+	ts := startServer(t, adminTok, func(c *Config) { c.JitterExtraDelay = 8 * time.Millisecond })
+	ts.mustCall("POST", "/v1/rooms", `{"id":"r"}`, 201, nil)
+	r, err := ts.s.room("r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Config().Jitter.ExtraDelay; got != 8*time.Millisecond {
+		t.Errorf("the room's jitter ExtraDelay is %v, want 8ms", got)
+	}
+}

@@ -34,6 +34,7 @@ var (
 	rtSpread  = flag.Duration("rt-jitter", 30*time.Millisecond, "TestRealTimeJitterThroughTheRelay: the uplink's jitter (standard deviation)")
 	rtVoice   = flag.Uint64("rt-voice", 3, "TestRealTimeJitterThroughTheRelay: the voice's seed (signal.NewVoice)")
 	rtSeed    = flag.Uint64("rt-seed", 1, "TestRealTimeJitterThroughTheRelay: the relay's seed")
+	rtExtra   = flag.Duration("rt-jitter-extra", 0, "TestRealTimeJitterThroughTheRelay: the server's JitterExtraDelay")
 )
 
 // TestRealTimeJitterThroughTheRelay runs the real server in real time with
@@ -189,7 +190,7 @@ type rtRun struct {
 // The clean room is the reference, under the same load. It logs room r's
 // speaker's jitter buffer every second.
 func runRealTime(t *testing.T, name string, up impair.Config, pkts [][]byte) (clean, got rtRun) {
-	ts := startServer(t, "")
+	ts := startServer(t, "", func(c *Config) { c.JitterExtraDelay = *rtExtra })
 	ts.mustCall("POST", "/v1/rooms", `{"id":"r"}`, 201, nil)
 	ts.mustCall("POST", "/v1/rooms", `{"id":"c"}`, 201, nil)
 	server := ts.s.RTPAddr()

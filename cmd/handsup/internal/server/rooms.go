@@ -10,6 +10,7 @@ import (
 	"regexp"
 
 	"github.com/handsup-audio/handsup/engine"
+	"github.com/handsup-audio/handsup/jitter"
 	"github.com/handsup-audio/handsup/session/rtpudp"
 )
 
@@ -59,6 +60,7 @@ func (s *Server) createRoom(req createRoomRequest) (*room, error) {
 		MaxParticipants: s.cfg.MaxRoomParticipants,
 		TopN:            req.TopN,
 		NoDTX:           req.NoDTX,
+		Jitter:          jitter.Config{ExtraDelay: s.cfg.JitterExtraDelay},
 		Send:            r.batch.SendPart, // split across workers for large rooms, outside the room's lock
 		AfterTick:       r.batch.Flush,
 		OnEvent:         func(e engine.Event) { s.onEvent(r, e) },

@@ -46,8 +46,12 @@ type Config struct {
 	// KickBan is how long a participant removed by a moderator or the
 	// admin may not rejoin the room with a token; default 10 min,
 	// negative: no ban.
-	KickBan      time.Duration
-	MaxBodyBytes int64 // default 64 KiB
+	KickBan time.Duration
+	// JitterExtraDelay is every speaker's jitter.Config.ExtraDelay: up to
+	// this much more delay on a jittery uplink (none on a clean one) for
+	// fewer late packets concealed; default 0, at most 200 ms.
+	JitterExtraDelay time.Duration
+	MaxBodyBytes     int64 // default 64 KiB
 	// BodyTimeout bounds the time to read a request's body (a slow client
 	// holding a connection open), answered 408; default 10 s. Event
 	// streams have no body and are not cut.
@@ -192,6 +196,9 @@ func (c Config) withDefaults() (Config, error) {
 	if err := c.ICEServers.Validate(); err != nil {
 		return c, err
 	}
+	if c.JitterExtraDelay < 0 || c.JitterExtraDelay > maxJitterExtra {
+		return c, fmt.Errorf("jitter extra delay %v: want 0 to %v", c.JitterExtraDelay, maxJitterExtra)
+	}
 	if c.AdminToken == "" && !loopback(c.HTTPAddr) {
 		return c, fmt.Errorf("refusing to serve the API on %s without an admin token: set HANDSUP_ADMIN_TOKEN or -admin-token-file, or listen on a loopback address", c.HTTPAddr)
 	}
@@ -200,6 +207,10 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	return c, nil
 }
+
+// maxJitterExtra bounds Config.JitterExtraDelay: past it the delay is no
+// longer a trade a live room would make.
+const maxJitterExtra = 200 * time.Millisecond
 
 // loopback reports whether addr's host is a loopback address.
 func loopback(addr string) bool {
