@@ -14,7 +14,8 @@
 // The target delay is the 97th percentile of each packet's delay relative
 // to the fastest of the last two seconds, in 5 ms buckets whose old weight
 // fades per packet (20 ms buckets for a Buffer used alone, which steers by
-// whole frames), plus the frame being played; it starts at
+// whole frames), plus the frame being played, plus up to
+// Config.ExtraDelay once it is above the floor; it starts at
 // Config.StartDelay and stays between MinDelay and MaxDelay, rises at
 // once and falls at most 200 ms a second (so stretching can follow it),
 // and on a lossy link it keeps the next packet in hand so its FEC can
