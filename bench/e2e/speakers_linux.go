@@ -94,14 +94,12 @@ func (s *speakers) run() {
 			return
 		case <-t.C:
 		}
-		to := s.to.Load()
-		if to == nil {
-			continue
-		}
-		dst := &unix.SockaddrInet4{Addr: to.Addr().As4(), Port: int(to.Port())}
-		for i, fd := range s.fds {
-			if pkt := senders[i].Next(buf); pkt != nil {
-				_ = unix.Sendto(fd, pkt, unix.MSG_DONTWAIT, dst)
+		if to := s.to.Load(); to != nil {
+			dst := &unix.SockaddrInet4{Addr: to.Addr().As4(), Port: int(to.Port())}
+			for i, fd := range s.fds {
+				if pkt := senders[i].Next(buf); pkt != nil {
+					_ = unix.Sendto(fd, pkt, unix.MSG_DONTWAIT, dst)
+				}
 			}
 		}
 		for _, fd := range s.fds {
@@ -110,9 +108,9 @@ func (s *speakers) run() {
 	}
 }
 
-// speakerSocketBuf is each speaker socket's buffers: a second of what the
-// server sends it back (50 packets and its RTCP) between two drains, with
-// room to spare.
+// speakerSocketBuf is each speaker socket's buffers: what the server sends
+// it back between two drains is a tick's packet and now and then a sender
+// report; this holds a second of it, for a tick the client runs late.
 const speakerSocketBuf = 256 << 10
 
 // drain reads sockets' waiting datagrams and drops them.
