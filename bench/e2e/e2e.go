@@ -113,6 +113,9 @@ func (c Config) Validate() error {
 	if c.JoinRate < 0 {
 		return fmt.Errorf("join rate %g: want ≥ 0", c.JoinRate)
 	}
+	if c.Receivers < 0 || c.Receivers > 64 {
+		return fmt.Errorf("receivers %d: want 0 (default 4) to 64", c.Receivers)
+	}
 	return nil
 }
 

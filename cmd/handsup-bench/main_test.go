@@ -29,6 +29,9 @@ func TestRejectsBadFlags(t *testing.T) {
 		{[]string{"-scenario", "dtx", "-duration", "500ms"}, "at least 1s"},
 		{[]string{"-e2e", "-sweep", "800,x"}, `"x" is not a number`},
 		{[]string{"-e2e", "-listeners", "0"}, "listeners 0: want 1 to 100,000"},
+		{[]string{"-e2e", "-receivers", "65"}, "receivers 65: want 0 (default 4) to 64"},
+		{[]string{"-scenario", "jitter-60", "-jitter-extra", "-1ms"}, "-jitter-extra must be 0 to 200ms"},
+		{[]string{"-jitter-extra", "8ms"}, "-jitter-extra applies to -impair and -scenario runs"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := run(tc.args, &stdout, &stderr); code != 2 {

@@ -68,6 +68,9 @@ func runQuality(a qualityArgs, stdout, stderr io.Writer) int {
 	if a.set["duration"] && a.duration < time.Second {
 		return usage("-duration must be at least 1s, got %v", a.duration)
 	}
+	if a.jitterExtra < 0 || a.jitterExtra > 200*time.Millisecond {
+		return usage("-jitter-extra must be 0 to 200ms, got %v", a.jitterExtra)
+	}
 	var scs []quality.Scenario
 	for _, n := range names {
 		sc, err := quality.NewScenario(n, a.profile)
