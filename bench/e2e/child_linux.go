@@ -112,6 +112,8 @@ func runChild(role string, in io.Reader, out io.Writer) int {
 	}
 	if role == roleCodec {
 		decUS, encUS, err := capacity.CodecCost(context.Background(), capacity.Config{
+			// Seed 1: speaker g talks signal.NewVoice(1+g), as the
+			// client's speakers do (newSpeakers).
 			Rooms: cfg.Rooms, Speakers: cfg.PerRoom, Active: cfg.Talking, Workers: cfg.Workers, Seed: 1,
 		})
 		if err != nil {

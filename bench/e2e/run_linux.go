@@ -15,6 +15,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/handsup-audio/handsup/engine"
 )
 
 // Run measures every step of cfg: for each listener count, Repeats rounds
@@ -93,7 +95,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 				if err != nil {
 					return res, fmt.Errorf("codec floor, %d listeners, repeat %d: %w", n, rep+1, err)
 				}
-				codec := 100 * (dec*h.DecodesPerTick + enc*h.EncodesPerTick) / float64(tickUS)
+				codec := 100 * (dec*h.DecodesPerTick + enc*h.EncodesPerTick) / float64(engine.TickInterval.Microseconds())
 				decUS, encUS, codecPct = append(decUS, dec), append(encUS, enc), append(codecPct, codec)
 				floorRatios = append(floorRatios, cpu[KindHandsup]/(codec+f))
 				cfg.Progress(fmt.Sprintf("codec floor  N=%-6d repeat %d: decode %.1f µs, encode %.1f µs: %.1f%% of a core for handsup's %.2f decodes and %.2f encodes a tick; handsup / (codec floor + floor) %.2f",
@@ -291,9 +293,6 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	}
 }
-
-// tickUS is a tick in µs.
-const tickUS = 20000
 
 // codecCost runs the codec floor's child: libopus's CPU µs per decode and
 // per encode on the rooms' calls, timed alone (bench/capacity.CodecCost).
