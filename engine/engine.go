@@ -26,6 +26,13 @@ type Config struct {
 	// OnTick, if set, hears how long each tick of all rooms took. It is
 	// called from the clock goroutine and must be quick.
 	OnTick func(elapsed time.Duration)
+	// BeforeTick, if set, runs at the start of every tick, before any
+	// room's: a transport's chance to hand over what has arrived
+	// (rtpudp.Transport.Drain), so that packets its reader has not got to
+	// yet, on a busy machine, still play in this tick. It runs on the
+	// ticking goroutine, must be quick, and must not call Tick. Default
+	// none.
+	BeforeTick func()
 
 	// Admission control: NewRoom and Room.Join refuse what goes past a
 	// cap, so that one room or one crowd cannot degrade every room.
@@ -215,6 +222,9 @@ func (e *Engine) Tick() {
 	}
 	start := time.Now()
 	defer func() { e.observeLoad(time.Since(start)) }()
+	if e.cfg.BeforeTick != nil {
+		e.cfg.BeforeTick()
+	}
 	rooms := *e.list.Load()
 	helpers := max(0, min(e.cfg.Workers, len(rooms))-1)
 	e.current = rooms

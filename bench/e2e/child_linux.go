@@ -68,6 +68,11 @@ type report struct {
 	SndBuf, RcvBuf           int     // granted to its RTP socket
 	Joins                    *Joins  `json:",omitempty"`
 	DecodeUS, EncodeUS       float64 // codec: libopus CPU µs per call
+	// Server: its speakers' jitter buffers so far (jitter.Stats, summed):
+	// concealment events, and samples played with the sum over them of
+	// the target delay and of the delay in the buffer, in seconds.
+	Concealments             uint64
+	Emitted, TargetS, DelayS float64
 }
 
 // Joins is how the listeners' joins went.

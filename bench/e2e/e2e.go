@@ -239,8 +239,14 @@ type RunStats struct {
 	Ticks           uint64  `json:"ticks"`
 	DecodesPerTick  float64 `json:"decodes_per_tick,omitempty"` // handsup: libopus calls per tick run
 	EncodesPerTick  float64 `json:"encodes_per_tick,omitempty"`
-	Overruns        uint64  `json:"overruns"`
-	Skipped         uint64  `json:"skipped"`
+	// Handsup: its speakers' jitter buffers over the window. Their links
+	// are loopback, without jitter or loss: what they conceal, and any
+	// target above the 20 ms floor, the server's own timing caused.
+	SpeakerConcealments uint64  `json:"speaker_concealments,omitempty"` // concealment events
+	SpeakerTargetMs     float64 `json:"speaker_target_ms,omitempty"`    // mean target delay over the audio played
+	SpeakerDelayMs      float64 `json:"speaker_delay_ms,omitempty"`     // mean time a packet spent in the buffer
+	Overruns            uint64  `json:"overruns"`
+	Skipped             uint64  `json:"skipped"`
 
 	// Where packets were lost.
 	SendErrors   uint64 `json:"send_errors"`

@@ -143,8 +143,12 @@ func allPass(runs []RunStats, kind string) bool {
 }
 
 func progressLine(r RunStats) string {
-	return fmt.Sprintf("%-12s N=%-6d repeat %d: CPU %.1f%% (%.2f µs/packet), %.2f pkt/listener/s, delivered %.3f%%, under 99.9%%: %.2f%% of listeners, ticks %d, overruns %d, skipped %d, decodes/encodes a tick %.2f/%.2f, client CPU %.1f%%",
+	line := fmt.Sprintf("%-12s N=%-6d repeat %d: CPU %.1f%% (%.2f µs/packet), %.2f pkt/listener/s, delivered %.3f%%, under 99.9%%: %.2f%% of listeners, ticks %d, overruns %d, skipped %d, decodes/encodes a tick %.2f/%.2f, client CPU %.1f%%",
 		r.Kind, r.Listeners, r.Repeat+1, r.CPUPct, r.CPUusPerPkt, r.PerListenerPerS, r.DeliveredPct, r.Under999Pct, r.Ticks, r.Overruns, r.Skipped, r.DecodesPerTick, r.EncodesPerTick, r.ClientCPUPct)
+	if r.Kind == KindHandsup {
+		line += fmt.Sprintf(", speakers' buffers: %d concealment events, target %.1f ms, delay %.1f ms", r.SpeakerConcealments, r.SpeakerTargetMs, r.SpeakerDelayMs)
+	}
+	return line
 }
 
 func summarize(runs []RunStats, kind string) (Sum, bool) {
@@ -387,6 +391,11 @@ func (b *bench) run(ctx context.Context, kind string, n, rep, datagram int, prof
 	if kind == KindHandsup && r.Ticks > 0 {
 		r.DecodesPerTick = float64(m1.Decodes-m0.Decodes) / float64(r.Ticks)
 		r.EncodesPerTick = float64(m1.Encodes-m0.Encodes) / float64(r.Ticks)
+		r.SpeakerConcealments = m1.Concealments - m0.Concealments
+		if played := m1.Emitted - m0.Emitted; played > 0 {
+			r.SpeakerTargetMs = 1000 * (m1.TargetS - m0.TargetS) / played
+			r.SpeakerDelayMs = 1000 * (m1.DelayS - m0.DelayS) / played
+		}
 	}
 	if r.Sent > 0 {
 		r.Datagram = float64(m1.Bytes-m0.Bytes) / float64(r.Sent)

@@ -34,7 +34,8 @@ func startServer(cfg childConfig, say func(report)) (sender, error) {
 	}
 	s := &server{udp: udp, ticks: newTickLog()}
 	s.eng = engine.New(engine.Config{
-		Workers: cfg.Workers,
+		Workers:    cfg.Workers,
+		BeforeTick: udp.Drain, // as cmd/handsup's server
 		OnTick: func(took time.Duration) {
 			now := time.Now()
 			s.ticks.add(now.Add(-took), took)
@@ -127,6 +128,13 @@ func (s *server) mark() report {
 		Bytes: st.BytesOut, Decodes: st.Decodes, Encodes: st.Encodes,
 	}
 	r.SndBuf, r.RcvBuf = s.udp.SocketBuffers()
+	for _, room := range s.eng.Rooms() {
+		j := room.Snapshot().Jitter
+		r.Concealments += j.ConcealmentEvents
+		r.Emitted += float64(j.JitterBufferEmittedCount)
+		r.TargetS += j.JitterBufferTargetDelay
+		r.DelayS += j.JitterBufferDelay
+	}
 	s.ticks.fill(&r)
 	return r
 }

@@ -138,16 +138,20 @@ func printE2E(w io.Writer, r e2e.Result) {
 	tw.Flush()
 	fmt.Fprintln(w, "\nwhere packets went, per run (send errors; dropped at the receivers' sockets, SO_RXQ_OVFL; /proc/net/snmp Udp RcvbufErrors / SndbufErrors; socket buffers granted)")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "N\tsender\trepeat\tsent\treceived\texpected\tsend errors\trxq overflow\trcvbuf / sndbuf errors\tsendmmsg calls\tsndbuf granted\tjoins p99 / max ms (s)")
+	fmt.Fprintln(tw, "N\tsender\trepeat\tsent\treceived\texpected\tsend errors\trxq overflow\trcvbuf / sndbuf errors\tsendmmsg calls\tsndbuf granted\tjoins p99 / max ms (s)\tspeakers: concealment events / target ms")
 	for _, st := range r.Steps {
 		for _, run := range st.Runs {
 			joins := ""
 			if j := run.Joins; j != nil {
 				joins = fmt.Sprintf("%.1f / %.1f (%.1f s, skipped %d)", j.P99Ms, j.MaxMs, j.Seconds, j.Skipped)
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d / %d\t%d\t%d\t%s\n", run.Listeners, run.Kind, run.Repeat+1,
+			speakers := ""
+			if run.Kind == e2e.KindHandsup {
+				speakers = fmt.Sprintf("%d / %.1f", run.SpeakerConcealments, run.SpeakerTargetMs)
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d / %d\t%d\t%d\t%s\t%s\n", run.Listeners, run.Kind, run.Repeat+1,
 				run.Sent, run.Received, run.Expected, run.SendErrors, run.RxqOverflow, run.RcvbufErrors, run.SndbufErrors,
-				run.SendCalls, run.SndBuf, joins)
+				run.SendCalls, run.SndBuf, joins, speakers)
 		}
 	}
 	tw.Flush()

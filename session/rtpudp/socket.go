@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"github.com/handsup-audio/handsup/session/internal/mmsg"
@@ -36,6 +37,7 @@ type socket struct {
 	local  netip.AddrPort
 	ep     *os.File        // the epoll descriptor watching fd for input, in Go's netpoller
 	epConn syscall.RawConn // ep's
+	rx     *reader
 
 	// mu is held shared by every system call on fd, exclusively by close,
 	// so that fd is never used after it is closed (and its number given
@@ -55,7 +57,7 @@ func openSocket(ap netip.AddrPort, buf int) (*socket, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rtpudp: socket: %w", err)
 	}
-	s := &socket{fd: fd, family: family}
+	s := &socket{fd: fd, family: family, rx: newReader()}
 	if family == unix.AF_INET6 {
 		// Dual stack on the unspecified address, as Go's net package does.
 		_ = unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, boolInt(!ip.IsUnspecified()))
@@ -63,6 +65,10 @@ func openSocket(ap netip.AddrPort, buf int) (*socket, error) {
 	// Best effort: the kernel caps these at its own limits.
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, buf)
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, buf)
+	// Each datagram's arrival as the kernel saw it: a reader kept waiting
+	// by a busy machine still stamps it right. Without it, a datagram
+	// counts as arrived when read.
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
 	if err := unix.Bind(fd, sockaddr(ap, family)); err != nil {
 		_ = unix.Close(fd)
 		return nil, fmt.Errorf("rtpudp: listen %s: %w", ap, err)
@@ -173,60 +179,122 @@ func (s *socket) close() {
 	s.mu.Unlock()
 }
 
-// readBatch is how many datagrams one recvmmsg takes.
-const readBatch = 32
+// readBatch is how many datagrams one recvmmsg takes; readSize the
+// longest datagram kept whole, and oobSize the control data each may carry
+// (its receive timestamp).
+const (
+	readBatch = 32
+	readSize  = 2048
+	oobSize   = 64
+)
 
-// read receives datagrams until the socket closes and hands each to fn;
-// errors counts failed calls. It waits in Go's netpoller for the socket's
-// epoll descriptor, and reads what arrived with recvmmsg without waiting.
-func (s *socket) read(fn func(pkt []byte, from netip.AddrPort), errors *atomic.Uint64) {
-	const size = 2048
-	msgs := make([]unix.Mmsghdr, readBatch)
-	iovs := make([]unix.Iovec, readBatch)
-	names := make([]unix.RawSockaddrInet6, readBatch)
-	bufs := make([]byte, readBatch*size)
-	for i := range msgs {
-		iovs[i].Base = &bufs[i*size]
-		iovs[i].SetLen(size)
-		msgs[i].Hdr.Iov = &iovs[i]
-		msgs[i].Hdr.SetIovlen(1)
-		msgs[i].Hdr.Name = (*byte)(unsafe.Pointer(&names[i]))
+// maxWaited bounds how long a datagram can have waited on the host: a
+// receive timestamp further back (or ahead) is a wall-clock step, not a
+// wait, and counts as none.
+const maxWaited = time.Second
+
+// reader is what recvmmsg fills. The goroutine waiting for input (read)
+// and Drain take turns with it.
+type reader struct {
+	mu    sync.Mutex
+	msgs  []unix.Mmsghdr
+	iovs  []unix.Iovec
+	names []unix.RawSockaddrInet6
+	oob   []byte
+	bufs  []byte
+}
+
+func newReader() *reader {
+	r := &reader{
+		msgs:  make([]unix.Mmsghdr, readBatch),
+		iovs:  make([]unix.Iovec, readBatch),
+		names: make([]unix.RawSockaddrInet6, readBatch),
+		oob:   make([]byte, readBatch*oobSize),
+		bufs:  make([]byte, readBatch*readSize),
 	}
-	var n int
-	var errno unix.Errno
-	recv := func(fd, _ int) {
-		for i := range msgs {
-			msgs[i].Hdr.Namelen = unix.SizeofSockaddrInet6
+	for i := range r.msgs {
+		r.iovs[i].Base = &r.bufs[i*readSize]
+		r.iovs[i].SetLen(readSize)
+		r.msgs[i].Hdr.Iov = &r.iovs[i]
+		r.msgs[i].Hdr.SetIovlen(1)
+		r.msgs[i].Hdr.Name = (*byte)(unsafe.Pointer(&r.names[i]))
+		r.msgs[i].Hdr.Control = &r.oob[i*oobSize]
+	}
+	return r
+}
+
+// recv reads up to readBatch datagrams from fd without waiting: a raw
+// system call, which the runtime does not see.
+func (r *reader) recv(fd int) (int, unix.Errno) {
+	for i := range r.msgs {
+		r.msgs[i].Hdr.Namelen = unix.SizeofSockaddrInet6
+		r.msgs[i].Hdr.SetControllen(oobSize)
+	}
+	n, _, errno := unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&r.msgs[0])), readBatch, unix.MSG_DONTWAIT, 0, 0)
+	return int(n), errno
+}
+
+// waited is how long datagram i waited between the kernel's receiving it
+// and now (Unix nanoseconds, the clock of SO_TIMESTAMPNS): 0 without a
+// timestamp.
+func (r *reader) waited(i int, now int64) time.Duration {
+	const hdr = int(unsafe.Sizeof(unix.Cmsghdr{}))
+	oob := r.oob[i*oobSize : i*oobSize+min(oobSize, int(r.msgs[i].Hdr.Controllen))]
+	for len(oob) >= hdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		l := int(h.Len)
+		if l < hdr || l > len(oob) {
+			return 0
 		}
-		// Raw: the runtime sees no system call, and it never blocks.
-		r, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&msgs[0])), readBatch, unix.MSG_DONTWAIT, 0, 0)
-		n, errno = int(r), e
+		if h.Level == unix.SOL_SOCKET && h.Type == unix.SO_TIMESTAMPNS && l-hdr >= int(unsafe.Sizeof(unix.Timespec{})) {
+			d := time.Duration(now - (*unix.Timespec)(unsafe.Pointer(&oob[hdr])).Nano())
+			if d < 0 || d > maxWaited {
+				return 0
+			}
+			return d
+		}
+		oob = oob[min(len(oob), unix.CmsgSpace(l-hdr)):]
 	}
-	// drain reads until the socket is empty (false: wait for more) or
-	// closed (true).
-	drain := func(uintptr) bool {
-		for {
-			if !s.use(recv) {
-				return true
-			}
-			switch errno {
-			case 0:
-			case unix.EAGAIN:
-				return false
-			case unix.EINTR:
-				continue
-			default: // counted; the next arrival tries again, rather than spin on an error that stays
-				errors.Add(1)
-				return false
-			}
-			for i := range n {
-				from := rawAddrPort(&names[i])
-				fn(bufs[i*size:i*size+min(int(msgs[i].Len), size)], from)
-			}
+	return 0
+}
+
+// drain reads what the socket holds, without waiting, and hands each
+// datagram to fn with how long it waited on the host; errors counts failed
+// calls. It reports whether the socket is closed.
+func (s *socket) drain(fn func(pkt []byte, from netip.AddrPort, waited time.Duration), errors *atomic.Uint64) (closed bool) {
+	r := s.rx
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for {
+		var n int
+		var errno unix.Errno
+		if !s.use(func(fd, _ int) { n, errno = r.recv(fd) }) {
+			return true
+		}
+		switch errno {
+		case 0:
+		case unix.EAGAIN:
+			return false
+		case unix.EINTR:
+			continue
+		default: // counted; the next arrival tries again, rather than spin on an error that stays
+			errors.Add(1)
+			return false
+		}
+		now := time.Now().UnixNano()
+		for i := range n {
+			fn(r.bufs[i*readSize:i*readSize+min(int(r.msgs[i].Len), readSize)], rawAddrPort(&r.names[i]), r.waited(i, now))
 		}
 	}
+}
+
+// read receives datagrams until the socket closes and hands each to fn, as
+// drain does. It waits in Go's netpoller for the socket's epoll
+// descriptor, and drains the socket each time it has input.
+func (s *socket) read(fn func(pkt []byte, from netip.AddrPort, waited time.Duration), errors *atomic.Uint64) {
+	wait := func(uintptr) bool { return s.drain(fn, errors) }
 	for !s.closed.Load() {
-		if err := s.epConn.Read(drain); err != nil {
+		if err := s.epConn.Read(wait); err != nil {
 			return // ep closed
 		}
 	}

@@ -314,6 +314,7 @@ func New(cfg Config) (*Server, error) {
 		MaxRooms:        cfg.MaxRooms,
 		MaxParticipants: cfg.MaxParticipants,
 		MaxTickLoad:     cfg.MaxTickLoad,
+		BeforeTick:      s.udp.Drain, // packets the reader has not got to yet still play this tick
 		OnTick: func(d time.Duration) {
 			if collector != nil {
 				collector.ObserveTick(d)
