@@ -3,7 +3,6 @@ package engine
 import (
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/pion/rtp"
 
@@ -74,14 +73,7 @@ func (r *Room) newInputSideLocked(p *Participant) (*inputSide, error) {
 // participant's REDPayloadType is set) is unwrapped: its redundant blocks
 // go into the jitter buffer as the earlier packets they copy, filling
 // losses, then its primary.
-func (p *Participant) WriteRTP(buf []byte) error { return p.WriteRTPWaited(buf, 0) }
-
-// WriteRTPWaited is WriteRTP for a packet that arrived waited before this
-// call (a transport that reads the kernel's receive timestamps): the
-// jitter buffer takes it as having arrived then on the engine's clock, so
-// a reader kept waiting by a busy machine does not look like network
-// jitter. A negative wait counts as none.
-func (p *Participant) WriteRTPWaited(buf []byte, waited time.Duration) error {
+func (p *Participant) WriteRTP(buf []byte) error {
 	c := &p.room.counters
 	c.packetsIn.Add(1)
 	c.bytesIn.Add(uint64(len(buf)))
@@ -103,7 +95,7 @@ func (p *Participant) WriteRTPWaited(buf []byte, waited time.Duration) error {
 	if in.levelExt != 0 {
 		in.readLevel(c)
 	}
-	now := p.room.eng.now().Add(-max(0, waited))
+	now := p.room.eng.now()
 	jb := in.player.Buffer()
 	switch {
 	case in.pkt.PayloadType == in.payloadType:

@@ -36,7 +36,7 @@ func FuzzReceive(f *testing.F) {
 		listener, ll := w.join("l", engine.Listener)
 		tk := newTalker(t)
 		for i := range 3 {
-			speaker.ReceiveRTP(tk.next(t), 0)
+			speaker.ReceiveRTP(tk.next(t))
 			target := speaker
 			if toListener {
 				target = listener
@@ -44,7 +44,7 @@ func FuzzReceive(f *testing.F) {
 			if len(pkt) >= 2 && pkt[1] >= 192 && pkt[1] <= 223 {
 				target.ReceiveRTCP(pkt)
 			} else {
-				target.ReceiveRTP(pkt, 0)
+				target.ReceiveRTP(pkt)
 			}
 			w.clk.Advance(time.Duration(i+1) * engine.TickInterval)
 			w.eng.Tick()

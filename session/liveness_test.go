@@ -59,9 +59,9 @@ func TestIdleMembersTimeOut(t *testing.T) {
 	_, ql := w.join("quiet", engine.Listener)
 
 	k := newTalker(t)
-	speaker.ReceiveRTP(k.next(t), 0)
+	speaker.ReceiveRTP(k.next(t))
 	listener.ReceiveRTCP(marshal(t, &rtcp.ReceiverReport{SSRC: 7}))
-	chatty.ReceiveRTP(k.next(t), 0)
+	chatty.ReceiveRTP(k.next(t))
 
 	sweep := func(after time.Duration) int {
 		w.clk.Advance(after)
@@ -71,12 +71,12 @@ func TestIdleMembersTimeOut(t *testing.T) {
 		t.Fatalf("swept %d at once", n)
 	}
 	for range 29 {
-		chatty.ReceiveRTP(k.next(t), 0)
+		chatty.ReceiveRTP(k.next(t))
 		if n := sweep(time.Second); n != 0 {
 			t.Fatalf("swept %d before the idle timeout", n)
 		}
 	}
-	chatty.ReceiveRTP(k.next(t), 0)
+	chatty.ReceiveRTP(k.next(t))
 	if n := sweep(time.Second); n != 2 {
 		t.Fatalf("swept %d at the idle timeout, want 2 (speaker and listener)", n)
 	}
@@ -93,7 +93,7 @@ func TestIdleMembersTimeOut(t *testing.T) {
 	}
 	// Ten minutes on, the one that never sent is still there.
 	for range 10 {
-		chatty.ReceiveRTP(k.next(t), 0)
+		chatty.ReceiveRTP(k.next(t))
 		if n := sweep(time.Minute); n != 0 {
 			t.Fatalf("swept %d: a member that keeps sending or never sent", n)
 		}
@@ -138,7 +138,7 @@ handsup_participants_timed_out_total 1
 func TestIdleTimeoutOff(t *testing.T) {
 	w, _ := liveWorld(t, session.Config{IdleTimeout: -1})
 	m, _ := w.join("s", engine.Speaker)
-	m.ReceiveRTP(newTalker(t).next(t), 0)
+	m.ReceiveRTP(newTalker(t).next(t))
 	for range 3 {
 		w.clk.Advance(time.Hour)
 		if n := w.mgr.Sweep(w.clk.Now()); n != 0 {

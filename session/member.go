@@ -33,10 +33,7 @@ type Flusher interface{ Flush() }
 // Receiver takes the packets a link receives from its participant, on the
 // link's reading goroutine; it does not keep pkt. Member is one.
 type Receiver interface {
-	// ReceiveRTP takes an RTP packet and how long it waited on the host
-	// between arriving (the kernel's receive timestamp) and this call; 0
-	// when the transport cannot tell.
-	ReceiveRTP(pkt []byte, waited time.Duration)
+	ReceiveRTP(pkt []byte)
 	ReceiveRTCP(pkt []byte)
 }
 
@@ -80,16 +77,16 @@ func (m *Member) Leave() {
 	}
 }
 
-// ReceiveRTP takes one RTP packet from the participant, which arrived
-// waited ago: the engine plays it (or counts why not), and a speaker's RTCP
-// side learns of it for its receiver reports and NACKs.
-func (m *Member) ReceiveRTP(pkt []byte, waited time.Duration) {
+// ReceiveRTP takes one RTP packet from the participant: the engine plays
+// it (or counts why not), and a speaker's RTCP side learns of it for its
+// receiver reports and NACKs.
+func (m *Member) ReceiveRTP(pkt []byte) {
 	m.heard.Add(1)
 	p := m.part // set before the link was bound, never changed after
 	if p == nil {
 		return
 	}
-	_ = p.WriteRTPWaited(pkt, waited) // the engine counts its own drops
+	_ = p.WriteRTP(pkt) // the engine counts its own drops
 	if s := m.speaker.Load(); s != nil {
 		s.OnRTP(pkt)
 	}

@@ -165,7 +165,7 @@ func TestJoinBindsTheLink(t *testing.T) {
 	}
 	k := newTalker(t)
 	for range 50 {
-		sl.bound().ReceiveRTP(k.next(t), 0)
+		sl.bound().ReceiveRTP(k.next(t))
 		w.clk.Advance(engine.TickInterval)
 		w.eng.Tick()
 	}
@@ -214,7 +214,7 @@ func TestNACKsAreAnsweredAndFlushed(t *testing.T) {
 	lis, ll := w.join("l", engine.Listener)
 	k := newTalker(t)
 	for range 30 {
-		sl.bound().ReceiveRTP(k.next(t), 0)
+		sl.bound().ReceiveRTP(k.next(t))
 		w.clk.Advance(engine.TickInterval)
 		w.eng.Tick()
 	}

@@ -29,6 +29,10 @@
 // in a system call, which would keep waking the runtime's monitor thread.
 // docs/performance.md has the measurements. This makes the package
 // Linux-only.
+// Transport.Drain reads what waits on the socket at once; the server calls
+// it at the start of each tick (engine.Config.BeforeTick), so that what
+// arrived before the tick plays in it even when a busy machine keeps the
+// reader waiting.
 //
 // Addresses that would turn the server against its users are refused,
 // counted and logged: its own sockets, another participant's, unspecified,

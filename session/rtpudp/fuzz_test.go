@@ -45,7 +45,7 @@ func FuzzReceive(f *testing.F) {
 		}
 		for i := range 2 { // twice: the second may find a latched address
 			before := total()
-			tr.receive(pkt, from, rtcpPort, 0)
+			tr.receive(pkt, from, rtcpPort)
 			if d := total() - before; d != 1 {
 				t.Fatalf("datagram %d from %v counted %d times: %+v", i, from, d, tr.Stats())
 			}

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 	"unsafe"
 
 	"github.com/handsup-audio/handsup/session/internal/mmsg"
@@ -65,10 +64,6 @@ func openSocket(ap netip.AddrPort, buf int) (*socket, error) {
 	// Best effort: the kernel caps these at its own limits.
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, buf)
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, buf)
-	// Each datagram's arrival as the kernel saw it: a reader kept waiting
-	// by a busy machine still stamps it right. Without it, a datagram
-	// counts as arrived when read.
-	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
 	if err := unix.Bind(fd, sockaddr(ap, family)); err != nil {
 		_ = unix.Close(fd)
 		return nil, fmt.Errorf("rtpudp: listen %s: %w", ap, err)
@@ -180,18 +175,11 @@ func (s *socket) close() {
 }
 
 // readBatch is how many datagrams one recvmmsg takes; readSize the
-// longest datagram kept whole, and oobSize the control data each may carry
-// (its receive timestamp).
+// longest datagram kept whole.
 const (
 	readBatch = 32
 	readSize  = 2048
-	oobSize   = 64
 )
-
-// maxWaited bounds how long a datagram can have waited on the host: a
-// receive timestamp further back (or ahead) is a wall-clock step, not a
-// wait, and counts as none.
-const maxWaited = time.Second
 
 // reader is what recvmmsg fills. The goroutine waiting for input (read)
 // and Drain take turns with it.
@@ -200,7 +188,6 @@ type reader struct {
 	msgs  []unix.Mmsghdr
 	iovs  []unix.Iovec
 	names []unix.RawSockaddrInet6
-	oob   []byte
 	bufs  []byte
 }
 
@@ -209,7 +196,6 @@ func newReader() *reader {
 		msgs:  make([]unix.Mmsghdr, readBatch),
 		iovs:  make([]unix.Iovec, readBatch),
 		names: make([]unix.RawSockaddrInet6, readBatch),
-		oob:   make([]byte, readBatch*oobSize),
 		bufs:  make([]byte, readBatch*readSize),
 	}
 	for i := range r.msgs {
@@ -218,7 +204,6 @@ func newReader() *reader {
 		r.msgs[i].Hdr.Iov = &r.iovs[i]
 		r.msgs[i].Hdr.SetIovlen(1)
 		r.msgs[i].Hdr.Name = (*byte)(unsafe.Pointer(&r.names[i]))
-		r.msgs[i].Hdr.Control = &r.oob[i*oobSize]
 	}
 	return r
 }
@@ -228,40 +213,15 @@ func newReader() *reader {
 func (r *reader) recv(fd int) (int, unix.Errno) {
 	for i := range r.msgs {
 		r.msgs[i].Hdr.Namelen = unix.SizeofSockaddrInet6
-		r.msgs[i].Hdr.SetControllen(oobSize)
 	}
 	n, _, errno := unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&r.msgs[0])), readBatch, unix.MSG_DONTWAIT, 0, 0)
 	return int(n), errno
 }
 
-// waited is how long datagram i waited between the kernel's receiving it
-// and now (Unix nanoseconds, the clock of SO_TIMESTAMPNS): 0 without a
-// timestamp.
-func (r *reader) waited(i int, now int64) time.Duration {
-	const hdr = int(unsafe.Sizeof(unix.Cmsghdr{}))
-	oob := r.oob[i*oobSize : i*oobSize+min(oobSize, int(r.msgs[i].Hdr.Controllen))]
-	for len(oob) >= hdr {
-		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
-		l := int(h.Len)
-		if l < hdr || l > len(oob) {
-			return 0
-		}
-		if h.Level == unix.SOL_SOCKET && h.Type == unix.SO_TIMESTAMPNS && l-hdr >= int(unsafe.Sizeof(unix.Timespec{})) {
-			d := time.Duration(now - (*unix.Timespec)(unsafe.Pointer(&oob[hdr])).Nano())
-			if d < 0 || d > maxWaited {
-				return 0
-			}
-			return d
-		}
-		oob = oob[min(len(oob), unix.CmsgSpace(l-hdr)):]
-	}
-	return 0
-}
-
 // drain reads what the socket holds, without waiting, and hands each
-// datagram to fn with how long it waited on the host; errors counts failed
-// calls. It reports whether the socket is closed.
-func (s *socket) drain(fn func(pkt []byte, from netip.AddrPort, waited time.Duration), errors *atomic.Uint64) (closed bool) {
+// datagram to fn; errors counts failed calls. It reports whether the
+// socket is closed.
+func (s *socket) drain(fn func(pkt []byte, from netip.AddrPort), errors *atomic.Uint64) (closed bool) {
 	r := s.rx
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -281,9 +241,8 @@ func (s *socket) drain(fn func(pkt []byte, from netip.AddrPort, waited time.Dura
 			errors.Add(1)
 			return false
 		}
-		now := time.Now().UnixNano()
 		for i := range n {
-			fn(r.bufs[i*readSize:i*readSize+min(int(r.msgs[i].Len), readSize)], rawAddrPort(&r.names[i]), r.waited(i, now))
+			fn(r.bufs[i*readSize:i*readSize+min(int(r.msgs[i].Len), readSize)], rawAddrPort(&r.names[i]))
 		}
 	}
 }
@@ -291,7 +250,7 @@ func (s *socket) drain(fn func(pkt []byte, from netip.AddrPort, waited time.Dura
 // read receives datagrams until the socket closes and hands each to fn, as
 // drain does. It waits in Go's netpoller for the socket's epoll
 // descriptor, and drains the socket each time it has input.
-func (s *socket) read(fn func(pkt []byte, from netip.AddrPort, waited time.Duration), errors *atomic.Uint64) {
+func (s *socket) read(fn func(pkt []byte, from netip.AddrPort), errors *atomic.Uint64) {
 	wait := func(uintptr) bool { return s.drain(fn, errors) }
 	for !s.closed.Load() {
 		if err := s.epConn.Read(wait); err != nil {

@@ -75,24 +75,14 @@ func TestBatchSendsEveryPacket(t *testing.T) {
 	}
 }
 
-// recorder is a session.Receiver that hands on what it gets, and how long
-// each RTP packet waited before it was read.
-type recorder struct {
-	rtp, rtcp chan []byte
-	waited    chan time.Duration
-}
+// recorder is a session.Receiver that hands on what it gets.
+type recorder struct{ rtp, rtcp chan []byte }
 
 func newRecorder() *recorder {
-	return &recorder{rtp: make(chan []byte, 16), rtcp: make(chan []byte, 16), waited: make(chan time.Duration, 16)}
+	return &recorder{rtp: make(chan []byte, 16), rtcp: make(chan []byte, 16)}
 }
 
-func (r *recorder) ReceiveRTP(pkt []byte, waited time.Duration) {
-	r.rtp <- append([]byte(nil), pkt...)
-	select {
-	case r.waited <- waited:
-	default: // a test that does not read the waits
-	}
-}
+func (r *recorder) ReceiveRTP(pkt []byte)  { r.rtp <- append([]byte(nil), pkt...) }
 func (r *recorder) ReceiveRTCP(pkt []byte) { r.rtcp <- append([]byte(nil), pkt...) }
 
 // TestDemux: datagrams reach the receiver bound to their source address,

@@ -211,7 +211,7 @@ func (p *Peer) onTrack(tr *pion.TrackRemote, r *pion.RTPReceiver) {
 		}
 		p.t.stats.rtpIn.Add(1)
 		if rc := p.receiver(); rc != nil {
-			rc.ReceiveRTP(buf[:n], 0) // pion's stack reads the socket: no receive timestamp reaches here
+			rc.ReceiveRTP(buf[:n])
 		} else {
 			p.t.stats.unbound.Add(1)
 		}

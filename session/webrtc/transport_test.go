@@ -79,7 +79,7 @@ func newRecorder() *recorder {
 	return &recorder{gotRTP: make(chan struct{}), gotRTCP: make(chan struct{})}
 }
 
-func (r *recorder) ReceiveRTP(pkt []byte, _ time.Duration) {
+func (r *recorder) ReceiveRTP(pkt []byte) {
 	if len(pkt) < 12 || pkt[0]>>6 != 2 {
 		panic("not RTP")
 	}
