@@ -22,12 +22,13 @@ import (
 // servers call go eng.Run(ctx) and go sessions.Run(ctx) instead of
 // ticking by hand.
 func Example() {
-	eng := engine.New(engine.Config{})
-	defer eng.Close()
-	sessions := session.New(eng, session.Config{})
 	udp, _ := rtpudp.Listen(rtpudp.Config{Addr: "127.0.0.1:0"})
 	go udp.Serve(context.Background())
 	defer udp.Close()
+	// Each tick first takes what arrived but is not read yet.
+	eng := engine.New(engine.Config{BeforeTick: udp.Drain})
+	defer eng.Close()
+	sessions := session.New(eng, session.Config{})
 	batch := udp.NewBatch() // the room's sends leave in sendmmsg batches
 	room, _ := sessions.NewRoom("demo", engine.RoomConfig{AfterTick: batch.Flush})
 
