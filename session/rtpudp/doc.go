@@ -29,6 +29,7 @@
 // in a system call, which would keep waking the runtime's monitor thread.
 // docs/performance.md has the measurements. This makes the package
 // Linux-only.
+//
 // Transport.Drain reads what waits on the socket at once; the server calls
 // it at the start of each tick (engine.Config.BeforeTick), so that what
 // arrived before the tick plays in it even when a busy machine keeps the
