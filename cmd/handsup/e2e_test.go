@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"github.com/handsup-audio/handsup/internal/testnet"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -276,21 +275,12 @@ func metricValue(t *testing.T, text, series string) float64 {
 	return -1
 }
 
-// freeUDPPorts finds n loopback UDP ports free right now.
+// freeUDPPorts finds n loopback UDP ports for clients to bind.
 func freeUDPPorts(t *testing.T, n int) []int {
 	t.Helper()
-	var conns []*net.UDPConn
-	var ports []int
-	for range n {
-		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		conns = append(conns, c)
-		ports = append(ports, c.LocalAddr().(*net.UDPAddr).Port)
-	}
-	for _, c := range conns {
-		c.Close()
+	ports := make([]int, n)
+	for i := range ports {
+		ports[i] = testnet.FreeUDPPort(t)
 	}
 	return ports
 }

@@ -3,13 +3,22 @@ package testnet_test
 import (
 	"fmt"
 	"net"
+	"os"
 	"testing"
 
 	"github.com/handsup-audio/handsup/internal/testnet"
 )
 
+// TestFreeUDPPortPair: both ports are free, and outside the kernel's
+// ephemeral range, where a socket bound to port 0 could take them first.
 func TestFreeUDPPortPair(t *testing.T) {
 	port := testnet.FreeUDPPortPair(t)
+	if data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		var first, last int
+		if _, err := fmt.Sscan(string(data), &first, &last); err == nil && first > 12_000 && port+1 >= first {
+			t.Errorf("ports %d and %d: within the ephemeral range %d–%d", port, port+1, first, last)
+		}
+	}
 	for _, p := range []int{port, port + 1} {
 		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: p})
 		if err != nil {

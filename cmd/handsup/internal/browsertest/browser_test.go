@@ -23,6 +23,7 @@ import (
 
 	"github.com/handsup-audio/handsup/bench/signal"
 	"github.com/handsup-audio/handsup/cmd/handsup/internal/server"
+	"github.com/handsup-audio/handsup/internal/testnet"
 	"github.com/handsup-audio/handsup/session/webrtc"
 )
 
@@ -221,7 +222,7 @@ func (e *env) ffmpegSpeaker(id string, freq float64) {
 // give, in real time.
 func (e *env) ffmpegSpeakerFrom(id string, input ...string) {
 	e.t.Helper()
-	send := freePort(e.t)
+	send := testnet.FreeUDPPort(e.t)
 	sink, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}) // its mix-minus, unread
 	if err != nil {
 		e.t.Fatal(err)
@@ -250,7 +251,7 @@ type ffmpegListener struct {
 }
 
 func (e *env) ffmpegListener(id string) *ffmpegListener {
-	l := &ffmpegListener{e: e, id: id, port: freePort(e.t)}
+	l := &ffmpegListener{e: e, id: id, port: testnet.FreeUDPPort(e.t)}
 	e.api("POST", "/v1/rooms/r/participants", fmt.Sprintf(`{"id":%q,"role":"listener","rtp":{"addr":"127.0.0.1:%d"}}`, id, l.port), adminToken, 201)
 	return l
 }
@@ -296,17 +297,6 @@ func (l *ffmpegListener) record(d time.Duration, during func()) []int16 {
 	pcm := make([]int16, len(data)/2)
 	_ = binary.Read(bytes.NewReader(data[:2*len(pcm)]), binary.LittleEndian, pcm)
 	return pcm
-}
-
-// freePort is a loopback UDP port free right now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
 }
 
 // page is one tab of the browser with the web client in a room.
