@@ -72,4 +72,10 @@ func TestSmallRunAccounting(t *testing.T) {
 	if hs.RTCP == 0 {
 		t.Error("no sender report reached a listener in 2 s (one per stream every 5 s, spread)")
 	}
+	// The speakers' jitter buffers played the window's audio: a target at
+	// least the 20 ms floor and at most the buffer's 400 ms (its MaxDelay), a delay.
+	// What they concealed is the machine's timing, not asserted.
+	if hs.SpeakerTargetMs < 20 || hs.SpeakerTargetMs > 400 || hs.SpeakerDelayMs <= 0 {
+		t.Errorf("handsup's speakers: mean target %.1f ms, mean delay %.1f ms; want 20-400 ms and some", hs.SpeakerTargetMs, hs.SpeakerDelayMs)
+	}
 }
