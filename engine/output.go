@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/binary"
+	"slices"
 
 	"github.com/handsup-audio/handsup/codec"
 	"github.com/handsup-audio/handsup/mixer"
@@ -266,20 +267,31 @@ func (o *encodedOutput) red(opusPT uint8, distance int) []byte {
 	return slot.buf
 }
 
+// maxREDBytes bounds a RED payload: the redundant blocks that would take
+// it further are left out, the oldest first, so that a packet fits the
+// smallest MTUs on the way (WebRTC budgets 1,200 bytes) and leaves whole;
+// the plain RTP transport does not let the kernel fragment. Only tiers
+// far above the default bitrates reach it.
+const maxREDBytes = 1200
+
 // appendRED builds the RED payload of tick t: the non-DTX packets of the
-// distance ticks before it, oldest first, then t's.
+// distance ticks before it that fit within maxREDBytes, oldest first,
+// then t's.
 func (o *encodedOutput) appendRED(dst []byte, t uint64, opusPT uint8, distance int) []byte {
 	primary, _ := o.packetAt(t)
 	var blocks [2]red.Block
-	nb := 0
-	for d := min(distance, len(blocks)); d >= 1; d-- {
-		if t < uint64(d) {
+	nb, size := 0, 1+len(primary)                                        // the primary's one-byte header
+	for d := 1; d <= min(distance, len(blocks)) && uint64(d) <= t; d++ { // newest first
+		p, ok := o.packetAt(t - uint64(d))
+		if !ok || codec.IsDTX(p) {
 			continue
 		}
-		if p, ok := o.packetAt(t - uint64(d)); ok && !codec.IsDTX(p) {
-			blocks[nb] = red.Block{PayloadType: opusPT, TSOffset: uint32(d * codec.FrameSamples), Data: p}
-			nb++
+		if size += 4 + len(p); size > maxREDBytes {
+			break
 		}
+		blocks[nb] = red.Block{PayloadType: opusPT, TSOffset: uint32(d * codec.FrameSamples), Data: p}
+		nb++
 	}
+	slices.Reverse(blocks[:nb])
 	return red.Append(dst, opusPT, primary, blocks[:nb]...)
 }

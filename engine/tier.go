@@ -15,7 +15,9 @@ type Tier struct {
 	Encoder codec.EncoderConfig
 	// RED is the redundancy distance for participants that take RED
 	// (RFC 2198): each packet also carries the previous RED packets' audio,
-	// taken from the tier's history, with no extra encode. 0 to 2.
+	// taken from the tier's history, with no extra encode. 0 to 2. The
+	// oldest blocks are left out of a packet they would take past 1,200
+	// bytes of payload.
 	RED int
 	// MinLoss is the reported fraction lost (0..1) from which a participant
 	// needs this tier or a more protective one.

@@ -324,3 +324,67 @@ func TestREDInputFillsLosses(t *testing.T) {
 	}
 	r.expectHears(l, 0, fA, fB)
 }
+
+// A tier whose packets are large keeps its RED within 1,200 bytes of
+// payload: the blocks that would take it further are left out, the oldest
+// first, and the primary always goes. (The plain RTP transport sends with
+// the don't-fragment bit: a longer packet might not pass at all.)
+func TestREDStaysWithin1200Bytes(t *testing.T) {
+	r := newTestRoom(t, engine.RoomConfig{Tiers: []engine.Tier{{
+		Name: "loud", RED: 2, Encoder: codec.EncoderConfig{Bitrate: 160000},
+	}}})
+	r.join("a", engine.Speaker, fA, 0.25)
+	l := &redListener{}
+	p, err := r.room.Join("l", engine.ParticipantConfig{Sink: l, REDPayloadType: 63})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.p = p
+	r.run(warmUp + 20)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	dec, _ := codec.NewDecoder()
+	pcm := make([]int16, codec.MaxFrameSamples)
+	var primaries [][]byte
+	trimmed := 0
+	for i, pkt := range l.packets {
+		if len(pkt.Payload) > 1200 {
+			t.Fatalf("packet %d: a RED payload of %d bytes", i, len(pkt.Payload))
+		}
+		_, primary, blocks, err := red.Parse(pkt.Payload, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := dec.Decode(primary, pcm); err != nil {
+			t.Fatalf("packet %d: the primary does not decode: %v", i, err)
+		}
+		primaries = append(primaries, primary)
+		if i < warmUp {
+			continue
+		}
+		// What fits, newest first: the previous packet, then the one before.
+		var want [][]byte
+		size := 1 + len(primary)
+		for d := 1; d <= 2; d++ {
+			if size += 4 + len(primaries[i-d]); size > 1200 {
+				break
+			}
+			want = append([][]byte{primaries[i-d]}, want...)
+		}
+		if len(want) < 2 {
+			trimmed++
+		}
+		if len(blocks) != len(want) {
+			t.Fatalf("packet %d (%d bytes of primary): %d redundant blocks, want %d", i, len(primary), len(blocks), len(want))
+		}
+		for k := range want {
+			if !bytes.Equal(blocks[k].Data, want[k]) {
+				t.Fatalf("packet %d: redundant block %d is not the packet %d before", i, k, len(want)-k)
+			}
+		}
+	}
+	t.Logf("%d of %d packets kept fewer than two blocks", trimmed, len(l.packets)-warmUp)
+	if trimmed == 0 {
+		t.Fatal("no packet needed trimming: the test's bitrate is too low to show the bound")
+	}
+}

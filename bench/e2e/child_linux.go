@@ -41,6 +41,7 @@ type childConfig struct {
 	SendSplit int      `json:"send_split"` // server: engine.RoomConfig.SendSplit
 	Datagram  int      `json:"datagram"`   // floor: bytes per datagram
 	Reader    bool     `json:"reader"`     // floor: a goroutine parked reading its socket
+	Fragment  bool     `json:"fragment"`   // floor: no don't-fragment bit (Config.FloorFragmentable)
 	Profile   string   `json:"profile"`    // CPU profile of the window (first mark to second)
 }
 

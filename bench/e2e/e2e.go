@@ -40,6 +40,12 @@ type Config struct {
 	// goroutine parked reading its socket in Go's netpoller, as a
 	// server's receive loop is.
 	FloorReader bool
+	// FloorFragmentable runs the floor on a socket without the
+	// don't-fragment bit, as the first floor was: the kernel then
+	// draws an IP identifier per datagram, which session/rtpudp's socket
+	// does not pay. By default (false) the floor's socket sets it as
+	// rtpudp's does, so the ratio is handsup's own overhead.
+	FloorFragmentable bool
 	// Profile, if set, is where the server child writes a CPU profile of
 	// its measured window (the first repeat of each step; with several
 	// steps, Profile.N).

@@ -15,7 +15,8 @@ import (
 // each listener one datagram of the size handsup sends (an RTP header of
 // the listener's own and a shared payload), with sendmmsg from one
 // blocking socket to sockaddrs built once, up to 1024 a call: no
-// engine, no locks, no allocation, no per-message conversion.
+// engine, no locks, no allocation, no per-message conversion. Its socket
+// sets the don't-fragment bit, as the server's does.
 type floor struct {
 	fd   int
 	stop chan struct{}
@@ -33,6 +34,11 @@ func startFloor(cfg childConfig, say func(report)) (sender, error) {
 	fd, _, err := udpSocket([4]byte{127, 0, 0, 1}, 0, 4<<20)
 	if err != nil {
 		return nil, err
+	}
+	if !cfg.Fragment {
+		// As session/rtpudp's socket: the don't-fragment bit, path MTU
+		// ignored, so the kernel draws no IP identifier per datagram.
+		_ = unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_PROBE)
 	}
 	f := &floor{fd: fd, stop: make(chan struct{}), log: newTickLog()}
 	if cfg.Reader {

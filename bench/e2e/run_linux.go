@@ -323,6 +323,7 @@ func (b *bench) run(ctx context.Context, kind string, n, rep, datagram int, prof
 		cc.SendSplit = b.cfg.SendSplit
 	case KindFloor, KindFloorReader:
 		cc.Role, cc.Reader, cc.Listeners = roleFloor, kind == KindFloorReader, all
+		cc.Fragment = b.cfg.FloorFragmentable
 	}
 	c, err := b.start(cc)
 	if err != nil {

@@ -59,7 +59,8 @@
 //	handsup-bench -e2e [-listeners 800 | -sweep 800,1600,3200,6400,10000]
 //	              [-rooms 1] [-speakers 3] [-active 3] [-repeats 3]
 //	              [-duration 10s] [-warmup 2s] [-join-rate 0] [-send-split 0]
-//	              [-no-floor] [-floor-reader] [-cpuprofile file] [-json]
+//	              [-no-floor] [-floor-reader] [-floor-fragmentable]
+//	              [-cpuprofile file] [-json]
 //
 // -e2e runs the server (engine, session layer, session/rtpudp) in a
 // process of its own, started again from this executable, sending to

@@ -19,15 +19,16 @@ import (
 
 // e2eFlags are the end-to-end benchmark's own flags (-e2e).
 type e2eFlags struct {
-	on          bool
-	sweep       string
-	repeats     int
-	joinRate    float64
-	floorReader bool
-	noFloor     bool
-	sendSplit   int
-	receivers   int
-	warmUp      time.Duration
+	on                bool
+	sweep             string
+	repeats           int
+	joinRate          float64
+	floorReader       bool
+	floorFragmentable bool
+	noFloor           bool
+	sendSplit         int
+	receivers         int
+	warmUp            time.Duration
 }
 
 func addE2EFlags(fs *flag.FlagSet) *e2eFlags {
@@ -42,6 +43,8 @@ func addE2EFlags(fs *flag.FlagSet) *e2eFlags {
 	fs.IntVar(&f.sendSplit, "send-split", 0, "with -e2e: the server room's engine.RoomConfig.SendSplit (listeners per send worker; 0: the engine's default)")
 	fs.IntVar(&f.receivers, "receivers", 4, "with -e2e: the client's receiving sockets, each on a port of its own for a share of the listeners")
 	fs.BoolVar(&f.noFloor, "no-floor", false, "with -e2e: run handsup alone")
+	fs.BoolVar(&f.floorFragmentable, "floor-fragmentable", false, "with -e2e: run the floor on a socket without the don't-fragment bit "+
+		"(the issue's first floor; the kernel then draws an IP identifier per datagram, which the server's socket does not)")
 	fs.BoolVar(&f.floorReader, "floor-reader", false, "with -e2e: also run the floor with a goroutine parked reading its socket, as a server's receive loop is")
 	fs.DurationVar(&f.warmUp, "warmup", 2*time.Second, "with -e2e: wait this long after the joins before measuring")
 	return f
@@ -52,7 +55,7 @@ func runE2E(f *e2eFlags, set map[string]bool, rooms int, listeners string, speak
 	profile string, asJSON bool, stdout, stderr io.Writer) int {
 	cfg := e2e.Config{
 		Repeats: f.repeats, Duration: duration, WarmUp: f.warmUp, JoinRate: f.joinRate,
-		FloorReader: f.floorReader, NoFloor: f.noFloor, Profile: profile, SendSplit: f.sendSplit, Receivers: f.receivers,
+		FloorReader: f.floorReader, FloorFragmentable: f.floorFragmentable, NoFloor: f.noFloor, Profile: profile, SendSplit: f.sendSplit, Receivers: f.receivers,
 		Progress: func(line string) { fmt.Fprintln(stderr, line) },
 	}
 	if set["speakers"] {
