@@ -22,10 +22,10 @@ import (
 // servers call go eng.Run(ctx) and go sessions.Run(ctx) instead of
 // ticking by hand.
 func Example() {
-	udp, _ := rtpudp.Listen(rtpudp.Config{Addr: "127.0.0.1:0"})
+	udp, _ := rtpudp.Listen(rtpudp.Config{Addr: "127.0.0.1:0", ReadOnDrain: true})
 	go udp.Serve(context.Background())
 	defer udp.Close()
-	// Each tick first takes what arrived but is not read yet.
+	// Each tick first reads what arrived (Config.ReadOnDrain).
 	eng := engine.New(engine.Config{BeforeTick: udp.Drain})
 	defer eng.Close()
 	sessions := session.New(eng, session.Config{})
@@ -55,8 +55,9 @@ func Example() {
 		alice.WriteToUDP(pkt, server)
 		for j := 0; j < 5000 && room.Counters().PacketsIn <= uint64(i); j++ {
 			time.Sleep(time.Millisecond) // until it lands
+			udp.Drain()
 		}
-		eng.Tick()
+		eng.Tick() // its Drain finds nothing more: read above, to wait for it
 	}
 	bob.SetReadDeadline(time.Now().Add(5 * time.Second))
 	_, err := bob.Read(buf)
@@ -68,6 +69,7 @@ func Example() {
 	bob.WriteToUDP(rr, server)
 	for i := 0; i < 5000 && bobM.Participant().Tier() == 0; i++ {
 		time.Sleep(time.Millisecond) // until the report lands
+		udp.Drain()                  // as the next tick would
 	}
 	fmt.Println("bob's tier:", room.Config().Tiers[bobM.Participant().Tier()].Name)
 	// Output:

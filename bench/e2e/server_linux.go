@@ -28,7 +28,7 @@ type server struct {
 
 func startServer(cfg childConfig, say func(report)) (sender, error) {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	udp, err := rtpudp.Listen(rtpudp.Config{Addr: "127.0.0.1:0", Logger: quiet})
+	udp, err := rtpudp.Listen(rtpudp.Config{Addr: "127.0.0.1:0", Logger: quiet, ReadOnDrain: true})
 	if err != nil {
 		return nil, err
 	}

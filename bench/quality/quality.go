@@ -34,6 +34,12 @@ type Scenario struct {
 	// SimulatedTotal in all. It is called from the runs' goroutines and
 	// must be quick and safe for concurrent use. Default none.
 	Progress func(simulated time.Duration)
+	// ReadOnArrival hands each uplink packet to the engine the moment it
+	// arrives, as a transport reading datagrams as they come does (WebRTC,
+	// rtpudp without ReadOnDrain). Default false: at the start of the next
+	// tick, as the server's plain-RTP transport reads them
+	// (rtpudp.Config.ReadOnDrain, Drain as engine.Config.BeforeTick).
+	ReadOnArrival bool
 
 	// checks computes the scenario's acceptance targets from the result
 	// and the impaired run's traces.

@@ -86,15 +86,17 @@ type arrival struct {
 // simSpeaker is a speaking client: its source, encoder, RTP sender and
 // uplink, and what the run learns about its stream in the engine.
 type simSpeaker struct {
-	spec   *SpeakerSpec
-	p      *engine.Participant
-	enc    *codec.Encoder
-	src    signal.Generator
-	link   *impair.Link
-	phase  time.Duration
-	period float64 // its 20 ms in simulated ns: skew shortens or stretches it
-	n      int     // frames captured
-	next   time.Duration
+	spec    *SpeakerSpec
+	atTick  bool     // packets wait in pending for the next tick (not Scenario.ReadOnArrival)
+	pending [][]byte // arrived, not yet read
+	p       *engine.Participant
+	enc     *codec.Encoder
+	src     signal.Generator
+	link    *impair.Link
+	phase   time.Duration
+	period  float64 // its 20 ms in simulated ns: skew shortens or stretches it
+	n       int     // frames captured
+	next    time.Duration
 
 	ssrc        uint32
 	seq         uint16
@@ -188,7 +190,7 @@ func newSimRun(sc *Scenario, clean bool) (*simRun, error) {
 			return nil, err
 		}
 		s := &simSpeaker{
-			spec: spec, enc: enc,
+			spec: spec, enc: enc, atTick: !sc.ReadOnArrival,
 			phase:  time.Duration(rng() % uint64(tick)),
 			period: float64(tick) * (1 - spec.Skew),
 			ssrc:   uint32(rng()) | 1, seq: uint16(rng()), ts: uint32(rng()), marker: true,
@@ -317,6 +319,9 @@ func (r *simRun) run(ctx context.Context) error {
 			s := r.speakers[who]
 			s.link.Deliver(at(t), func(pkt []byte, a time.Time) { s.arrive(pkt, a.Sub(simEpoch)) })
 		case evTick:
+			for _, s := range r.speakers {
+				s.read()
+			}
 			r.eng.Tick()
 			r.ticks++
 			nextTick += tick
@@ -464,7 +469,21 @@ func (s *simSpeaker) arrive(pkt []byte, a time.Duration) {
 		media := time.Duration(int64(int32(ts-s.firstTS))) * time.Second / sampleRate
 		s.arrivals = append(s.arrivals, arrival{at: a, transit: a - media})
 	}
+	if s.atTick {
+		s.pending = append(s.pending, append([]byte(nil), pkt...))
+		return
+	}
 	_ = s.p.WriteRTP(pkt)
+}
+
+// read hands the engine what arrived since the last tick, as the server's
+// Drain does at the start of each tick.
+func (s *simSpeaker) read() {
+	for i, pkt := range s.pending {
+		_ = s.p.WriteRTP(pkt)
+		s.pending[i] = nil
+	}
+	s.pending = s.pending[:0]
 }
 
 // markDelivered notes that the packet with sequence number seq arrived.

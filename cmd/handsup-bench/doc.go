@@ -35,7 +35,7 @@
 // Listening quality on weak networks (docs/weak-networks.md):
 //
 //	handsup-bench -impair PROFILE [-duration 60s] [-seed 1] [-jitter-extra 0] [-json]
-//	handsup-bench -scenario NAME [-duration D] [-seed 1] [-jitter-extra 0] [-json]
+//	handsup-bench -scenario NAME [-duration D] [-seed 1] [-jitter-extra 0] [-read-on-arrival] [-json]
 //	handsup-bench -scenario all [-json]
 //
 // These run in process on a simulated clock, as fast as the codec allows:
@@ -49,7 +49,10 @@
 // with the measured figure and PASS or FAIL. -duration and -seed, when
 // given, override the scenario's; -jitter-extra sets the rooms'
 // jitter.Config.ExtraDelay (the delay-for-concealment trade: see
-// docs/weak-networks.md). A FAIL does not change the exit status.
+// docs/weak-networks.md); -read-on-arrival hands each uplink packet to
+// the engine as it arrives (as WebRTC does) rather than at the start of
+// the next tick (as the server's plain RTP transport reads them). A FAIL
+// does not change the exit status.
 // Past 3 s they print a progress line on stderr every 2 s: the simulated
 // time done, and the time left to simulate; then that the listeners'
 // audio is being compared with the clean runs.

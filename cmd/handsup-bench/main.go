@@ -47,6 +47,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		strings.Join(quality.ScenarioNames(), ", ")+", or all (the acceptance scenarios, one row per target)")
 	jitterExtra := fs.Duration("jitter-extra", 0, "with -impair or -scenario: the rooms' jitter.Config.ExtraDelay, "+
 		"delay added to a jittery link's target for fewer late packets")
+	readOnArrival := fs.Bool("read-on-arrival", false, "with -impair or -scenario: hand each uplink packet to the engine as it arrives "+
+		"(as WebRTC does) rather than at the next tick's start (as the server's plain RTP transport does)")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole benchmark to `file`")
 	e2eOpts := addE2EFlags(fs)
@@ -69,6 +71,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runQuality(qualityArgs{
 			scenario: *scenario, profile: *impairName, set: set, json: *asJSON,
 			duration: cfg.Duration, seed: cfg.Seed, cpuProfile: *cpuProfile, jitterExtra: *jitterExtra,
+			readOnArrival: *readOnArrival,
 		}, stdout, stderr)
 	}
 	if set["jitter-extra"] {

@@ -26,6 +26,7 @@ type qualityArgs struct {
 	seed              uint64
 	cpuProfile        string
 	jitterExtra       time.Duration // the rooms' jitter.Config.ExtraDelay
+	readOnArrival     bool          // quality.Scenario.ReadOnArrival
 }
 
 // suiteResult is -scenario all's JSON object.
@@ -86,6 +87,7 @@ func runQuality(a qualityArgs, stdout, stderr io.Writer) int {
 		if a.set["jitter-extra"] {
 			sc.Room.Jitter.ExtraDelay = a.jitterExtra
 		}
+		sc.ReadOnArrival = a.readOnArrival
 		scs = append(scs, sc)
 	}
 

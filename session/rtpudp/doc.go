@@ -37,9 +37,10 @@
 // Linux-only.
 //
 // Transport.Drain reads what waits on the socket at once; the server calls
-// it at the start of each tick (engine.Config.BeforeTick), so that what
-// arrived before the tick plays in it even when a busy machine keeps the
-// reader waiting.
+// it at the start of each tick (engine.Config.BeforeTick) and, with
+// Config.ReadOnDrain, nothing else reads the RTP socket: each packet is
+// stamped at the first tick that can play it, which is what a jitter
+// buffer's target has to cover, and no thread wakes for each arrival.
 //
 // Addresses that would turn the server against its users are refused,
 // counted and logged: its own sockets, another participant's, unspecified,

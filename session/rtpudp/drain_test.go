@@ -1,6 +1,7 @@
 package rtpudp
 
 import (
+	"context"
 	"net"
 	"net/netip"
 	"testing"
@@ -54,4 +55,55 @@ func TestDrain(t *testing.T) {
 	}
 	_ = tr.Close()
 	tr.Drain() // after Close: nothing, and no panic
+}
+
+// TestReadOnDrain: with Config.ReadOnDrain, Serve leaves the RTP socket
+// alone: a datagram waits there until Drain hands it over, and Serve still
+// returns when the transport closes.
+func TestReadOnDrain(t *testing.T) {
+	tr, err := Listen(Config{Addr: "127.0.0.1:0", NoRTCPPort: true, ReadOnDrain: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- tr.Serve(context.Background()) }()
+	speaker := udpSocket(t)
+	peer, err := tr.AddPeer(addrOf(speaker), netip.AddrPort{}, tr.NewBatch())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder()
+	peer.Bind(rec)
+	rtp := []byte{0x80, 111, 0, 1, 0, 0, 0, 0, 0, 0, 0, 9, 0xfc, 1, 2}
+	if _, err := speaker.WriteToUDP(rtp, net.UDPAddrFromAddrPort(tr.LocalAddr())); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); waiting(t, tr) == 0; {
+		if len(rec.rtp) > 0 {
+			t.Fatal("Serve read the RTP socket")
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the datagram never reached the socket")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond) // a reader, if there were one, would take it now
+	if len(rec.rtp) > 0 || waiting(t, tr) == 0 {
+		t.Fatal("Serve read the RTP socket")
+	}
+	tr.Drain()
+	select {
+	case p := <-rec.rtp:
+		if string(p) != string(rtp) {
+			t.Fatalf("Drain handed over %x, want %x", p, rtp)
+		}
+	default:
+		t.Fatal("Drain did not hand over the datagram waiting")
+	}
+	_ = tr.Close()
+	select {
+	case <-served:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return after Close")
+	}
 }

@@ -57,8 +57,19 @@ type Config struct {
 	// consent, as ICE asks of WebRTC): a join cannot turn the server into
 	// a reflector toward a host that never asked. Default 5.
 	UnconfirmedPackets int
-	Now                func() time.Time // stamps address moves; default time.Now
-	Logger             *slog.Logger     // logs address moves and refusals; default slog.Default()
+	// ReadOnDrain leaves the RTP socket to Drain: Serve then reads only
+	// the RTCP port, and whoever ticks the rooms calls Drain at the start
+	// of each tick (engine.Config.BeforeTick). A packet then reaches its
+	// jitter buffer, stamped, at the first tick that can play it, which
+	// is what the buffer's target has to cover: through 60 ± 30 ms of
+	// jitter a speaker's buffer concealed 3-11 times a minute this way
+	// against 18-29 with packets stamped as they were read
+	// (docs/weak-networks.md). Default false: Serve reads the socket as
+	// datagrams arrive; a server that does not Drain at each tick must
+	// keep it so.
+	ReadOnDrain bool
+	Now         func() time.Time // stamps address moves; default time.Now
+	Logger      *slog.Logger     // logs address moves and refusals; default slog.Default()
 }
 
 func (c Config) withDefaults() Config {
@@ -100,6 +111,7 @@ type Transport struct {
 	rtcpPeers map[netip.AddrPort]*Peer // sources accepted on the RTCP port
 	latching  map[uint32]*Peer         // latching peers by their join SSRC
 	closed    atomic.Bool
+	done      chan struct{} // closed by Close
 
 	stats counters
 }
@@ -124,6 +136,7 @@ func Listen(cfg Config) (*Transport, error) {
 		dests:     make(map[netip.AddrPort]*Peer),
 		rtcpPeers: make(map[netip.AddrPort]*Peer),
 		latching:  make(map[uint32]*Peer),
+		done:      make(chan struct{}),
 	}
 	t.own = append([]netip.AddrPort{t.local}, cfg.Reserved...)
 	if rtcpConn != nil {
@@ -179,6 +192,7 @@ func (t *Transport) Close() error {
 	if t.closed.Swap(true) {
 		return nil
 	}
+	close(t.done)
 	if t.rtcpConn != nil {
 		_ = t.rtcpConn.Close()
 	}
@@ -358,7 +372,9 @@ func (t *Transport) confirm(p *Peer, from netip.AddrPort) {
 	}
 }
 
-// Serve reads datagrams until ctx ends or the transport closes. Each goes
+// Serve reads datagrams until ctx ends or the transport closes (with
+// Config.ReadOnDrain, those of the RTCP port only: Drain reads the RTP
+// socket). Each goes
 // to the receiver bound to its source address, RTP and RTCP told apart as
 // in RFC 5761; datagrams from undeclared addresses, or from a declared one
 // with no receiver bound yet, are dropped and counted. The RTCP socket, if
@@ -374,7 +390,11 @@ func (t *Transport) Serve(ctx context.Context) error {
 			t.read(t.rtcpConn, true)
 		}()
 	}
-	t.sock.read(t.receiveRTPPort, &t.stats.readErrors)
+	if t.cfg.ReadOnDrain {
+		<-t.done
+	} else {
+		t.sock.read(t.receiveRTPPort, &t.stats.readErrors)
+	}
 	if rtcpDone != nil {
 		_ = t.Close()
 		<-rtcpDone
@@ -402,14 +422,15 @@ func (t *Transport) read(conn *net.UDPConn, rtcpPort bool) {
 }
 
 // Drain hands over at once, without waiting, what has arrived on the RTP
-// socket. Serve's reader does the same as datagrams arrive, but a busy
-// machine can keep it waiting for a thread: at 100 rooms on two cores, 1.2%
-// of the speakers' packets were read over 10 ms after the kernel received
-// them, 0.7% over 20 ms (SO_TIMESTAMPNS against the time of reading), some
-// after the tick that was to play them. Calling Drain at the start of each
-// tick (engine.Config.BeforeTick) puts what arrived before the tick in the
-// jitter buffers for it. Drain is safe from any goroutine, before Serve and
-// after Close.
+// socket. With Config.ReadOnDrain it is the socket's only reader, called
+// at the start of each tick (engine.Config.BeforeTick). Without it Serve's
+// reader does the same as datagrams arrive, but a busy machine can keep it
+// waiting for a thread: at 100 rooms on two cores, 1.2% of the speakers'
+// packets were read over 10 ms after the kernel received them, 0.7% over
+// 20 ms (SO_TIMESTAMPNS against the time of reading), some after the tick
+// that was to play them; Drain at each tick's start puts what arrived
+// before the tick in the jitter buffers for it. Drain is safe from any
+// goroutine, before Serve and after Close.
 func (t *Transport) Drain() { t.sock.drain(t.receiveRTPPort, &t.stats.readErrors) }
 
 // receiveRTPPort routes a datagram that arrived on the RTP socket.

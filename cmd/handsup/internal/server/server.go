@@ -301,7 +301,7 @@ func New(cfg Config) (*Server, error) {
 		reserved = append(reserved, pub) // behind a NAT, it leads back here
 	}
 	s.udp, err = rtpudp.Listen(rtpudp.Config{Addr: cfg.RTPAddr, NoRTCPPort: cfg.NoRTCPPort, Logger: cfg.Logger,
-		Reserved: reserved})
+		Reserved: reserved, ReadOnDrain: true})
 	if err != nil {
 		if s.webrtc != nil {
 			_ = s.webrtc.Close()
@@ -314,7 +314,7 @@ func New(cfg Config) (*Server, error) {
 		MaxRooms:        cfg.MaxRooms,
 		MaxParticipants: cfg.MaxParticipants,
 		MaxTickLoad:     cfg.MaxTickLoad,
-		BeforeTick:      s.udp.Drain, // packets the reader has not got to yet still play this tick
+		BeforeTick:      s.udp.Drain, // the RTP socket is read here, at each tick's start (rtpudp.Config.ReadOnDrain)
 		OnTick: func(d time.Duration) {
 			if collector != nil {
 				collector.ObserveTick(d)
