@@ -28,6 +28,7 @@ func TestSmallRunAccounting(t *testing.T) {
 	if len(res.Steps) != 1 || len(res.Steps[0].Runs) != 2 {
 		t.Fatalf("want one step of two runs, got %+v", res.Steps)
 	}
+	const inFlight = 10 * 50 // ten ticks' datagrams for the 50 listeners
 	for _, r := range res.Steps[0].Runs {
 		t.Logf("%s: %+v", r.Kind, r)
 		switch {
@@ -35,8 +36,13 @@ func TestSmallRunAccounting(t *testing.T) {
 			t.Errorf("%s: %d of 50 listeners heard nothing in 2 s", r.Kind, r.Silent)
 		case r.Received == 0 || r.Received > r.Expected:
 			t.Errorf("%s: received %d, expected %d", r.Kind, r.Received, r.Expected)
-		case r.Received > r.Sent:
-			t.Errorf("%s: received %d, more than the %d sent", r.Kind, r.Received, r.Sent)
+		case r.Received > r.Sent+inFlight:
+			// The receivers count from after the sender's first mark, so
+			// what waited in their sockets then (a client a tick or two
+			// behind on a loaded machine: 25 datagrams once, under -race)
+			// counts as received but not as sent in the window. Counting
+			// twice would show as twice.
+			t.Errorf("%s: received %d, more than the %d sent and %d in flight", r.Kind, r.Received, r.Sent, inFlight)
 		case r.Stray != 0:
 			t.Errorf("%s: %d datagrams to no listener", r.Kind, r.Stray)
 		case r.Datagram < 13 || r.Datagram > 1500:
