@@ -116,10 +116,9 @@ func (s *socket) watch() error {
 // for the interface fails, counted, rather than leaving in fragments).
 // Audio datagrams are a few hundred bytes and the engine keeps RED within
 // 1,200, under the smallest MTUs on the way. It spares the kernel the IP
-// identifier it draws for each datagram that may be fragmented: with it,
-// __ip_select_ident was 6% of a 3,200-listener server's samples and 8% of
-// the bare sender's (docs/performance.md). Best effort: without it the
-// socket works as before.
+// identifier it draws for each datagram that may be fragmented: about 1
+// point of 30 of a 3,200-listener server's CPU (docs/performance.md).
+// Best effort: without it the socket works as before.
 func setDontFragment(fd, family int) {
 	_ = unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_PROBE)
 	if family == unix.AF_INET6 {

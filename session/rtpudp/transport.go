@@ -138,6 +138,11 @@ func Listen(cfg Config) (*Transport, error) {
 		latching:  make(map[uint32]*Peer),
 		done:      make(chan struct{}),
 	}
+	if cfg.ReadOnDrain {
+		// Nobody waits for input: out of the epoll descriptor for good,
+		// so no datagram sent walks to its entry (muteInput).
+		t.sock.muteInput()
+	}
 	t.own = append([]netip.AddrPort{t.local}, cfg.Reserved...)
 	if rtcpConn != nil {
 		t.own = append(t.own, t.RTCPAddr())
