@@ -186,12 +186,7 @@ func (l *redListener) WriteRTP(header, payload []byte) error {
 func TestREDOutputCarriesThePreviousPacket(t *testing.T) {
 	r := newTestRoom(t, engine.RoomConfig{})
 	r.join("a", engine.Speaker, fA, 0.25)
-	l := &redListener{}
-	p, err := r.room.Join("l", engine.ParticipantConfig{Sink: l, REDPayloadType: 63})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.p = p
+	l, p := joinREDListener(t, r)
 	r.run(warmUp)
 	p.ReportReception(engine.Reception{FractionLost: 0.3}) // the low tier: RED distance 1
 	r.run(20)
@@ -334,12 +329,7 @@ func TestREDStaysWithin1200Bytes(t *testing.T) {
 		Name: "loud", RED: 2, Encoder: codec.EncoderConfig{Bitrate: 160000},
 	}}})
 	r.join("a", engine.Speaker, fA, 0.25)
-	l := &redListener{}
-	p, err := r.room.Join("l", engine.ParticipantConfig{Sink: l, REDPayloadType: 63})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.p = p
+	l, _ := joinREDListener(t, r)
 	r.run(warmUp + 20)
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -387,4 +377,16 @@ func TestREDStaysWithin1200Bytes(t *testing.T) {
 	if trimmed == 0 {
 		t.Fatal("no packet needed trimming: the test's bitrate is too low to show the bound")
 	}
+}
+
+// joinREDListener joins a listener taking RED with payload type 63.
+func joinREDListener(t *testing.T, r *room) (*redListener, *engine.Participant) {
+	t.Helper()
+	l := &redListener{}
+	p, err := r.room.Join("l", engine.ParticipantConfig{Sink: l, REDPayloadType: 63})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.p = p
+	return l, p
 }

@@ -13,13 +13,7 @@ import (
 // nothing there, or after Close, it returns at once.
 func TestDrain(t *testing.T) {
 	tr := listen(t) // no Serve: only Drain reads
-	speaker := udpSocket(t)
-	peer, err := tr.AddPeer(addrOf(speaker), netip.AddrPort{}, tr.NewBatch())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := newRecorder()
-	peer.Bind(rec)
+	speaker, rec := speakerPeer(t, tr)
 
 	tr.Drain()
 	if len(rec.rtp) != 0 {
@@ -67,13 +61,7 @@ func TestReadOnDrain(t *testing.T) {
 	}
 	served := make(chan error, 1)
 	go func() { served <- tr.Serve(context.Background()) }()
-	speaker := udpSocket(t)
-	peer, err := tr.AddPeer(addrOf(speaker), netip.AddrPort{}, tr.NewBatch())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := newRecorder()
-	peer.Bind(rec)
+	speaker, rec := speakerPeer(t, tr)
 	rtp := []byte{0x80, 111, 0, 1, 0, 0, 0, 0, 0, 0, 0, 9, 0xfc, 1, 2}
 	if _, err := speaker.WriteToUDP(rtp, net.UDPAddrFromAddrPort(tr.LocalAddr())); err != nil {
 		t.Fatal(err)
@@ -106,4 +94,18 @@ func TestReadOnDrain(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Serve did not return after Close")
 	}
+}
+
+// speakerPeer declares a speaker's socket as a peer of tr and records what
+// tr hands over from it.
+func speakerPeer(t *testing.T, tr *Transport) (*net.UDPConn, *recorder) {
+	t.Helper()
+	speaker := udpSocket(t)
+	peer, err := tr.AddPeer(addrOf(speaker), netip.AddrPort{}, tr.NewBatch())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder()
+	peer.Bind(rec)
+	return speaker, rec
 }

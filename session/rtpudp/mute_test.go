@@ -17,13 +17,7 @@ import (
 func TestMutedInputIsNotLost(t *testing.T) {
 	tr := listen(t)
 	serve(t, tr)
-	speaker := udpSocket(t)
-	peer, err := tr.AddPeer(addrOf(speaker), netip.AddrPort{}, tr.NewBatch())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := newRecorder()
-	peer.Bind(rec)
+	speaker, rec := speakerPeer(t, tr)
 	to := net.UDPAddrFromAddrPort(tr.LocalAddr())
 	rtp := []byte{0x80, 111, 0, 1, 0, 0, 0, 0, 0, 0, 0, 9, 0xfc, 1, 2}
 
