@@ -225,7 +225,13 @@ type Stats struct {
 	ConcealedSamples         uint64 // samples of concealment (PLC)
 	SilentConcealedSamples   uint64 // concealment after it has faded to silence
 	ConcealmentEvents        uint64 // runs of concealment
-	FecPacketsReceived       uint64 // packets whose in-band FEC recovered a loss
+	// LastConcealedTimestamp is the RTP timestamp of the latest frame
+	// concealed: the missing audio's, or, when the buffer ran empty, the
+	// next sample due, which then plays after the concealment. Sampled
+	// after every tick with ConcealedSamples, it places each concealment
+	// in the stream (a measurement's frame-by-frame scoring does).
+	LastConcealedTimestamp uint32
+	FecPacketsReceived     uint64 // packets whose in-band FEC recovered a loss
 	// InsertedSamplesForDeceleration and RemovedSamplesForAcceleration
 	// count the samples a Player's time-stretching inserted and removed
 	// to steer the level, and the silence inserted or skipped in digital

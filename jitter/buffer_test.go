@@ -1330,3 +1330,42 @@ func TestExtraDelayRaisesOnlyAJitteryTarget(t *testing.T) {
 		t.Errorf("concealed: %d samples with ExtraDelay, %d without; want no more", lm, lp)
 	}
 }
+
+// LastConcealedTimestamp places a concealment in the stream: a frame lost
+// between two buffered ones is its own timestamp; when the buffer ran
+// empty (the next packets late, in order) it is the timestamp of the
+// packet that plays after it.
+func TestLastConcealedTimestamp(t *testing.T) {
+	const ts0 = 0xFFFFF000 // the timestamps wrap in the run
+	ts := uint32(ts0)
+	want := ts + 5*frame
+	t.Run("lost", func(t *testing.T) {
+		ps := without(stream(1, 12, 0, 100, ts0, 0), 5)
+		for i := range ps {
+			ps[i].payload[0] = toc20CELT // no FEC: the frame is concealed
+		}
+		s := newSim(t, jitter.Config{}, ps)
+		s.run(15)
+		st := s.b.Stats()
+		if st.ConcealedSamples != frame || st.LastConcealedTimestamp != want {
+			t.Errorf("concealed %d samples, the last at timestamp %#x; want %d at %#x",
+				st.ConcealedSamples, st.LastConcealedTimestamp, frame, want)
+		}
+	})
+	t.Run("ran empty", func(t *testing.T) {
+		ps := stream(1, 20, 0, 100, ts0, 0)
+		for i := 5; i < len(ps); i++ {
+			ps[i].arrival = ps[i].arrival.Add(8 * tickDur) // all late from #5 on, in order
+		}
+		s := newSim(t, jitter.Config{}, ps)
+		got := s.run(20)
+		st := s.b.Stats()
+		if st.ConcealedSamples == 0 || st.LastConcealedTimestamp != want {
+			t.Errorf("concealed %d samples, the last at timestamp %#x; want some, at %#x (%v)",
+				st.ConcealedSamples, st.LastConcealedTimestamp, want, got)
+		}
+		if i := slices.IndexFunc(got, func(o out) bool { return o.id == 5 }); i < 1 || got[i-1].kind != jitter.Conceal {
+			t.Errorf("#5 does not play right after the concealment: %v", got)
+		}
+	})
+}

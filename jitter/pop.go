@@ -110,12 +110,12 @@ func (b *Buffer) nextLocked(at time.Duration) Frame {
 	}
 	if gap <= frame {
 		b.playTS += gap
-		return b.concealLocked(int(gap))
+		return b.concealLocked(int(gap), b.playTS-gap)
 	}
 	// Conceal until only the frame that s's FEC covers is missing.
 	n := int(min(frame, gap-frame))
 	b.playTS += int64(n)
-	return b.concealLocked(n)
+	return b.concealLocked(n, b.playTS-int64(n))
 }
 
 // dropPlayedLocked discards packets whose time has passed (skipped over by
@@ -180,11 +180,15 @@ func (b *Buffer) emptyLocked() Frame {
 		return Frame{Kind: Silence, Samples: frame}
 	}
 	b.debt += frame
-	return b.concealLocked(frame)
+	return b.concealLocked(frame, b.playTS)
 }
 
-func (b *Buffer) concealLocked(n int) Frame {
+// concealLocked answers n samples of concealment that stand in for the
+// audio from timestamp from on (or, when the buffer ran empty, come
+// before it).
+func (b *Buffer) concealLocked(n int, from int64) Frame {
 	b.concealRun++
+	b.stats.LastConcealedTimestamp = uint32(from)
 	if b.concealRun == 1 {
 		b.stats.ConcealmentEvents++
 	}

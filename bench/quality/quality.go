@@ -226,15 +226,22 @@ type ListenerQuality struct {
 	// dropped ones included): stretched or concealed. AddedDelayMs is the
 	// mean lag of those frames behind the clean run's: the delay the
 	// impairment added. All absent when the runs did not align.
-	BadFramesPct       *float64     `json:"bad_frames_pct,omitempty"`
-	DistortedFramesPct *float64     `json:"distorted_frames_pct,omitempty"`
-	CleanBadFramesPct  *float64     `json:"clean_bad_frames_pct,omitempty"`
-	AddedDelayMs       *float64     `json:"added_delay_ms,omitempty"`
-	TierSwitches       int          `json:"tier_switches"`
-	FinalTier          string       `json:"final_tier"`
-	TierChanges        []TierChange `json:"tier_changes,omitempty"`
-	StreamContinuous   bool         `json:"stream_continuous"` // seq +1, ts +960, one SSRC, at the engine's side
-	StreamBreaks       int          `json:"stream_breaks"`
+	// DroppedOrConcealedPct adds to BadFramesPct the frames the engine
+	// concealed for a speaker that the scoring does not see (a frame of
+	// concealment inserted before a late packet, or one that scored
+	// above signal.DroppedBelowDB): each speech frame counts once,
+	// dropped or concealed (signal.DroppedOrConcealed), the engine's
+	// buffer placing its concealment by timestamp.
+	BadFramesPct          *float64     `json:"bad_frames_pct,omitempty"`
+	DroppedOrConcealedPct *float64     `json:"dropped_or_concealed_pct,omitempty"`
+	DistortedFramesPct    *float64     `json:"distorted_frames_pct,omitempty"`
+	CleanBadFramesPct     *float64     `json:"clean_bad_frames_pct,omitempty"`
+	AddedDelayMs          *float64     `json:"added_delay_ms,omitempty"`
+	TierSwitches          int          `json:"tier_switches"`
+	FinalTier             string       `json:"final_tier"`
+	TierChanges           []TierChange `json:"tier_changes,omitempty"`
+	StreamContinuous      bool         `json:"stream_continuous"` // seq +1, ts +960, one SSRC, at the engine's side
+	StreamBreaks          int          `json:"stream_breaks"`
 }
 
 // TierChange is a listener's move to another tier.
@@ -341,6 +348,7 @@ func compare(sc *Scenario, imp, ref *simRun) Result {
 	// and what they sent, decoded: the reference frames are scored on.
 	mix, sent := make([]int16, imp.samples), make([]int16, imp.samples)
 	talking := false
+	var speakersConcealed []int // where the engine concealed a speaker's frame, on the same timeline
 	for _, s := range imp.speakers {
 		if s.src == nil {
 			continue
@@ -348,12 +356,13 @@ func compare(sc *Scenario, imp, ref *simRun) Result {
 		talking = true
 		addInto(mix, s.mouth)
 		addInto(sent, s.decoded)
+		speakersConcealed = append(speakersConcealed, s.concealedAt()...)
 	}
 	out := make([]ListenerQuality, len(imp.listeners))
 	var wg sync.WaitGroup
 	for i, l := range imp.listeners {
 		wg.Go(func() {
-			out[i] = listenerQuality(imp, l, ref.listeners[i], mix, sent, talking)
+			out[i] = listenerQuality(imp, l, ref.listeners[i], mix, sent, speakersConcealed, talking)
 		})
 	}
 	wg.Wait()
@@ -429,7 +438,7 @@ const (
 // first 5 s of uplink-fec, 10 dB off its whole-run SNR).
 func warmUp(d time.Duration) int { return samplesAt(min(5*time.Second, d/4)) }
 
-func listenerQuality(imp *simRun, l, ref *simListener, mix, sent []int16, talking bool) ListenerQuality {
+func listenerQuality(imp *simRun, l, ref *simListener, mix, sent []int16, speakersConcealed []int, talking bool) ListenerQuality {
 	st := l.player.Buffer().Stats()
 	tiers := imp.room.Config().Tiers
 	q := ListenerQuality{
@@ -487,8 +496,8 @@ func listenerQuality(imp *simRun, l, ref *simListener, mix, sent []int16, talkin
 			q.CleanMouthToEarMs = &m
 		}
 		if q.MouthToEarMs != nil && q.CleanMouthToEarMs != nil {
-			q.BadFramesPct = scoreSent(sent, l.heard, *q.MouthToEarMs)
-			q.CleanBadFramesPct = scoreSent(sent, ref.heard, *q.CleanMouthToEarMs)
+			q.BadFramesPct, q.DroppedOrConcealedPct = scoreSent(sent, l.heard, speakersConcealed, *q.MouthToEarMs)
+			q.CleanBadFramesPct, _ = scoreSent(sent, ref.heard, nil, *q.CleanMouthToEarMs)
 			q.DistortedFramesPct, q.AddedDelayMs = scoreClean(l.heard, ref.heard, *q.MouthToEarMs, *q.CleanMouthToEarMs)
 		}
 	}
@@ -504,14 +513,16 @@ const (
 
 // scoreSent scores heard against what the speakers sent (see
 // BadFramesPct), placed first at its mouth-to-ear lag, and returns the
-// share of frames dropped; nil when too few were scored.
-func scoreSent(sent, heard []int16, lagMs float64) *float64 {
+// share of frames dropped, and of frames dropped or concealed at
+// concealed (see DroppedOrConcealedPct); nil when too few were scored.
+func scoreSent(sent, heard []int16, concealed []int, lagMs float64) (dropped, droppedOrConcealed *float64) {
 	segs := signal.ScoreFrames(sent, heard, int(lagMs*sampleRate/1000), scoreSearch, scoreSkip)
 	if len(segs) < 100 {
-		return nil
+		return nil, nil
 	}
 	bad := sim.Round(pct(float64(signal.DroppedFrames(segs)), float64(len(segs))), 3)
-	return &bad
+	lost := sim.Round(pct(float64(signal.DroppedOrConcealed(segs, concealed)), float64(len(segs))), 3)
+	return &bad, &lost
 }
 
 // scoreClean follows the clean run's audio through heard frame by frame

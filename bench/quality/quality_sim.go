@@ -116,8 +116,13 @@ type simSpeaker struct {
 	lbrr, delivered, speech []bool
 	arrivals                []arrival
 
+	// Where each frame it captured starts on the simulated timeline (its
+	// timestamp is firstTS plus 960 per frame before it).
+	frameAt []int
+
 	// Sampled after every tick: the engine's jitter buffer for this speaker.
 	target, level []time.Duration
+	concealed     signal.Concealments
 	perSecond     []jitter.Stats // after the tick ending each simulated second
 	final         jitter.Stats
 }
@@ -380,6 +385,7 @@ func (r *simRun) afterTick() {
 			level = st.Jitter.PlayoutLevel
 		}
 		s.level = append(s.level, level)
+		s.concealed.Observe(st.Jitter.ConcealedSamples, st.Jitter.LastConcealedTimestamp)
 		if r.ticks%50 == 0 {
 			s.perSecond = append(s.perSecond, *st.Jitter)
 		}
@@ -407,6 +413,7 @@ func (s *simSpeaker) send(now time.Duration) {
 	}
 	s.n++
 	s.next = s.phase + time.Duration(float64(s.n)*s.period)
+	s.frameAt = append(s.frameAt, startAt)
 
 	n, err := s.enc.Encode(s.pcm[:], s.pkt[12:])
 	if err != nil {
@@ -440,6 +447,19 @@ func (s *simSpeaker) send(now time.Duration) {
 	s.delivered = append(s.delivered, false)
 	s.speech = append(s.speech, mixer.Level(s.pcm[:]) < mixer.QuietLevel)
 	s.link.Send(s.pkt[:12+n], at(now))
+}
+
+// concealedAt places the frames the engine's buffer concealed for this
+// speaker on the simulated timeline, where the frames they stood in for
+// were captured.
+func (s *simSpeaker) concealedAt() []int {
+	var at []int
+	for _, off := range s.concealed.Offsets(s.firstTS) {
+		if k := off / frameLen; off >= 0 && k < len(s.frameAt) {
+			at = append(at, s.frameAt[k]+off%frameLen)
+		}
+	}
+	return at
 }
 
 // noteSent decodes a packet the speaker encoded, sent or not, into

@@ -2,6 +2,7 @@ package signal
 
 import (
 	"math"
+	"slices"
 
 	"github.com/handsup-audio/handsup/codec"
 )
@@ -110,6 +111,71 @@ func countBelow(segs []Segment, db float64) int {
 		if s.SNR < db {
 			n++
 		}
+	}
+	return n
+}
+
+// Concealments places a jitter buffer's concealment in its stream, frame
+// by frame, from the buffer's counters sampled after every tick
+// (jitter.Stats's ConcealedSamples and LastConcealedTimestamp): a frame of
+// concealment the listener hears, and which a reference cannot show (a
+// frame inserted before a late packet, or one whose concealment scores
+// above DroppedBelowDB), can then be counted beside the frames scored as
+// dropped (DroppedOrConcealed). The zero value is ready.
+type Concealments struct {
+	samples uint64
+	ts      []uint32
+}
+
+// Observe takes one sample of the counters. Concealment since the last
+// sample is taken as the frames up to lastTS; sampled after every tick,
+// that is where it was (the rare tick that conceals two frames apart
+// places the first a frame off, which counts it, if anything, twice).
+func (c *Concealments) Observe(concealedSamples uint64, lastTS uint32) {
+	d := concealedSamples - c.samples
+	c.samples = concealedSamples
+	n := (d + codec.FrameSamples - 1) / codec.FrameSamples
+	for k := n; k > 0; k-- {
+		c.ts = append(c.ts, lastTS-uint32(k-1)*codec.FrameSamples)
+	}
+}
+
+// Frames is how many frames of concealment were observed.
+func (c *Concealments) Frames() int { return len(c.ts) }
+
+// Offsets are the concealed frames' places in the stream: samples from
+// the timestamp ts0 on.
+func (c *Concealments) Offsets(ts0 uint32) []int {
+	out := make([]int, len(c.ts))
+	for i, ts := range c.ts {
+		out[i] = int(int32(ts - ts0))
+	}
+	return out
+}
+
+// DroppedOrConcealed counts the frames of segs a listener lost: those
+// under DroppedBelowDB, and those a buffer concealed, at concealed (the
+// concealed frames' first samples, in the reference's samples; a frame
+// belongs to the segment holding its middle). A segment counts the larger
+// of the two: a late packet's concealment that was also scored as dropped
+// is one frame lost, two concealments there are two. Concealment outside
+// the segments (in a pause, or before the scoring starts) is not counted,
+// as the frames there are not.
+func DroppedOrConcealed(segs []Segment, concealed []int) int {
+	mids := make([]int, len(concealed))
+	for i, p := range concealed {
+		mids[i] = p + codec.FrameSamples/2
+	}
+	slices.Sort(mids)
+	n := 0
+	for _, s := range segs {
+		lo, _ := slices.BinarySearch(mids, s.Start)
+		hi, _ := slices.BinarySearch(mids, s.Start+segLen)
+		c := hi - lo
+		if s.SNR < DroppedBelowDB {
+			c = max(c, 1)
+		}
+		n += c
 	}
 	return n
 }

@@ -1,6 +1,7 @@
 package signal
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/handsup-audio/handsup/codec"
@@ -90,5 +91,44 @@ func TestScoreFramesStopsWhereHeardEnds(t *testing.T) {
 	}
 	if n := DroppedFrames(segs); n != 0 {
 		t.Errorf("%d frames counted dropped in audio that was all there, up to where it stopped", n)
+	}
+}
+
+// Concealments places each frame of concealment at its timestamp, and
+// DroppedOrConcealed counts a frame scored as dropped and concealed there
+// once, concealment elsewhere in the scored frames beside the dropped
+// ones, and none outside them.
+func TestDroppedOrConcealed(t *testing.T) {
+	const f = codec.FrameSamples
+	ts0 := uint32(0xFFFFFFFF - 3*f) // the timestamps wrap
+	var c Concealments
+	c.Observe(0, 0)
+	c.Observe(f, ts0+2*f) // frame 2
+	c.Observe(f, ts0+2*f) // nothing new
+	c.Observe(3*f, ts0+6*f)
+	c.Observe(4*f, ts0+11*f)
+	c.Observe(5*f, ts0+11*f) // the buffer ran empty twice before frame 11: both there
+	off := c.Offsets(ts0)
+	if want := []int{2 * f, 5 * f, 6 * f, 11 * f, 11 * f}; !slices.Equal(off, want) || c.Frames() != len(want) {
+		t.Fatalf("offsets %v, want %v", off, want)
+	}
+	var segs []Segment
+	for i := range 10 { // frames 1–10 scored; 2 and 8 dropped
+		snr := 12.0
+		if i+1 == 2 || i+1 == 8 {
+			snr = -3
+		}
+		segs = append(segs, Segment{Start: (i + 1) * f, SNR: snr})
+	}
+	// 2: dropped and concealed, 1; 5, 6: concealed, 2; 8: dropped, 1;
+	// 11: not scored.
+	if got := DroppedOrConcealed(segs, off); got != 4 {
+		t.Errorf("DroppedOrConcealed = %d, want 4", got)
+	}
+	if got := DroppedOrConcealed(segs, []int{3 * f, 3 * f, 3*f + f/2 - 1}); got != 2+3 {
+		t.Errorf("three concealed frames in frame 3: DroppedOrConcealed = %d, want 5", got)
+	}
+	if got := DroppedOrConcealed(segs, nil); got != DroppedFrames(segs) {
+		t.Errorf("nothing concealed: DroppedOrConcealed = %d, want DroppedFrames's %d", got, DroppedFrames(segs))
 	}
 }
