@@ -45,7 +45,9 @@ var (
 // after the first 2 s is scored against the speech sent (the speaker's
 // packets decoded), with the alignment followed locally
 // (signal.ScoreFrames, as the simulation's jitter-60 scenarios score). A
-// frame under signal.DroppedBelowDB was dropped or concealed. The delay
+// frame counts once when it scored under signal.DroppedBelowDB or the
+// server's buffer concealed it (signal.DroppedOrConcealed: the speaker's
+// buffer sampled every 2 ms places its concealment). The delay
 // added is measured against the clean room's audio. The bounds are
 // proportions and delays relative to the clean room, which a loaded
 // machine shifts alike; a run whose clean room itself concealed again and
@@ -99,10 +101,11 @@ func TestRealTimeJitterThroughTheRelay(t *testing.T) {
 			cleanSegs := signal.ScoreFrames(sent, clean.heard, 0, codec.SampleRate, rtSkip)
 			vsClean, added := got.score(&clean)
 			bad, cleanBad := signal.DroppedFrames(segs), signal.DroppedFrames(cleanSegs)
-			frac := float64(bad) / float64(max(1, len(segs)))
+			lost := signal.DroppedOrConcealed(segs, got.concealed)
+			frac := float64(lost) / float64(max(1, len(segs)))
 			p95 := rtJitter.Delay + time.Duration(1.645*float64(rtJitter.Jitter))
-			t.Logf("%s: %d of %d speech frames sent after 2 s dropped or concealed (%.2f%%); the clean room's listener dropped %d (%.2f%%), %d of them the same; %+.1f ms added over the clean room (the profile's p95 delay %v); scored against the clean room's audio instead, %d dropped (%.2f%%); the clean room's speaker concealed %d samples in %d events",
-				p.name, bad, len(segs), 100*frac, cleanBad, 100*float64(cleanBad)/float64(max(1, len(cleanSegs))), droppedInBoth(segs, cleanSegs),
+			t.Logf("%s: %d of %d speech frames sent after 2 s dropped or concealed (%.2f%%): %d scored as dropped (%.2f%%), and the server's buffer concealed %d frames in the whole run; the clean room's listener dropped %d (%.2f%%), %d of them the same; %+.1f ms added over the clean room (the profile's p95 delay %v); scored against the clean room's audio instead, %d dropped (%.2f%%); the clean room's speaker concealed %d samples in %d events",
+				p.name, lost, len(segs), 100*frac, bad, 100*float64(bad)/float64(max(1, len(segs))), len(got.concealed), cleanBad, 100*float64(cleanBad)/float64(max(1, len(cleanSegs))), droppedInBoth(segs, cleanSegs),
 				ms(added), p95, signal.DroppedFrames(vsClean), 100*float64(signal.DroppedFrames(vsClean))/float64(max(1, len(vsClean))),
 				clean.stats.ConcealedSamples, clean.stats.ConcealmentEvents)
 			logDropped(t, p.name, segs)
@@ -179,9 +182,10 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // audio placed by RTP timestamp, when each of its frames arrived, and the
 // speaker's jitter buffer at the end.
 type rtRun struct {
-	heard []int16
-	at    []time.Time // per 20 ms frame of heard
-	stats jitter.Stats
+	heard     []int16
+	at        []time.Time // per 20 ms frame of heard
+	stats     jitter.Stats
+	concealed []int // where the speaker's buffer concealed, in samples of the speech sent
 }
 
 // runRealTime runs a server with two rooms, each a speaker sending pkts
@@ -220,10 +224,30 @@ func runRealTime(t *testing.T, name string, up impair.Config, pkts [][]byte) (cl
 	c, _ := ts.s.room("c")
 	csp, _ := c.Participant("s")
 
-	// Every second, the speaker's jitter buffer as the server sees it.
+	// Every second, the speaker's jitter buffer as the server sees it;
+	// every 2 ms, where it concealed (within the tick, as a tick is
+	// 20 ms: a sample that spans two ticks' concealment places it, if
+	// anything, where it counts twice).
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Add(1)
+	var concealed signal.Concealments
+	ts0 := spk.ts
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			if j := sp.Stats().Jitter; j != nil {
+				concealed.Observe(j.ConcealedSamples, j.LastConcealedTimestamp)
+			}
+		}
+	}()
 	go func() {
 		defer wg.Done()
 		tick := time.NewTicker(time.Second)
@@ -259,8 +283,10 @@ func runRealTime(t *testing.T, name string, up impair.Config, pkts [][]byte) (cl
 	wg.Wait()
 	if j := sp.Stats().Jitter; j != nil {
 		got.stats = *j
+		concealed.Observe(j.ConcealedSamples, j.LastConcealedTimestamp)
 		logJitter(t, name, 0, j)
 	}
+	got.concealed = concealed.Offsets(ts0)
 	if j := csp.Stats().Jitter; j != nil {
 		clean.stats = *j
 	}
