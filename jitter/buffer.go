@@ -89,18 +89,7 @@ const (
 	// more than stretching removes in a tick or two; 4 ms a tick it
 	// follows. Slower still (1 ms a tick) delays the clean link's speech
 	// by a frame more for seconds.
-	targetFall = 0.2
-	// playerFall is a Player's: 0.6 ms per 20 ms packet, 30 ms a second.
-	// Read at the tick, arrivals come in 20 ms steps, and the percentile
-	// moves between two buckets a frame apart as the histogram forgets;
-	// a target that fell at targetFall and rose again within a second
-	// had the level stretched down and up each time, and a stretch is a
-	// splice a listener may hear. Over seeds 1-8 of the four jitter
-	// scenarios it lost 12-29% fewer frames, dropped or concealed, for
-	// 1-5 ms less delay (docs/weak-networks.md); the target still reaches
-	// the floor within 10 s of the jitter's end (the uplink-jitter
-	// scenario: 8.1 s).
-	playerFall  = 0.03
+	targetFall  = 0.2
 	historySize = 256 // arrivals kept; 2 s of 10 ms packets
 	// actionEvery is the least time between two drift corrections.
 	actionEvery = 10 * frame
@@ -599,12 +588,9 @@ func (b *Buffer) observeArrivalLocked(at time.Duration, ts int64) {
 	t = min(max(t, b.cfg.MinDelay), b.cfg.MaxDelay)
 	want := durToSamples(t)
 	if b.haveTarget && want < b.target {
-		fall, rate := 0, targetFall
-		if b.stretching {
-			rate = playerFall
-		}
+		fall := 0
 		if at > b.targetAt {
-			fall = durToSamples(time.Duration(float64(at-b.targetAt) * rate))
+			fall = durToSamples(time.Duration(float64(at-b.targetAt) * targetFall))
 		}
 		want = max(want, b.target-fall)
 	}

@@ -110,7 +110,7 @@ func (p *Player) Next(now time.Time, dst []int16) Played {
 	dst = dst[:codec.FrameSamples]
 	var pl Played
 	p.audible = p.fifoLen > 0 && p.audible
-	steered, bridges := false, 0
+	stretches, bridges := 0, 0
 	for p.fifoLen < codec.FrameSamples {
 		p.buf.setHeld(p.fifoLen, p.silent)
 		if p.buf.stretching && bridges < maxBridges && p.fifoLen >= 2*tsm.MinPeriod && p.buf.starved() {
@@ -125,8 +125,8 @@ func (p *Player) Next(now time.Time, dst []int16) Played {
 		f := p.buf.Pop(now)
 		decoded := pl.DecodedSamples + pl.RecoveredSamples
 		p.fifoLen += p.play(f, &pl)
-		if p.buf.stretching && !steered && bridges == 0 && pl.DecodedSamples+pl.RecoveredSamples > decoded {
-			steered = p.steer(&pl)
+		if p.buf.stretching && stretches == 0 && bridges == 0 && pl.DecodedSamples+pl.RecoveredSamples > decoded {
+			stretches = p.steer(&pl)
 		}
 	}
 	copy(dst, p.fifo[:codec.FrameSamples])
@@ -138,43 +138,53 @@ func (p *Player) Next(now time.Time, dst []int16) Played {
 }
 
 // steer stretches the audio held, just decoded, the way the buffer's
-// level asks, by one pitch period at most, and reports whether it did.
-// One a tick suffices: the target falls slowly (playerFall), and where
-// the level runs far over it, FarAboveTarget drops whole packets. Up to
-// three a tick while the level was 40 ms off, any lag taken, spliced
-// more than it helped (desperateThreshold).
-func (p *Player) steer(pl *Played) bool {
-	dir, threshold, limit := p.buf.steer()
-	// Continuous music may never reach NetEQ's correlation: after
-	// missesUrgent tries in a row the stretch takes a less periodic
-	// lag, after missesDesperate a less periodic still. An expansion is
-	// a packet's due time getting near: sooner.
-	urgent, desperate := missesUrgent, missesDesperate
-	if dir < 0 {
-		urgent, desperate = expandUrgent, expandDesperate
+// level asks, and returns the stretches done: one, or up to maxBridges
+// while the level is more than 40 ms off (steer's threshold -1), so that
+// a target that fell 60 ms is reached within a tick or two.
+func (p *Player) steer(pl *Played) int {
+	n := 0
+	for n < maxSteers {
+		dir, threshold, limit := p.buf.steer()
+		if n > 0 && threshold >= 0 {
+			break
+		}
+		// Continuous music may never reach NetEQ's correlation: after
+		// missesUrgent tries in a row the stretch takes a less periodic
+		// lag, after missesDesperate the best there is. An expansion is
+		// a packet's due time getting near: sooner.
+		urgent, desperate := missesUrgent, missesDesperate
+		if dir < 0 {
+			urgent, desperate = expandUrgent, expandDesperate
+		}
+		switch {
+		case p.misses >= desperate:
+			threshold = -1
+		case p.misses >= urgent:
+			threshold = min(threshold, urgentThreshold)
+		}
+		switch {
+		case p.stretch(dir, threshold, limit, pl):
+			n++
+			p.misses = 0
+			continue
+		case dir != 0:
+			p.misses++
+		default:
+			p.misses = 0
+		}
+		break
 	}
-	switch {
-	case p.misses >= desperate:
-		threshold = min(threshold, desperateThreshold)
-	case p.misses >= urgent:
-		threshold = min(threshold, urgentThreshold)
-	}
-	switch {
-	case p.stretch(dir, threshold, limit, pl):
-		p.misses = 0
-		return true
-	case dir != 0:
-		p.misses++
-	default:
-		p.misses = 0
-	}
-	return false
+	return n
 }
 
-// maxBridges bounds the stretches that bridge a packet not there yet in
-// one call of Next: each inserts at most half of what is held, so 5 ms
-// held takes four to fill a frame.
-const maxBridges = 6
+// maxSteers bounds the stretches that steer the level in one call of
+// Next: one, or up to three while it is more than 40 ms off. maxBridges
+// bounds those that bridge a packet not there yet: each inserts at most
+// half of what is held, so 5 ms held takes four to fill a frame.
+const (
+	maxSteers  = 3
+	maxBridges = 6
+)
 
 // Steering stretches that found no period good enough, in a row, before
 // the threshold is lowered: 200 ms and 500 ms of decoded frames to

@@ -38,17 +38,12 @@ const (
 	accelerateUntil = -expandBelow        // 2.5 ms over
 	expandUntil     = -expandBelow
 	// Past urgentExcess either way, a stretch takes a less periodic lag
-	// (urgentThreshold), and past desperateExcess one less periodic
-	// still (desperateThreshold): continuous music may never reach
-	// NetEQ's 0.9, and a level left alone would run out of range. Any
-	// lag at all, as it once was, spliced noise-like speech where a
-	// listener hears it: with 0.3 the jitter scenarios dropped a fifth to
-	// a half fewer frames (seeds 1-8), and music 1% fast or slow still
-	// keeps its level (TestDriftOnMusicIsStretched).
-	urgentExcess       = 3 * frame / 2 // 30 ms
-	desperateExcess    = 2 * frame     // 40 ms
-	urgentThreshold    = 0.6
-	desperateThreshold = 0.3
+	// (urgentThreshold), and past desperateExcess the best lag whatever
+	// it is: continuous music may never reach NetEQ's 0.9, and a level
+	// left alone would run out of range.
+	urgentExcess    = 3 * frame / 2 // 30 ms
+	desperateExcess = 2 * frame     // 40 ms
+	urgentThreshold = 0.6
 )
 
 // FarAboveTarget is how far over its target a Player's buffer may run
@@ -110,7 +105,7 @@ func (b *Buffer) steer() (dir int, threshold float64, limit int) {
 	// reserve is no excess worth a poor stretch).
 	switch abs := max(excess+reserve, -excess); {
 	case abs > desperateExcess:
-		threshold = desperateThreshold
+		threshold = -1
 	case abs > urgentExcess:
 		threshold = urgentThreshold
 	}
