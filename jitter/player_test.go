@@ -3,6 +3,7 @@ package jitter_test
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/hraban/opus"
 	"github.com/pion/rtp"
 
+	"github.com/handsup-audio/handsup/bench/signal"
 	"github.com/handsup-audio/handsup/codec"
 	"github.com/handsup-audio/handsup/jitter"
 )
@@ -549,5 +551,61 @@ func TestPlayerTargetHoldsBetweenBursts(t *testing.T) {
 	}
 	if d, c := end.PacketsDiscarded-start.PacketsDiscarded, end.ConcealmentEvents-start.ConcealmentEvents; d+c > 0 {
 		t.Errorf("the Player discarded %d late packets and concealed %d times after the first %d s, want none", d, c, warm/50)
+	}
+}
+
+// On a link that keeps its packets in order (speech delayed 60 ± 30 ms),
+// a late packet holds back those behind it and the buffer runs empty,
+// having played its last packet to the end. The Player keeps two pitch
+// periods of that packet's audio back (it stretches it when the next
+// packet is not there), so that a packet that then comes late can be
+// bridged by stretching what is held rather than concealed.
+func TestPlayerKeepsAudioToBridgeALatePacket(t *testing.T) {
+	const (
+		warm, ticks = 5 * 50, 30 * 50
+		twoPeriods  = 5 * time.Millisecond // tsm.MinPeriod's
+	)
+	voice := signal.NewVoice(1)
+	packets := encode(t, codec.EncoderConfig{}, ticks, func(n, _ int) []int16 {
+		pcm := make([]int16, n)
+		voice.Fill(pcm)
+		return pcm
+	})
+	rng := rand.New(rand.NewPCG(1, 2))
+	byTick := make(map[int][]int)
+	last := 0
+	for i := range ticks {
+		d := max(0, 60+30*rng.NormFloat64()) // ms: 60 ± 30, in order
+		last = max(last, i+int(math.Round(d/20)))
+		byTick[last] = append(byTick[last], i)
+	}
+	p := newPlayer(t)
+	pcm := make([]int16, frame)
+	var pkt rtp.Packet
+	emptied, short := 0, 0
+	for tick := range ticks {
+		for _, i := range byTick[tick] {
+			pkt.SSRC, pkt.SequenceNumber, pkt.Timestamp = 7, uint16(100+i), uint32(90_000+i*frame)
+			pkt.Payload = packets[i]
+			p.Buffer().Push(&pkt, at(tick))
+		}
+		pl := p.Next(at(tick), pcm)
+		// Nothing buffered after a packet played: what is left is the
+		// audio the Player held back.
+		if st := p.Buffer().Stats(); tick > warm && pl.Decoded > 0 && st.BufferLevel < 20*time.Millisecond {
+			emptied++
+			if st.BufferLevel < twoPeriods {
+				short++
+				t.Logf("tick %d: the buffer ran empty with %v held", tick, st.BufferLevel)
+			}
+		}
+	}
+	st := p.Buffer().Stats()
+	t.Logf("after %d s the buffer ran empty after a packet %d times; %d concealment events in all", warm/50, emptied, st.ConcealmentEvents)
+	if emptied == 0 {
+		t.Fatal("the buffer never ran empty: the link does not test it")
+	}
+	if short > 0 {
+		t.Errorf("%d of %d times the buffer ran empty with under %v held, too little to bridge", short, emptied, twoPeriods)
 	}
 }
