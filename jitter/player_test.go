@@ -556,10 +556,11 @@ func TestPlayerTargetHoldsBetweenBursts(t *testing.T) {
 
 // On a link that keeps its packets in order (speech delayed 60 ± 30 ms),
 // a late packet holds back those behind it and the buffer runs empty,
-// having played its last packet to the end. The Player keeps two pitch
-// periods of that packet's audio back (it stretches it when the next
-// packet is not there), so that a packet that then comes late can be
-// bridged by stretching what is held rather than concealed.
+// having played its last packet to the end. The Player keeps some of
+// that packet's audio back (it stretches it when the next packet is not
+// there), at least the two shortest pitch periods a bridge needs, so that
+// a packet that then comes late can be bridged by stretching what is
+// held rather than concealed.
 func TestPlayerKeepsAudioToBridgeALatePacket(t *testing.T) {
 	const (
 		warm, ticks = 5 * 50, 30 * 50
