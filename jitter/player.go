@@ -32,7 +32,8 @@ type PlayerConfig struct {
 // 17.5 ms over the target plus a 5 ms reserve it expands, above it it
 // accelerates back to 2.5 ms over. When the next packet is not there on a
 // link with jitter, it stretches the audio it holds to give the packet
-// time, rather than conceal. The counters RemovedSamplesForAcceleration
+// time, rather than conceal, and a packet just decoded with none after it
+// is stretched so that 10 ms of it stay held for that. The counters RemovedSamplesForAcceleration
 // and InsertedSamplesForDeceleration count what was stretched. Whole
 // packets are dropped only when the level is more than FarAboveTarget
 // over target (Stats.DroppedSamples) or when they are DTX, and silence is
