@@ -179,8 +179,9 @@ func (p *Player) steer(pl *Played) int {
 }
 
 // keep expands the audio just decoded, one pitch period at a time, when
-// the packet to play after it is not there yet (Buffer.starved) and this
-// tick would leave less than keepHeld held: a packet that then comes
+// the packet to play after it is not there yet (Buffer.starved) on a link
+// that jitters (Buffer.keeps) and this tick would leave less than
+// keepHeld held: a packet that then comes
 // late is bridged by stretching what is held (Next) instead of being
 // concealed. On a link whose packets keep their order, a late packet
 // holds back those behind it and the buffer runs empty, having played
@@ -189,7 +190,7 @@ func (p *Player) steer(pl *Played) int {
 // the packet arrived a tick later. It returns the stretches done.
 func (p *Player) keep(pl *Played) int {
 	n := 0
-	for n < maxKeeps && p.fifoLen-codec.FrameSamples < keepHeld && p.buf.starved() && p.stretch(-1, urgentThreshold, 0, pl) {
+	for n < maxKeeps && p.fifoLen-codec.FrameSamples < keepHeld && p.buf.starved() && p.buf.keeps() && p.stretch(-1, urgentThreshold, 0, pl) {
 		n++
 	}
 	return n
@@ -209,9 +210,10 @@ const (
 // above 200 Hz) bridge at once, and longer ones after a bridge or two.
 // Over seeds 1-16 of the four jitter scenarios, against none: 5 ms
 // concealed 19-30% fewer frames, and the frames dropped or concealed
-// stayed within the seeds' spread; 10 ms 24-33% fewer concealed and
-// 19-32% fewer dropped or concealed, for 0.6-2.1 ms less delay; 15 ms
-// (seeds 1-8) fewer still, for 2-2.5 ms more delay than 10
+// stayed within the seeds' spread; 10 ms (on links that jitter,
+// Buffer.keeps) 21-35% fewer concealed and 11-31% fewer dropped or
+// concealed, the delay within a millisecond; 15 ms (seeds 1-8, before
+// the gate) fewer still, for 2-2.5 ms more delay than 10 ms
 // (docs/weak-networks.md). maxKeeps bounds keep's stretches in a call of
 // Next.
 const (

@@ -133,6 +133,22 @@ func (b *Buffer) steer() (dir int, threshold float64, limit int) {
 	return 0, threshold, 0
 }
 
+// keeps reports whether Player.keep may keep audio back: only on a link
+// whose packets jitter (RFC 3550's estimate at least keepJitter). A slow
+// sender's packets, each as late as the target allows, are not there a
+// tick early either, and audio kept back for them would only be
+// stretched away again (on music, 1% slow: 10 times the stretching).
+func (b *Buffer) keeps() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.jitter >= keepJitter
+}
+
+// keepJitter is the interarrival jitter (seconds) under which a Player
+// keeps no audio back: 5 ms. A 1% slow sender's is a fraction of a
+// millisecond; 60 ± 30 ms of delay gives tens.
+const keepJitter = 0.005
+
 // reserveLocked is what a Player's level is held above the target: the
 // full maxReserve once the target is 20 ms above its floor, none on a
 // link whose packets all arrive at the fastest delay.
