@@ -33,11 +33,11 @@ type PlayerConfig struct {
 // accelerates back to 2.5 ms over. When the next packet is not there on a
 // link with jitter, it stretches the audio it holds to give the packet
 // time, rather than conceal, and a packet just decoded with none after it
-// is stretched so that 10 ms of it stay held for that. The counters RemovedSamplesForAcceleration
-// and InsertedSamplesForDeceleration count what was stretched. Whole
-// packets are dropped only when the level is more than FarAboveTarget
-// over target (Stats.DroppedSamples) or when they are DTX, and silence is
-// inserted whole only after digital silence.
+// is stretched so that 10 ms of it stay held for that. The counters
+// RemovedSamplesForAcceleration and InsertedSamplesForDeceleration count
+// what was stretched. Whole packets are dropped only when the level is
+// more than FarAboveTarget over target (Stats.DroppedSamples) or when
+// they are DTX, and silence is inserted whole only after digital silence.
 //
 // The network side pushes packets into Buffer from any goroutine; Next
 // must be called from one goroutine at a time, once per 20 ms tick.
@@ -181,9 +181,8 @@ func (p *Player) steer(pl *Played) int {
 // keep expands the audio just decoded, one pitch period at a time, when
 // the packet to play after it is not there yet (Buffer.starved) on a link
 // that jitters (Buffer.keeps) and this tick would leave less than
-// keepHeld held: a packet that then comes
-// late is bridged by stretching what is held (Next) instead of being
-// concealed. On a link whose packets keep their order, a late packet
+// keepHeld held: a packet that then comes late is bridged by stretching
+// what is held (Next) instead of being concealed. On a link whose packets keep their order, a late packet
 // holds back those behind it and the buffer runs empty, having played
 // its last packet to the end: in a traced simulated run (60 ± 30 ms, in
 // order) every concealment mid-stream came so, with under 3 ms held, and

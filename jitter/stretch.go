@@ -145,8 +145,9 @@ func (b *Buffer) keeps() bool {
 }
 
 // keepJitter is the interarrival jitter (seconds) under which a Player
-// keeps no audio back: 5 ms. A 1% slow sender's is a fraction of a
-// millisecond; 60 ± 30 ms of delay gives tens.
+// keeps no audio back: 5 ms. A 1% slow sender's packets drift 0.2 ms
+// apart each; 60 ± 30 ms of delay differs by tens of milliseconds from
+// one packet to the next.
 const keepJitter = 0.005
 
 // reserveLocked is what a Player's level is held above the target: the
