@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -90,8 +91,47 @@ func belowEphemeral() (lo, hi int, ok bool) {
 	return lo, hi, hi-lo >= 1_000
 }
 
-// UDPPortFree reports whether the loopback UDP port is free: a client the
-// test started has not bound it yet.
+// UDPPortBound reports whether a socket is bound to the UDP port, on
+// loopback or any address, without binding it: a test waiting for a
+// client it started to bind the port must not take the port itself, even
+// for a moment (a probe that bound it every 10 ms made ffmpeg fail with
+// "Address already in use" under load). It reads /proc/net/udp and
+// /proc/net/udp6; where they cannot be read it falls back to a brief
+// bind (UDPPortFree).
+func UDPPortBound(port int) bool {
+	found, ok := false, false
+	for _, f := range []string{"/proc/net/udp", "/proc/net/udp6"} {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		ok = true
+		if boundIn(string(data), port) {
+			found = true
+		}
+	}
+	if !ok {
+		return !UDPPortFree(port)
+	}
+	return found
+}
+
+// boundIn reports whether a /proc/net/udp table lists a socket whose
+// local port is port.
+func boundIn(table string, port int) bool {
+	suffix := fmt.Sprintf(":%04X", port)
+	for _, line := range strings.Split(table, "\n")[1:] {
+		fields := strings.Fields(line)
+		if len(fields) > 1 && strings.HasSuffix(fields[1], suffix) {
+			return true
+		}
+	}
+	return false
+}
+
+// UDPPortFree reports whether the loopback UDP port is free, by binding
+// it for a moment: for choosing a port before a client starts, not for
+// waiting on one (UDPPortBound).
 func UDPPortFree(port int) bool {
 	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
 	if err == nil {

@@ -28,6 +28,37 @@ func TestFreeUDPPortPair(t *testing.T) {
 	}
 }
 
+// UDPPortBound sees a socket bound to the port, on loopback and on the
+// unspecified address, and asking does not take the port: a client can
+// bind it between two checks.
+func TestUDPPortBound(t *testing.T) {
+	for _, ip := range []net.IP{net.IPv4(127, 0, 0, 1), net.IPv4zero} {
+		port := testnet.FreeUDPPort(t)
+		if testnet.UDPPortBound(port) {
+			t.Fatalf("port %d: bound before anything bound it", port)
+		}
+		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: ip, Port: port})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 100 {
+			if !testnet.UDPPortBound(port) {
+				t.Fatalf("%v:%d: bound, not seen", ip, port)
+			}
+		}
+		c.Close()
+		if testnet.UDPPortBound(port) {
+			t.Errorf("port %d: seen bound after it was closed", port)
+		}
+		// The check holds nothing: the port binds at once after it.
+		c, err = net.ListenUDP("udp", &net.UDPAddr{IP: ip, Port: port})
+		if err != nil {
+			t.Fatalf("port %d after the check: %v", port, err)
+		}
+		c.Close()
+	}
+}
+
 // A pair of ports for an RTP client and its RTCP.
 func ExampleFreeUDPPortPair() {
 	port := testnet.FreeUDPPortPair(&testing.T{})

@@ -195,7 +195,7 @@ func runDTXRooms(t *testing.T, decs []decoder) (dtx, full dtxRun) {
 // port, so that it hears the stream from its first packet.
 func waitBound(t *testing.T, port int) {
 	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); testnet.UDPPortFree(port); time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(20 * time.Second); !testnet.UDPPortBound(port); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) { // bounds a failure only
 			t.Fatalf("no decoder bound UDP port %d within 20 s", port)
 		}
