@@ -179,17 +179,17 @@ func (p *Player) steer(pl *Played) int {
 }
 
 // keep expands the audio just decoded, one pitch period at a time, when
-// the packet to play after it is not there yet (Buffer.starved) on a link
-// that jitters (Buffer.keeps) and this tick would leave less than
-// keepHeld held: a packet that then comes late is bridged by stretching
-// what is held (Next) instead of being concealed. On a link whose packets keep their order, a late packet
-// holds back those behind it and the buffer runs empty, having played
-// its last packet to the end: in a traced simulated run (60 ± 30 ms, in
+// the packet to play after it is not there yet on a link that jitters
+// (Buffer.keeps) and this tick would leave less than keepHeld held: a
+// packet that then comes late is bridged by stretching what is held
+// (Next) instead of being concealed. On a link whose packets keep their
+// order, a late packet holds back those behind it and the buffer runs
+// empty, having played its last packet to the end: in a traced simulated run (60 ± 30 ms, in
 // order) every concealment mid-stream came so, with under 3 ms held, and
 // the packet arrived a tick later. It returns the stretches done.
 func (p *Player) keep(pl *Played) int {
 	n := 0
-	for n < maxKeeps && p.fifoLen-codec.FrameSamples < keepHeld && p.buf.starved() && p.buf.keeps() && p.stretch(-1, urgentThreshold, 0, pl) {
+	for n < maxKeeps && p.fifoLen-codec.FrameSamples < keepHeld && p.buf.keeps() && p.stretch(-1, urgentThreshold, 0, pl) {
 		n++
 	}
 	return n

@@ -133,15 +133,16 @@ func (b *Buffer) steer() (dir int, threshold float64, limit int) {
 	return 0, threshold, 0
 }
 
-// keeps reports whether Player.keep may keep audio back: only on a link
-// whose packets jitter (RFC 3550's estimate at least keepJitter). A slow
-// sender's packets, each as late as the target allows, are not there a
-// tick early either, and audio kept back for them would only be
-// stretched away again (on music, 1% slow: 10 times the stretching).
+// keeps reports whether Player.keep should keep audio back: the buffer
+// is starved, on a link whose packets jitter (RFC 3550's estimate at
+// least keepJitter). A slow sender's packets, each as late as the target
+// allows, are not there a tick early either, and audio kept back for
+// them would only be stretched away again (on music, 1% slow: 10 times
+// the stretching).
 func (b *Buffer) keeps() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.jitter >= keepJitter
+	return b.jitter >= keepJitter && b.starvedLocked()
 }
 
 // keepJitter is the interarrival jitter (seconds) under which a Player
@@ -177,6 +178,10 @@ func (b *Buffer) noteStretch(n int) {
 func (b *Buffer) starved() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	return b.starvedLocked()
+}
+
+func (b *Buffer) starvedLocked() bool {
 	if !b.playing || b.lastWasDTX || b.target <= durToSamples(b.cfg.MinDelay) {
 		// Packets come at the fastest delay: one not there is lost, not
 		// late, and waiting for it would only move the audio.
