@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"context"
 	"fmt"
 	"runtime"
 	"sort"
@@ -23,15 +22,26 @@ type Config struct {
 	// Now reads the time that stamps packet arrivals; default time.Now.
 	// Tests give a fake clock and call Tick by hand.
 	Now func() time.Time
-	// OnTick, if set, hears how long each tick of all rooms took. It is
-	// called from the clock goroutine and must be quick.
-	OnTick func(elapsed time.Duration)
+	// Phases spreads the rooms over this many clocks, TickInterval/Phases
+	// apart (Run), so that many rooms' decodes, encodes and sends do not
+	// all land in one burst at the start of each 20 ms. Each room ticks
+	// every 20 ms on its phase's clock; a new room goes to the phase with
+	// the fewest. Default 1: every room at once; at most 10. More phases
+	// cut the overruns of a server of many rooms, but on plain RTP (read
+	// at the ticks) its speakers' buffers concealed more in the same runs
+	// (docs/performance.md, "Rooms in phases"), so it is not the default.
+	Phases int
+	// OnTick, if set, hears how each tick of a phase's rooms went (Run
+	// only). It is called from that phase's clock goroutine and must be
+	// quick.
+	OnTick func(TickTime)
 	// BeforeTick, if set, runs at the start of every tick, before any
 	// room's: a transport's chance to hand over what has arrived
 	// (rtpudp.Transport.Drain), so that packets its reader has not got to
-	// yet, on a busy machine, still play in this tick. It runs on the
-	// ticking goroutine, must be quick, and must not call Tick. Default
-	// none.
+	// yet, on a busy machine, still play in this tick. With Phases above
+	// 1 it runs before each phase's tick (not a phase without rooms, bar
+	// the first), one call at a time. It runs on a ticking goroutine,
+	// must be quick, and must not call Tick. Default none.
 	BeforeTick func()
 
 	// Admission control: NewRoom and Room.Join refuse what goes past a
@@ -53,6 +63,10 @@ func (c Config) withDefaults() Config {
 	if c.MaxCatchUp <= 0 {
 		c.MaxCatchUp = 100 * time.Millisecond
 	}
+	if c.Phases <= 0 {
+		c.Phases = 1
+	}
+	c.Phases = min(c.Phases, MaxPhases)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -71,17 +85,20 @@ type Engine struct {
 	retired Counters                // totals of closed rooms
 	closing map[*Room]struct{}      // closed rooms not yet in retired
 
-	tickMu  sync.Mutex // one Tick at a time
-	work    chan struct{}
-	current []*Room      // the rooms of the tick in progress
-	next    atomic.Int64 // index in current of the next room to take
-	pending sync.WaitGroup
-	stop    chan struct{}
-	workers sync.WaitGroup
+	phases   []*phase   // Run's clocks, each ticking its share of the rooms
+	all      tickRun    // Tick's: every room
+	beforeMu sync.Mutex // one BeforeTick at a time
+	queueMu  sync.Mutex
+	queue    []*tickRun    // ticks with rooms untaken, oldest first
+	work     chan struct{} // wakes a worker to help with the queue
+	slots    chan struct{} // Workers of them: held while ticking rooms
+	stop     chan struct{}
+	workers  sync.WaitGroup
 
-	ticks, overruns, skipped atomic.Uint64
-	members                  atomic.Int64 // participants in every room
-	load                     atomic.Int64 // smoothed tick time, ns
+	ticks, overruns atomic.Uint64
+	skipped         atomic.Uint64 // Skip's, every room's; a phase's own are in phase.skipped
+	members         atomic.Int64  // participants in every room
+	load            atomic.Int64  // Tick's smoothed time, ns; Run's phases keep their own
 
 	parts chan sendPart // a room's Send parts, for idle workers
 }
@@ -100,11 +117,20 @@ func New(cfg Config) *Engine {
 		now:     cfg.Now,
 		rooms:   make(map[string]*Room),
 		closing: make(map[*Room]struct{}),
-		work:    make(chan struct{}),
+		work:    make(chan struct{}, cfg.Workers),
+		slots:   make(chan struct{}, cfg.Workers),
 		stop:    make(chan struct{}),
 		parts:   make(chan sendPart),
 	}
 	e.list.Store(&[]*Room{})
+	e.all.done = make(chan struct{}, 1)
+	e.phases = make([]*phase, cfg.Phases)
+	for i := range e.phases {
+		ph := &phase{index: i}
+		ph.run.done = make(chan struct{}, 1)
+		ph.rooms.Store(&[]*Room{})
+		e.phases[i] = ph
+	}
 	var none counters
 	none.init()
 	e.retired = none.snapshot()
@@ -135,10 +161,11 @@ func (e *Engine) NewRoom(id string, cfg RoomConfig) (*Room, error) {
 	if err := e.checkLoad(); err != nil {
 		return nil, err
 	}
-	r, err := newRoom(e, id, cfg)
+	r, err := newRoom(e, id, cfg, e.quietestPhaseLocked())
 	if err != nil {
 		return nil, err
 	}
+	r.ph.n++
 	e.rooms[id] = r
 	e.publishLocked()
 	return r, nil
@@ -168,6 +195,7 @@ func (e *Engine) CloseRoom(id string) error {
 		return fmt.Errorf("%w: %q", ErrNoRoom, id)
 	}
 	delete(e.rooms, id)
+	r.ph.n--
 	e.publishLocked()
 	e.closing[r] = struct{}{} // Stats counts it until it is retired
 	e.mu.Unlock()
@@ -181,10 +209,20 @@ func (e *Engine) CloseRoom(id string) error {
 
 func (e *Engine) publishLocked() {
 	list := make([]*Room, 0, len(e.rooms))
+	byPhase := make([][]*Room, len(e.phases))
 	for _, r := range e.rooms {
 		list = append(list, r)
+		byPhase[r.ph.index] = append(byPhase[r.ph.index], r)
 	}
 	e.list.Store(&list)
+	for i, ph := range e.phases {
+		rooms := byPhase[i]
+		if rooms == nil {
+			rooms = []*Room{}
+			ph.load.Store(0) // no rooms, no load: a stale figure would refuse joins
+		}
+		ph.rooms.Store(&rooms)
+	}
 }
 
 // Close closes every room and stops the workers. Run returns.
@@ -203,57 +241,31 @@ func (e *Engine) Close() {
 	for _, id := range ids {
 		_ = e.CloseRoom(id)
 	}
-	e.tickMu.Lock()
+	e.lockPhases()
 	close(e.stop)
-	e.tickMu.Unlock()
+	e.unlockPhases()
 	e.workers.Wait()
 }
-
-// Tick runs one 20 ms tick of every room now, spread over the workers, and
-// returns when all are done. Run calls it on the real clock; tests and
-// custom clocks call it directly.
-func (e *Engine) Tick() {
-	e.tickMu.Lock()
-	defer e.tickMu.Unlock()
-	select {
-	case <-e.stop:
-		return
-	default:
-	}
-	start := time.Now()
-	defer func() { e.observeLoad(time.Since(start)) }()
-	if e.cfg.BeforeTick != nil {
-		e.cfg.BeforeTick()
-	}
-	rooms := *e.list.Load()
-	helpers := max(0, min(e.cfg.Workers, len(rooms))-1)
-	e.current = rooms
-	e.next.Store(0)
-	e.pending.Add(helpers)
-	for range helpers {
-		e.work <- struct{}{}
-	}
-	e.drain(rooms)
-	e.pending.Wait()
-	e.ticks.Add(1)
-}
-
-// Skip records n ticks the clock missed (Run calls it when it falls more
-// than MaxCatchUp behind; custom clocks may too). They count in
-// Stats.Skipped, and every room's next tick moves its output streams'
-// timestamps on over them: receivers see a gap of n frames, which they
-// conceal, and stay on real time. Sequence numbers stay contiguous.
-func (e *Engine) Skip(n uint64) { e.skipped.Add(n) }
 
 // loadWeight is the weight of a tick in the smoothed tick time: about a
 // second of ticks.
 const loadWeight = 50
 
-// observeLoad adds a tick's time to the smoothed tick time. Only Tick
-// writes it, under tickMu.
-func (e *Engine) observeLoad(d time.Duration) {
-	old := e.load.Load()
-	e.load.Store(old + (int64(d)-old)/loadWeight)
+// observeLoad adds a tick's time to the smoothed tick time load. One
+// goroutine at a time writes it, under the lock of the tick it times.
+func observeLoad(load *atomic.Int64, d time.Duration) {
+	old := load.Load()
+	load.Store(old + (int64(d)-old)/loadWeight)
+}
+
+// tickLoad is the smoothed time of a tick of every room: Tick's, or the
+// sum of the phases' under Run.
+func (e *Engine) tickLoad() time.Duration {
+	load := e.load.Load()
+	for _, ph := range e.phases {
+		load += ph.load.Load()
+	}
+	return time.Duration(load)
 }
 
 // checkLoad refuses growth while the smoothed tick time is above
@@ -262,7 +274,7 @@ func (e *Engine) checkLoad() error {
 	if e.cfg.MaxTickLoad <= 0 {
 		return nil
 	}
-	load, budget := time.Duration(e.load.Load()), time.Duration(e.cfg.MaxTickLoad*float64(TickInterval))
+	load, budget := e.tickLoad(), time.Duration(e.cfg.MaxTickLoad*float64(TickInterval))
 	if load > budget {
 		return fmt.Errorf("%w: a tick takes %v, over %v", ErrOverloaded, load.Round(time.Microsecond), budget)
 	}
@@ -284,132 +296,21 @@ func (e *Engine) admit() error {
 
 func (e *Engine) release(n int) { e.members.Add(-int64(n)) }
 
-// drain ticks rooms until none is left untaken.
-func (e *Engine) drain(rooms []*Room) {
-	for {
-		i := int(e.next.Add(1)) - 1
-		if i >= len(rooms) {
-			return
-		}
-		rooms[i].runTick()
-	}
-}
-
-func (e *Engine) worker() {
-	defer e.workers.Done()
-	for {
-		select {
-		case <-e.work:
-			e.drain(e.current) // the channel send orders this read after Tick's write
-			e.pending.Done()
-		case p := <-e.parts:
-			p.r.cfg.Send(p.part, p.parts)
-			p.r.sendParts.Done()
-		case <-e.stop:
-			return
-		}
-	}
-}
-
-// split runs r's Send in parts: each part a worker waiting for work
-// takes (a worker busy with another room takes none), the rest on the
-// calling goroutine; it returns when every part is done.
-func (e *Engine) split(r *Room, parts int) {
-	for i := 1; i < parts; i++ {
-		r.sendParts.Add(1)
-		select {
-		case e.parts <- sendPart{r, i, parts}:
-		default:
-			r.sendParts.Done()
-			r.cfg.Send(i, parts)
-		}
-	}
-	r.cfg.Send(0, parts)
-	r.sendParts.Wait()
-}
-
-// Run ticks every room every 20 ms until ctx ends or the engine closes.
-// A tick that starts late runs at once and the schedule is kept, so the
-// clock does not drift (counted in Stats.Overruns); when it falls further
-// behind than MaxCatchUp it skips the missed ticks (Stats.Skipped).
-func (e *Engine) Run(ctx context.Context) error {
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	<-timer.C
-	next := time.Now()
-	for {
-		// The timer readied this goroutine as its P's next to run, which
-		// inherits the P's time slice: to the runtime's monitor thread
-		// the P looks as if it had run one goroutine since the last tick,
-		// 20 ms, and it takes the P away in the tick's first cgo call
-		// (a decode), then polls every 20 µs for a millisecond. Yielding
-		// once starts a slice of its own.
-		runtime.Gosched()
-		start := time.Now()
-		e.Tick()
-		if e.cfg.OnTick != nil {
-			e.cfg.OnTick(time.Since(start))
-		}
-		now := time.Now()
-		var late bool
-		var missed uint64
-		next, late, missed = schedule(next, now, e.cfg.MaxCatchUp)
-		if late {
-			e.overruns.Add(1)
-			e.Skip(missed)
-			if err := e.stopped(ctx); err != nil {
-				return err
-			}
-			continue
-		}
-		timer.Reset(next.Sub(now))
-		select {
-		case <-timer.C:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-e.stop:
-			return ErrEngineClosed
-		}
-	}
-}
-
-// schedule finds when the tick after the one due at prev is due. A tick
-// already due (late) runs at once, keeping the 20 ms grid so the clock does
-// not drift; when now is more than maxCatchUp past the grid, the missed
-// ticks are skipped and counted.
-func schedule(prev, now time.Time, maxCatchUp time.Duration) (next time.Time, late bool, skipped uint64) {
-	next = prev.Add(TickInterval)
-	behind := now.Sub(next)
-	if behind <= 0 {
-		return next, false, 0
-	}
-	if behind > maxCatchUp {
-		n := behind / TickInterval
-		next = next.Add(n * TickInterval)
-		skipped = uint64(n)
-	}
-	return next, true, skipped
-}
-
-func (e *Engine) stopped(ctx context.Context) error {
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-e.stop:
-		return ErrEngineClosed
-	default:
-		return nil
-	}
-}
-
 // Stats is a snapshot of the engine's clock and totals.
 type Stats struct {
-	Rooms    int
-	Ticks    uint64 // engine ticks run
-	Overruns uint64 // ticks that started late (after their slot) and ran at once
-	Skipped  uint64 // ticks skipped because the clock fell more than MaxCatchUp behind
-	// TickLoad is the smoothed time of a tick of every room, over about a
-	// second of ticks: what Config.MaxTickLoad compares.
+	Rooms int
+	Ticks uint64 // 20 ms ticks run: Tick's calls, or the first phase's ticks under Run
+	// Overruns counts ticks of a phase's rooms that started late: the
+	// phase's previous tick ran past this one's slot on its 20 ms grid,
+	// and this one ran at once to catch up.
+	Overruns uint64
+	// Skipped counts ticks skipped because a clock fell more than
+	// MaxCatchUp behind (a phase's counted once for its rooms), and
+	// Engine.Skip's.
+	Skipped uint64
+	// TickLoad is the smoothed time of a tick of every room (the sum of
+	// the phases'), over about a second of ticks: what Config.MaxTickLoad
+	// compares.
 	TickLoad     time.Duration
 	Participants int // in every room
 	Counters         // summed over all rooms, closed ones included
@@ -429,8 +330,8 @@ func (e *Engine) Stats() Stats {
 	}
 	s := Stats{
 		Rooms: len(rooms), Ticks: e.ticks.Load(),
-		Overruns: e.overruns.Load(), Skipped: e.skipped.Load(),
-		TickLoad: time.Duration(e.load.Load()), Participants: int(e.members.Load()),
+		Overruns: e.overruns.Load(), Skipped: e.skippedTotal(),
+		TickLoad: e.tickLoad(), Participants: int(e.members.Load()),
 	}
 	s.Counters = e.retired
 	s.Counters.Loss, s.Counters.RTT = e.retired.Loss.clone(), e.retired.RTT.clone()

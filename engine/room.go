@@ -111,6 +111,7 @@ type Room struct {
 	id  string
 	cfg RoomConfig
 	eng *Engine
+	ph  *phase // the clock Run ticks it on
 
 	mu        sync.Mutex // guards membership, roles, mutes and the tick
 	closed    bool
@@ -126,7 +127,7 @@ type Room struct {
 	tierCount [maxTiers]int    // members per tier
 	spare     []*encodedOutput // private encoders waiting for a speaker
 	tick      uint64           // the stream clock: ticks run and ticks skipped
-	skipSeen  uint64           // the engine's skipped ticks already added to tick
+	skipSeen  uint64           // skipped ticks (the engine's and its phase's) already added to tick
 	hangover  uint64           // PrivateHangover in ticks
 	handSeq   uint64           // raises so far: each raise takes the next number
 	sendParts sync.WaitGroup   // the Send parts on other workers
@@ -143,7 +144,7 @@ func (r *Room) Config() RoomConfig { return r.cfg }
 // maxTiers bounds RoomConfig.Tiers: each used tier costs an encode a tick.
 const maxTiers = 4
 
-func newRoom(e *Engine, id string, cfg RoomConfig) (*Room, error) {
+func newRoom(e *Engine, id string, cfg RoomConfig, ph *phase) (*Room, error) {
 	cfg = cfg.withDefaults()
 	if len(cfg.Tiers) > maxTiers {
 		return nil, fmt.Errorf("engine: %d tiers, at most %d", len(cfg.Tiers), maxTiers)
@@ -160,11 +161,11 @@ func newRoom(e *Engine, id string, cfg RoomConfig) (*Room, error) {
 		outputs[i] = &encodedOutput{enc: enc, tier: i, dtx: t.Encoder.DTX}
 	}
 	r := &Room{
-		id: id, cfg: cfg, eng: e,
+		id: id, cfg: cfg, eng: e, ph: ph,
 		byID:     make(map[string]*Participant),
 		mix:      mixer.New(cfg.Mixer),
 		hangover: uint64(cfg.PrivateHangover / TickInterval),
-		skipSeen: e.skipped.Load(),
+		skipSeen: e.skipped.Load() + ph.skipped.Load(),
 	}
 	r.tiers, r.outputs = cfg.Tiers, outputs
 	r.counters.init()

@@ -44,7 +44,7 @@ func (r *Room) buildTickLocked() {
 	// every output's timestamps stay on real time: a receiver sees a gap it
 	// conceals, not a slip of everything after it. Sequence numbers stay
 	// contiguous (RTP's loss detection), as send numbers packets, not ticks.
-	skipped, prev := r.eng.skipped.Load(), r.tick
+	skipped, prev := r.eng.skipped.Load()+r.ph.skipped.Load(), r.tick
 	r.tick += 1 + (skipped - r.skipSeen)
 	r.skipSeen = skipped
 	t := r.tick

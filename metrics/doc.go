@@ -8,7 +8,7 @@
 // default one:
 //
 //	var m *metrics.Collector
-//	e := engine.New(engine.Config{OnTick: func(d time.Duration) { m.ObserveTick(d) }})
+//	e := engine.New(engine.Config{OnTick: func(t engine.TickTime) { m.ObserveTick(t.Took) }})
 //	m = metrics.New(e, metrics.Options{})
 //	reg := prometheus.NewRegistry()
 //	reg.MustRegister(m, session.NewCollector(sessions), rtpudp.NewCollector(udp))

@@ -214,7 +214,7 @@ func New(e *engine.Engine, opts Options) *Collector {
 		tick: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: namespace,
 			Name:      "tick_duration_seconds",
-			Help:      "Time one engine tick took to mix, encode and send a 20 ms frame for every room. Past 0.02 s the engine falls behind real time (see handsup_tick_overruns_total); growth tracks rooms, speakers and listeners.",
+			Help:      "Time one tick of a phase's rooms took to mix, encode and send their 20 ms frame (the engine spreads its rooms over phases, by default four 5 ms apart, each ticking every 20 ms). Past 0.02 s the phase falls behind real time (see handsup_tick_overruns_total); growth tracks rooms, speakers and listeners.",
 			Buckets:   tickBuckets,
 		}),
 	}
@@ -261,8 +261,8 @@ func New(e *engine.Engine, opts Options) *Collector {
 	c.nacksRefused = c.desc("nacks_refused_total", "NACKed packets not sent again: too old for the history, the participant's round trip too long for the copy to arrive in time, or over its retransmission rate.")
 
 	c.ticks = c.desc("ticks_total", "Engine ticks run; rate() is 50 per second when the clock keeps up.")
-	c.overruns = c.desc("tick_overruns_total", "Ticks that started after their 20 ms slot (a long tick, or the process descheduled) and ran at once to catch up. Audio stays on time while handsup_ticks_skipped_total holds still.")
-	c.skipped = c.desc("ticks_skipped_total", "Ticks skipped because the clock fell too far behind (engine MaxCatchUp, 100 ms by default); each is 20 ms of audio lost in every room. Non-zero means the server is overloaded.")
+	c.overruns = c.desc("tick_overruns_total", "Ticks of a phase's rooms that started after their 20 ms slot (its previous tick ran long, or the process was descheduled) and ran at once to catch up. Audio stays on time while handsup_ticks_skipped_total holds still.")
+	c.skipped = c.desc("ticks_skipped_total", "Ticks skipped because a phase's clock fell too far behind (engine MaxCatchUp, 100 ms by default); each is 20 ms of audio lost in that phase's rooms. Non-zero means the server is overloaded.")
 
 	if opts.PerRoom {
 		const of = " One series per open room with its own series (label room, at most Options.MaxRooms rooms); its series vanish when the room closes."

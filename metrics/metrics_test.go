@@ -612,7 +612,7 @@ func TestObserveTickDoesNotAllocate(t *testing.T) {
 // observed.
 func TestRunWithOnTick(t *testing.T) {
 	var col *metrics.Collector
-	eng := engine.New(engine.Config{OnTick: func(d time.Duration) { col.ObserveTick(d) }})
+	eng := engine.New(engine.Config{OnTick: func(t engine.TickTime) { col.ObserveTick(t.Took) }})
 	defer eng.Close()
 	col = metrics.New(eng, metrics.Options{PerRoom: true})
 	reg := prometheus.NewPedanticRegistry()

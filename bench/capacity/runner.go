@@ -418,7 +418,8 @@ type session struct {
 func measure(ctx context.Context, cfg Config, streams []sim.Stream, warmup, ticks int) (measurement, error) {
 	warmup = max(1, warmup)
 	s := &session{warmup: warmup, ticks: ticks, elapsed: make([]time.Duration, 0, ticks), progress: cfg.progress}
-	s.eng = engine.New(engine.Config{OnTick: s.onTick, Workers: cfg.Workers})
+	// One phase: a tick here is every room's, which the figures are per.
+	s.eng = engine.New(engine.Config{OnTick: s.onTick, Workers: cfg.Workers, Phases: 1})
 	defer s.eng.Close()
 	if err := s.build(cfg, streams, cfg.Listeners, nil, nil); err != nil {
 		return measurement{}, err
@@ -495,7 +496,8 @@ func (s *session) build(cfg Config, streams []sim.Stream, listeners int,
 // onTick runs on the engine's clock goroutine after each tick: it takes the
 // snapshots that bound the measurement, records the tick's time, and sends
 // every speaker's next packet for the next tick.
-func (s *session) onTick(elapsed time.Duration) {
+func (s *session) onTick(t engine.TickTime) {
+	elapsed := t.Took
 	s.seen++
 	if s.progress != nil && s.seen%50 == 1 {
 		s.progress(Progress{Phase: PhaseRun, Done: s.seen, Total: s.warmup + s.ticks})

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/handsup-audio/handsup/bench/capacity"
+	"github.com/handsup-audio/handsup/engine"
 )
 
 // The benchmark's senders run in processes of their own, so that their
@@ -39,6 +40,7 @@ type childConfig struct {
 	Procs     int      `json:"procs"`     // GOMAXPROCS; 0: Go's default
 	JoinRate  float64  `json:"join_rate"`
 	SendSplit int      `json:"send_split"` // server: engine.RoomConfig.SendSplit
+	Phases    int      `json:"phases"`     // server: engine.Config.Phases
 	Datagram  int      `json:"datagram"`   // floor: bytes per datagram
 	Reader    bool     `json:"reader"`     // floor: a goroutine parked reading its socket
 	Fragment  bool     `json:"fragment"`   // floor: no don't-fragment bit (Config.FloorFragmentable)
@@ -194,8 +196,9 @@ func newTickLog() *tickLog {
 	return &tickLog{work: newHistogram(50*time.Microsecond, 40000), late: newHistogram(50*time.Microsecond, 40000)}
 }
 
-// add logs a tick that started at start and took took. The grid follows
-// the engine's (engine.Run): a tick more than catchUp behind moves it on.
+// add logs a tick that started at start and took took, its lateness
+// against the log's own 20 ms grid (the floor's). The grid follows the
+// engine's (engine.Run): a tick more than catchUp behind moves it on.
 func (l *tickLog) add(start time.Time, took time.Duration) {
 	const period, catchUp = 20 * time.Millisecond, 100 * time.Millisecond
 	l.mu.Lock()
@@ -203,13 +206,21 @@ func (l *tickLog) add(start time.Time, took time.Duration) {
 	if l.next.IsZero() {
 		l.next = start
 	}
-	late := start.Sub(l.next)
 	l.work.add(took)
-	l.late.add(late)
+	l.late.add(start.Sub(l.next))
 	l.next = l.next.Add(period)
 	if behind := start.Sub(l.next); behind > catchUp {
 		l.next = l.next.Add(behind / period * period)
 	}
+}
+
+// addTick logs a tick of an engine phase's rooms, late against its
+// phase's grid as the engine says (the server's: engine.Config.OnTick).
+func (l *tickLog) addTick(t engine.TickTime) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.work.add(t.Took)
+	l.late.add(t.Late)
 }
 
 // fill puts the ticks since the last call in r, and starts afresh.

@@ -34,6 +34,10 @@ type Config struct {
 	// sends are split across workers from this many listeners; default
 	// the engine's.
 	SendSplit int
+	// Phases is the server engine's Config.Phases: its rooms' ticks
+	// spread over this many clocks 20 ms/Phases apart; default the
+	// engine's.
+	Phases    int
 	Receivers int  // the client's receiving sockets (ports); default 4
 	NoFloor   bool // run handsup alone, without the floor
 	// FloorReader adds a third sender each repeat: the floor with a

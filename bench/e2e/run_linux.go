@@ -321,6 +321,7 @@ func (b *bench) run(ctx context.Context, kind string, n, rep, datagram int, prof
 	case KindHandsup:
 		cc.Role, cc.Speakers, cc.Workers, cc.JoinRate, cc.Profile = roleServer, b.sp.addrs(), b.cfg.Workers, b.cfg.JoinRate, profile
 		cc.SendSplit = b.cfg.SendSplit
+		cc.Phases = b.cfg.Phases
 	case KindFloor, KindFloorReader:
 		cc.Role, cc.Reader, cc.Listeners = roleFloor, kind == KindFloorReader, all
 		cc.Fragment = b.cfg.FloorFragmentable

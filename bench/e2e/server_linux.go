@@ -35,11 +35,9 @@ func startServer(cfg childConfig, say func(report)) (sender, error) {
 	s := &server{udp: udp, ticks: newTickLog()}
 	s.eng = engine.New(engine.Config{
 		Workers:    cfg.Workers,
+		Phases:     cfg.Phases,
 		BeforeTick: udp.Drain, // as cmd/handsup's server
-		OnTick: func(took time.Duration) {
-			now := time.Now()
-			s.ticks.add(now.Add(-took), took)
-		},
+		OnTick:     s.ticks.addTick,
 	})
 	s.sessions = session.New(s.eng, session.Config{Logger: quiet})
 	rooms, batches := make([]*session.Room, max(1, cfg.Rooms)), make([]*rtpudp.Batch, max(1, cfg.Rooms))

@@ -61,7 +61,7 @@
 //
 //	handsup-bench -e2e [-listeners 800 | -sweep 800,1600,3200,6400,10000]
 //	              [-rooms 1] [-speakers 3] [-active 3] [-repeats 3]
-//	              [-duration 10s] [-warmup 2s] [-join-rate 0] [-send-split 0]
+//	              [-duration 10s] [-warmup 2s] [-join-rate 0] [-send-split 0] [-phases 0]
 //	              [-no-floor] [-floor-reader] [-floor-fragmentable]
 //	              [-cpuprofile file] [-json]
 //

@@ -27,6 +27,7 @@ type e2eFlags struct {
 	floorFragmentable bool
 	noFloor           bool
 	sendSplit         int
+	phases            int
 	receivers         int
 	warmUp            time.Duration
 }
@@ -40,6 +41,7 @@ func addE2EFlags(fs *flag.FlagSet) *e2eFlags {
 	fs.IntVar(&f.repeats, "repeats", 3, "with -e2e: handsup and floor runs per step, interleaved")
 	fs.Float64Var(&f.joinRate, "join-rate", 0, "with -e2e: join the listeners into the live room at this many a second "+
 		"(0: as fast as they go, before the warm-up) and report how long joins took")
+	fs.IntVar(&f.phases, "phases", 0, "with -e2e: the server engine's engine.Config.Phases (clocks its rooms' ticks are spread over, 20 ms/phases apart; 0: the engine's default)")
 	fs.IntVar(&f.sendSplit, "send-split", 0, "with -e2e: the server room's engine.RoomConfig.SendSplit (listeners per send worker; 0: the engine's default)")
 	fs.IntVar(&f.receivers, "receivers", 4, "with -e2e: the client's receiving sockets, each on a port of its own for a share of the listeners")
 	fs.BoolVar(&f.noFloor, "no-floor", false, "with -e2e: run handsup alone")
@@ -55,7 +57,7 @@ func runE2E(f *e2eFlags, set map[string]bool, rooms int, listeners string, speak
 	profile string, asJSON bool, stdout, stderr io.Writer) int {
 	cfg := e2e.Config{
 		Repeats: f.repeats, Duration: duration, WarmUp: f.warmUp, JoinRate: f.joinRate,
-		FloorReader: f.floorReader, FloorFragmentable: f.floorFragmentable, NoFloor: f.noFloor, Profile: profile, SendSplit: f.sendSplit, Receivers: f.receivers,
+		FloorReader: f.floorReader, FloorFragmentable: f.floorFragmentable, NoFloor: f.noFloor, Profile: profile, SendSplit: f.sendSplit, Phases: f.phases, Receivers: f.receivers,
 		Progress: func(line string) { fmt.Fprintln(stderr, line) },
 	}
 	if set["speakers"] {

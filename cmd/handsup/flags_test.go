@@ -102,3 +102,18 @@ func TestMetricsPerRoomFlags(t *testing.T) {
 		t.Errorf("HANDSUP_METRICS_PER_ROOM_MAX=-3: %v", err)
 	}
 }
+
+// TestPhasesFlag: -phases (and HANDSUP_PHASES) past engine.MaxPhases, or
+// negative, is refused before the server starts.
+func TestPhasesFlag(t *testing.T) {
+	base := []string{"-http", "127.0.0.1:0", "-rtp", "127.0.0.1:0", "-webrtc-udp", ""}
+	for _, bad := range []string{"-1", "11"} {
+		if err := run(append(base, "-phases", bad), io.Discard); err == nil || !strings.Contains(err.Error(), "-phases must be 0 to 10") {
+			t.Errorf("-phases %s: %v", bad, err)
+		}
+	}
+	t.Setenv("HANDSUP_PHASES", "12")
+	if err := run(base, io.Discard); err == nil || !strings.Contains(err.Error(), "-phases must be 0 to 10") {
+		t.Errorf("HANDSUP_PHASES=12: %v", err)
+	}
+}

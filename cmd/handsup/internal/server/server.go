@@ -71,6 +71,7 @@ type Config struct {
 	Pprof           bool   // serve /debug/pprof, to the admin token only
 	DemoRoom        string // create this open room at start
 	Workers         int    // engine workers; default GOMAXPROCS
+	Phases          int    // engine.Config.Phases: clocks the rooms are spread over; default 1
 
 	// Admission control: past a cap a new room or join is refused with a
 	// clear status and counted (handsup_admission_refused_total), so that
@@ -311,13 +312,14 @@ func New(cfg Config) (*Server, error) {
 	var collector *metrics.Collector
 	s.eng = engine.New(engine.Config{
 		Workers:         cfg.Workers,
+		Phases:          cfg.Phases,
 		MaxRooms:        cfg.MaxRooms,
 		MaxParticipants: cfg.MaxParticipants,
 		MaxTickLoad:     cfg.MaxTickLoad,
 		BeforeTick:      s.udp.Drain, // the RTP socket is read here, at each tick's start (rtpudp.Config.ReadOnDrain)
-		OnTick: func(d time.Duration) {
+		OnTick: func(t engine.TickTime) {
 			if collector != nil {
-				collector.ObserveTick(d)
+				collector.ObserveTick(t.Took)
 			}
 		},
 	})

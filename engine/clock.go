@@ -1,0 +1,333 @@
+package engine
+
+import (
+	"context"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// MaxPhases bounds Config.Phases: their ticks 2 ms apart.
+const MaxPhases = 10
+
+// TickTime is how one tick of a phase's rooms went (Config.OnTick).
+type TickTime struct {
+	Phase int           // the phase, 0 to Config.Phases-1
+	Slot  time.Time     // when it was due, on the phase's 20 ms grid
+	Late  time.Duration // how long after Slot it started; 0 on time
+	Took  time.Duration // how long its rooms took to tick
+}
+
+// phase is one of Run's clocks: it ticks its rooms every 20 ms, its grid
+// TickInterval/Phases after the previous phase's.
+type phase struct {
+	index   int
+	mu      sync.Mutex // one tick of its rooms at a time
+	rooms   atomic.Pointer[[]*Room]
+	run     tickRun
+	skipped atomic.Uint64 // ticks its clock skipped: its rooms' streams move on over them
+	load    atomic.Int64  // smoothed tick time, ns
+	n       int           // rooms, under Engine.mu
+}
+
+// tickRun is one tick of a list of rooms: the goroutine that ticks them
+// and the workers that help take its rooms one at a time, oldest run
+// first (Engine.queue).
+type tickRun struct {
+	rooms []*Room
+	next  int           // index in rooms of the next room to take, under Engine.queueMu
+	left  atomic.Int64  // rooms not yet ticked
+	done  chan struct{} // the goroutine that ticks the last room says so
+}
+
+// quietestPhaseLocked is the phase a new room joins: the one with the
+// fewest rooms, the first of those.
+func (e *Engine) quietestPhaseLocked() *phase {
+	q := e.phases[0]
+	for _, ph := range e.phases[1:] {
+		if ph.n < q.n {
+			q = ph
+		}
+	}
+	return q
+}
+
+func (e *Engine) lockPhases() {
+	for _, ph := range e.phases {
+		ph.mu.Lock()
+	}
+}
+
+func (e *Engine) unlockPhases() {
+	for _, ph := range e.phases {
+		ph.mu.Unlock()
+	}
+}
+
+// skippedTotal is every skipped tick: Skip's and the phases' own.
+func (e *Engine) skippedTotal() uint64 {
+	n := e.skipped.Load()
+	for _, ph := range e.phases {
+		n += ph.skipped.Load()
+	}
+	return n
+}
+
+// Tick runs one 20 ms tick of every room now, spread over the workers, and
+// returns when all are done. Tests and custom clocks call it; Run ticks
+// the phases on the real clock instead. It waits for a tick of Run's in
+// progress.
+func (e *Engine) Tick() {
+	e.lockPhases()
+	defer e.unlockPhases()
+	select {
+	case <-e.stop:
+		return
+	default:
+	}
+	start := time.Now()
+	e.beforeTick()
+	e.runRooms(&e.all, *e.list.Load())
+	e.ticks.Add(1)
+	observeLoad(&e.load, time.Since(start))
+}
+
+// tickPhase runs one tick of ph's rooms and says how long it took. A phase
+// without rooms does nothing, bar the first, which ticks with or without
+// rooms: Stats.Ticks counts 20 ms rounds, and BeforeTick runs at least
+// every 20 ms.
+func (e *Engine) tickPhase(ph *phase) (took time.Duration, ran bool) {
+	ph.mu.Lock()
+	defer ph.mu.Unlock()
+	select {
+	case <-e.stop:
+		return 0, false
+	default:
+	}
+	rooms := *ph.rooms.Load()
+	if ph.index == 0 {
+		e.ticks.Add(1)
+	} else if len(rooms) == 0 {
+		return 0, false
+	}
+	start := time.Now()
+	e.beforeTick()
+	e.runRooms(&ph.run, rooms)
+	took = time.Since(start)
+	observeLoad(&ph.load, took)
+	return took, true
+}
+
+func (e *Engine) beforeTick() {
+	if e.cfg.BeforeTick == nil {
+		return
+	}
+	e.beforeMu.Lock()
+	defer e.beforeMu.Unlock()
+	e.cfg.BeforeTick()
+}
+
+// runRooms ticks rooms, on this goroutine and on the workers, and returns
+// when every one is done. Whoever ticks holds one of the Workers slots, so
+// that the phases' clocks and the workers together never tick more than
+// Workers rooms at once: more goroutines in cgo calls than that would take
+// procs.SpareProcessor's spare P, and two phases' ticks that meet take
+// turns (the older first) rather than slowing each other. A worker that
+// finishes one phase's rooms goes on to the next's.
+func (e *Engine) runRooms(t *tickRun, rooms []*Room) {
+	if len(rooms) == 0 {
+		return
+	}
+	t.rooms, t.next = rooms, 0
+	t.left.Store(int64(len(rooms)))
+	e.queueMu.Lock()
+	e.queue = append(e.queue, t)
+	e.queueMu.Unlock()
+	for range min(e.cfg.Workers, len(rooms)) - 1 {
+		select {
+		case e.work <- struct{}{}:
+		default: // as many wake-ups waiting as workers: enough
+		}
+	}
+	e.slots <- struct{}{}
+	for _, r := e.take(t); r != nil; _, r = e.take(t) {
+		r.runTick()
+		t.finish()
+	}
+	<-e.slots
+	<-t.done
+}
+
+// take gives the next room to tick and its run: run only's, or with only
+// nil the oldest run's that has rooms untaken; a nil room when there is
+// none. A run whose rooms are all taken leaves the queue.
+func (e *Engine) take(only *tickRun) (*tickRun, *Room) {
+	e.queueMu.Lock()
+	defer e.queueMu.Unlock()
+	for i := 0; i < len(e.queue); {
+		t := e.queue[i]
+		if t.next == len(t.rooms) {
+			e.queue = slices.Delete(e.queue, i, i+1)
+			continue
+		}
+		if only == nil || t == only {
+			t.next++
+			return t, t.rooms[t.next-1]
+		}
+		i++
+	}
+	return nil, nil
+}
+
+// help ticks queued rooms, of any run, until none is left untaken.
+func (e *Engine) help() {
+	e.slots <- struct{}{}
+	defer func() { <-e.slots }()
+	for t, r := e.take(nil); r != nil; t, r = e.take(nil) {
+		r.runTick()
+		t.finish()
+	}
+}
+
+// finish counts one of t's rooms ticked.
+func (t *tickRun) finish() {
+	if t.left.Add(-1) == 0 {
+		t.done <- struct{}{}
+	}
+}
+
+func (e *Engine) worker() {
+	defer e.workers.Done()
+	for {
+		select {
+		case <-e.work:
+			e.help()
+		case p := <-e.parts:
+			p.r.cfg.Send(p.part, p.parts)
+			p.r.sendParts.Done()
+		case <-e.stop:
+			return
+		}
+	}
+}
+
+// split runs r's Send in parts: each part a worker waiting for work
+// takes (a worker busy with another room takes none), the rest on the
+// calling goroutine; it returns when every part is done.
+func (e *Engine) split(r *Room, parts int) {
+	for i := 1; i < parts; i++ {
+		r.sendParts.Add(1)
+		select {
+		case e.parts <- sendPart{r, i, parts}:
+		default:
+			r.sendParts.Done()
+			r.cfg.Send(i, parts)
+		}
+	}
+	r.cfg.Send(0, parts)
+	r.sendParts.Wait()
+}
+
+// Run ticks every room every 20 ms until ctx ends or the engine closes:
+// each phase's rooms on a clock of its own, the phases' grids
+// TickInterval/Phases apart. A phase's tick that starts late (its
+// previous tick ran past the slot) runs at once and its grid is kept, so
+// its clock does not drift (Stats.Overruns); when it falls further behind
+// than MaxCatchUp it skips the missed ticks (Stats.Skipped), for its rooms
+// alone.
+func (e *Engine) Run(ctx context.Context) error {
+	start := time.Now()
+	var wg sync.WaitGroup
+	for _, ph := range e.phases[1:] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = e.runPhase(ctx, ph, start.Add(time.Duration(ph.index)*TickInterval/time.Duration(len(e.phases))))
+		}()
+	}
+	err := e.runPhase(ctx, e.phases[0], start)
+	wg.Wait() // they end on the same ctx or Close
+	return err
+}
+
+// runPhase ticks ph's rooms on a 20 ms grid from slot until ctx ends or
+// the engine closes.
+func (e *Engine) runPhase(ctx context.Context, ph *phase, slot time.Time) error {
+	timer := time.NewTimer(time.Until(slot))
+	defer timer.Stop()
+	for {
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-e.stop:
+			return ErrEngineClosed
+		}
+		for {
+			// The timer readied this goroutine as its P's next to run,
+			// which inherits the P's time slice: to the runtime's monitor
+			// thread the P looks as if it had run one goroutine since the
+			// last tick, 20 ms, and it takes the P away in the tick's first
+			// cgo call (a decode), then polls every 20 µs for a
+			// millisecond. Yielding once starts a slice of its own.
+			runtime.Gosched()
+			start := time.Now()
+			took, ran := e.tickPhase(ph)
+			if ran && e.cfg.OnTick != nil {
+				e.cfg.OnTick(TickTime{Phase: ph.index, Slot: slot, Late: max(0, start.Sub(slot)), Took: took})
+			}
+			now := time.Now()
+			next, late, missed := schedule(slot, now, e.cfg.MaxCatchUp)
+			slot = next
+			if !late {
+				timer.Reset(next.Sub(now))
+				break
+			}
+			if ran { // a phase without rooms loses nothing
+				e.overruns.Add(1)
+				ph.skipped.Add(missed)
+			}
+			if err := e.stopped(ctx); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// Skip records n ticks the clock missed, for every room (custom clocks
+// may call it; Run skips a phase's alone). They count in Stats.Skipped,
+// and every room's next tick moves its output streams' timestamps on over
+// them: receivers see a gap of n frames, which they conceal, and stay on
+// real time. Sequence numbers stay contiguous.
+func (e *Engine) Skip(n uint64) { e.skipped.Add(n) }
+
+// schedule finds when the tick after the one due at prev is due. A tick
+// already due (late) runs at once, keeping the 20 ms grid so the clock does
+// not drift; when now is more than maxCatchUp past the grid, the missed
+// ticks are skipped and counted.
+func schedule(prev, now time.Time, maxCatchUp time.Duration) (next time.Time, late bool, skipped uint64) {
+	next = prev.Add(TickInterval)
+	behind := now.Sub(next)
+	if behind <= 0 {
+		return next, false, 0
+	}
+	if behind > maxCatchUp {
+		n := behind / TickInterval
+		next = next.Add(n * TickInterval)
+		skipped = uint64(n)
+	}
+	return next, true, skipped
+}
+
+func (e *Engine) stopped(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-e.stop:
+		return ErrEngineClosed
+	default:
+	}
+	return nil
+}

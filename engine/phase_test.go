@@ -1,0 +1,169 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// New rooms go to the phase with the fewest, so that Run's clocks share
+// the rooms evenly, and a phase a room left fills first.
+func TestRoomsSpreadOverPhases(t *testing.T) {
+	e := New(Config{Workers: 1, Phases: 4})
+	defer e.Close()
+	rooms := map[string]*Room{}
+	for i := range 10 {
+		r, err := e.NewRoom(fmt.Sprint("r", i), RoomConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rooms[r.ID()] = r
+	}
+	count := func() []int {
+		n := make([]int, len(e.phases))
+		for i, ph := range e.phases {
+			n[i] = len(*ph.rooms.Load())
+			for _, r := range *ph.rooms.Load() {
+				if r.ph != ph {
+					t.Errorf("room %s listed in phase %d, its phase %d", r.ID(), i, r.ph.index)
+				}
+			}
+		}
+		return n
+	}
+	if got := fmt.Sprint(count()); got != "[3 3 2 2]" {
+		t.Fatalf("10 rooms over 4 phases: %v, want [3 3 2 2]", got)
+	}
+	// Empty phase 1 of its three rooms: the next rooms go there.
+	for id, r := range rooms {
+		if r.ph.index == 1 {
+			if err := e.CloseRoom(id); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for i := range 2 {
+		if _, err := e.NewRoom(fmt.Sprint("new", i), RoomConfig{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := fmt.Sprint(count()); got != "[3 2 2 2]" {
+		t.Fatalf("after emptying phase 1 and adding 2 rooms: %v, want [3 2 2 2]", got)
+	}
+	if n := len(*e.list.Load()); n != 9 {
+		t.Errorf("%d rooms listed, want 9", n)
+	}
+}
+
+// A phase's skipped ticks move its own rooms' stream clocks on, not the
+// other phases' rooms'; Engine.Skip moves every room's.
+func TestPhaseSkipMovesItsRoomsOnly(t *testing.T) {
+	e := New(Config{Workers: 1, Phases: 2})
+	defer e.Close()
+	a, _ := e.NewRoom("a", RoomConfig{})
+	b, _ := e.NewRoom("b", RoomConfig{})
+	if a.ph == b.ph {
+		t.Fatal("two rooms on one phase of two")
+	}
+	e.Tick()
+	a.ph.skipped.Add(5)
+	e.Tick()
+	if ta, tb := a.Snapshot().Ticks, b.Snapshot().Ticks; ta != 7 || tb != 2 {
+		t.Errorf("after 2 ticks and 5 skipped in a's phase: a at %d, b at %d; want 7 and 2", ta, tb)
+	}
+	e.Skip(3)
+	e.Tick()
+	if ta, tb := a.Snapshot().Ticks, b.Snapshot().Ticks; ta != 11 || tb != 6 {
+		t.Errorf("after 3 more skipped by Engine.Skip and a tick: a at %d, b at %d; want 11 and 6", ta, tb)
+	}
+	if s := e.Stats(); s.Skipped != 8 {
+		t.Errorf("Stats.Skipped %d, want 8", s.Skipped)
+	}
+}
+
+// Run ticks each phase on its own 20 ms grid, the grids TickInterval/Phases
+// apart, and every room on its phase's clock.
+func TestRunTicksPhasesOnOffsetGrids(t *testing.T) {
+	const phases = 4
+	var mu sync.Mutex
+	slots := make([][]time.Time, phases)
+	e := New(Config{Workers: 2, Phases: phases, OnTick: func(tt TickTime) {
+		mu.Lock()
+		slots[tt.Phase] = append(slots[tt.Phase], tt.Slot)
+		mu.Unlock()
+	}})
+	defer e.Close()
+	var sent [phases]atomic.Int64
+	for i := range phases {
+		i := i
+		if _, err := e.NewRoom(fmt.Sprint("r", i), RoomConfig{NoDTX: true, Send: func(int, int) { sent[i].Add(1) }}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	// Wait for a few ticks of every phase, however slow the machine.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		enough := true
+		for _, s := range slots {
+			enough = enough && len(s) >= 3
+		}
+		mu.Unlock()
+		if enough {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the phases did not tick three times each in 30 s")
+		}
+	}
+	cancel()
+	if err := <-done; err != context.Canceled {
+		t.Errorf("Run returned %v, want context.Canceled", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	first := slots[0][0]
+	for ph, s := range slots {
+		for i, slot := range s {
+			off := slot.Sub(first) % TickInterval
+			if want := time.Duration(ph) * TickInterval / phases; off != want {
+				t.Errorf("phase %d's tick %d due %v into the 20 ms grid, want %v", ph, i, off, want)
+			}
+		}
+		if n := sent[ph].Load(); n == 0 {
+			t.Errorf("room %d (phase %d) never ticked", ph, ph)
+		}
+	}
+}
+
+// However many phases' ticks meet, no more than Workers rooms tick at
+// once: each tick holds one of the Workers slots.
+func TestPhasesTickAtMostWorkersRoomsAtOnce(t *testing.T) {
+	const workers = 2
+	var now, most atomic.Int64
+	send := func(int, int) {
+		n := now.Add(1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		time.Sleep(3 * time.Millisecond) // long enough for the phases' ticks to meet
+		now.Add(-1)
+	}
+	e := New(Config{Workers: workers, Phases: 4})
+	defer e.Close()
+	for i := range 16 {
+		if _, err := e.NewRoom(fmt.Sprint("r", i), RoomConfig{NoDTX: true, Send: send}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_ = e.Run(ctx)
+	if m := most.Load(); m > workers {
+		t.Errorf("%d rooms ticked at once, want at most %d (Workers)", m, workers)
+	}
+}
