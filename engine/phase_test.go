@@ -167,3 +167,32 @@ func TestPhasesTickAtMostWorkersRoomsAtOnce(t *testing.T) {
 		t.Errorf("%d rooms ticked at once, want at most %d (Workers)", m, workers)
 	}
 }
+
+// With phases, BeforeTick runs before each phase's tick, one call at a
+// time, so a transport's drain never runs twice at once.
+func TestBeforeTickOneAtATimeAcrossPhases(t *testing.T) {
+	var now, most, calls atomic.Int64
+	e := New(Config{Workers: 2, Phases: 4, BeforeTick: func() {
+		n := now.Add(1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		calls.Add(1)
+		time.Sleep(6 * time.Millisecond) // past the next phase's slot: the calls would meet
+		now.Add(-1)
+	}})
+	defer e.Close()
+	for i := range 4 {
+		if _, err := e.NewRoom(fmt.Sprint("r", i), RoomConfig{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_ = e.Run(ctx)
+	if m := most.Load(); m != 1 {
+		t.Errorf("%d BeforeTick calls at once, want 1", m)
+	}
+	if calls.Load() == 0 {
+		t.Error("BeforeTick never ran")
+	}
+}
