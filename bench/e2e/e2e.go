@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"slices"
 	"time"
+
+	"github.com/handsup-audio/handsup/engine"
 )
 
 // Config sets up a run. The zero value works: every zero field takes the
@@ -125,6 +127,9 @@ func (c Config) Validate() error {
 	}
 	if c.Receivers < 0 || c.Receivers > 64 {
 		return fmt.Errorf("receivers %d: want 0 (default 4) to 64", c.Receivers)
+	}
+	if c.Phases < 0 || c.Phases > engine.MaxPhases {
+		return fmt.Errorf("phases %d: want 0 (the engine's default) to %d", c.Phases, engine.MaxPhases)
 	}
 	return nil
 }

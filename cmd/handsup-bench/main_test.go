@@ -30,6 +30,7 @@ func TestRejectsBadFlags(t *testing.T) {
 		{[]string{"-e2e", "-sweep", "800,x"}, `"x" is not a number`},
 		{[]string{"-e2e", "-listeners", "0"}, "listeners 0: want 1 to 100,000"},
 		{[]string{"-e2e", "-receivers", "65"}, "receivers 65: want 0 (default 4) to 64"},
+		{[]string{"-e2e", "-phases", "11"}, "phases 11: want 0 (the engine's default) to 10"},
 		{[]string{"-scenario", "jitter-60", "-jitter-extra", "-1ms"}, "-jitter-extra must be 0 to 200ms"},
 		{[]string{"-jitter-extra", "8ms"}, "-jitter-extra applies to -impair and -scenario runs"},
 	} {
