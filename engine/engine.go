@@ -27,9 +27,10 @@ type Config struct {
 	// all land in one burst at the start of each 20 ms. Each room ticks
 	// every 20 ms on its phase's clock; a new room goes to the phase with
 	// the fewest. Default 1: every room at once; at most 10. More phases
-	// cut the overruns of a server of many rooms, but on plain RTP (read
-	// at the ticks) its speakers' buffers concealed more in the same runs
-	// (docs/performance.md, "Rooms in phases"), so it is not the default.
+	// cut the overruns of a server of many rooms, but with plain RTP (read
+	// at the ticks) its speakers' buffers then concealed a little on a
+	// calm machine too (docs/performance.md, "Rooms in phases"), so it is
+	// not the default.
 	Phases int
 	// OnTick, if set, hears how each tick of a phase's rooms went (Run
 	// only). It is called from that phase's clock goroutine and must be
