@@ -29,7 +29,6 @@ type phase struct {
 	run     tickRun
 	skipped atomic.Uint64 // ticks its clock skipped: its rooms' streams move on over them
 	load    atomic.Int64  // smoothed tick time, ns
-	n       int           // rooms, under Engine.mu
 }
 
 // tickRun is one tick of a list of rooms: the goroutine that ticks them
@@ -43,11 +42,12 @@ type tickRun struct {
 }
 
 // quietestPhaseLocked is the phase a new room joins: the one with the
-// fewest rooms, the first of those.
+// fewest rooms, the first of those. Under Engine.mu the phases' lists are
+// current: every change publishes them (publishLocked).
 func (e *Engine) quietestPhaseLocked() *phase {
 	q := e.phases[0]
 	for _, ph := range e.phases[1:] {
-		if ph.n < q.n {
+		if len(*ph.rooms.Load()) < len(*q.rooms.Load()) {
 			q = ph
 		}
 	}

@@ -166,7 +166,6 @@ func (e *Engine) NewRoom(id string, cfg RoomConfig) (*Room, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.ph.n++
 	e.rooms[id] = r
 	e.publishLocked()
 	return r, nil
@@ -196,7 +195,6 @@ func (e *Engine) CloseRoom(id string) error {
 		return fmt.Errorf("%w: %q", ErrNoRoom, id)
 	}
 	delete(e.rooms, id)
-	r.ph.n--
 	e.publishLocked()
 	e.closing[r] = struct{}{} // Stats counts it until it is retired
 	e.mu.Unlock()
