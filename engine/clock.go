@@ -36,6 +36,7 @@ type phase struct {
 // first (Engine.queue).
 type tickRun struct {
 	rooms []*Room
+	due   time.Time     // when the tick's frames are due, on the engine's clock (Room.runTick)
 	next  int           // index in rooms of the next room to take, under Engine.queueMu
 	left  atomic.Int64  // rooms not yet ticked
 	done  chan struct{} // the goroutine that ticks the last room says so
@@ -89,16 +90,16 @@ func (e *Engine) Tick() {
 	}
 	start := time.Now()
 	e.beforeTick()
-	e.runRooms(&e.all, *e.list.Load())
+	e.runRooms(&e.all, *e.list.Load(), e.now())
 	e.ticks.Add(1)
 	observeLoad(&e.load, time.Since(start))
 }
 
-// tickPhase runs one tick of ph's rooms and says how long it took. A phase
-// without rooms does nothing, bar the first, which ticks with or without
-// rooms: Stats.Ticks counts 20 ms rounds, and BeforeTick runs at least
-// every 20 ms.
-func (e *Engine) tickPhase(ph *phase) (took time.Duration, ran bool) {
+// tickPhase runs ph's tick, which starts late past its slot, and says
+// how long it took. A phase without rooms does nothing, bar the first,
+// which ticks with or without rooms: Stats.Ticks counts 20 ms rounds, and
+// BeforeTick runs at least every 20 ms.
+func (e *Engine) tickPhase(ph *phase, late time.Duration) (took time.Duration, ran bool) {
 	ph.mu.Lock()
 	defer ph.mu.Unlock()
 	select {
@@ -113,8 +114,11 @@ func (e *Engine) tickPhase(ph *phase) (took time.Duration, ran bool) {
 		return 0, false
 	}
 	start := time.Now()
+	// The rooms' frames are due at the slot, however late the tick runs
+	// (on the engine's clock, which stamps the arrivals).
+	due := e.now().Add(-late)
 	e.beforeTick()
-	e.runRooms(&ph.run, rooms)
+	e.runRooms(&ph.run, rooms, due)
 	took = time.Since(start)
 	observeLoad(&ph.load, took)
 	return took, true
@@ -136,11 +140,11 @@ func (e *Engine) beforeTick() {
 // procs.SpareProcessor's spare P, and two phases' ticks that meet take
 // turns (the older first) rather than slowing each other. A worker that
 // finishes one phase's rooms goes on to the next's.
-func (e *Engine) runRooms(t *tickRun, rooms []*Room) {
+func (e *Engine) runRooms(t *tickRun, rooms []*Room, due time.Time) {
 	if len(rooms) == 0 {
 		return
 	}
-	t.rooms, t.next = rooms, 0
+	t.rooms, t.next, t.due = rooms, 0, due
 	t.left.Store(int64(len(rooms)))
 	e.queueMu.Lock()
 	e.queue = append(e.queue, t)
@@ -153,7 +157,7 @@ func (e *Engine) runRooms(t *tickRun, rooms []*Room) {
 	}
 	e.slots <- struct{}{}
 	for _, r := e.take(t); r != nil; _, r = e.take(t) {
-		r.runTick()
+		r.runTick(t.due)
 		t.finish()
 	}
 	<-e.slots
@@ -186,7 +190,7 @@ func (e *Engine) help() {
 	e.slots <- struct{}{}
 	defer func() { <-e.slots }()
 	for t, r := e.take(nil); r != nil; t, r = e.take(nil) {
-		r.runTick()
+		r.runTick(t.due)
 		t.finish()
 	}
 }
@@ -273,10 +277,10 @@ func (e *Engine) runPhase(ctx context.Context, ph *phase, slot time.Time) error 
 			// cgo call (a decode), then polls every 20 µs for a
 			// millisecond. Yielding once starts a slice of its own.
 			runtime.Gosched()
-			start := time.Now()
-			took, ran := e.tickPhase(ph)
+			lateness := max(0, time.Since(slot))
+			took, ran := e.tickPhase(ph, lateness)
 			if ran && e.cfg.OnTick != nil {
-				e.cfg.OnTick(TickTime{Phase: ph.index, Slot: slot, Late: max(0, start.Sub(slot)), Took: took})
+				e.cfg.OnTick(TickTime{Phase: ph.index, Slot: slot, Late: lateness, Took: took})
 			}
 			now := time.Now()
 			next, late, missed := schedule(slot, now, e.cfg.MaxCatchUp)

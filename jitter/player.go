@@ -103,7 +103,7 @@ func NewPlayer(cfg PlayerConfig) (*Player, error) {
 // Stats, and tell it with MarkQuiet whether the last frame was quiet.
 func (p *Player) Buffer() *Buffer { return p.buf }
 
-// Next writes the next 20 ms of the stream, at time now, into
+// Next writes the next 20 ms of the stream, due at now (see Buffer.Pop), into
 // dst[:codec.FrameSamples] (dst must be at least that long) and says what
 // it played. It pops the buffer as often as it takes to cover 20 ms, and
 // keeps what a longer packet decodes beyond that for the next calls.

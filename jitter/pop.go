@@ -6,9 +6,11 @@ import (
 	"github.com/handsup-audio/handsup/codec"
 )
 
-// Pop says what to play next, at the given time. Call it once per 20 ms
-// tick, and again within the tick while the answers cover less than 20 ms
-// (a stream of 10 ms packets answers 10 ms at a time). A Frame's Payload is
+// Pop says what to play next, as of now: the time the frame is due (a
+// clock's tick on its 20 ms grid), which a late caller may pass after it
+// (packets that arrived since still play). Call it once per 20 ms tick,
+// and again within the tick while the answers cover less than 20 ms (a
+// stream of 10 ms packets answers 10 ms at a time). A Frame's Payload is
 // valid until the next Pop.
 func (b *Buffer) Pop(now time.Time) Frame {
 	b.mu.Lock()
@@ -143,7 +145,9 @@ func (b *Buffer) decodeHeadLocked(at time.Duration) Frame {
 	b.concealRun, b.debt = 0, 0
 	n := copy(b.out[:], s.payload[:s.n])
 	b.stats.JitterBufferEmittedCount += uint64(s.samples)
-	b.stats.JitterBufferDelay += (at - s.arrival).Seconds() * float64(s.samples)
+	// A packet may arrive after the time its frame is due, before a late
+	// Pop: it waited none.
+	b.stats.JitterBufferDelay += max(0, at-s.arrival).Seconds() * float64(s.samples)
 	b.stats.JitterBufferTargetDelay += samplesToDur(int64(b.effectiveTarget())).Seconds() * float64(s.samples)
 	f := Frame{Kind: Decode, Samples: s.samples, Payload: b.out[:n]}
 	b.removeHeadLocked()
