@@ -1,8 +1,8 @@
 // Package engine runs handsup's live audio rooms: an Engine holds Rooms, a
 // Room holds Participants, and one engine clock ticks every room every 20 ms
 // on a small pool of workers (no goroutine or timer per room or
-// participant); with Config.Phases, a few clocks share the rooms, their
-// ticks spread over the 20 ms.
+// participant); a few clocks share the rooms (Config.Phases), their ticks
+// spread over the 20 ms.
 //
 // In each tick a room pops one frame from each speaker's jitter buffer,
 // decodes (or recovers, or conceals) it, mixes with the mixer package, and

@@ -66,7 +66,7 @@ func run(args []string, stderr io.Writer) error {
 	turnSecretFile := fs.String("turn-secret-file", env("turn-secret-file", ""), "`file` holding the TURN server's shared secret (coturn static-auth-secret); or set HANDSUP_TURN_SECRET (env HANDSUP_TURN_SECRET_FILE)")
 	turnTTL := fs.Duration("turn-ttl", envDuration("turn-ttl", 24*time.Hour), "how long the TURN credentials of an answer stay valid (env HANDSUP_TURN_TTL)")
 	workers := fs.Int("workers", envInt("workers"), "engine workers ticking rooms; 0: one per CPU (env HANDSUP_WORKERS)")
-	fs.IntVar(&cfg.Phases, "phases", envInt("phases"), "clocks the rooms are spread over, their ticks 20 ms/phases apart, at most 10: fewer late ticks with many rooms, but some concealment of plain-RTP speakers on a calm machine too (docs/performance.md); 0: 1, every room at once (env HANDSUP_PHASES)")
+	fs.IntVar(&cfg.Phases, "phases", envInt("phases"), "clocks the rooms are spread over, their ticks 20 ms/phases apart, at most 10; 1 ticks every room at once (docs/performance.md); 0: 4 (env HANDSUP_PHASES)")
 	fs.DurationVar(&cfg.JitterExtraDelay, "jitter-extra", envDuration("jitter-extra", 0), "up to this much more delay on a speaker's jittery uplink (none on a clean one) for fewer late packets concealed: at 60 ± 30 ms of jitter 8 ms halved them; 0 to 200ms (env HANDSUP_JITTER_EXTRA)")
 	fs.IntVar(&cfg.MaxRooms, "max-rooms", envInt("max-rooms"), "rooms at most; 0: 1000 (env HANDSUP_MAX_ROOMS)")
 	fs.IntVar(&cfg.MaxParticipants, "max-participants", envInt("max-participants"), "participants in every room at most; 0: 10000 (env HANDSUP_MAX_PARTICIPANTS)")

@@ -71,7 +71,7 @@ type Config struct {
 	Pprof           bool   // serve /debug/pprof, to the admin token only
 	DemoRoom        string // create this open room at start
 	Workers         int    // engine workers; default GOMAXPROCS
-	Phases          int    // engine.Config.Phases: clocks the rooms are spread over; default 1
+	Phases          int    // engine.Config.Phases: clocks the rooms are spread over; default 4
 
 	// Admission control: past a cap a new room or join is refused with a
 	// clear status and counted (handsup_admission_refused_total), so that
