@@ -45,13 +45,12 @@ func (r *Room) runTick(due time.Time) {
 // The jitter buffers are popped as of due, the tick's slot on the clock's
 // 20 ms grid: a Player steers its playout level, measured at each Pop,
 // and a level read at a late tick (the machine stalled, or the room came
-// last of many) is as high as the tick was late. Steered down to the
-// target there, it was that much short at the next tick on time, and the
-// packet due then had to arrive ahead of the fastest of the last two
-// seconds: with rooms in phases, a tick late by 4-7 ms took every
-// speaker of its phase into concealment at the next (100 rooms, 4
-// phases: 3-38 events a run). A packet that arrives between the slot and
-// the late Pop still plays.
+// last of many) is as high as the tick was late. Steered down there, it
+// was that much short at the next tick on time, and the packet due then
+// had to arrive ahead of the fastest of the last two seconds: with rooms
+// in phases, a tick late by 3-7 ms took the speakers of its phase into
+// concealment at the next (100 rooms, 4 phases: 2-38 events a run). A
+// packet that arrives between the slot and the late Pop still plays.
 func (r *Room) buildTickLocked(due time.Time) {
 	// The stream clock advances over the ticks the engine skipped too, so
 	// every output's timestamps stay on real time: a receiver sees a gap it

@@ -6,12 +6,13 @@ import (
 	"github.com/handsup-audio/handsup/codec"
 )
 
-// Pop says what to play next, as of now: the time the frame is due (a
-// clock's tick on its 20 ms grid), which a late caller may pass after it
-// (packets that arrived since still play). Call it once per 20 ms tick,
-// and again within the tick while the answers cover less than 20 ms (a
-// stream of 10 ms packets answers 10 ms at a time). A Frame's Payload is
-// valid until the next Pop.
+// Pop says what to play next, as of now: the time the frame is due, on
+// the caller's 20 ms grid of ticks. A caller running late still passes
+// the due time (the level steered is measured at it); packets that
+// arrived since then still play. Call it once per 20 ms tick, and again
+// within the tick while the answers cover less than 20 ms (a stream of
+// 10 ms packets answers 10 ms at a time). A Frame's Payload is valid
+// until the next Pop.
 func (b *Buffer) Pop(now time.Time) Frame {
 	b.mu.Lock()
 	defer b.mu.Unlock()
