@@ -214,7 +214,7 @@ func New(e *engine.Engine, opts Options) *Collector {
 		tick: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: namespace,
 			Name:      "tick_duration_seconds",
-			Help:      "Time one tick of a phase's rooms took to mix, encode and send their 20 ms frame (every room, or with engine Config.Phases above 1 one phase's share, each phase ticking every 20 ms). Past 0.02 s the phase falls behind real time (see handsup_tick_overruns_total); growth tracks rooms, speakers and listeners.",
+			Help:      "Time one tick of a phase's rooms took to mix, encode and send their 20 ms frame (a phase holds its share of the rooms, engine Config.Phases of them, 4 by default, each ticking every 20 ms). Past 0.02 s the phase falls behind real time (see handsup_tick_overruns_total); growth tracks rooms, speakers and listeners.",
 			Buckets:   tickBuckets,
 		}),
 	}
