@@ -9,8 +9,12 @@ import (
 	"time"
 )
 
-// MaxPhases bounds Config.Phases: their ticks 2 ms apart.
-const MaxPhases = 10
+// DefaultPhases is Config.Phases when it is zero, and MaxPhases its
+// bound (their ticks 2 ms apart).
+const (
+	DefaultPhases = 4
+	MaxPhases     = 10
+)
 
 // TickTime is how one tick of a phase's rooms went (Config.OnTick).
 type TickTime struct {

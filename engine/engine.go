@@ -65,7 +65,7 @@ func (c Config) withDefaults() Config {
 		c.MaxCatchUp = 100 * time.Millisecond
 	}
 	if c.Phases <= 0 {
-		c.Phases = 4
+		c.Phases = DefaultPhases
 	}
 	c.Phases = min(c.Phases, MaxPhases)
 	if c.Now == nil {

@@ -89,6 +89,9 @@ func (c Config) withDefaults() Config {
 	if c.Receivers <= 0 {
 		c.Receivers = 4
 	}
+	if c.Phases == 0 {
+		c.Phases = engine.DefaultPhases
+	}
 	if c.Command == nil {
 		c.Command = func() (*exec.Cmd, error) {
 			exe, err := os.Executable()
@@ -158,6 +161,7 @@ type Result struct {
 	LargestN   int     `json:"largest_n"` // the largest N where handsup delivered ≥ 99.9% to ≥ 99% of listeners in every repeat; 0: none
 	Note       string  `json:"note"`
 	ServerProc int     `json:"server_gomaxprocs,omitempty"`
+	Phases     int     `json:"phases"` // the server engine's Config.Phases
 }
 
 // Step is one listener count: every run, and the medians.

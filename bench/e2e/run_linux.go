@@ -32,7 +32,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		GoVersion: runtime.Version(), NumCPU: runtime.NumCPU(), Load: loadAverage(),
 		DurationS: cfg.Duration.Seconds(), Repeats: cfg.Repeats, Speakers: cfg.Speakers,
 		Talking: cfg.Talking, Rooms: cfg.Rooms,
-		JoinRate: cfg.JoinRate, ServerProc: cfg.ServerProcs,
+		JoinRate: cfg.JoinRate, ServerProc: cfg.ServerProcs, Phases: cfg.Phases,
 		Note: "senders and client share this machine; /proc/net/snmp counts every process's UDP",
 	}
 	rx, err := newReceivers(cfg.Receivers, slicesMax(cfg.Listeners)*cfg.Rooms)

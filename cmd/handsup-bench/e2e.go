@@ -115,8 +115,8 @@ func failed(ctx context.Context, err error, stderr io.Writer) int {
 func printE2E(w io.Writer, r e2e.Result) {
 	fmt.Fprintf(w, "handsup-bench -e2e: %d room(s) × %d speakers (%d talking) and N listeners, on loopback; %d × %gs windows per sender and step\n",
 		r.Rooms, r.Speakers, r.Talking, r.Repeats, r.DurationS)
-	fmt.Fprintf(w, "%s, %d CPUs, server GOMAXPROCS %d, load average %s (after: %s); client sockets' rcvbuf %d\n",
-		r.GoVersion, r.NumCPU, r.ServerProc, r.Load, r.LoadAfter, r.ClientRcv)
+	fmt.Fprintf(w, "%s, %d CPUs, server GOMAXPROCS %d, phases %d, load average %s (after: %s); client sockets' rcvbuf %d\n",
+		r.GoVersion, r.NumCPU, r.ServerProc, r.Phases, r.Load, r.LoadAfter, r.ClientRcv)
 	fmt.Fprintf(w, "medians of the repeats [least–greatest]; CPU in %% of one core; %s\n\n", r.Note)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "N\tsender\tCPU %\tratio\tµs/packet\tratio/packet\tcodec floor %\tratio to codec floor + floor\tpkt/listener/s\tdelivered %\t<98% / <99.9% of listeners\tinter-arrival p99 ms\ttick p99 / late p99 ms\toverruns / skipped\tclient CPU %")
