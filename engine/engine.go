@@ -27,8 +27,8 @@ type Config struct {
 	// all land in one burst at the start of each 20 ms. Each room ticks
 	// every 20 ms on its phase's clock; a new room goes to the phase with
 	// the fewest. Default 4; at most 10; 1 ticks every room at once. At
-	// 100 rooms on two cores four phases overran no tick in 7 runs of
-	// 11 where one overran 10-95 of 500 in every run, and the speakers
+	// 100 rooms on two cores four phases overran no tick in 13 runs of
+	// 17 where one overran 5-95 of 500 in every run, and the speakers
 	// concealed no more (docs/performance.md, "A late tick plays as of
 	// its slot"). A single room ticks as with one phase.
 	Phases int
