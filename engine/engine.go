@@ -26,11 +26,12 @@ type Config struct {
 	// apart (Run), so that many rooms' decodes, encodes and sends do not
 	// all land in one burst at the start of each 20 ms. Each room ticks
 	// every 20 ms on its phase's clock; a new room goes to the phase with
-	// the fewest. Default 4; at most 10; 1 ticks every room at once. At
-	// 100 rooms on two cores four phases overran no tick in 13 runs of
-	// 17 where one overran 5-95 of 500 in every run, and the speakers
-	// concealed no more (docs/performance.md, "A late tick plays as of
-	// its slot"). A single room ticks as with one phase.
+	// the fewest. Default 4 (DefaultPhases); at most 10 (MaxPhases); 1
+	// ticks every room at once. At 100 rooms on two cores four phases
+	// overran no tick in 13 runs of 17 where one overran 5-95 of 500 in
+	// every run, and the speakers concealed no more (docs/performance.md,
+	// "A late tick plays as of its slot"). A single room ticks as with
+	// one phase.
 	Phases int
 	// OnTick, if set, hears how each tick of a phase's rooms went (Run
 	// only). It is called from that phase's clock goroutine and must be
