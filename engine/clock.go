@@ -283,8 +283,11 @@ func (e *Engine) runPhase(ctx context.Context, ph *phase, slot time.Time) error 
 			runtime.Gosched()
 			lateness := max(0, time.Since(slot))
 			took, ran := e.tickPhase(ph, lateness)
-			if ran && e.cfg.OnTick != nil {
-				e.cfg.OnTick(TickTime{Phase: ph.index, Slot: slot, Late: lateness, Took: took})
+			if ran {
+				e.shed.observe(lateness+took, slot.Add(lateness+took))
+				if e.cfg.OnTick != nil {
+					e.cfg.OnTick(TickTime{Phase: ph.index, Slot: slot, Late: lateness, Took: took})
+				}
 			}
 			now := time.Now()
 			next, late, missed := schedule(slot, now, e.cfg.MaxCatchUp)

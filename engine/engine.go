@@ -56,6 +56,11 @@ type Config struct {
 	// TickInterval, so that the engine stops growing before its ticks
 	// overrun; for example 0.5 (10 ms). Default 0: off.
 	MaxTickLoad float64
+
+	// Shed lowers every room's encoder complexity while Run's ticks near
+	// their 20 ms (Stats.Shedding); the zero value sheds with its
+	// defaults, Shed.Off never.
+	Shed ShedConfig
 }
 
 func (c Config) withDefaults() Config {
@@ -69,6 +74,7 @@ func (c Config) withDefaults() Config {
 		c.Phases = DefaultPhases
 	}
 	c.Phases = min(c.Phases, MaxPhases)
+	c.Shed = c.Shed.withDefaults()
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -103,6 +109,7 @@ type Engine struct {
 	load            atomic.Int64  // Tick's smoothed time, ns; Run's phases keep their own
 
 	parts chan sendPart // a room's Send parts, for idle workers
+	shed  shedder
 }
 
 // sendPart is part of a room's Send, for a worker.
@@ -123,6 +130,7 @@ func New(cfg Config) *Engine {
 		slots:   make(chan struct{}, cfg.Workers),
 		stop:    make(chan struct{}),
 		parts:   make(chan sendPart),
+		shed:    shedder{cfg: cfg.Shed},
 	}
 	e.list.Store(&[]*Room{})
 	e.all.done = make(chan struct{}, 1)
@@ -311,9 +319,15 @@ type Stats struct {
 	// TickLoad is the smoothed time of a tick of every room (the sum of
 	// the phases'), over about a second of ticks: what Config.MaxTickLoad
 	// compares.
-	TickLoad     time.Duration
-	Participants int // in every room
-	Counters         // summed over all rooms, closed ones included
+	TickLoad time.Duration
+	// Shedding says whether the engine is shedding load now (Config.Shed):
+	// every room's encoders at the shedding complexity. ShedSpells counts
+	// the times it started, ShedTicks the ticks of a phase's rooms run
+	// while it was on.
+	Shedding              bool
+	ShedSpells, ShedTicks uint64
+	Participants          int // in every room
+	Counters                  // summed over all rooms, closed ones included
 }
 
 // Stats returns the engine's totals.
@@ -332,6 +346,7 @@ func (e *Engine) Stats() Stats {
 		Rooms: len(rooms), Ticks: e.ticks.Load(),
 		Overruns: e.overruns.Load(), Skipped: e.skippedTotal(),
 		TickLoad: e.tickLoad(), Participants: int(e.members.Load()),
+		Shedding: e.shed.on.Load(), ShedSpells: e.shed.spells.Load(), ShedTicks: e.shed.ticks.Load(),
 	}
 	s.Counters = e.retired
 	s.Counters.Loss, s.Counters.RTT = e.retired.Loss.clone(), e.retired.RTT.clone()

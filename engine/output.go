@@ -171,6 +171,8 @@ type encodedOutput struct {
 	pcm     [codec.FrameSamples]int16 // a private mix-minus's own
 	tier    int                       // whose settings the encoder has
 	dtx     bool                      // the encoder's DTX setting
+	base    int                       // the complexity of the tier's settings
+	cx      int                       // the encoder's complexity now
 	tick    uint64                    // room tick of payload
 	encoded uint64                    // room tick of the encoder's last call
 	payload []byte                    // the tick's packet, a slice of hist
@@ -188,10 +190,35 @@ type encodedOutput struct {
 	}
 }
 
-// encode turns pcm into the payload of room tick t. On an encoder error
-// the payload is empty (nothing is sent) and the error counted.
-func (o *encodedOutput) encode(pcm []int16, t uint64, c *counters) {
+// newOutput is an output stage for enc, which has tier's settings.
+func newOutput(enc *codec.Encoder, tier int) *encodedOutput {
+	o := &encodedOutput{enc: enc, tier: tier}
+	o.tuned()
+	return o
+}
+
+// tuned notes the settings o's encoder has been given.
+func (o *encodedOutput) tuned() {
+	cfg := o.enc.Config()
+	o.dtx, o.base, o.cx = cfg.DTX, cfg.Complexity, cfg.Complexity
+}
+
+// encode turns pcm into the payload of room tick t, at most at complexity
+// most (the engine shedding load; -1: the tier's). On an encoder error the
+// payload is empty (nothing is sent) and the error counted.
+func (o *encodedOutput) encode(pcm []int16, t uint64, most int, c *counters) {
 	c.encodes.Add(1)
+	want := o.base
+	if most >= 0 {
+		want = min(want, most)
+	}
+	if o.cx != want {
+		if err := o.enc.SetComplexity(want); err != nil {
+			c.encodeErrors.Add(1)
+		} else {
+			o.cx = want
+		}
+	}
 	h := &o.hist[t%history]
 	n, err := o.enc.Encode(pcm, h.buf[:])
 	if err != nil {

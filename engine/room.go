@@ -158,7 +158,7 @@ func newRoom(e *Engine, id string, cfg RoomConfig, ph *phase) (*Room, error) {
 		if err != nil {
 			return nil, fmt.Errorf("engine: tier %q: %w", t.Name, err)
 		}
-		outputs[i] = &encodedOutput{enc: enc, tier: i, dtx: t.Encoder.DTX}
+		outputs[i] = newOutput(enc, i)
 	}
 	r := &Room{
 		id: id, cfg: cfg, eng: e, ph: ph,

@@ -84,6 +84,7 @@ func (r *Room) buildTickLocked(due time.Time) {
 	// Speakers whose voice is in the mix, or was within the hangover, hear
 	// their own mix-minus; everyone else hears their tier's shared encoder.
 	tierUsers := r.tierCount
+	shed := r.eng.shed.complexity()
 	var sent tally
 	defer sent.flush(c)
 	for _, p := range r.speakers {
@@ -110,7 +111,7 @@ func (r *Room) buildTickLocked(due time.Time) {
 			continue
 		}
 		r.mix.MixMinus(p.in.Load().src, &o.lim, o.pcm[:])
-		o.encode(o.pcm[:], t, c)
+		o.encode(o.pcm[:], t, shed, c)
 		p.out.send(t, o, r.tiers[p.ts.tier].RED, p.sink, &sent)
 	}
 	encoded := false
@@ -123,7 +124,7 @@ func (r *Room) buildTickLocked(due time.Time) {
 			encoded = true
 		}
 		r.dtxLocked(r.outputs[i], voices == 0)
-		r.outputs[i].encode(r.roomPCM[:], t, c)
+		r.outputs[i].encode(r.roomPCM[:], t, shed, c)
 	}
 	if !encoded {
 		return
@@ -157,7 +158,7 @@ func (r *Room) tuneLocked(o *encodedOutput, tier int) {
 		r.counters.encodeErrors.Add(1)
 	}
 	o.tier = tier
-	o.dtx = o.enc.Config().DTX
+	o.tuned()
 }
 
 // dtxLocked runs o's encoder with DTX while its mix is silent (unless
@@ -192,7 +193,7 @@ func (r *Room) takeEncoderLocked() *encodedOutput {
 		r.counters.encodeErrors.Add(1)
 		return nil
 	}
-	return &encodedOutput{enc: enc, dtx: r.tiers[0].Encoder.DTX}
+	return newOutput(enc, 0)
 }
 
 // releasePrivateLocked returns p's private encoder to the spares, reset so

@@ -1,0 +1,125 @@
+package engine
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ShedConfig is how the engine sheds load when its ticks near their 20 ms
+// (Run only): every room's encoders drop to a lower Opus complexity, which
+// takes about half the CPU of the default here, until the ticks have run
+// well within their time again. A tick's encodes are most of its CPU in a
+// server of many small rooms, so on a machine that slows down for a
+// moment (a busy neighbour, a host that takes the CPU away) the ticks
+// keep their slots instead of running late and, further behind, skipping
+// 20 ms of every room's audio. The stream goes on unbroken: complexity
+// changes only how hard the encoder searches, not the bitstream's format.
+// The zero value sheds with the defaults written beside each field.
+type ShedConfig struct {
+	Off bool // never shed; default false
+	// Complexity is the encoders' Opus complexity while shedding, 1 to
+	// 10; an encoder whose tier asks for less keeps its own. Default 1
+	// (0 is treated as the default): a 20 ms encode took 70 µs here
+	// against 134 µs at the tiers' default 5 (docs/performance.md).
+	Complexity int
+	// Above starts shedding at once when a tick of a phase's rooms ends
+	// more than this share of TickInterval after its slot (TickTime's Late
+	// plus Took); at 1 the next tick runs late. Default 0.6.
+	Above float64
+	// Below and Hold stop shedding once every tick has ended within Below
+	// of TickInterval after its slot for Hold. Hold doubles, up to 32 s,
+	// each time shedding starts again within a minute of stopping, so a
+	// machine slow for a long while does not flap. Defaults 0.4 and 2 s.
+	Below float64
+	Hold  time.Duration
+}
+
+// Shedding's bounds: the longest hold, and how soon after stopping a new
+// start counts as the same trouble (and doubles the hold).
+const (
+	maxShedHold  = 32 * time.Second
+	shedRelapsed = time.Minute
+)
+
+func (c ShedConfig) withDefaults() ShedConfig {
+	if c.Complexity <= 0 {
+		c.Complexity = 1
+	}
+	c.Complexity = min(c.Complexity, 10)
+	if c.Above <= 0 {
+		c.Above = 0.6
+	}
+	if c.Below <= 0 {
+		c.Below = 0.4
+	}
+	c.Below = min(c.Below, c.Above)
+	if c.Hold <= 0 {
+		c.Hold = 2 * time.Second
+	}
+	return c
+}
+
+// shedder decides when the engine sheds load, from how soon after their
+// slots the phases' ticks end: quick to start, slow to stop.
+type shedder struct {
+	cfg       ShedConfig
+	on        atomic.Bool
+	spells    atomic.Uint64 // times it started
+	ticks     atomic.Uint64 // ticks of a phase's rooms run while shedding
+	mu        sync.Mutex
+	calmSince time.Time // first calm tick of the current run of them; zero when not calm
+	hold      time.Duration
+	stopped   time.Time // when it last stopped; zero if never
+}
+
+// observe takes a tick that ended used after its slot, at now (the
+// phases' clocks call it, each after its tick), and says whether shedding
+// started or stopped.
+func (s *shedder) observe(used time.Duration, now time.Time) bool {
+	if s.cfg.Off {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	share := float64(used) / float64(TickInterval)
+	on := s.on.Load()
+	if on {
+		s.ticks.Add(1)
+	}
+	switch {
+	case share > s.cfg.Above:
+		s.calmSince = time.Time{}
+		if on {
+			return false
+		}
+		if !s.stopped.IsZero() && now.Sub(s.stopped) < shedRelapsed {
+			s.hold = min(2*s.hold, maxShedHold)
+		} else {
+			s.hold = s.cfg.Hold
+		}
+		s.on.Store(true)
+		s.spells.Add(1)
+		return true
+	case !on:
+		return false
+	case share > s.cfg.Below:
+		s.calmSince = time.Time{}
+	case s.calmSince.IsZero():
+		s.calmSince = now
+	case now.Sub(s.calmSince) >= s.hold:
+		s.on.Store(false)
+		s.stopped, s.calmSince = now, time.Time{}
+		return true
+	}
+	return false
+}
+
+// complexity is the complexity every encoder is held to now: the
+// shedding one, or -1 when the engine is not shedding.
+func (s *shedder) complexity() int {
+	if !s.on.Load() {
+		return -1
+	}
+	return s.cfg.Complexity
+}

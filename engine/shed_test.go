@@ -1,0 +1,233 @@
+package engine
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+
+	"github.com/handsup-audio/handsup/bench/signal"
+	"github.com/handsup-audio/handsup/codec"
+	"github.com/handsup-audio/handsup/internal/fakeclock"
+)
+
+// The shedder starts at the first tick that ends past Above of its 20 ms,
+// holds through ticks between Below and Above, stops after Hold of calm
+// ticks, and holds twice as long when the trouble comes back within a
+// minute of its stopping, and its default again after a long calm.
+func TestShedderStartsAtOnceStopsSlowly(t *testing.T) {
+	s := &shedder{cfg: ShedConfig{}.withDefaults()}
+	now := time.Unix(1_700_000_000, 0)
+	ms := func(n float64) time.Duration { return time.Duration(n * float64(time.Millisecond)) }
+	// tick observes one tick of each of four phases, 5 ms apart, each
+	// ending used after its slot, and says whether shedding is on after.
+	tick := func(used time.Duration) bool {
+		for range 4 {
+			now = now.Add(5 * time.Millisecond)
+			s.observe(used, now)
+		}
+		return s.complexity() >= 0
+	}
+	calmFor := func(d time.Duration) (stoppedAfter time.Duration) {
+		start := now
+		for now.Sub(start) < 2*maxShedHold {
+			if !tick(ms(5)) {
+				return now.Sub(start)
+			}
+		}
+		t.Fatalf("still shedding after %v of calm ticks", now.Sub(start))
+		return 0
+	}
+
+	for range 500 {
+		if tick(ms(11.9)) { // 0.595 of 20 ms
+			t.Fatal("shedding at ticks under Above")
+		}
+	}
+	if !tick(ms(12.5)) {
+		t.Fatal("a tick past Above did not start shedding")
+	}
+	if got := s.complexity(); got != 1 {
+		t.Fatalf("shedding complexity %d, want the default 1", got)
+	}
+	// Ticks between Below and Above keep it on, however long.
+	for range 500 {
+		if !tick(ms(9)) {
+			t.Fatal("stopped shedding at ticks above Below")
+		}
+	}
+	if d := calmFor(2 * time.Second); d < 2*time.Second || d > 2*time.Second+TickInterval {
+		t.Fatalf("stopped after %v of calm, want the 2 s hold", d)
+	}
+	// Back within a minute: the hold doubles each time, up to its bound.
+	for _, want := range []time.Duration{4 * time.Second, 8 * time.Second, 16 * time.Second, 32 * time.Second, 32 * time.Second} {
+		tick(ms(30))
+		if d := calmFor(want); d < want || d > want+TickInterval {
+			t.Fatalf("stopped after %v of calm, want %v", d, want)
+		}
+	}
+	// Back after a long calm: the default hold again.
+	for range 3100 { // 62 s
+		tick(ms(5))
+	}
+	tick(ms(30))
+	if d := calmFor(2 * time.Second); d > 2*time.Second+TickInterval {
+		t.Fatalf("after a long calm, stopped after %v, want the 2 s hold", d)
+	}
+	if got, want := s.spells.Load(), uint64(7); got != want {
+		t.Fatalf("%d spells counted, want %d", got, want)
+	}
+	if s.ticks.Load() == 0 {
+		t.Fatal("no ticks counted while shedding")
+	}
+
+	off := &shedder{cfg: ShedConfig{Off: true}.withDefaults()}
+	off.observe(ms(60), now)
+	if off.complexity() != -1 || off.spells.Load() != 0 {
+		t.Fatal("Shed.Off shed")
+	}
+}
+
+// An encoder whose tier asks for less than the shedding complexity keeps
+// its own; the others go down to it while shedding and back after.
+func TestShedComplexityIsAnUpperBound(t *testing.T) {
+	var c counters
+	c.init()
+	var pcm [codec.FrameSamples]int16
+	for _, tc := range []struct{ tier, most, want int }{
+		{5, -1, 5}, {5, 1, 1}, {5, 3, 3}, {0, 1, 0}, {0, -1, 0}, {2, 3, 2},
+	} {
+		enc, err := codec.NewEncoder(codec.EncoderConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := enc.SetComplexity(tc.tier); err != nil {
+			t.Fatal(err)
+		}
+		o := newOutput(enc, 0)
+		o.encode(pcm[:], 1, 1, &c) // shed first, then tc's
+		o.encode(pcm[:], 2, tc.most, &c)
+		if got := enc.Config().Complexity; got != tc.want || o.cx != tc.want {
+			t.Errorf("tier at %d, shedding to %d: encoder at %d (noted %d), want %d", tc.tier, tc.most, got, o.cx, tc.want)
+		}
+	}
+}
+
+// While the engine sheds, a room's encoders run at the shedding
+// complexity and back at their tier's after; what the listener hears goes on unbroken. Two rooms on two
+// engines take the same speech; one sheds every other second. The
+// listener's audio in that room is scored frame by frame against the
+// other's: no frame may drop (a click or a gap at a switch), and the
+// frames encoded at complexity 1 stay close to those at 5.
+func TestSheddingLowersComplexityAndKeepsTheStream(t *testing.T) {
+	const ticks = 500
+	type side struct {
+		clock   *fakeclock.Clock
+		e       *Engine
+		r       *Room
+		speaker *Participant
+		dec     *codec.Decoder
+		heard   []int16
+		seqs    []uint16
+	}
+	start := time.Unix(1_700_000_000, 0)
+	newSide := func() *side {
+		s := &side{clock: fakeclock.New(start)}
+		s.e = New(Config{Now: s.clock.Now, Workers: 1})
+		t.Cleanup(s.e.Close)
+		var err error
+		if s.dec, err = codec.NewDecoder(); err != nil {
+			t.Fatal(err)
+		}
+		if s.r, err = s.e.NewRoom("r", RoomConfig{}); err != nil {
+			t.Fatal(err)
+		}
+		none := SinkFunc(func(header, payload []byte) error { return nil })
+		if s.speaker, err = s.r.Join("speaker", ParticipantConfig{Role: Speaker, Sink: none}); err != nil {
+			t.Fatal(err)
+		}
+		var pcm [codec.MaxFrameSamples]int16
+		listener := SinkFunc(func(header, payload []byte) error {
+			var h rtp.Header
+			if _, err := h.Unmarshal(header); err != nil {
+				t.Fatal(err)
+			}
+			n, err := s.dec.Decode(payload, pcm[:])
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.heard = append(s.heard, pcm[:n]...)
+			s.seqs = append(s.seqs, h.SequenceNumber)
+			return nil
+		})
+		if _, err := s.r.Join("listener", ParticipantConfig{Role: Listener, Sink: listener}); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	clean, shed := newSide(), newSide()
+	enc, err := codec.NewEncoder(codec.EncoderConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	voice := signal.NewVoice(3)
+	var pcm [codec.FrameSamples]int16
+	payload := make([]byte, codec.MaxPacketBytes)
+	for k := 1; k <= ticks; k++ {
+		voice.Fill(pcm[:])
+		n, err := enc.Encode(pcm[:], payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pkt, _ := (&rtp.Packet{Header: rtp.Header{
+			Version: 2, PayloadType: 111, SequenceNumber: uint16(k), Timestamp: uint32(k * codec.FrameSamples), SSRC: 9,
+		}, Payload: payload[:n]}).Marshal()
+		slot := start.Add(time.Duration(k) * TickInterval)
+		shedding := k/50%2 == 1
+		shed.e.shed.on.Store(shedding)
+		for _, s := range []*side{clean, shed} {
+			s.clock.Set(slot.Add(-5 * time.Millisecond))
+			if err := s.speaker.WriteRTP(pkt); err != nil {
+				t.Fatal(err)
+			}
+			s.clock.Set(slot)
+			s.e.tickPhase(s.e.phases[0], 0)
+		}
+		want := 5
+		if shedding {
+			want = 1
+		}
+		if got := shed.r.outputs[0].enc.Config().Complexity; got != want {
+			t.Fatalf("tick %d (shedding %v): the room's encoder at complexity %d, want %d", k, shedding, got, want)
+		}
+		if got := clean.r.outputs[0].enc.Config().Complexity; got != 5 {
+			t.Fatalf("tick %d: the room that does not shed encoded at complexity %d", k, got)
+		}
+	}
+	if len(shed.seqs) != len(clean.seqs) || len(shed.seqs) < ticks-10 {
+		t.Fatalf("the listener got %d packets while shedding, %d without", len(shed.seqs), len(clean.seqs))
+	}
+	for i := 1; i < len(shed.seqs); i++ {
+		if shed.seqs[i] != shed.seqs[i-1]+1 {
+			t.Fatalf("sequence number %d after %d", shed.seqs[i], shed.seqs[i-1])
+		}
+	}
+	segs := signal.ScoreFrames(clean.heard, shed.heard, 0, codec.FrameSamples, codec.SampleRate/2)
+	if len(segs) < 100 {
+		t.Fatalf("only %d speech frames to score", len(segs))
+	}
+	snr := make([]float64, len(segs))
+	for i, s := range segs {
+		snr[i] = s.SNR
+	}
+	slices.Sort(snr)
+	t.Logf("%d speech frames against the room that never shed: SNR min %.1f, median %.1f dB; %d under %d dB",
+		len(segs), snr[0], snr[len(snr)/2], signal.DistortedFrames(segs), signal.DistortedBelowDB)
+	if d := signal.DroppedFrames(segs); d > 0 {
+		t.Fatalf("%d frames dropped or broken across the switches", d)
+	}
+	if snr[len(snr)/2] < 15 {
+		t.Fatalf("median SNR %.1f dB against the room that never shed; want at least 15", snr[len(snr)/2])
+	}
+}
