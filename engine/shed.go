@@ -19,9 +19,8 @@ import (
 type ShedConfig struct {
 	Off bool // never shed; default false
 	// Complexity is the encoders' Opus complexity while shedding, 1 to
-	// 10; an encoder whose tier asks for less keeps its own. Default 1
-	// (0 is treated as the default): a 20 ms encode took 70 µs here
-	// against 134 µs at the tiers' default 5 (docs/performance.md).
+	// 10; an encoder whose tier asks for less keeps its own. Default
+	// DefaultShedComplexity (0 is treated as the default).
 	Complexity int
 	// Above starts shedding at once when a tick of a phase's rooms ends
 	// more than this share of TickInterval after its slot (TickTime's Late
@@ -35,6 +34,11 @@ type ShedConfig struct {
 	Hold  time.Duration
 }
 
+// DefaultShedComplexity is ShedConfig.Complexity when it is zero: a
+// 20 ms encode of speech took 68 µs here at complexity 1 against 128 µs
+// at the tiers' default 5 (go test -bench EncodeSpeech ./codec).
+const DefaultShedComplexity = 1
+
 // Shedding's bounds: the longest hold, and how soon after stopping a new
 // start counts as the same trouble (and doubles the hold).
 const (
@@ -44,7 +48,7 @@ const (
 
 func (c ShedConfig) withDefaults() ShedConfig {
 	if c.Complexity <= 0 {
-		c.Complexity = 1
+		c.Complexity = DefaultShedComplexity
 	}
 	c.Complexity = min(c.Complexity, 10)
 	if c.Above <= 0 {

@@ -184,6 +184,7 @@ type Collector struct {
 	joined, left                                       *prometheus.Desc
 	loss, rtt, reportJitter, bufferDelay               *prometheus.Desc
 	ticks, overruns, skipped                           *prometheus.Desc
+	shedding, shedSpells, shedTicks                    *prometheus.Desc
 
 	// The handsup_room_* families, under Options.PerRoom.
 	room struct {
@@ -263,6 +264,10 @@ func New(e *engine.Engine, opts Options) *Collector {
 	c.ticks = c.desc("ticks_total", "Engine ticks run; rate() is 50 per second when the clock keeps up.")
 	c.overruns = c.desc("tick_overruns_total", "Ticks of a phase's rooms that started after their 20 ms slot (its previous tick ran long, or the process was descheduled) and ran at once to catch up. Audio stays on time while handsup_ticks_skipped_total holds still.")
 	c.skipped = c.desc("ticks_skipped_total", "Ticks skipped because a phase's clock fell too far behind (engine MaxCatchUp, 100 ms by default); each is 20 ms of audio lost in that phase's rooms. Non-zero means the server is overloaded.")
+
+	c.shedding = c.desc("load_shedding", "1 while the engine sheds load (engine Config.Shed): a phase's tick ended past 60% of its 20 ms, and every room's Opus encoders run at a lower complexity (1 by default, about half the CPU) until the ticks have ended within 40% for 2 s or more. 0 otherwise.")
+	c.shedSpells = c.desc("load_shed_spells_total", "Times the engine started shedding load. A climb with few skipped ticks is shedding doing its job; a steady one means the server runs near its CPU and wants fewer rooms.")
+	c.shedTicks = c.desc("load_shed_ticks_total", "Ticks of a phase's rooms run while shedding load; over handsup_ticks_total times the phases (4 by default), the share of the time listeners got the lower-complexity encoding.")
 
 	if opts.PerRoom {
 		const of = " One series per open room with its own series (label room, at most Options.MaxRooms rooms); its series vanish when the room closes."
@@ -423,6 +428,13 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(ch, c.ticks, float64(st.Ticks))
 	counter(ch, c.overruns, float64(st.Overruns))
 	counter(ch, c.skipped, float64(st.Skipped))
+	shedding := 0.0
+	if st.Shedding {
+		shedding = 1
+	}
+	gauge(ch, c.shedding, shedding)
+	counter(ch, c.shedSpells, float64(st.ShedSpells))
+	counter(ch, c.shedTicks, float64(st.ShedTicks))
 	if c.opts.PerRoom {
 		gauge(ch, c.room.omitted, float64(omitted))
 	}

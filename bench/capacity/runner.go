@@ -419,7 +419,9 @@ func measure(ctx context.Context, cfg Config, streams []sim.Stream, warmup, tick
 	warmup = max(1, warmup)
 	s := &session{warmup: warmup, ticks: ticks, elapsed: make([]time.Duration, 0, ticks), progress: cfg.progress}
 	// One phase: a tick here is every room's, which the figures are per.
-	s.eng = engine.New(engine.Config{OnTick: s.onTick, Workers: cfg.Workers, Phases: 1})
+	// No shedding: the figures are the tiers' encodes, at every size, not
+	// cheaper ones from the tick that first ran long.
+	s.eng = engine.New(engine.Config{OnTick: s.onTick, Workers: cfg.Workers, Phases: 1, Shed: engine.ShedConfig{Off: true}})
 	defer s.eng.Close()
 	if err := s.build(cfg, streams, cfg.Listeners, nil, nil); err != nil {
 		return measurement{}, err

@@ -41,6 +41,7 @@ type childConfig struct {
 	JoinRate  float64  `json:"join_rate"`
 	SendSplit int      `json:"send_split"` // server: engine.RoomConfig.SendSplit
 	Phases    int      `json:"phases"`     // server: engine.Config.Phases
+	Shed      int      `json:"shed"`       // server: engine.Config.Shed.Complexity, -1 off
 	Datagram  int      `json:"datagram"`   // floor: bytes per datagram
 	Reader    bool     `json:"reader"`     // floor: a goroutine parked reading its socket
 	Fragment  bool     `json:"fragment"`   // floor: no don't-fragment bit (Config.FloorFragmentable)
@@ -63,6 +64,7 @@ type report struct {
 
 	CPU                      time.Duration `json:"cpu_ns"`
 	Ticks, Overruns, Skipped uint64
+	ShedTicks, ShedSpells    uint64  // server: engine.Stats'
 	Sent, SendErrors, Calls  uint64  // RTP datagrams, send errors, sendmmsg calls
 	Bytes                    uint64  // RTP bytes sent
 	Decodes, Encodes         uint64  // server: libopus calls so far

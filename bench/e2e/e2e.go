@@ -39,9 +39,13 @@ type Config struct {
 	// Phases is the server engine's Config.Phases: its rooms' ticks
 	// spread over this many clocks 20 ms/Phases apart; default the
 	// engine's.
-	Phases    int
-	Receivers int  // the client's receiving sockets (ports); default 4
-	NoFloor   bool // run handsup alone, without the floor
+	Phases int
+	// ShedComplexity is the server engine's Config.Shed.Complexity: the
+	// Opus complexity its encoders drop to while its ticks near their
+	// 20 ms; default the engine's, -1 never sheds.
+	ShedComplexity int
+	Receivers      int  // the client's receiving sockets (ports); default 4
+	NoFloor        bool // run handsup alone, without the floor
 	// FloorReader adds a third sender each repeat: the floor with a
 	// goroutine parked reading its socket in Go's netpoller, as a
 	// server's receive loop is.
@@ -92,6 +96,9 @@ func (c Config) withDefaults() Config {
 	if c.Phases == 0 {
 		c.Phases = engine.DefaultPhases
 	}
+	if c.ShedComplexity == 0 {
+		c.ShedComplexity = engine.DefaultShedComplexity
+	}
 	if c.Command == nil {
 		c.Command = func() (*exec.Cmd, error) {
 			exe, err := os.Executable()
@@ -134,6 +141,9 @@ func (c Config) Validate() error {
 	if c.Phases < 0 || c.Phases > engine.MaxPhases {
 		return fmt.Errorf("phases %d: want 0 (the engine's default) to %d", c.Phases, engine.MaxPhases)
 	}
+	if c.ShedComplexity < -1 || c.ShedComplexity > 10 {
+		return fmt.Errorf("shed complexity %d: want -1 (never shed), 0 (the engine's default) or 1 to 10", c.ShedComplexity)
+	}
 	return nil
 }
 
@@ -162,6 +172,9 @@ type Result struct {
 	Note       string  `json:"note"`
 	ServerProc int     `json:"server_gomaxprocs,omitempty"`
 	Phases     int     `json:"phases"` // the server engine's Config.Phases
+	// ShedComplexity is the server engine's Config.Shed.Complexity; -1:
+	// it never shed.
+	ShedComplexity int `json:"shed_complexity"`
 }
 
 // Step is one listener count: every run, and the medians.
@@ -222,6 +235,7 @@ type Sum struct {
 	TickP99         Spread `json:"tick_p99_ms"`
 	Overruns        Spread `json:"overruns"`
 	Skipped         Spread `json:"skipped"`
+	ShedTicks       Spread `json:"shed_ticks"` // handsup: ticks of a phase's rooms run while shedding load
 }
 
 // RunStats is one sender's measured window.
@@ -266,6 +280,10 @@ type RunStats struct {
 	SpeakerDelayMs      float64 `json:"speaker_delay_ms,omitempty"`     // mean time a packet spent in the buffer
 	Overruns            uint64  `json:"overruns"`
 	Skipped             uint64  `json:"skipped"`
+	// Handsup: ticks of a phase's rooms run while the engine shed load
+	// (engine.Config.Shed), and the times it started.
+	ShedTicks  uint64 `json:"shed_ticks"`
+	ShedSpells uint64 `json:"shed_spells"`
 
 	// Where packets were lost.
 	SendErrors   uint64 `json:"send_errors"`

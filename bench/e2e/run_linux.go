@@ -32,7 +32,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		GoVersion: runtime.Version(), NumCPU: runtime.NumCPU(), Load: loadAverage(),
 		DurationS: cfg.Duration.Seconds(), Repeats: cfg.Repeats, Speakers: cfg.Speakers,
 		Talking: cfg.Talking, Rooms: cfg.Rooms,
-		JoinRate: cfg.JoinRate, ServerProc: cfg.ServerProcs, Phases: cfg.Phases,
+		JoinRate: cfg.JoinRate, ServerProc: cfg.ServerProcs, Phases: cfg.Phases, ShedComplexity: cfg.ShedComplexity,
 		Note: "senders and client share this machine; /proc/net/snmp counts every process's UDP",
 	}
 	rx, err := newReceivers(cfg.Receivers, slicesMax(cfg.Listeners)*cfg.Rooms)
@@ -146,7 +146,7 @@ func progressLine(r RunStats) string {
 	line := fmt.Sprintf("%-12s N=%-6d repeat %d: CPU %.1f%% (%.2f µs/packet), %.2f pkt/listener/s, delivered %.3f%%, under 99.9%%: %.2f%% of listeners, ticks %d, overruns %d, skipped %d, decodes/encodes a tick %.2f/%.2f, client CPU %.1f%%",
 		r.Kind, r.Listeners, r.Repeat+1, r.CPUPct, r.CPUusPerPkt, r.PerListenerPerS, r.DeliveredPct, r.Under999Pct, r.Ticks, r.Overruns, r.Skipped, r.DecodesPerTick, r.EncodesPerTick, r.ClientCPUPct)
 	if r.Kind == KindHandsup {
-		line += fmt.Sprintf(", speakers' buffers: %d concealment events, target %.1f ms, delay %.1f ms", r.SpeakerConcealments, r.SpeakerTargetMs, r.SpeakerDelayMs)
+		line += fmt.Sprintf(", speakers' buffers: %d concealment events, target %.1f ms, delay %.1f ms, shedding load %d ticks (%d times)", r.SpeakerConcealments, r.SpeakerTargetMs, r.SpeakerDelayMs, r.ShedTicks, r.ShedSpells)
 	}
 	return line
 }
@@ -181,6 +181,7 @@ func summarize(runs []RunStats, kind string) (Sum, bool) {
 		TickP99:         of(func(r RunStats) float64 { return r.TickP99 }),
 		Overruns:        of(func(r RunStats) float64 { return float64(r.Overruns) }),
 		Skipped:         of(func(r RunStats) float64 { return float64(r.Skipped) }),
+		ShedTicks:       of(func(r RunStats) float64 { return float64(r.ShedTicks) }),
 	}, true
 }
 
@@ -321,7 +322,7 @@ func (b *bench) run(ctx context.Context, kind string, n, rep, datagram int, prof
 	case KindHandsup:
 		cc.Role, cc.Speakers, cc.Workers, cc.JoinRate, cc.Profile = roleServer, b.sp.addrs(), b.cfg.Workers, b.cfg.JoinRate, profile
 		cc.SendSplit = b.cfg.SendSplit
-		cc.Phases = b.cfg.Phases
+		cc.Phases, cc.Shed = b.cfg.Phases, b.cfg.ShedComplexity
 	case KindFloor, KindFloorReader:
 		cc.Role, cc.Reader, cc.Listeners = roleFloor, kind == KindFloorReader, all
 		cc.Fragment = b.cfg.FloorFragmentable
@@ -394,6 +395,7 @@ func (b *bench) run(ctx context.Context, kind string, n, rep, datagram int, prof
 		r.DecodesPerTick = float64(m1.Decodes-m0.Decodes) / float64(r.Ticks)
 		r.EncodesPerTick = float64(m1.Encodes-m0.Encodes) / float64(r.Ticks)
 		r.SpeakerConcealments = m1.Concealments - m0.Concealments
+		r.ShedTicks, r.ShedSpells = m1.ShedTicks-m0.ShedTicks, m1.ShedSpells-m0.ShedSpells
 		if played := m1.Emitted - m0.Emitted; played > 0 {
 			r.SpeakerTargetMs = 1000 * (m1.TargetS - m0.TargetS) / played
 			r.SpeakerDelayMs = 1000 * (m1.DelayS - m0.DelayS) / played

@@ -36,6 +36,7 @@ func startServer(cfg childConfig, say func(report)) (sender, error) {
 	s.eng = engine.New(engine.Config{
 		Workers:    cfg.Workers,
 		Phases:     cfg.Phases,
+		Shed:       engine.ShedConfig{Off: cfg.Shed < 0, Complexity: cfg.Shed},
 		BeforeTick: udp.Drain, // as cmd/handsup's server
 		OnTick:     s.ticks.addTick,
 	})
@@ -121,7 +122,7 @@ func (s *server) join(room *session.Room, id string, role engine.Role, addr neti
 func (s *server) mark() report {
 	st, us := s.eng.Stats(), s.udp.Stats()
 	r := report{
-		Ticks: st.Ticks, Overruns: st.Overruns, Skipped: st.Skipped,
+		Ticks: st.Ticks, Overruns: st.Overruns, Skipped: st.Skipped, ShedTicks: st.ShedTicks, ShedSpells: st.ShedSpells,
 		Sent: us.PacketsOut, SendErrors: us.SendErrors, Calls: us.SendSyscalls,
 		Bytes: st.BytesOut, Decodes: st.Decodes, Encodes: st.Encodes,
 	}

@@ -28,6 +28,7 @@ type e2eFlags struct {
 	noFloor           bool
 	sendSplit         int
 	phases            int
+	shed              int
 	receivers         int
 	warmUp            time.Duration
 }
@@ -41,6 +42,7 @@ func addE2EFlags(fs *flag.FlagSet) *e2eFlags {
 	fs.IntVar(&f.repeats, "repeats", 3, "with -e2e: handsup and floor runs per step, interleaved")
 	fs.Float64Var(&f.joinRate, "join-rate", 0, "with -e2e: join the listeners into the live room at this many a second "+
 		"(0: as fast as they go, before the warm-up) and report how long joins took")
+	fs.IntVar(&f.shed, "shed-complexity", 0, "with -e2e: the server engine's engine.Config.Shed.Complexity, the Opus complexity its encoders drop to while its ticks near their 20 ms (0: the engine's default, 1; -1: never shed)")
 	fs.IntVar(&f.phases, "phases", 0, "with -e2e: the server engine's engine.Config.Phases (clocks its rooms' ticks are spread over, 20 ms/phases apart; 0: the engine's default)")
 	fs.IntVar(&f.sendSplit, "send-split", 0, "with -e2e: the server room's engine.RoomConfig.SendSplit (listeners per send worker; 0: the engine's default)")
 	fs.IntVar(&f.receivers, "receivers", 4, "with -e2e: the client's receiving sockets, each on a port of its own for a share of the listeners")
@@ -57,7 +59,7 @@ func runE2E(f *e2eFlags, set map[string]bool, rooms int, listeners string, speak
 	profile string, asJSON bool, stdout, stderr io.Writer) int {
 	cfg := e2e.Config{
 		Repeats: f.repeats, Duration: duration, WarmUp: f.warmUp, JoinRate: f.joinRate,
-		FloorReader: f.floorReader, FloorFragmentable: f.floorFragmentable, NoFloor: f.noFloor, Profile: profile, SendSplit: f.sendSplit, Phases: f.phases, Receivers: f.receivers,
+		FloorReader: f.floorReader, FloorFragmentable: f.floorFragmentable, NoFloor: f.noFloor, Profile: profile, SendSplit: f.sendSplit, Phases: f.phases, ShedComplexity: f.shed, Receivers: f.receivers,
 		Progress: func(line string) { fmt.Fprintln(stderr, line) },
 	}
 	if set["speakers"] {
@@ -115,11 +117,15 @@ func failed(ctx context.Context, err error, stderr io.Writer) int {
 func printE2E(w io.Writer, r e2e.Result) {
 	fmt.Fprintf(w, "handsup-bench -e2e: %d room(s) × %d speakers (%d talking) and N listeners, on loopback; %d × %gs windows per sender and step\n",
 		r.Rooms, r.Speakers, r.Talking, r.Repeats, r.DurationS)
-	fmt.Fprintf(w, "%s, %d CPUs, server GOMAXPROCS %d, phases %d, load average %s (after: %s); client sockets' rcvbuf %d\n",
-		r.GoVersion, r.NumCPU, r.ServerProc, r.Phases, r.Load, r.LoadAfter, r.ClientRcv)
+	shed := fmt.Sprintf("sheds load at complexity %d", r.ShedComplexity)
+	if r.ShedComplexity < 0 {
+		shed = "never sheds load"
+	}
+	fmt.Fprintf(w, "%s, %d CPUs, server GOMAXPROCS %d, phases %d, %s, load average %s (after: %s); client sockets' rcvbuf %d\n",
+		r.GoVersion, r.NumCPU, r.ServerProc, r.Phases, shed, r.Load, r.LoadAfter, r.ClientRcv)
 	fmt.Fprintf(w, "medians of the repeats [least–greatest]; CPU in %% of one core; %s\n\n", r.Note)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "N\tsender\tCPU %\tratio\tµs/packet\tratio/packet\tcodec floor %\tratio to codec floor + floor\tpkt/listener/s\tdelivered %\t<98% / <99.9% of listeners\tinter-arrival p99 ms\ttick p99 / late p99 ms\toverruns / skipped\tclient CPU %")
+	fmt.Fprintln(tw, "N\tsender\tCPU %\tratio\tµs/packet\tratio/packet\tcodec floor %\tratio to codec floor + floor\tpkt/listener/s\tdelivered %\t<98% / <99.9% of listeners\tinter-arrival p99 ms\ttick p99 / late p99 ms\toverruns / skipped\tshed ticks\tclient CPU %")
 	sp := func(s e2e.Spread, prec int) string {
 		return fmt.Sprintf("%.*f [%.*f–%.*f]", prec, s.Median, prec, s.Min, prec, s.Max)
 	}
@@ -134,10 +140,14 @@ func printE2E(w io.Writer, r e2e.Result) {
 				ratio, pktRatio = sp(st.Ratio, 2), sp(st.PacketRatio, 2)
 				codec, floors = sp(st.CodecPct, 1), sp(st.FloorsRatio, 2)
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%.3f\t%.2f / %.2f\t%.1f\t%.1f / %.1f\t%.0f / %.0f\t%.1f\n",
+			shed := ""
+			if kind == e2e.KindHandsup {
+				shed = fmt.Sprintf("%.0f", s.ShedTicks.Median)
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%.3f\t%.2f / %.2f\t%.1f\t%.1f / %.1f\t%.0f / %.0f\t%s\t%.1f\n",
 				st.Listeners, kind, sp(s.CPUPct, 1), ratio, sp(s.CPUusPerPkt, 2), pktRatio, codec, floors, s.PerListenerPerS.Median, s.DeliveredPct.Median,
 				s.Under98Pct.Median, s.Under999Pct.Median, s.InterArrivalP99.Median, s.TickP99.Median, s.LateP99.Median,
-				s.Overruns.Median, s.Skipped.Median, s.ClientCPUPct.Median)
+				s.Overruns.Median, s.Skipped.Median, shed, s.ClientCPUPct.Median)
 		}
 	}
 	tw.Flush()

@@ -117,3 +117,18 @@ func TestPhasesFlag(t *testing.T) {
 		t.Errorf("HANDSUP_PHASES=12: %v", err)
 	}
 }
+
+// TestShedComplexityFlag: -shed-complexity (and HANDSUP_SHED_COMPLEXITY)
+// outside -1 to 10 is refused before the server starts.
+func TestShedComplexityFlag(t *testing.T) {
+	base := []string{"-http", "127.0.0.1:0", "-rtp", "127.0.0.1:0", "-webrtc-udp", ""}
+	for _, bad := range []string{"-2", "11"} {
+		if err := run(append(base, "-shed-complexity", bad), io.Discard); err == nil || !strings.Contains(err.Error(), "-shed-complexity must be -1 to 10") {
+			t.Errorf("-shed-complexity %s: %v", bad, err)
+		}
+	}
+	t.Setenv("HANDSUP_SHED_COMPLEXITY", "12")
+	if err := run(base, io.Discard); err == nil || !strings.Contains(err.Error(), "-shed-complexity must be -1 to 10") {
+		t.Errorf("HANDSUP_SHED_COMPLEXITY=12: %v", err)
+	}
+}

@@ -67,6 +67,7 @@ func run(args []string, stderr io.Writer) error {
 	turnTTL := fs.Duration("turn-ttl", envDuration("turn-ttl", 24*time.Hour), "how long the TURN credentials of an answer stay valid (env HANDSUP_TURN_TTL)")
 	workers := fs.Int("workers", envInt("workers"), "engine workers ticking rooms; 0: one per CPU (env HANDSUP_WORKERS)")
 	fs.IntVar(&cfg.Phases, "phases", envInt("phases"), "clocks the rooms are spread over, their ticks 20 ms/phases apart, at most 10; 1 ticks every room at once (docs/performance.md); 0: 4 (env HANDSUP_PHASES)")
+	fs.IntVar(&cfg.ShedComplexity, "shed-complexity", envInt("shed-complexity"), "Opus complexity every room's encoders drop to while ticks run near their 20 ms (load shedding, handsup_load_shedding), 1 to 10; 0: 1; -1: never shed (env HANDSUP_SHED_COMPLEXITY)")
 	fs.DurationVar(&cfg.JitterExtraDelay, "jitter-extra", envDuration("jitter-extra", 0), "up to this much more delay on a speaker's jittery uplink (none on a clean one) for fewer late packets concealed: at 60 ± 30 ms of jitter 8 ms halved them; 0 to 200ms (env HANDSUP_JITTER_EXTRA)")
 	fs.IntVar(&cfg.MaxRooms, "max-rooms", envInt("max-rooms"), "rooms at most; 0: 1000 (env HANDSUP_MAX_ROOMS)")
 	fs.IntVar(&cfg.MaxParticipants, "max-participants", envInt("max-participants"), "participants in every room at most; 0: 10000 (env HANDSUP_MAX_PARTICIPANTS)")
@@ -158,6 +159,9 @@ func run(args []string, stderr io.Writer) error {
 	}
 	if cfg.Phases < 0 || cfg.Phases > engine.MaxPhases {
 		return fmt.Errorf("-phases must be 0 to %d", engine.MaxPhases)
+	}
+	if cfg.ShedComplexity < -1 || cfg.ShedComplexity > 10 {
+		return errors.New("-shed-complexity must be -1 to 10")
 	}
 	cfg.Workers = procs.SpareProcessor(*workers)
 	srv, err := server.New(cfg)

@@ -72,6 +72,10 @@ type Config struct {
 	DemoRoom        string // create this open room at start
 	Workers         int    // engine workers; default GOMAXPROCS
 	Phases          int    // engine.Config.Phases: clocks the rooms are spread over; default 4
+	// ShedComplexity is the Opus complexity every room's encoders drop to
+	// while the engine sheds load (engine.Config.Shed); default 1, -1 never
+	// sheds.
+	ShedComplexity int
 
 	// Admission control: past a cap a new room or join is refused with a
 	// clear status and counted (handsup_admission_refused_total), so that
@@ -316,6 +320,7 @@ func New(cfg Config) (*Server, error) {
 		MaxRooms:        cfg.MaxRooms,
 		MaxParticipants: cfg.MaxParticipants,
 		MaxTickLoad:     cfg.MaxTickLoad,
+		Shed:            engine.ShedConfig{Off: cfg.ShedComplexity < 0, Complexity: cfg.ShedComplexity},
 		BeforeTick:      s.udp.Drain, // the RTP socket is read here, at each tick's start (rtpudp.Config.ReadOnDrain)
 		OnTick: func(t engine.TickTime) {
 			if collector != nil {
