@@ -24,12 +24,13 @@ type ShedConfig struct {
 	Complexity int
 	// Above starts shedding at once when a tick of a phase's rooms ends
 	// more than this share of TickInterval after its slot (TickTime's Late
-	// plus Took); at 1 the next tick runs late. Default 0.6.
+	// plus Took); at 1 the next tick runs late. Default 0.7.
 	Above float64
-	// Below and Hold stop shedding once every tick has ended within Below
-	// of TickInterval after its slot for Hold. Hold doubles, up to 32 s,
-	// each time shedding starts again within a minute of stopping, so a
-	// machine slow for a long while does not flap. Defaults 0.4 and 2 s.
+	// Below and Hold stop shedding once, over Hold, 99% of the ticks ended
+	// within Below of TickInterval after their slots and none past Above.
+	// Hold doubles, up to 32 s, each time shedding starts again within a
+	// minute of stopping, so a machine slow for a long while does not
+	// flap. Defaults 0.5 and 2 s.
 	Below float64
 	Hold  time.Duration
 }
@@ -52,10 +53,10 @@ func (c ShedConfig) withDefaults() ShedConfig {
 	}
 	c.Complexity = min(c.Complexity, 10)
 	if c.Above <= 0 {
-		c.Above = 0.6
+		c.Above = 0.7
 	}
 	if c.Below <= 0 {
-		c.Below = 0.4
+		c.Below = 0.5
 	}
 	c.Below = min(c.Below, c.Above)
 	if c.Hold <= 0 {
@@ -67,14 +68,17 @@ func (c ShedConfig) withDefaults() ShedConfig {
 // shedder decides when the engine sheds load, from how soon after their
 // slots the phases' ticks end: quick to start, slow to stop.
 type shedder struct {
-	cfg       ShedConfig
-	on        atomic.Bool
-	spells    atomic.Uint64 // times it started
-	ticks     atomic.Uint64 // ticks of a phase's rooms run while shedding
-	mu        sync.Mutex
-	calmSince time.Time // first calm tick of the current run of them; zero when not calm
-	hold      time.Duration
-	stopped   time.Time // when it last stopped; zero if never
+	cfg    ShedConfig
+	on     atomic.Bool
+	spells atomic.Uint64 // times it started
+	ticks  atomic.Uint64 // ticks of a phase's rooms run while shedding
+	mu     sync.Mutex
+	// While on: the current stretch of ticks that may stop it, from since,
+	// n ticks of which over ended past Below.
+	since   time.Time
+	n, over int
+	hold    time.Duration
+	stopped time.Time // when it last stopped; zero if never
 }
 
 // observe takes a tick that ended used after its slot, at now (the
@@ -87,14 +91,8 @@ func (s *shedder) observe(used time.Duration, now time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	share := float64(used) / float64(TickInterval)
-	on := s.on.Load()
-	if on {
-		s.ticks.Add(1)
-	}
-	switch {
-	case share > s.cfg.Above:
-		s.calmSince = time.Time{}
-		if on {
+	if !s.on.Load() {
+		if share <= s.cfg.Above {
 			return false
 		}
 		if !s.stopped.IsZero() && now.Sub(s.stopped) < shedRelapsed {
@@ -104,19 +102,28 @@ func (s *shedder) observe(used time.Duration, now time.Time) bool {
 		}
 		s.on.Store(true)
 		s.spells.Add(1)
-		return true
-	case !on:
-		return false
-	case share > s.cfg.Below:
-		s.calmSince = time.Time{}
-	case s.calmSince.IsZero():
-		s.calmSince = now
-	case now.Sub(s.calmSince) >= s.hold:
-		s.on.Store(false)
-		s.stopped, s.calmSince = now, time.Time{}
+		s.since, s.n, s.over = now, 0, 0
 		return true
 	}
-	return false
+	s.ticks.Add(1)
+	if share > s.cfg.Above { // still in trouble: the stretch starts again
+		s.since, s.n, s.over = now, 0, 0
+		return false
+	}
+	s.n++
+	if share > s.cfg.Below {
+		s.over++
+	}
+	if now.Sub(s.since) < s.hold {
+		return false
+	}
+	if 100*s.over > s.n { // past Below more than 1% of the time
+		s.since, s.n, s.over = now, 0, 0
+		return false
+	}
+	s.on.Store(false)
+	s.stopped = now
+	return true
 }
 
 // complexity is the complexity every encoder is held to now: the

@@ -12,67 +12,82 @@ import (
 	"github.com/handsup-audio/handsup/internal/fakeclock"
 )
 
-// The shedder starts at the first tick that ends past Above of its 20 ms,
-// holds through ticks between Below and Above, stops after Hold of calm
-// ticks, and holds twice as long when the trouble comes back within a
-// minute of its stopping, and its default again after a long calm.
+// The shedder starts at the first tick that ends past Above of its 20 ms;
+// it holds while more than 1% of the ticks end past Below, or any past
+// Above; it stops after Hold of calm ticks, holds twice as long when the
+// trouble comes back within a minute of its stopping, and its default
+// again after a long calm.
 func TestShedderStartsAtOnceStopsSlowly(t *testing.T) {
 	s := &shedder{cfg: ShedConfig{}.withDefaults()}
 	now := time.Unix(1_700_000_000, 0)
 	ms := func(n float64) time.Duration { return time.Duration(n * float64(time.Millisecond)) }
-	// tick observes one tick of each of four phases, 5 ms apart, each
+	// round observes one tick of each of four phases, 5 ms apart, each
 	// ending used after its slot, and says whether shedding is on after.
-	tick := func(used time.Duration) bool {
+	round := func(used time.Duration) bool {
 		for range 4 {
 			now = now.Add(5 * time.Millisecond)
 			s.observe(used, now)
 		}
 		return s.complexity() >= 0
 	}
-	calmFor := func(d time.Duration) (stoppedAfter time.Duration) {
+	// calm runs rounds of ticks ending 5 ms after their slots (one round
+	// in every outlierEvery 11 ms, past Below: its four ticks) until shedding stops, and
+	// says how long that took.
+	calm := func(outlierEvery int) time.Duration {
 		start := now
-		for now.Sub(start) < 2*maxShedHold {
-			if !tick(ms(5)) {
+		for i := 1; now.Sub(start) < 2*maxShedHold; i++ {
+			used := ms(5)
+			if outlierEvery > 0 && i%outlierEvery == 0 {
+				used = ms(11)
+			}
+			if !round(used) {
 				return now.Sub(start)
 			}
 		}
-		t.Fatalf("still shedding after %v of calm ticks", now.Sub(start))
-		return 0
+		return 2 * maxShedHold
 	}
+	within := func(d, hold time.Duration) bool { return d >= hold && d <= hold+TickInterval }
 
 	for range 500 {
-		if tick(ms(11.9)) { // 0.595 of 20 ms
+		if round(ms(13.9)) { // 0.695 of 20 ms
 			t.Fatal("shedding at ticks under Above")
 		}
 	}
-	if !tick(ms(12.5)) {
+	if !round(ms(14.5)) {
 		t.Fatal("a tick past Above did not start shedding")
 	}
-	if got := s.complexity(); got != 1 {
-		t.Fatalf("shedding complexity %d, want the default 1", got)
+	if got := s.complexity(); got != DefaultShedComplexity {
+		t.Fatalf("shedding complexity %d, want the default %d", got, DefaultShedComplexity)
 	}
 	// Ticks between Below and Above keep it on, however long.
 	for range 500 {
-		if !tick(ms(9)) {
-			t.Fatal("stopped shedding at ticks above Below")
+		if !round(ms(11)) {
+			t.Fatal("stopped shedding at ticks past Below")
 		}
 	}
-	if d := calmFor(2 * time.Second); d < 2*time.Second || d > 2*time.Second+TickInterval {
+	// So do calm ticks with 2% past Below...
+	round(ms(30))
+	if d := calm(50); d < 2*maxShedHold {
+		t.Fatalf("stopped after %v of ticks 2%% past Below", d)
+	}
+	// ...but not with 0.5%: it stops after the 2 s hold.
+	round(ms(30))
+	if d := calm(200); !within(d, 2*time.Second) {
 		t.Fatalf("stopped after %v of calm, want the 2 s hold", d)
 	}
 	// Back within a minute: the hold doubles each time, up to its bound.
 	for _, want := range []time.Duration{4 * time.Second, 8 * time.Second, 16 * time.Second, 32 * time.Second, 32 * time.Second} {
-		tick(ms(30))
-		if d := calmFor(want); d < want || d > want+TickInterval {
+		round(ms(30))
+		if d := calm(0); !within(d, want) {
 			t.Fatalf("stopped after %v of calm, want %v", d, want)
 		}
 	}
 	// Back after a long calm: the default hold again.
 	for range 3100 { // 62 s
-		tick(ms(5))
+		round(ms(5))
 	}
-	tick(ms(30))
-	if d := calmFor(2 * time.Second); d > 2*time.Second+TickInterval {
+	round(ms(30))
+	if d := calm(0); !within(d, 2*time.Second) {
 		t.Fatalf("after a long calm, stopped after %v, want the 2 s hold", d)
 	}
 	if got, want := s.spells.Load(), uint64(7); got != want {

@@ -67,6 +67,11 @@ func rows() []row {
 					{rate("handsup_tick_overruns_total", "instance"), "overruns {{instance}}"},
 					{rate("handsup_ticks_skipped_total", "instance"), "skipped {{instance}}"},
 				}},
+			{title: "Load shedding", desc: "1 while the engine sheds load: its ticks ran near their 20 ms, and every room's encoders run at a lower complexity until they have run well within it for 2 s (handsup_load_shedding); and the times it started, per minute.",
+				targets: []target{
+					{fmt.Sprintf("max by (instance) (handsup_load_shedding{%s})", sel), "shedding {{instance}}"},
+					{fmt.Sprintf("60 * sum by (instance) (rate(handsup_load_shed_spells_total{%s}[$__rate_interval]))", sel), "spells a minute {{instance}}"},
+				}},
 			{title: "CPU per tick", unit: "s", desc: "Process CPU time per engine tick over 5 min (recording rule): the fraction of a core one 20 ms tick takes is this over 0.02.",
 				targets: []target{{fmt.Sprintf("instance:handsup_cpu_seconds_per_tick:rate5m{%s}", sel), "{{instance}}"}}},
 			{title: "Codec work per tick", desc: "Opus encodes and decodes per tick: encodes are the main CPU cost (one shared mix per tier in use plus one per speaker heard).",

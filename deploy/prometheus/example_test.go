@@ -20,6 +20,7 @@ func Example() {
 	// Output:
 	// HandsupTicksSkipped
 	// HandsupTickOverruns
+	// HandsupLoadShedding
 	// HandsupTickSlow
 	// HandsupListenerLossHigh
 	// HandsupSendErrors
