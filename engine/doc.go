@@ -27,7 +27,11 @@
 // in steady state. The engine knows nothing of HTTP or sockets: a transport
 // supplies Sinks and calls WriteRTP.
 //
-// Under overload the clock skips the ticks it cannot catch up on
+// When a tick runs near its 20 ms, the engine first sheds load: every
+// room's encoders drop to a lower Opus complexity (about half the CPU of
+// an encode) until the ticks run well within their time again
+// (Config.Shed, Stats.Shedding); the streams go on unbroken. Under
+// overload the clock skips the ticks it cannot catch up on
 // (Engine.Skip); every output stream's timestamps move on over them, so
 // receivers conceal a gap and stay on real time. Admission control caps
 // rooms, members of a room and of the engine, and can refuse growth while

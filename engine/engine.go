@@ -54,7 +54,9 @@ type Config struct {
 	// smoothed time of a tick of every room (an average over about a
 	// second of ticks, Stats.TickLoad) is above this share of
 	// TickInterval, so that the engine stops growing before its ticks
-	// overrun; for example 0.5 (10 ms). Default 0: off.
+	// overrun; for example 0.5 (10 ms). With it set, the engine refuses
+	// them while it sheds load too (Shed): its ticks then look cheaper
+	// than the encodes it will go back to. Default 0: off.
 	MaxTickLoad float64
 
 	// Shed lowers every room's encoder complexity while Run's ticks near
@@ -276,11 +278,14 @@ func (e *Engine) tickLoad() time.Duration {
 	return time.Duration(load)
 }
 
-// checkLoad refuses growth while the smoothed tick time is above
-// Config.MaxTickLoad.
+// checkLoad refuses growth, under Config.MaxTickLoad, while the smoothed
+// tick time is above it or the engine sheds load.
 func (e *Engine) checkLoad() error {
 	if e.cfg.MaxTickLoad <= 0 {
 		return nil
+	}
+	if e.shed.on.Load() {
+		return fmt.Errorf("%w: shedding load", ErrOverloaded)
 	}
 	load, budget := e.tickLoad(), time.Duration(e.cfg.MaxTickLoad*float64(TickInterval))
 	if load > budget {

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -244,5 +245,35 @@ func TestSheddingLowersComplexityAndKeepsTheStream(t *testing.T) {
 	}
 	if snr[len(snr)/2] < 15 {
 		t.Fatalf("median SNR %.1f dB against the room that never shed; want at least 15", snr[len(snr)/2])
+	}
+}
+
+// With MaxTickLoad set, an engine that sheds load takes no new rooms or
+// joins: its ticks look cheaper than the encodes it goes back to. Without
+// it, shedding refuses nothing.
+func TestSheddingRefusesGrowthUnderMaxTickLoad(t *testing.T) {
+	capped := New(Config{Workers: 1, MaxTickLoad: 0.9})
+	defer capped.Close()
+	open := New(Config{Workers: 1})
+	defer open.Close()
+	for _, e := range []*Engine{capped, open} {
+		if _, err := e.NewRoom("a", RoomConfig{}); err != nil {
+			t.Fatal(err)
+		}
+		e.shed.on.Store(true)
+	}
+	if _, err := capped.NewRoom("b", RoomConfig{}); !errors.Is(err, ErrOverloaded) {
+		t.Errorf("new room while shedding under MaxTickLoad: %v, want ErrOverloaded", err)
+	}
+	r, _ := capped.Room("a")
+	if _, err := r.Join("p", ParticipantConfig{}); !errors.Is(err, ErrOverloaded) {
+		t.Errorf("join while shedding under MaxTickLoad: %v, want ErrOverloaded", err)
+	}
+	if _, err := open.NewRoom("b", RoomConfig{}); err != nil {
+		t.Errorf("new room while shedding, no MaxTickLoad: %v", err)
+	}
+	capped.shed.on.Store(false)
+	if _, err := r.Join("p", ParticipantConfig{}); err != nil {
+		t.Errorf("join once shedding stopped: %v", err)
 	}
 }
