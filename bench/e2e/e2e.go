@@ -293,6 +293,13 @@ type RunStats struct {
 	SndbufErrors uint64 `json:"sndbuf_errors"`
 	InErrors     uint64 `json:"in_errors"`
 
+	// The machine's stalls in the window: wake-ups of a client thread
+	// sleeping 2 ms at a time that came over 10 ms late (stall_linux.go),
+	// how many, the time they lost in all and the longest.
+	Stalls     int     `json:"stalls"`
+	StalledMs  float64 `json:"stalled_ms"`
+	StallMaxMs float64 `json:"stall_max_ms"`
+
 	SndBuf int    `json:"sndbuf"` // granted to the sender's socket
 	RcvBuf int    `json:"rcvbuf"`
 	Joins  *Joins `json:"joins,omitempty"`

@@ -46,7 +46,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return res, err
 	}
 	defer sp.close()
-	b := &bench{cfg: cfg, rx: rx, sp: sp}
+	probe := startStallProbe()
+	defer probe.close()
+	b := &bench{cfg: cfg, rx: rx, sp: sp, probe: probe}
 	for _, n := range cfg.Listeners {
 		st := Step{Listeners: n, Summary: map[string]Sum{}}
 		datagram := 0
@@ -143,8 +145,8 @@ func allPass(runs []RunStats, kind string) bool {
 }
 
 func progressLine(r RunStats) string {
-	line := fmt.Sprintf("%-12s N=%-6d repeat %d: CPU %.1f%% (%.2f µs/packet), %.2f pkt/listener/s, delivered %.3f%%, under 99.9%%: %.2f%% of listeners, ticks %d, overruns %d, skipped %d, decodes/encodes a tick %.2f/%.2f, client CPU %.1f%%",
-		r.Kind, r.Listeners, r.Repeat+1, r.CPUPct, r.CPUusPerPkt, r.PerListenerPerS, r.DeliveredPct, r.Under999Pct, r.Ticks, r.Overruns, r.Skipped, r.DecodesPerTick, r.EncodesPerTick, r.ClientCPUPct)
+	line := fmt.Sprintf("%-12s N=%-6d repeat %d: CPU %.1f%% (%.2f µs/packet), %.2f pkt/listener/s, delivered %.3f%%, under 99.9%%: %.2f%% of listeners, ticks %d, overruns %d, skipped %d, decodes/encodes a tick %.2f/%.2f, client CPU %.1f%%, machine stalls %d (%.1f ms, longest %.1f)",
+		r.Kind, r.Listeners, r.Repeat+1, r.CPUPct, r.CPUusPerPkt, r.PerListenerPerS, r.DeliveredPct, r.Under999Pct, r.Ticks, r.Overruns, r.Skipped, r.DecodesPerTick, r.EncodesPerTick, r.ClientCPUPct, r.Stalls, r.StalledMs, r.StallMaxMs)
 	if r.Kind == KindHandsup {
 		line += fmt.Sprintf(", speakers' buffers: %d concealment events, target %.1f ms, delay %.1f ms, shedding load %d ticks (%d times)", r.SpeakerConcealments, r.SpeakerTargetMs, r.SpeakerDelayMs, r.ShedTicks, r.ShedSpells)
 	}
@@ -187,9 +189,10 @@ func summarize(runs []RunStats, kind string) (Sum, bool) {
 
 // bench is a Run's client side.
 type bench struct {
-	cfg Config
-	rx  *receivers
-	sp  *speakers
+	cfg   Config
+	rx    *receivers
+	sp    *speakers
+	probe *stallProbe
 }
 
 // child is a running sender process.
@@ -375,6 +378,7 @@ func (b *bench) run(ctx context.Context, kind string, n, rep, datagram int, prof
 		return RunStats{}, err
 	}
 	u := readUDPCounters().since(u0)
+	stalls, stalled, longest := b.probe.between(w0, w1)
 
 	r := RunStats{
 		Kind: kind, Listeners: n, Rooms: b.cfg.Rooms, Repeat: rep, WindowS: w1.Sub(w0).Seconds(),
@@ -387,6 +391,7 @@ func (b *bench) run(ctx context.Context, kind string, n, rep, datagram int, prof
 		SendErrors: m1.SendErrors - m0.SendErrors, SendCalls: m1.Calls - m0.Calls,
 		RxqOverflow: w.overflow, RcvbufErrors: u.RcvbufErrors, SndbufErrors: u.SndbufErrors, InErrors: u.InErrors,
 		SndBuf: m1.SndBuf, RcvBuf: m1.RcvBuf, Joins: joined.Joins,
+		Stalls: stalls, StalledMs: ms(stalled), StallMaxMs: ms(longest),
 	}
 	if kind != KindHandsup {
 		r.Joins = nil

@@ -151,9 +151,9 @@ func printE2E(w io.Writer, r e2e.Result) {
 		}
 	}
 	tw.Flush()
-	fmt.Fprintln(w, "\nwhere packets went, per run (send errors; dropped at the receivers' sockets, SO_RXQ_OVFL; /proc/net/snmp Udp RcvbufErrors / SndbufErrors; socket buffers granted)")
+	fmt.Fprintln(w, "\nwhere packets went, per run (send errors; dropped at the receivers' sockets, SO_RXQ_OVFL; /proc/net/snmp Udp RcvbufErrors / SndbufErrors; socket buffers granted); overruns and the machine's stalls (a client thread sleeping 2 ms at a time woke over 10 ms late: the machine gave it no CPU that long)")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "N\tsender\trepeat\tsent\treceived\texpected\tsend errors\trxq overflow\trcvbuf / sndbuf errors\tsendmmsg calls\tsndbuf granted\tjoins p99 / max ms (s)\tspeakers: concealment events / target ms")
+	fmt.Fprintln(tw, "N\tsender\trepeat\tsent\treceived\texpected\tsend errors\trxq overflow\trcvbuf / sndbuf errors\tsendmmsg calls\tsndbuf granted\tjoins p99 / max ms (s)\tspeakers: concealment events / target ms\toverruns / skipped\tmachine stalls: count / ms in all / longest ms")
 	for _, st := range r.Steps {
 		for _, run := range st.Runs {
 			joins := ""
@@ -164,9 +164,9 @@ func printE2E(w io.Writer, r e2e.Result) {
 			if run.Kind == e2e.KindHandsup {
 				speakers = fmt.Sprintf("%d / %.1f", run.SpeakerConcealments, run.SpeakerTargetMs)
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d / %d\t%d\t%d\t%s\t%s\n", run.Listeners, run.Kind, run.Repeat+1,
+			fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d / %d\t%d\t%d\t%s\t%s\t%d / %d\t%d / %.1f / %.1f\n", run.Listeners, run.Kind, run.Repeat+1,
 				run.Sent, run.Received, run.Expected, run.SendErrors, run.RxqOverflow, run.RcvbufErrors, run.SndbufErrors,
-				run.SendCalls, run.SndBuf, joins, speakers)
+				run.SendCalls, run.SndBuf, joins, speakers, run.Overruns, run.Skipped, run.Stalls, run.StalledMs, run.StallMaxMs)
 		}
 	}
 	tw.Flush()
