@@ -14,10 +14,12 @@ import (
 // idle machine (9,543 wake-ups in 20 s), and at most 4.9-7.0 ms late in
 // six 10 s windows beside the server at 100 rooms; when it wakes 10 ms
 // late or more, the machine gave it no CPU for that long: the host took
-// the CPU away, a neighbour took its share, or the machine's own
-// processes want more than it has. A server's ticks cannot keep their
-// slots through that, so a run's overruns read beside its stalls tell the
-// server's own lateness from the machine's.
+// the CPU away (its other tenants) or the kernel was busy elsewhere. A
+// server's ticks cannot keep their slots through that, so a run's
+// overruns read beside its stalls tell the server's own lateness from the
+// machine's. A process of the same machine that takes the CPU's share
+// does not show: the kernel wakes the sleeper in time (beside `yes >
+// /dev/null` it saw 0 or 1 stall a run while the server overran).
 const (
 	probePeriod = 2 * time.Millisecond
 	stallAfter  = 10 * time.Millisecond
