@@ -10,10 +10,12 @@ import (
 // (Run only): every room's encoders drop to a lower Opus complexity, which
 // takes about half the CPU of the default here, until the ticks have run
 // well within their time again. A tick's encodes are most of its CPU in a
-// server of many small rooms, so on a machine that slows down for a
-// moment (a busy neighbour, a host that takes the CPU away) the ticks
-// keep their slots instead of running late and, further behind, skipping
-// 20 ms of every room's audio. The stream goes on unbroken: complexity
+// server of many small rooms, so when the server gets less CPU than its
+// rooms need (a busy process beside it, a host that takes the CPU away)
+// the ticks keep their slots instead of running late and, further behind,
+// skipping 20 ms of every room's audio: at 100 rooms beside a CPU hog,
+// 1-44 of 2,000 ticks overran rather than 477-1,645 (docs/performance.md,
+// "Load shedding"). The stream goes on unbroken: complexity
 // changes only how hard the encoder searches, not the bitstream's format.
 // The zero value sheds with the defaults written beside each field.
 type ShedConfig struct {
@@ -82,18 +84,18 @@ type shedder struct {
 }
 
 // observe takes a tick that ended used after its slot, at now (the
-// phases' clocks call it, each after its tick), and says whether shedding
-// started or stopped.
-func (s *shedder) observe(used time.Duration, now time.Time) bool {
+// phases' clocks call it, each after its tick): it starts or stops
+// shedding.
+func (s *shedder) observe(used time.Duration, now time.Time) {
 	if s.cfg.Off {
-		return false
+		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	share := float64(used) / float64(TickInterval)
 	if !s.on.Load() {
 		if share <= s.cfg.Above {
-			return false
+			return
 		}
 		if !s.stopped.IsZero() && now.Sub(s.stopped) < shedRelapsed {
 			s.hold = min(2*s.hold, maxShedHold)
@@ -103,27 +105,26 @@ func (s *shedder) observe(used time.Duration, now time.Time) bool {
 		s.on.Store(true)
 		s.spells.Add(1)
 		s.since, s.n, s.over = now, 0, 0
-		return true
+		return
 	}
 	s.ticks.Add(1)
 	if share > s.cfg.Above { // still in trouble: the stretch starts again
 		s.since, s.n, s.over = now, 0, 0
-		return false
+		return
 	}
 	s.n++
 	if share > s.cfg.Below {
 		s.over++
 	}
 	if now.Sub(s.since) < s.hold {
-		return false
+		return
 	}
 	if 100*s.over > s.n { // past Below more than 1% of the time
 		s.since, s.n, s.over = now, 0, 0
-		return false
+		return
 	}
 	s.on.Store(false)
 	s.stopped = now
-	return true
 }
 
 // complexity is the complexity every encoder is held to now: the
