@@ -5,11 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/rtp"
-
 	"github.com/handsup-audio/handsup/bench/signal"
 	"github.com/handsup-audio/handsup/codec"
-	"github.com/handsup-audio/handsup/internal/fakeclock"
 )
 
 // A tick that runs late plays its rooms' speakers as of its slot: a
@@ -33,43 +30,21 @@ func TestLateTickPlaysAsOfItsSlot(t *testing.T) {
 		every = 25 // one tick in every runs late
 		late  = 7 * time.Millisecond
 	)
-	type side struct {
-		clock   *fakeclock.Clock
-		e       *Engine
-		r       *Room
-		speaker *Participant
-		heard   []byte // the listener's last packet
-	}
 	start := time.Unix(1_700_000_000, 0)
-	newSide := func() *side {
-		s := &side{clock: fakeclock.New(start)}
-		s.e = New(Config{Now: s.clock.Now, Workers: 1})
-		t.Cleanup(s.e.Close)
-		var err error
-		if s.r, err = s.e.NewRoom("r", RoomConfig{}); err != nil {
-			t.Fatal(err)
-		}
-		none := SinkFunc(func(header, payload []byte) error { return nil })
-		if s.speaker, err = s.r.Join("speaker", ParticipantConfig{Role: Speaker, Sink: none}); err != nil {
-			t.Fatal(err)
-		}
-		listener := SinkFunc(func(header, payload []byte) error {
-			s.heard = append(s.heard[:0], payload...)
+	var heard [2][]byte // each listener's last packet
+	newSide := func(i int) *twin {
+		return newTwin(t, start, func(header, payload []byte) error {
+			heard[i] = append(heard[i][:0], payload...)
 			return nil
 		})
-		if _, err := s.r.Join("listener", ParticipantConfig{Role: Listener, Sink: listener}); err != nil {
-			t.Fatal(err)
-		}
-		return s
 	}
-	onTime, lateSide := newSide(), newSide()
+	onTime, lateSide := newSide(0), newSide(1)
 	enc, err := codec.NewEncoder(codec.EncoderConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	var pcm [codec.FrameSamples]int16
-	payload := make([]byte, codec.MaxPacketBytes)
 	arrival := func(i int) time.Time { // 10-14 ms after slot i
 		return start.Add(time.Duration(i)*TickInterval + 10*time.Millisecond + time.Duration(uint32(i)*2654435761%4000)*time.Microsecond)
 	}
@@ -77,14 +52,8 @@ func TestLateTickPlaysAsOfItsSlot(t *testing.T) {
 	send := func(by time.Time) { // every packet that has arrived by then, to both
 		for ; !arrival(sent).After(by); sent++ {
 			signal.Tone(pcm[:], 440, 8000, sent*codec.FrameSamples)
-			n, err := enc.Encode(pcm[:], payload)
-			if err != nil {
-				t.Fatal(err)
-			}
-			pkt, _ := (&rtp.Packet{Header: rtp.Header{
-				Version: 2, PayloadType: 111, SequenceNumber: uint16(sent), Timestamp: uint32(sent * codec.FrameSamples), SSRC: 7,
-			}, Payload: payload[:n]}).Marshal()
-			for _, s := range []*side{onTime, lateSide} {
+			pkt := opusPacket(t, enc, pcm[:], sent, 7)
+			for _, s := range []*twin{onTime, lateSide} {
 				s.clock.Set(arrival(sent))
 				if err := s.speaker.WriteRTP(pkt); err != nil {
 					t.Fatalf("packet %d: %v", sent, err)
@@ -110,7 +79,7 @@ func TestLateTickPlaysAsOfItsSlot(t *testing.T) {
 		if la, lb := a.Speakers[0].Jitter.PlayoutLevel, b.Speakers[0].Jitter.PlayoutLevel; la != lb {
 			t.Fatalf("tick %d (%v late): playout level %v, on time %v", k, lateness, lb, la)
 		}
-		if !bytes.Equal(onTime.heard, lateSide.heard) {
+		if !bytes.Equal(heard[0], heard[1]) {
 			t.Fatalf("tick %d (%v late): the listener heard another packet than on time", k, lateness)
 		}
 	}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/handsup-audio/handsup/bench/signal"
 	"github.com/handsup-audio/handsup/codec"
-	"github.com/handsup-audio/handsup/internal/fakeclock"
 )
 
 // The shedder starts at the first tick that ends past Above of its 20 ms;
@@ -139,32 +138,20 @@ func TestShedComplexityIsAnUpperBound(t *testing.T) {
 func TestSheddingLowersComplexityAndKeepsTheStream(t *testing.T) {
 	const ticks = 500
 	type side struct {
-		clock   *fakeclock.Clock
-		e       *Engine
-		r       *Room
-		speaker *Participant
-		dec     *codec.Decoder
-		heard   []int16
-		seqs    []uint16
+		*twin
+		dec   *codec.Decoder
+		heard []int16
+		seqs  []uint16
 	}
 	start := time.Unix(1_700_000_000, 0)
 	newSide := func() *side {
-		s := &side{clock: fakeclock.New(start)}
-		s.e = New(Config{Now: s.clock.Now, Workers: 1})
-		t.Cleanup(s.e.Close)
+		s := &side{}
 		var err error
 		if s.dec, err = codec.NewDecoder(); err != nil {
 			t.Fatal(err)
 		}
-		if s.r, err = s.e.NewRoom("r", RoomConfig{}); err != nil {
-			t.Fatal(err)
-		}
-		none := SinkFunc(func(header, payload []byte) error { return nil })
-		if s.speaker, err = s.r.Join("speaker", ParticipantConfig{Role: Speaker, Sink: none}); err != nil {
-			t.Fatal(err)
-		}
 		var pcm [codec.MaxFrameSamples]int16
-		listener := SinkFunc(func(header, payload []byte) error {
+		s.twin = newTwin(t, start, func(header, payload []byte) error {
 			var h rtp.Header
 			if _, err := h.Unmarshal(header); err != nil {
 				t.Fatal(err)
@@ -177,9 +164,6 @@ func TestSheddingLowersComplexityAndKeepsTheStream(t *testing.T) {
 			s.seqs = append(s.seqs, h.SequenceNumber)
 			return nil
 		})
-		if _, err := s.r.Join("listener", ParticipantConfig{Role: Listener, Sink: listener}); err != nil {
-			t.Fatal(err)
-		}
 		return s
 	}
 	clean, shed := newSide(), newSide()
@@ -189,16 +173,9 @@ func TestSheddingLowersComplexityAndKeepsTheStream(t *testing.T) {
 	}
 	voice := signal.NewVoice(3)
 	var pcm [codec.FrameSamples]int16
-	payload := make([]byte, codec.MaxPacketBytes)
 	for k := 1; k <= ticks; k++ {
 		voice.Fill(pcm[:])
-		n, err := enc.Encode(pcm[:], payload)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pkt, _ := (&rtp.Packet{Header: rtp.Header{
-			Version: 2, PayloadType: 111, SequenceNumber: uint16(k), Timestamp: uint32(k * codec.FrameSamples), SSRC: 9,
-		}, Payload: payload[:n]}).Marshal()
+		pkt := opusPacket(t, enc, pcm[:], k, 9)
 		slot := start.Add(time.Duration(k) * TickInterval)
 		shedding := k/50%2 == 1
 		shed.e.shed.on.Store(shedding)

@@ -106,29 +106,29 @@ func TestMetricsPerRoomFlags(t *testing.T) {
 // TestPhasesFlag: -phases (and HANDSUP_PHASES) past engine.MaxPhases, or
 // negative, is refused before the server starts.
 func TestPhasesFlag(t *testing.T) {
-	base := []string{"-http", "127.0.0.1:0", "-rtp", "127.0.0.1:0", "-webrtc-udp", ""}
-	for _, bad := range []string{"-1", "11"} {
-		if err := run(append(base, "-phases", bad), io.Discard); err == nil || !strings.Contains(err.Error(), "-phases must be 0 to 10") {
-			t.Errorf("-phases %s: %v", bad, err)
-		}
-	}
-	t.Setenv("HANDSUP_PHASES", "12")
-	if err := run(base, io.Discard); err == nil || !strings.Contains(err.Error(), "-phases must be 0 to 10") {
-		t.Errorf("HANDSUP_PHASES=12: %v", err)
-	}
+	expectRefused(t, "phases", "-phases must be 0 to 10", "12", "-1", "11")
 }
 
 // TestShedComplexityFlag: -shed-complexity (and HANDSUP_SHED_COMPLEXITY)
 // outside -1 to 10 is refused before the server starts.
 func TestShedComplexityFlag(t *testing.T) {
+	expectRefused(t, "shed-complexity", "-shed-complexity must be -1 to 10", "12", "-2", "11")
+}
+
+// expectRefused runs the server with -name at each of flagValues, then
+// with its HANDSUP_ variable at envValue, and expects each refused with
+// want before it starts.
+func expectRefused(t *testing.T, name, want, envValue string, flagValues ...string) {
+	t.Helper()
 	base := []string{"-http", "127.0.0.1:0", "-rtp", "127.0.0.1:0", "-webrtc-udp", ""}
-	for _, bad := range []string{"-2", "11"} {
-		if err := run(append(base, "-shed-complexity", bad), io.Discard); err == nil || !strings.Contains(err.Error(), "-shed-complexity must be -1 to 10") {
-			t.Errorf("-shed-complexity %s: %v", bad, err)
+	for _, bad := range flagValues {
+		if err := run(append(base, "-"+name, bad), io.Discard); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("-%s %s: %v", name, bad, err)
 		}
 	}
-	t.Setenv("HANDSUP_SHED_COMPLEXITY", "12")
-	if err := run(base, io.Discard); err == nil || !strings.Contains(err.Error(), "-shed-complexity must be -1 to 10") {
-		t.Errorf("HANDSUP_SHED_COMPLEXITY=12: %v", err)
+	env := "HANDSUP_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+	t.Setenv(env, envValue)
+	if err := run(base, io.Discard); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("%s=%s: %v", env, envValue, err)
 	}
 }
