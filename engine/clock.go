@@ -44,6 +44,9 @@ type tickRun struct {
 	next  int           // index in rooms of the next room to take, under Engine.queueMu
 	left  atomic.Int64  // rooms not yet ticked
 	done  chan struct{} // the goroutine that ticks the last room says so
+	// work and encodes sum, in nanoseconds, how long the rooms' ticks
+	// took and their encodes within them: what shedding load can relieve.
+	work, encodes atomic.Int64
 }
 
 // quietestPhaseLocked is the phase a new room joins: the one with the
@@ -100,22 +103,23 @@ func (e *Engine) Tick() {
 }
 
 // tickPhase runs ph's tick, which starts late past its slot, and says
-// how long it took. A phase without rooms does nothing, bar the first,
-// which ticks with or without rooms: Stats.Ticks counts 20 ms rounds, and
-// BeforeTick runs at least every 20 ms.
-func (e *Engine) tickPhase(ph *phase, late time.Duration) (took time.Duration, ran bool) {
+// how long it took and what share of its rooms' work their encodes were.
+// A phase without rooms does nothing, bar the first, which ticks with or
+// without rooms: Stats.Ticks counts 20 ms rounds, and BeforeTick runs at
+// least every 20 ms.
+func (e *Engine) tickPhase(ph *phase, late time.Duration) (took time.Duration, encodeShare float64, ran bool) {
 	ph.mu.Lock()
 	defer ph.mu.Unlock()
 	select {
 	case <-e.stop:
-		return 0, false
+		return 0, 0, false
 	default:
 	}
 	rooms := *ph.rooms.Load()
 	if ph.index == 0 {
 		e.ticks.Add(1)
 	} else if len(rooms) == 0 {
-		return 0, false
+		return 0, 0, false
 	}
 	start := time.Now()
 	// The rooms' frames are due at the slot, however late the tick runs
@@ -125,7 +129,7 @@ func (e *Engine) tickPhase(ph *phase, late time.Duration) (took time.Duration, r
 	e.runRooms(&ph.run, rooms, due)
 	took = time.Since(start)
 	observeLoad(&ph.load, took)
-	return took, true
+	return took, ph.run.encodeShare(), true
 }
 
 func (e *Engine) beforeTick() {
@@ -150,6 +154,8 @@ func (e *Engine) runRooms(t *tickRun, rooms []*Room, due time.Time) {
 	}
 	t.rooms, t.next, t.due = rooms, 0, due
 	t.left.Store(int64(len(rooms)))
+	t.work.Store(0)
+	t.encodes.Store(0)
 	e.queueMu.Lock()
 	e.queue = append(e.queue, t)
 	e.queueMu.Unlock()
@@ -161,8 +167,7 @@ func (e *Engine) runRooms(t *tickRun, rooms []*Room, due time.Time) {
 	}
 	e.slots <- struct{}{}
 	for _, r := e.take(t); r != nil; _, r = e.take(t) {
-		r.runTick(t.due)
-		t.finish()
+		t.tick(r)
 	}
 	<-e.slots
 	<-t.done
@@ -194,9 +199,26 @@ func (e *Engine) help() {
 	e.slots <- struct{}{}
 	defer func() { <-e.slots }()
 	for t, r := e.take(nil); r != nil; t, r = e.take(nil) {
-		r.runTick(t.due)
-		t.finish()
+		t.tick(r)
 	}
+}
+
+// tick ticks r, one of t's rooms, and adds what its tick took to t's sums.
+func (t *tickRun) tick(r *Room) {
+	start := time.Now()
+	encodes := r.runTick(t.due)
+	t.work.Add(int64(time.Since(start)))
+	t.encodes.Add(int64(encodes))
+	t.finish()
+}
+
+// encodeShare is the share of its rooms' work that t's encodes took.
+func (t *tickRun) encodeShare() float64 {
+	work := t.work.Load()
+	if work <= 0 {
+		return 0
+	}
+	return float64(t.encodes.Load()) / float64(work)
 }
 
 // finish counts one of t's rooms ticked.
@@ -282,9 +304,9 @@ func (e *Engine) runPhase(ctx context.Context, ph *phase, slot time.Time) error 
 			// millisecond. Yielding once starts a slice of its own.
 			runtime.Gosched()
 			lateness := max(0, time.Since(slot))
-			took, ran := e.tickPhase(ph, lateness)
+			took, encodeShare, ran := e.tickPhase(ph, lateness)
 			if ran {
-				e.shed.observe(lateness+took, slot.Add(lateness+took))
+				e.shed.observe(lateness+took, encodeShare, slot.Add(lateness+took))
 				if e.cfg.OnTick != nil {
 					e.cfg.OnTick(TickTime{Phase: ph.index, Slot: slot, Late: lateness, Took: took})
 				}

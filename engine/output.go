@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/binary"
 	"slices"
+	"time"
 
 	"github.com/handsup-audio/handsup/codec"
 	"github.com/handsup-audio/handsup/mixer"
@@ -204,9 +205,10 @@ func (o *encodedOutput) tuned() {
 }
 
 // encode turns pcm into the payload of room tick t, at most at complexity
-// most (the engine shedding load; -1: the tier's). On an encoder error the
+// most (the engine shedding load; -1: the tier's), and says how long the
+// encoder took (what shedding can relieve). On an encoder error the
 // payload is empty (nothing is sent) and the error counted.
-func (o *encodedOutput) encode(pcm []int16, t uint64, most int, c *counters) {
+func (o *encodedOutput) encode(pcm []int16, t uint64, most int, c *counters) time.Duration {
 	c.encodes.Add(1)
 	want := o.base
 	if most >= 0 {
@@ -220,13 +222,16 @@ func (o *encodedOutput) encode(pcm []int16, t uint64, most int, c *counters) {
 		}
 	}
 	h := &o.hist[t%history]
+	start := time.Now()
 	n, err := o.enc.Encode(pcm, h.buf[:])
+	took := time.Since(start)
 	if err != nil {
 		c.encodeErrors.Add(1)
 		n = 0
 	}
 	h.tick, h.n = t, n
 	o.tick, o.payload, o.encoded = t, h.buf[:n], t
+	return took
 }
 
 // silentEvery is how often a private output whose mix-minus holds no

@@ -83,16 +83,28 @@ type shedder struct {
 	stopped time.Time // when it last stopped; zero if never
 }
 
-// observe takes a tick that ended used after its slot, at now (the
-// phases' clocks call it, each after its tick): it starts or stops
-// shedding.
-func (s *shedder) observe(used time.Duration, now time.Time) {
+// shedMinEncodeShare is the share of its rooms' work a tick's encodes
+// must take for shedding to heed the tick: shedding halves the encodes'
+// cost, so below an eighth it would take at most 6% off the tick. A large
+// room's tick is its sends (at 6,400 listeners its 4 encodes are about
+// 0.6 ms of a tick of up to 17 ms here): however near its 20 ms it runs,
+// it sheds nothing, and its listeners keep the tiers' quality.
+const shedMinEncodeShare = 0.125
+
+// observe takes a tick that ended used after its slot, at now, its
+// encodes encodeShare of its rooms' work (the phases' clocks call it,
+// each after its tick): it starts or stops shedding. A tick whose encodes
+// were under shedMinEncodeShare counts as one on time.
+func (s *shedder) observe(used time.Duration, encodeShare float64, now time.Time) {
 	if s.cfg.Off {
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	share := float64(used) / float64(TickInterval)
+	if encodeShare < shedMinEncodeShare {
+		share = 0 // shedding would not bring it back
+	}
 	if !s.on.Load() {
 		if share <= s.cfg.Above {
 			return

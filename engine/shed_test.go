@@ -26,7 +26,7 @@ func TestShedderStartsAtOnceStopsSlowly(t *testing.T) {
 	round := func(used time.Duration) bool {
 		for range 4 {
 			now = now.Add(5 * time.Millisecond)
-			s.observe(used, now)
+			s.observe(used, 0.6, now) // encodes 60% of the work, as at 100 small rooms
 		}
 		return s.complexity() >= 0
 	}
@@ -98,10 +98,89 @@ func TestShedderStartsAtOnceStopsSlowly(t *testing.T) {
 	}
 
 	off := &shedder{cfg: ShedConfig{Off: true}.withDefaults()}
-	off.observe(ms(60), now)
+	off.observe(ms(60), 1, now)
 	if off.complexity() != -1 || off.spells.Load() != 0 {
 		t.Fatal("Shed.Off shed")
 	}
+}
+
+// A tick whose encodes are a small share of its work (a large room's,
+// which is its sends) neither starts shedding, however late it ends, nor
+// keeps it on: shedding would not bring it back.
+func TestShedderHeedsOnlyTicksItCanRelieve(t *testing.T) {
+	s := &shedder{cfg: ShedConfig{}.withDefaults()}
+	now := time.Unix(1_700_000_000, 0)
+	tick := func(used time.Duration, encodeShare float64) bool {
+		now = now.Add(5 * time.Millisecond)
+		s.observe(used, encodeShare, now)
+		return s.complexity() >= 0
+	}
+	for range 2000 {
+		if tick(17*time.Millisecond, 0.04) {
+			t.Fatal("shedding for ticks that are their sends")
+		}
+	}
+	if !tick(17*time.Millisecond, shedMinEncodeShare) {
+		t.Fatal("a late tick whose encodes were an eighth of its work did not start shedding")
+	}
+	start := now
+	for tick(17*time.Millisecond, 0.04) {
+		if now.Sub(start) > time.Minute {
+			t.Fatal("ticks that are their sends kept shedding on")
+		}
+	}
+	if d := now.Sub(start); d < 2*time.Second {
+		t.Fatalf("stopped after %v, before the 2 s hold", d)
+	}
+}
+
+// The phases' clocks hand the shedder each tick's encode share: most of a
+// small room's work, little of one whose sends take long (a listener's
+// sink here that takes 20 ms, as a large room's sends can).
+func TestTickReportsItsEncodeShare(t *testing.T) {
+	start := time.Unix(1_700_000_000, 0)
+	quick := newTwin(t, start, func(header, payload []byte) error { return nil })
+	slow := newTwin(t, start, func(header, payload []byte) error {
+		time.Sleep(20 * time.Millisecond)
+		return nil
+	})
+	enc, err := codec.NewEncoder(codec.EncoderConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	voice := signal.NewVoice(3)
+	var pcm [codec.FrameSamples]int16
+	most, least := 0.0, 1.0 // quick's, slow's
+	for k := 1; k <= 30; k++ {
+		voice.Fill(pcm[:])
+		pkt := opusPacket(t, enc, pcm[:], k, 9)
+		slot := start.Add(time.Duration(k) * TickInterval)
+		for _, w := range []*twin{quick, slow} {
+			w.clock.Set(slot.Add(-5 * time.Millisecond))
+			if err := w.speaker.WriteRTP(pkt); err != nil {
+				t.Fatal(err)
+			}
+			w.clock.Set(slot)
+			_, share, ran := w.e.tickPhase(w.e.phases[0], 0)
+			if !ran || share < 0 || share > 1 {
+				t.Fatalf("tick %d: encode share %v (ran %v)", k, share, ran)
+			}
+			if w == quick {
+				most = max(most, share)
+			} else {
+				least = min(least, share)
+			}
+		}
+	}
+	// Extremes over 30 ticks, so that a tick the machine held up in the
+	// wrong place cannot decide it.
+	if most < shedMinEncodeShare {
+		t.Errorf("a small room's encodes were at most %.3f of its work; want at least %v", most, shedMinEncodeShare)
+	}
+	if least >= shedMinEncodeShare {
+		t.Errorf("a room whose sends took 20 ms: encodes at least %.3f of its work; want under %v", least, shedMinEncodeShare)
+	}
+	t.Logf("encode share: small room up to %.2f, slow sends down to %.4f", most, least)
 }
 
 // An encoder whose tier asks for less than the shedding complexity keeps

@@ -21,14 +21,15 @@ const delaySampleTicks = 50
 // the tick's packets under the room's lock, then sends them (Send,
 // AfterTick) with the lock released. The frame is due at due: the
 // speakers' jitter buffers play as of then, not as of when the room's
-// turn in a late or crowded tick came (see buildTickLocked).
-func (r *Room) runTick(due time.Time) {
+// turn in a late or crowded tick came (see buildTickLocked). It says how
+// long the room's encodes took.
+func (r *Room) runTick(due time.Time) (encodes time.Duration) {
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
-		return
+		return 0
 	}
-	r.buildTickLocked(due)
+	encodes = r.buildTickLocked(due)
 	sinks := len(r.members)
 	r.mu.Unlock()
 	if r.cfg.Send != nil {
@@ -37,6 +38,7 @@ func (r *Room) runTick(due time.Time) {
 	if r.cfg.AfterTick != nil {
 		r.cfg.AfterTick()
 	}
+	return encodes
 }
 
 // buildTickLocked mixes the room's frame, due at due, encodes it and
@@ -51,7 +53,8 @@ func (r *Room) runTick(due time.Time) {
 // in phases, a tick late by 3-7 ms took the speakers of its phase into
 // concealment at the next (100 rooms, 4 phases: 2-38 events a run). A
 // packet that arrives between the slot and the late Pop still plays.
-func (r *Room) buildTickLocked(due time.Time) {
+// It returns how long the encodes took.
+func (r *Room) buildTickLocked(due time.Time) (encodes time.Duration) {
 	// The stream clock advances over the ticks the engine skipped too, so
 	// every output's timestamps stay on real time: a receiver sees a gap it
 	// conceals, not a slip of everything after it. Sequence numbers stay
@@ -111,7 +114,7 @@ func (r *Room) buildTickLocked(due time.Time) {
 			continue
 		}
 		r.mix.MixMinus(p.in.Load().src, &o.lim, o.pcm[:])
-		o.encode(o.pcm[:], t, shed, c)
+		encodes += o.encode(o.pcm[:], t, shed, c)
 		p.out.send(t, o, r.tiers[p.ts.tier].RED, p.sink, &sent)
 	}
 	encoded := false
@@ -124,10 +127,10 @@ func (r *Room) buildTickLocked(due time.Time) {
 			encoded = true
 		}
 		r.dtxLocked(r.outputs[i], voices == 0)
-		r.outputs[i].encode(r.roomPCM[:], t, shed, c)
+		encodes += r.outputs[i].encode(r.roomPCM[:], t, shed, c)
 	}
 	if !encoded {
-		return
+		return encodes
 	}
 	ahead, members := r.ahead, r.members
 	for i, p := range members {
@@ -147,6 +150,7 @@ func (r *Room) buildTickLocked(due time.Time) {
 			p.out.send(t, o, r.tiers[o.tier].RED, p.sink, &sent)
 		}
 	}
+	return encodes
 }
 
 // tuneLocked gives o the encoder settings of tier.
