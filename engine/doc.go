@@ -30,7 +30,9 @@
 // When a tick runs near its 20 ms, the engine first sheds load: every
 // room's encoders drop to a lower Opus complexity (about half the CPU of
 // an encode) until the ticks run well within their time again
-// (Config.Shed, Stats.Shedding); the streams go on unbroken. Under
+// (Config.Shed, Stats.Shedding); the streams go on unbroken. A tick whose
+// encodes are a small share of its work (a large room's, which is its
+// sends) does not count: shedding would not bring it back. Under
 // overload the clock skips the ticks it cannot catch up on
 // (Engine.Skip); every output stream's timestamps move on over them, so
 // receivers conceal a gap and stay on real time. Admission control caps

@@ -15,9 +15,12 @@ import (
 // the ticks keep their slots instead of running late and, further behind,
 // skipping 20 ms of every room's audio: at 100 rooms beside a CPU hog,
 // 1-44 of 2,000 ticks overran rather than 477-1,645 (docs/performance.md,
-// "Load shedding"). The stream goes on unbroken: complexity
-// changes only how hard the encoder searches, not the bitstream's format.
-// The zero value sheds with the defaults written beside each field.
+// "Load shedding"). Only ticks whose encodes took an eighth or more of
+// their rooms' work count, to start or to hold it: a large room's tick is
+// its sends, which shedding does not make cheaper. The stream goes on
+// unbroken: complexity changes only how hard the encoder searches, not
+// the bitstream's format. The zero value sheds with the defaults written
+// beside each field.
 type ShedConfig struct {
 	Off bool // never shed; default false
 	// Complexity is the encoders' Opus complexity while shedding, 1 to
