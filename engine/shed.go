@@ -88,7 +88,7 @@ type shedder struct {
 
 // shedMinEncodeShare is the share of its rooms' work a tick's encodes
 // must take for shedding to heed the tick: shedding halves the encodes'
-// cost, so below an eighth it would take at most 6% off the tick. A large
+// cost, so below an eighth it would take 6-7% off the tick. A large
 // room's tick is its sends (at 6,400 listeners its 4 encodes are about
 // 0.6 ms of a tick of up to 17 ms here): however near its 20 ms it runs,
 // it sheds nothing, and its listeners keep the tiers' quality.
