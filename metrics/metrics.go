@@ -265,7 +265,7 @@ func New(e *engine.Engine, opts Options) *Collector {
 	c.overruns = c.desc("tick_overruns_total", "Ticks of a phase's rooms that started after their 20 ms slot (its previous tick ran long, or the process was descheduled) and ran at once to catch up. Audio stays on time while handsup_ticks_skipped_total holds still.")
 	c.skipped = c.desc("ticks_skipped_total", "Ticks skipped because a phase's clock fell too far behind (engine MaxCatchUp, 100 ms by default); each is 20 ms of audio lost in that phase's rooms. Non-zero means the server is overloaded.")
 
-	c.shedding = c.desc("load_shedding", "1 while the engine sheds load (engine Config.Shed): a phase's tick ended past 70% of its 20 ms, and every room's Opus encoders run at a lower complexity (1 by default, about half the CPU) until, over 2 s or more, 99% of the ticks have ended within 50%. 0 otherwise.")
+	c.shedding = c.desc("load_shedding", "1 while the engine sheds load (engine Config.Shed): a phase's tick ended past 70% of its 20 ms, its encodes an eighth or more of its rooms' work, and every room's Opus encoders run at a lower complexity (1 by default, about half the CPU) until, over 2 s or more, 99% of the ticks have ended within 50%. 0 otherwise.")
 	c.shedSpells = c.desc("load_shed_spells_total", "Times the engine started shedding load. A climb with few skipped ticks is shedding doing its job; a steady one means the server runs near its CPU and wants fewer rooms.")
 	c.shedTicks = c.desc("load_shed_ticks_total", "Ticks of a phase's rooms run while shedding load; over handsup_ticks_total times the phases (4 by default), the share of the time listeners got the lower-complexity encoding.")
 
