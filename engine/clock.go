@@ -33,6 +33,11 @@ type phase struct {
 	run     tickRun
 	skipped atomic.Uint64 // ticks its clock skipped: its rooms' streams move on over them
 	load    atomic.Int64  // smoothed tick time, ns
+	// wake rouses the clock of a phase without rooms, which sleeps
+	// rather than waking every 20 ms to find none: a room joined it
+	// (publishLocked). Buffered, one token.
+	wake    chan struct{}
+	wakeUps atomic.Uint64 // times its clock woke to tick, for tests
 }
 
 // tickRun is one tick of a list of rooms: the goroutine that ticks them
@@ -104,9 +109,10 @@ func (e *Engine) Tick() {
 
 // tickPhase runs ph's tick, which starts late past its slot, and says
 // how long it took and what share of its rooms' work their encodes were.
-// A phase without rooms does nothing, bar the first, which ticks with or
-// without rooms: Stats.Ticks counts 20 ms rounds, and BeforeTick runs at
-// least every 20 ms.
+// A phase without rooms does nothing (and its clock then sleeps until a
+// room joins), bar the first, which ticks with or without rooms:
+// Stats.Ticks counts 20 ms rounds, and BeforeTick runs at least every
+// 20 ms.
 func (e *Engine) tickPhase(ph *phase, late time.Duration) (took time.Duration, encodeShare float64, ran bool) {
 	ph.mu.Lock()
 	defer ph.mu.Unlock()
@@ -296,6 +302,7 @@ func (e *Engine) runPhase(ctx context.Context, ph *phase, slot time.Time) error 
 			return ErrEngineClosed
 		}
 		for {
+			ph.wakeUps.Add(1)
 			// The timer readied this goroutine as its P's next to run,
 			// which inherits the P's time slice: to the runtime's monitor
 			// thread the P looks as if it had run one goroutine since the
@@ -312,6 +319,18 @@ func (e *Engine) runPhase(ctx context.Context, ph *phase, slot time.Time) error 
 				}
 			}
 			now := time.Now()
+			if !ran && ph.index != 0 {
+				// No rooms: sleep until one joins, then tick on the grid.
+				// Three idle phases of four woke 150 times a second, and
+				// each wake-up cost the runtime a few threads' wake-ups.
+				if err := e.idle(ctx, ph); err != nil {
+					return err
+				}
+				now = time.Now()
+				slot = onGrid(slot, now)
+				timer.Reset(slot.Sub(now))
+				break
+			}
 			next, late, missed := schedule(slot, now, e.cfg.MaxCatchUp)
 			slot = next
 			if !late {
@@ -327,6 +346,26 @@ func (e *Engine) runPhase(ctx context.Context, ph *phase, slot time.Time) error 
 			}
 		}
 	}
+}
+
+// idle waits until a room joins ph, ctx ends or the engine closes.
+func (e *Engine) idle(ctx context.Context, ph *phase) error {
+	select {
+	case <-ph.wake:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-e.stop:
+		return ErrEngineClosed
+	}
+}
+
+// onGrid is the first slot at or after now on slot's 20 ms grid.
+func onGrid(slot, now time.Time) time.Time {
+	if behind := now.Sub(slot); behind > 0 {
+		slot = slot.Add((behind + TickInterval - 1) / TickInterval * TickInterval)
+	}
+	return slot
 }
 
 // Skip records n ticks the clock missed, for every room (custom clocks

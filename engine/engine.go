@@ -138,7 +138,7 @@ func New(cfg Config) *Engine {
 	e.all.done = make(chan struct{}, 1)
 	e.phases = make([]*phase, cfg.Phases)
 	for i := range e.phases {
-		ph := &phase{index: i}
+		ph := &phase{index: i, wake: make(chan struct{}, 1)}
 		ph.run.done = make(chan struct{}, 1)
 		ph.rooms.Store(&[]*Room{})
 		e.phases[i] = ph
@@ -232,6 +232,12 @@ func (e *Engine) publishLocked() {
 			ph.load.Store(0) // no rooms, no load: a stale figure would refuse joins
 		}
 		ph.rooms.Store(&rooms)
+		if len(rooms) > 0 {
+			select {
+			case ph.wake <- struct{}{}: // its clock may be asleep (Engine.idle)
+			default:
+			}
+		}
 	}
 }
 

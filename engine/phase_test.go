@@ -196,3 +196,69 @@ func TestBeforeTickOneAtATimeAcrossPhases(t *testing.T) {
 		t.Error("BeforeTick never ran")
 	}
 }
+
+// A phase without rooms sleeps rather than waking every 20 ms to find
+// none, and a room that joins it wakes it: the room ticks on the phase's
+// own grid.
+func TestIdlePhaseSleepsUntilARoomJoins(t *testing.T) {
+	const phases = 2
+	var mu sync.Mutex
+	slots := make([][]time.Time, phases)
+	e := New(Config{Workers: 1, Phases: phases, OnTick: func(tt TickTime) {
+		mu.Lock()
+		slots[tt.Phase] = append(slots[tt.Phase], tt.Slot)
+		mu.Unlock()
+	}})
+	defer e.Close()
+	if _, err := e.NewRoom("first", RoomConfig{NoDTX: true}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	ticks := func(ph int) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(slots[ph])
+	}
+	waitFor := func(ph, n int) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); ticks(ph) < n; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("phase %d ticked %d times in 30 s, want %d", ph, ticks(ph), n)
+			}
+		}
+	}
+	// Phase 0 ticks its room ten times; phase 1, with none, woke once (its
+	// first slot) and then slept through them, however slow the machine.
+	waitFor(0, 10)
+	idle := e.phases[1]
+	if n := idle.wakeUps.Load(); n > 1 {
+		t.Errorf("the idle phase woke %d times while phase 0 ticked 10 times, want at most 1", n)
+	}
+	// A second room goes to phase 1 and wakes its clock.
+	r, err := e.NewRoom("second", RoomConfig{NoDTX: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.ph != idle {
+		t.Fatalf("the second room went to phase %d, want 1", r.ph.index)
+	}
+	waitFor(1, 3)
+	cancel()
+	if err := <-done; err != context.Canceled {
+		t.Errorf("Run returned %v, want context.Canceled", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	first := slots[0][0]
+	for i, slot := range slots[1] {
+		if off := slot.Sub(first) % TickInterval; off != TickInterval/phases {
+			t.Errorf("phase 1's tick %d after waking due %v into the 20 ms grid, want %v", i, off, TickInterval/phases)
+		}
+	}
+	if ticks := r.Snapshot().Ticks; ticks < 3 {
+		t.Errorf("the room that woke phase 1 ticked %d times, want at least 3", ticks)
+	}
+}
