@@ -44,29 +44,30 @@ func (f SinkFunc) WriteRTP(header, payload []byte) error { return f(header, payl
 // outStream is one participant's outgoing RTP stream. Its sequence numbers
 // and timestamps follow the room's ticks, whichever encoder fed it.
 type outStream struct {
+	// Read and written by every send: kept together, ahead of runs.
 	ssrc        uint32
 	payloadType uint8 // Opus
 	redPT       uint8 // RED (RFC 2198) when the participant takes it; 0 otherwise
 	seq         uint16
 	tsBase      uint32 // timestamp at the room tick joinTick
-	joinTick    uint64
-	marker      bool // set the marker bit on the next packet: a talkspurt starts
+	marker      bool   // set the marker bit on the next packet: a talkspurt starts
 	header      [12]byte
+	joinTick    uint64
+	lastSrc     *encodedOutput
+	lastT       uint64
+	run         int // index in runs of the current run
+
+	// For RTCP sender reports: packets and payload octets sent. Plain
+	// fields under the room lock; an atomic add per send would cost more
+	// than the rest of a listener's send.
+	packets, octets uint64
 
 	// runs remember which output fed which packets, so a NACK is answered
 	// from that output's history, with no copy of any payload per
 	// participant. A run is a stretch of packets of consecutive ticks from
 	// one output; a new one starts only on a switch or after a DTX gap, so
 	// a send usually writes nothing here.
-	runs    [4]sendRun
-	run     int // index in runs of the current run
-	lastSrc *encodedOutput
-	lastT   uint64
-
-	// For RTCP sender reports: packets and payload octets sent. Plain
-	// fields under the room lock; an atomic add per send would cost more
-	// than the rest of a listener's send.
-	packets, octets uint64
+	runs [4]sendRun
 }
 
 // sendRun is a stretch of a stream's packets: sequence numbers from seq

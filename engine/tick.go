@@ -10,8 +10,8 @@ import (
 )
 
 // participantHotLines are the cache lines of a Participant that a tick
-// reads for every member (the fields before id), wherever it starts.
-const participantHotLines = int(unsafe.Offsetof(Participant{}.id))/prefetch.LineSize + 2
+// reads for every member (the fields before out.runs), wherever it starts.
+const participantHotLines = int(unsafe.Offsetof(Participant{}.out)+unsafe.Offsetof(outStream{}.runs))/prefetch.LineSize + 2
 
 // delaySampleTicks is how often the tick samples speakers' jitter-buffer
 // delay: once a second.

@@ -54,12 +54,12 @@ type Reception struct {
 // tier for relaxAfter, it moves to the most protective tier any of them
 // needed).
 type tierState struct {
-	tier       int
 	calmSince  time.Time // first report of the current calm spell; zero while not calm
 	calmWant   int       // the most protective tier the calm spell's reports needed
 	rtt        time.Duration
 	nackTokens float64
 	nackAt     time.Time
+	tier       int // last: every tick reads it, next to Participant.out
 }
 
 // wantTier is the least protective tier whose MinLoss the loss reaches,

@@ -2,5 +2,7 @@
 
 package prefetch
 
-// line issues the CPU's prefetch instruction for addr's cache line.
-func line(addr uintptr)
+// At starts loading the n cache lines from addr on: the CPU's prefetch
+// instruction, n times in one call (a large room calls it for each
+// listener's objects, each a few lines).
+func At(addr uintptr, n int)

@@ -2,5 +2,5 @@
 
 package prefetch
 
-// line does nothing where no prefetch instruction is wired in.
-func line(uintptr) {}
+// At does nothing where no prefetch instruction is wired in.
+func At(uintptr, int) {}

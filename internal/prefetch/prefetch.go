@@ -13,14 +13,8 @@ const LineSize = 64
 
 // Lines starts loading the n cache lines from p on. The addresses are
 // computed as integers, never made into pointers: they may run past p's
-// object.
-func Lines(p unsafe.Pointer, n int) { At(uintptr(p), n) }
-
-// At is Lines for an address kept as an integer (an object's address read
+// object. At (in assembly where a prefetch instruction is wired in) is
+// Lines for an address kept as an integer (an object's address read
 // once, which the hint may outlive: a stale address loads a line for
 // nothing).
-func At(addr uintptr, n int) {
-	for i := range n {
-		line(addr + uintptr(i)*LineSize)
-	}
-}
+func Lines(p unsafe.Pointer, n int) { At(uintptr(p), n) }

@@ -244,7 +244,8 @@ func (t *Transport) AddPeer(remote, sendTo netip.AddrPort, batch *Batch) (*Peer,
 	}
 	p := &Peer{t: t, remote: remote, sendTo: sendTo, batch: batch}
 	p.confirmed.Store(sendTo.Addr() == remote.Addr())
-	p.dst.Store(mmsg.NewAddr(sendTo))
+	p.first.Set(sendTo)
+	p.dst.Store(&p.first)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed.Load() {
@@ -525,7 +526,12 @@ func (t *Transport) learn(pkt []byte, rtcp bool, from netip.AddrPort) *Peer {
 	}
 	t.peers[from] = p
 	p.remote, p.sendTo, p.moved = from, from, now
-	p.dst.Store(mmsg.NewAddr(from))
+	if old.IsValid() {
+		p.dst.Store(mmsg.NewAddr(from)) // a send may be reading first
+	} else {
+		p.first.Set(from) // nothing has read it: dst was nil
+		p.dst.Store(&p.first)
+	}
 	t.mu.Unlock()
 	if old.IsValid() {
 		t.stats.addressChanges.Add(1)
@@ -586,16 +592,24 @@ func (t *Transport) writeTo(pkt []byte, to *mmsg.Addr) error {
 // participant's session.Link: its engine.Sink, its RTCP path, and the
 // source of its incoming packets.
 type Peer struct {
+	// Read by every send, with first's sockaddrs: kept together
+	// (peerHotLines).
 	t     *Transport
 	batch *Batch
-	recv  atomic.Pointer[bound]
 	dst   atomic.Pointer[mmsg.Addr] // sendTo, prepared for sendmmsg; nil until latched
-	latch bool                      // learns its address (AddLatchingPeer)
-	ssrc  uint32                    // the SSRC it latches on
 	// confirmed: its receive address is its source's host, or has sent a
 	// datagram; until then at most Config.UnconfirmedPackets are sent.
 	confirmed   atomic.Bool
 	unconfirmed atomic.Int64 // packets sent while not confirmed
+	// first is the first address dst points to, prepared in the peer
+	// itself rather than in an object of its own (a large room's tick
+	// then loads one object per listener, not two). It is written once,
+	// before dst publishes it; a move prepares a new Addr.
+	first mmsg.Addr
+
+	recv  atomic.Pointer[bound]
+	latch bool   // learns its address (AddLatchingPeer)
+	ssrc  uint32 // the SSRC it latches on
 
 	// Guarded by t.mu; a latching peer's change when it moves.
 	remote netip.AddrPort // where its datagrams come from
@@ -686,20 +700,25 @@ func (p *Peer) WriteRTP(header, payload []byte) error {
 }
 
 // Prefetch starts loading what WriteRTP will read (engine.Prefetcher):
-// two listeners ahead the peer itself, one ahead its prepared destination,
-// which the peer points to. A tick reaches each peer about 20 ms after the
-// last, long gone from the caches: without it, loading the destination
-// was a tenth of a large room's Go time (a cache miss per listener, in
-// series behind the peer's own).
+// two listeners ahead the peer itself, with its first prepared
+// destination; one ahead the destination it points to, if it has moved
+// since. A tick reaches each peer about 20 ms after the last, long gone
+// from the caches: without it, loading the destination was a tenth of a
+// large room's Go time (a cache miss per listener, in series behind the
+// peer's own).
 func (p *Peer) Prefetch(ahead int) {
 	if ahead >= 2 {
-		prefetch.Lines(unsafe.Pointer(p), int(unsafe.Sizeof(*p))/prefetch.LineSize+1)
+		prefetch.Lines(unsafe.Pointer(p), peerHotLines)
 		return
 	}
-	if a := p.dst.Load(); a != nil {
+	if a := p.dst.Load(); a != nil && a != &p.first { // first came with the peer
 		prefetch.Lines(unsafe.Pointer(a), int(unsafe.Sizeof(*a))/prefetch.LineSize+1)
 	}
 }
+
+// peerHotLines are the cache lines of a Peer that a send reads (up to
+// first's sockaddrs), wherever it starts.
+const peerHotLines = (int(unsafe.Offsetof(Peer{}.first))+mmsg.SendBytes)/prefetch.LineSize + 2
 
 // muteFrom is how many datagrams a part of SendPart sends from which it
 // mutes the reader's epoll entry: the two epoll_ctl calls (3.4-3.9 µs

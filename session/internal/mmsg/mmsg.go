@@ -22,10 +22,14 @@ type Counters interface {
 // for IPv6 sockets (an IPv4 address mapped), built once per participant so
 // that queueing a datagram converts nothing.
 type Addr struct {
-	ap netip.AddrPort
-	v4 unix.RawSockaddrInet4
+	v4 unix.RawSockaddrInet4 // first: what a send reads, in the line it starts in
 	v6 unix.RawSockaddrInet6
+	ap netip.AddrPort
 }
+
+// SendBytes is how much of an Addr, from its start, a send reads: its
+// sockaddrs, for prefetching.
+const SendBytes = int(unsafe.Offsetof(Addr{}.ap))
 
 // NewAddr prepares ap.
 func NewAddr(ap netip.AddrPort) *Addr {
