@@ -29,9 +29,9 @@ type Sink interface {
 // Prefetch must be cheap, safe to call at any time from the tick's
 // goroutine, and change nothing.
 type Prefetcher interface {
-	// Prefetch starts loading what WriteRTP will read: ahead is how many
-	// listeners come first, 2 (load the sink's own state) or 1 (load
-	// what that state points to, now in cache).
+	// Prefetch starts loading what WriteRTP will read: ahead is 2 (load
+	// the sink's own state, a few listeners before its WriteRTP) or 1
+	// (load what that state points to, the state loaded since).
 	Prefetch(ahead int)
 }
 

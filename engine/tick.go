@@ -13,6 +13,13 @@ import (
 // reads for every member (the fields before out.runs), wherever it starts.
 const participantHotLines = int(unsafe.Offsetof(Participant{}.out)+unsafe.Offsetof(outStream{}.runs))/prefetch.LineSize + 2
 
+// prefetchAhead is how many listeners ahead of its send a tick starts
+// loading a listener's state (and the sink's, Prefetcher), and half of it
+// what the sink's state points to. A listener's send takes 50-100 ns
+// here, about one load from memory: two ahead, the loop still stalled on
+// the participant's first line and on the sink's destination.
+const prefetchAhead = 4
+
 // delaySampleTicks is how often the tick samples speakers' jitter-buffer
 // delay: once a second.
 const delaySampleTicks = 50
@@ -134,16 +141,16 @@ func (r *Room) buildTickLocked(due time.Time) (encodes time.Duration) {
 	}
 	ahead, members := r.ahead, r.members
 	for i, p := range members {
-		if i+2 < len(members) {
+		if j := i + prefetchAhead; j < len(members) {
 			// Its own state too: 20 ms after the last tick, out of the
 			// caches like the sink's.
-			prefetch.Lines(unsafe.Pointer(members[i+2]), participantHotLines)
+			prefetch.Lines(unsafe.Pointer(members[j]), participantHotLines)
+			if ahead[j] != nil {
+				ahead[j].Prefetch(2)
+			}
 		}
-		if i+2 < len(ahead) && ahead[i+2] != nil {
-			ahead[i+2].Prefetch(2)
-		}
-		if i+1 < len(ahead) && ahead[i+1] != nil {
-			ahead[i+1].Prefetch(1)
+		if j := i + prefetchAhead/2; j < len(ahead) && ahead[j] != nil {
+			ahead[j].Prefetch(1)
 		}
 		if p.private == nil {
 			o := r.outputs[p.ts.tier]

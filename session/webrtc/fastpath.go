@@ -68,7 +68,7 @@ type sendState struct {
 const gcmStateLines = 12
 
 // Prefetch starts loading what a send to the peer reads (engine.Prefetcher):
-// two listeners ahead its send state, one ahead the AES-GCM state that
+// with ahead 2 its send state, with 1, later, the AES-GCM state that
 // points to. A tick reaches each peer's state about 20 ms after the last,
 // long gone from the caches; this way its loads overlap the sends to the
 // listeners before it.
