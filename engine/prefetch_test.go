@@ -29,9 +29,10 @@ func (s prefetchSink) Prefetch(ahead int) {
 	s.mu.Unlock()
 }
 
-// The engine prefetches a Prefetcher sink's state two listeners ahead and
-// what it points to one ahead, every listener in turn, and keeps doing so
-// right after a listener in the middle leaves.
+// The engine prefetches a Prefetcher sink's state four listeners ahead
+// (the first four before the first send) and what it points to two
+// ahead, every listener in turn, and keeps doing so right after a
+// listener in the middle leaves.
 func TestPrefetchAhead(t *testing.T) {
 	r := newTestRoom(t, engine.RoomConfig{})
 	r.join("s", engine.Speaker, 440, 0.3)
@@ -56,10 +57,11 @@ func TestPrefetchAhead(t *testing.T) {
 	// Members in join order: s, a, b, c, d.
 	got := tick()
 	wantFull := []string{
-		"prefetch2 b", "prefetch1 a", // s's turn (s is not a Prefetcher)
-		"prefetch2 c", "prefetch1 b", "write a",
-		"prefetch2 d", "prefetch1 c", "write b",
-		"prefetch1 d", "write c",
+		"prefetch2 a", "prefetch2 b", "prefetch2 c", // the first four (s is not a Prefetcher)
+		"prefetch2 d", "prefetch1 b", // s's turn
+		"prefetch1 c", "write a",
+		"prefetch1 d", "write b",
+		"write c",
 		"write d",
 	}
 	if fmt.Sprint(got) != fmt.Sprint(wantFull) {
@@ -71,9 +73,10 @@ func TestPrefetchAhead(t *testing.T) {
 	}
 	got = tick()
 	wantAfter := []string{
-		"prefetch2 d", "prefetch1 a",
-		"prefetch2 c", "prefetch1 d", "write a",
-		"prefetch1 c", "write d",
+		"prefetch2 a", "prefetch2 d", "prefetch2 c",
+		"prefetch1 d", // s's turn
+		"prefetch1 c", "write a",
+		"write d",
 		"write c",
 	}
 	if fmt.Sprint(got) != fmt.Sprint(wantAfter) {

@@ -140,6 +140,12 @@ func (r *Room) buildTickLocked(due time.Time) (encodes time.Duration) {
 		return encodes
 	}
 	ahead, members := r.ahead, r.members
+	for j := range min(prefetchAhead, len(members)) { // the first few
+		prefetch.Lines(unsafe.Pointer(members[j]), participantHotLines)
+		if ahead[j] != nil {
+			ahead[j].Prefetch(2)
+		}
+	}
 	for i, p := range members {
 		if j := i + prefetchAhead; j < len(members) {
 			// Its own state too: 20 ms after the last tick, out of the
