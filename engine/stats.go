@@ -2,6 +2,7 @@ package engine
 
 import (
 	"sync/atomic"
+	"time"
 
 	"github.com/handsup-audio/handsup/jitter"
 )
@@ -70,6 +71,9 @@ type counters struct {
 	left                 [numLeaveReasons]atomic.Uint64
 	loss, rtt, jitter    histogram // what participants' receiver reports say
 	delay                histogram // speakers' jitter-buffer delay, once a second
+	// Nanoseconds of the room's ticks: building (encodes apart), encoding,
+	// sending (Counters.BuildTime).
+	buildTime, encodeTime, sendTime atomic.Int64
 }
 
 // init gives the histograms their buckets.
@@ -131,6 +135,15 @@ type Counters struct {
 	// last second's samples waited in its buffer (W3C jitterBufferDelay
 	// over jitterBufferEmittedCount).
 	BufferDelay Histogram
+	// BuildTime, EncodeTime and SendTime split the wall time of the
+	// room's ticks, summed: building the tick under the room's lock (its
+	// wait for the lock, the decodes, the mix and every participant's
+	// packet queued), the Opus encodes within it, and the sends after it
+	// (RoomConfig.Send and AfterTick). Building grows with the
+	// participants, encoding with the voices heard (and falls while the
+	// engine sheds load), sending with the listeners and the kernel's cost
+	// per datagram.
+	BuildTime, EncodeTime, SendTime time.Duration
 }
 
 // DroppedTotal sums the drops over every reason.
@@ -155,6 +168,9 @@ func (c *counters) snapshot() Counters {
 		BadAudioLevels: c.badAudioLevels.Load(),
 		Loss:           c.loss.snapshot(), RTT: c.rtt.snapshot(),
 		Jitter: c.jitter.snapshot(), BufferDelay: c.delay.snapshot(),
+		BuildTime:  time.Duration(c.buildTime.Load()),
+		EncodeTime: time.Duration(c.encodeTime.Load()),
+		SendTime:   time.Duration(c.sendTime.Load()),
 	}
 	for i := range c.dropped {
 		s.Dropped[i] = c.dropped[i].Load()
@@ -199,6 +215,9 @@ func (s *Counters) add(o Counters) {
 	s.RTT.add(o.RTT)
 	s.Jitter.add(o.Jitter)
 	s.BufferDelay.add(o.BufferDelay)
+	s.BuildTime += o.BuildTime
+	s.EncodeTime += o.EncodeTime
+	s.SendTime += o.SendTime
 }
 
 // addPlayed counts what a speaker's player played in a tick; a packet that

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/handsup-audio/handsup/engine"
 )
@@ -49,5 +50,35 @@ func TestStatsNeverFallWhileRoomsClose(t *testing.T) {
 	if s.Joined[engine.Listener] != 150 || s.DroppedTotal() != 50 || s.Left[3] != 150 {
 		t.Errorf("after closing every room: joined %d, dropped %d, left (room_closed) %d; want 150, 50, 150",
 			s.Joined[engine.Listener], s.DroppedTotal(), s.Left[3])
+	}
+}
+
+// A room's tick time is split into building, encoding and sending: the
+// sends (RoomConfig.Send) count at least what they took, every encode
+// counts, and the three never sum past the wall time of the ticks.
+func TestTickTimeSplitsIntoBuildEncodeSend(t *testing.T) {
+	const sendTakes = 2 * time.Millisecond
+	r := newTestRoom(t, engine.RoomConfig{Send: func(int, int) { time.Sleep(sendTakes) }})
+	r.join("s", engine.Speaker, 440, 0.3)
+	r.join("l", engine.Listener, 0, 0)
+	r.run(5)
+	before := r.room.Counters()
+	const ticks = 10
+	start := time.Now()
+	r.run(ticks)
+	wall := time.Since(start)
+	c := r.room.Counters()
+	build, encode, send := c.BuildTime-before.BuildTime, c.EncodeTime-before.EncodeTime, c.SendTime-before.SendTime
+	if send < ticks*sendTakes {
+		t.Errorf("SendTime grew %v over %d ticks whose Send slept %v each", send, ticks, sendTakes)
+	}
+	if c.Encodes == before.Encodes || encode <= 0 || build <= 0 {
+		t.Errorf("%d encodes: EncodeTime grew %v, BuildTime %v; want both above 0", c.Encodes-before.Encodes, encode, build)
+	}
+	if sum := build + encode + send; sum > wall {
+		t.Errorf("build %v + encode %v + send %v = %v, past the %v the ticks took", build, encode, send, sum, wall)
+	}
+	if total := r.eng.Stats(); total.SendTime < c.SendTime {
+		t.Errorf("engine's SendTime %v below its one room's %v", total.SendTime, c.SendTime)
 	}
 }

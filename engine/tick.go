@@ -31,6 +31,7 @@ const delaySampleTicks = 50
 // turn in a late or crowded tick came (see buildTickLocked). It says how
 // long the room's encodes took.
 func (r *Room) runTick(due time.Time) (encodes time.Duration) {
+	start := time.Now()
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
@@ -39,12 +40,17 @@ func (r *Room) runTick(due time.Time) (encodes time.Duration) {
 	encodes = r.buildTickLocked(due)
 	sinks := len(r.members)
 	r.mu.Unlock()
+	built := time.Now()
 	if r.cfg.Send != nil {
 		r.eng.split(r, min(r.eng.cfg.Workers, max(1, (sinks+r.cfg.SendSplit-1)/r.cfg.SendSplit)))
 	}
 	if r.cfg.AfterTick != nil {
 		r.cfg.AfterTick()
 	}
+	c := &r.counters
+	c.buildTime.Add(int64(built.Sub(start) - encodes))
+	c.encodeTime.Add(int64(encodes))
+	c.sendTime.Add(int64(time.Since(built)))
 	return encodes
 }
 

@@ -36,7 +36,8 @@
 // handsup_encode_errors_total, handsup_sink_errors_total: per tick is
 // rate() of these over rate(handsup_ticks_total)); the clock
 // (handsup_ticks_total, handsup_tick_overruns_total,
-// handsup_ticks_skipped_total, the histogram handsup_tick_duration_seconds);
+// handsup_ticks_skipped_total, the histogram handsup_tick_duration_seconds,
+// and handsup_tick_work_seconds_total{part}: build, encode, send);
 // tiers (handsup_participants_by_tier{tier}, the default tiers at 0 when
 // unused, handsup_tier_switches_total).
 //

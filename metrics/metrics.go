@@ -183,7 +183,7 @@ type Collector struct {
 	retransmitted, nacksRefused                        *prometheus.Desc
 	joined, left                                       *prometheus.Desc
 	loss, rtt, reportJitter, bufferDelay               *prometheus.Desc
-	ticks, overruns, skipped                           *prometheus.Desc
+	ticks, overruns, skipped, tickWork                 *prometheus.Desc
 	shedding, shedSpells, shedTicks                    *prometheus.Desc
 
 	// The handsup_room_* families, under Options.PerRoom.
@@ -261,6 +261,7 @@ func New(e *engine.Engine, opts Options) *Collector {
 	c.retransmitted = c.desc("retransmitted_packets_total", "Packets sent again to answer participants' NACKs, from the outputs' recent history.")
 	c.nacksRefused = c.desc("nacks_refused_total", "NACKed packets not sent again: too old for the history, the participant's round trip too long for the copy to arrive in time, or over its retransmission rate.")
 
+	c.tickWork = c.desc("tick_work_seconds_total", "Wall time of the rooms' ticks, summed, by part: build (under the room's lock: its wait for the lock, the decodes, the mix, every participant's packet queued), encode (the Opus encodes within the build) and send (the sends after it). rate() is the cores each part keeps busy: encode grows with the voices heard and falls while the engine sheds load, build with the participants, send with the listeners and the kernel's cost per datagram.", "part")
 	c.ticks = c.desc("ticks_total", "Engine ticks run; rate() is 50 per second when the clock keeps up.")
 	c.overruns = c.desc("tick_overruns_total", "Ticks of a phase's rooms that started after their 20 ms slot (its previous tick ran long, or the process was descheduled) and ran at once to catch up. Audio stays on time while handsup_ticks_skipped_total holds still.")
 	c.skipped = c.desc("ticks_skipped_total", "Ticks skipped because a phase's clock fell too far behind (engine MaxCatchUp, 100 ms by default); each is 20 ms of audio lost in that phase's rooms. Non-zero means the server is overloaded.")
@@ -426,6 +427,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(ch, c.byTier, float64(n), name)
 	}
 	counter(ch, c.ticks, float64(st.Ticks))
+	counter(ch, c.tickWork, st.BuildTime.Seconds(), "build")
+	counter(ch, c.tickWork, st.EncodeTime.Seconds(), "encode")
+	counter(ch, c.tickWork, st.SendTime.Seconds(), "send")
 	counter(ch, c.overruns, float64(st.Overruns))
 	counter(ch, c.skipped, float64(st.Skipped))
 	shedding := 0.0

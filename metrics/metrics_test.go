@@ -308,6 +308,12 @@ func TestScrape(t *testing.T) {
 		t.Errorf("nothing decoded (%d) or encoded (%d)", st.Decodes, st.Encodes)
 	}
 	s.expect("handsup_ticks_total", 40)
+	s.expect("handsup_tick_work_seconds_total", st.BuildTime.Seconds(), "part=build")
+	s.expect("handsup_tick_work_seconds_total", st.EncodeTime.Seconds(), "part=encode")
+	s.expect("handsup_tick_work_seconds_total", st.SendTime.Seconds(), "part=send")
+	if st.BuildTime <= 0 || st.EncodeTime <= 0 {
+		t.Errorf("tick work: build %v, encode %v; want both above 0 after 40 ticks that encoded", st.BuildTime, st.EncodeTime)
+	}
 	s.expect("handsup_tick_overruns_total", 0)
 	s.expect("handsup_ticks_skipped_total", 0)
 	s.expect("handsup_tick_duration_seconds", float64(w.observed))

@@ -74,6 +74,8 @@ func rows() []row {
 				}},
 			{title: "CPU per tick", unit: "s", desc: "Process CPU time per engine tick over 5 min (recording rule): the fraction of a core one 20 ms tick takes is this over 0.02.",
 				targets: []target{{fmt.Sprintf("instance:handsup_cpu_seconds_per_tick:rate5m{%s}", sel), "{{instance}}"}}},
+			{title: "Tick work by part", desc: "Cores the rooms' ticks keep busy, by part (handsup_tick_work_seconds_total): build (under the room's lock: decodes, mix, every participant's packet queued), encode (Opus; falls while the engine sheds load), send (the kernel's sends). Says which part a long tick spent its time in.",
+				targets: []target{{rate("handsup_tick_work_seconds_total", "instance, part"), "{{part}} {{instance}}"}}},
 			{title: "Codec work per tick", desc: "Opus encodes and decodes per tick: encodes are the main CPU cost (one shared mix per tier in use plus one per speaker heard).",
 				targets: []target{
 					{fmt.Sprintf("sum by (instance) (rate(handsup_encodes_total{%[1]s}[$__rate_interval])) / sum by (instance) (rate(handsup_ticks_total{%[1]s}[$__rate_interval]))", sel), "encodes {{instance}}"},
