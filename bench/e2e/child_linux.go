@@ -78,6 +78,10 @@ type report struct {
 	// the target delay and of the delay in the buffer, in seconds.
 	Concealments             uint64
 	Emitted, TargetS, DelayS float64
+	// Server: its rooms' tick work so far (engine.Counters.BuildTime,
+	// EncodeTime, SendTime, in ns) and their ticks summed over rooms.
+	BuildNS, EncodeNS, SendNS int64
+	RoomTicks                 uint64
 }
 
 // Joins is how the listeners' joins went.

@@ -278,8 +278,16 @@ type RunStats struct {
 	SpeakerConcealments uint64  `json:"speaker_concealments,omitempty"` // concealment events
 	SpeakerTargetMs     float64 `json:"speaker_target_ms,omitempty"`    // mean target delay over the audio played
 	SpeakerDelayMs      float64 `json:"speaker_delay_ms,omitempty"`     // mean time a packet spent in the buffer
-	Overruns            uint64  `json:"overruns"`
-	Skipped             uint64  `json:"skipped"`
+	// Handsup: the wall time of its rooms' ticks over the window, in % of
+	// a core, by part (engine.Counters.BuildTime, EncodeTime, SendTime),
+	// and the build's time per listener and room tick (the room's fixed
+	// part, its decodes and mix, included).
+	BuildPct           float64 `json:"build_pct,omitempty"`
+	EncodePct          float64 `json:"encode_pct,omitempty"`
+	SendPct            float64 `json:"send_pct,omitempty"`
+	BuildNsPerListener float64 `json:"build_ns_per_listener,omitempty"`
+	Overruns           uint64  `json:"overruns"`
+	Skipped            uint64  `json:"skipped"`
 	// Handsup: ticks of a phase's rooms run while the engine shed load
 	// (engine.Config.Shed), and the times it started.
 	ShedTicks  uint64 `json:"shed_ticks"`

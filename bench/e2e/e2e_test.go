@@ -75,6 +75,12 @@ func TestSmallRunAccounting(t *testing.T) {
 	if r := st.FloorsRatio.Median; r <= 0 || r >= st.Ratio.Median {
 		t.Errorf("handsup / (codec floor + floor) %.2f, handsup / floor %.2f: want positive and below", r, st.Ratio.Median)
 	}
+	// Its ticks built, encoded and sent: every part took some of the
+	// window.
+	if hs.BuildPct <= 0 || hs.EncodePct <= 0 || hs.SendPct <= 0 || hs.BuildNsPerListener <= 0 {
+		t.Errorf("handsup's tick work: build %.2f%%, encode %.2f%%, send %.2f%% of a core, build %.0f ns a listener; want each above 0",
+			hs.BuildPct, hs.EncodePct, hs.SendPct, hs.BuildNsPerListener)
+	}
 	if hs.RTCP == 0 {
 		t.Error("no sender report reached a listener in 2 s (one per stream every 5 s, spread)")
 	}

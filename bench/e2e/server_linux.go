@@ -125,6 +125,7 @@ func (s *server) mark() report {
 		Ticks: st.Ticks, Overruns: st.Overruns, Skipped: st.Skipped, ShedTicks: st.ShedTicks, ShedSpells: st.ShedSpells,
 		Sent: us.PacketsOut, SendErrors: us.SendErrors, Calls: us.SendSyscalls,
 		Bytes: st.BytesOut, Decodes: st.Decodes, Encodes: st.Encodes,
+		BuildNS: int64(st.BuildTime), EncodeNS: int64(st.EncodeTime), SendNS: int64(st.SendTime), RoomTicks: st.RoomTicks,
 	}
 	r.SndBuf, r.RcvBuf = s.udp.SocketBuffers()
 	for _, room := range s.eng.Rooms() {

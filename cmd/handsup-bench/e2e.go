@@ -170,9 +170,27 @@ func printE2E(w io.Writer, r e2e.Result) {
 		}
 	}
 	tw.Flush()
+	printTickWork(w, r)
 	if r.LargestN > 0 {
 		fmt.Fprintf(w, "\nlargest N with ≥ 99.9%% of packets to ≥ 99%% of listeners in every repeat: %d\n", r.LargestN)
 	} else {
 		fmt.Fprintln(w, "\nno N delivered ≥ 99.9% of packets to ≥ 99% of listeners in every repeat")
 	}
+}
+
+// printTickWork prints, per handsup run, where its rooms' ticks went.
+func printTickWork(w io.Writer, r e2e.Result) {
+	fmt.Fprintln(w, "\nwhere handsup's ticks went, per run: the wall time of its rooms' ticks in % of a core, building (under the room's lock: decodes, mix, every listener's packet queued; encodes apart), encoding and sending (engine.Counters.BuildTime, EncodeTime, SendTime), against its CPU; the build per listener and room tick")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "N\trepeat\tCPU %\tbuild %\tencode %\tsend %\tCPU − the three, %\tbuild ns a listener")
+	for _, st := range r.Steps {
+		for _, run := range st.Runs {
+			if run.Kind != e2e.KindHandsup {
+				continue
+			}
+			fmt.Fprintf(tw, "%d\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f\n", run.Listeners, run.Repeat+1, run.CPUPct,
+				run.BuildPct, run.EncodePct, run.SendPct, run.CPUPct-run.BuildPct-run.EncodePct-run.SendPct, run.BuildNsPerListener)
+		}
+	}
+	tw.Flush()
 }
