@@ -34,7 +34,7 @@ type ParticipantConfig struct {
 // use.
 type Participant struct {
 	// Read for every member on every tick: kept together, in three cache
-	// lines (participantHotLines): these two, ts's last field (tier) and
+	// lines (participantHotBytes): these two, ts's last field (tier) and
 	// out's fields before runs.
 	private *encodedOutput // private mix-minus encoder, while held; guarded by room.mu
 	sink    Sink

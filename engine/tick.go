@@ -9,9 +9,9 @@ import (
 	"github.com/handsup-audio/handsup/mixer"
 )
 
-// participantHotLines are the cache lines of a Participant that a tick
-// reads for every member (the fields before out.runs), wherever it starts.
-const participantHotLines = int(unsafe.Offsetof(Participant{}.out)+unsafe.Offsetof(outStream{}.runs))/prefetch.LineSize + 2
+// participantHotBytes are the bytes of a Participant that a tick reads
+// for every member: the fields before out.runs.
+const participantHotBytes = unsafe.Offsetof(Participant{}.out) + unsafe.Offsetof(outStream{}.runs)
 
 // prefetchAhead is how many listeners ahead of its send a tick starts
 // loading a listener's state (and the sink's, Prefetcher), and half of it
@@ -147,7 +147,7 @@ func (r *Room) buildTickLocked(due time.Time) (encodes time.Duration) {
 	}
 	ahead, members := r.ahead, r.members
 	for j := range min(prefetchAhead, len(members)) { // the first few
-		prefetch.Lines(unsafe.Pointer(members[j]), participantHotLines)
+		prefetch.Bytes(unsafe.Pointer(members[j]), participantHotBytes)
 		if ahead[j] != nil {
 			ahead[j].Prefetch(2)
 		}
@@ -156,7 +156,7 @@ func (r *Room) buildTickLocked(due time.Time) (encodes time.Duration) {
 		if j := i + prefetchAhead; j < len(members) {
 			// Its own state too: 20 ms after the last tick, out of the
 			// caches like the sink's.
-			prefetch.Lines(unsafe.Pointer(members[j]), participantHotLines)
+			prefetch.Bytes(unsafe.Pointer(members[j]), participantHotBytes)
 			if ahead[j] != nil {
 				ahead[j].Prefetch(2)
 			}

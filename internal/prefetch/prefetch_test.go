@@ -8,13 +8,13 @@ import (
 )
 
 // A prefetch changes nothing and never faults, whatever the address.
-func TestLinesChangeNothing(t *testing.T) {
+func TestBytesChangeNothing(t *testing.T) {
 	buf := make([]byte, 4*prefetch.LineSize)
 	for i := range buf {
 		buf[i] = byte(i)
 	}
-	prefetch.Lines(unsafe.Pointer(&buf[0]), 4)
-	prefetch.Lines(nil, 2) // an address nothing is mapped at
+	prefetch.Bytes(unsafe.Pointer(&buf[0]), 4*prefetch.LineSize)
+	prefetch.Bytes(nil, 2*prefetch.LineSize) // an address nothing is mapped at
 	for i := range buf {
 		if buf[i] != byte(i) {
 			t.Fatalf("byte %d changed", i)
@@ -23,9 +23,9 @@ func TestLinesChangeNothing(t *testing.T) {
 }
 
 // Start loading a listener's state before the loop reaches it.
-func ExampleLines() {
+func ExampleBytes() {
 	type state struct{ key [176]byte }
 	s := new(state)
-	prefetch.Lines(unsafe.Pointer(s), int(unsafe.Sizeof(*s)+prefetch.LineSize-1)/prefetch.LineSize)
+	prefetch.Bytes(unsafe.Pointer(s), unsafe.Sizeof(*s))
 	// Output:
 }

@@ -593,7 +593,7 @@ func (t *Transport) writeTo(pkt []byte, to *mmsg.Addr) error {
 // source of its incoming packets.
 type Peer struct {
 	// Read by every send, with first's sockaddrs: kept together
-	// (peerHotLines).
+	// (peerHotBytes).
 	t     *Transport
 	batch *Batch
 	dst   atomic.Pointer[mmsg.Addr] // sendTo, prepared for sendmmsg; nil until latched
@@ -707,17 +707,17 @@ func (p *Peer) WriteRTP(header, payload []byte) error {
 // peer's own).
 func (p *Peer) Prefetch(ahead int) {
 	if ahead >= 2 {
-		prefetch.Lines(unsafe.Pointer(p), peerHotLines)
+		prefetch.Bytes(unsafe.Pointer(p), peerHotBytes)
 		return
 	}
 	if a := p.dst.Load(); a != nil && a != &p.first { // first came with the peer
-		prefetch.Lines(unsafe.Pointer(a), int(unsafe.Sizeof(*a))/prefetch.LineSize+1)
+		prefetch.Bytes(unsafe.Pointer(a), uintptr(mmsg.SendBytes))
 	}
 }
 
-// peerHotLines are the cache lines of a Peer that a send reads (up to
-// first's sockaddrs), wherever it starts.
-const peerHotLines = (int(unsafe.Offsetof(Peer{}.first))+mmsg.SendBytes)/prefetch.LineSize + 2
+// peerHotBytes are the bytes of a Peer that a send reads: up to first's
+// sockaddrs.
+const peerHotBytes = unsafe.Offsetof(Peer{}.first) + uintptr(mmsg.SendBytes)
 
 // muteFrom is how many datagrams a part of SendPart sends from which it
 // mutes the reader's epoll entry: the two epoll_ctl calls (3.4-3.9 µs

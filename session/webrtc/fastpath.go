@@ -74,7 +74,7 @@ const gcmStateLines = 12
 // listeners before it.
 func (p *Peer) Prefetch(ahead int) {
 	if ahead >= 2 {
-		prefetch.Lines(unsafe.Pointer(&p.send), int(unsafe.Sizeof(p.send))/prefetch.LineSize+2)
+		prefetch.Bytes(unsafe.Pointer(&p.send), unsafe.Sizeof(p.send))
 		return
 	}
 	if k := p.send.keys.Load(); k != 0 {
