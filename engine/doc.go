@@ -2,7 +2,10 @@
 // Room holds Participants, and one engine clock ticks every room every 20 ms
 // on a small pool of workers (no goroutine or timer per room or
 // participant); a few clocks share the rooms (Config.Phases), their ticks
-// spread over the 20 ms.
+// spread over the 20 ms, and a clock without rooms sleeps until one joins.
+// Each room's counters split its tick time into building, encoding and
+// sending (Counters.BuildTime, EncodeTime, SendTime): which part grew when
+// ticks run long.
 //
 // In each tick a room pops one frame from each speaker's jitter buffer,
 // decodes (or recovers, or conceals) it, mixes with the mixer package, and

@@ -19,7 +19,9 @@
 // ratio between the two, handsup's over the codec floor plus the floor's,
 // packets per listener per second, the share of listeners that got
 // under 98% and 99.9% of their packets, the inter-arrival p99, tick
-// lateness, overruns and skipped ticks, and where packets were lost (send
+// lateness, overruns and skipped ticks, where packets were lost (send
 // errors, the receivers' SO_RXQ_OVFL drops, /proc/net/snmp's buffer
-// errors).
+// errors), and where handsup's ticks went: the wall time its rooms spent
+// building, encoding and sending (engine.Counters.BuildTime, EncodeTime,
+// SendTime) in % of a core, beside its CPU.
 package e2e
