@@ -701,10 +701,11 @@ func (p *Peer) WriteRTP(header, payload []byte) error {
 
 // Prefetch starts loading what WriteRTP will read (engine.Prefetcher):
 // with ahead 2 the peer itself, with its first prepared destination; with
-// 1, later, the destination it points to, if it has moved since. A tick reaches each peer about 20 ms after the last, long gone
-// from the caches: without it, loading the destination was a tenth of a
-// large room's Go time (a cache miss per listener, in series behind the
-// peer's own).
+// 1, later, the destination it points to, if it has moved since. A tick
+// reaches each peer about 20 ms after the last, long gone from the
+// caches: without it, loading the destination was a tenth of a large
+// room's Go time (a cache miss per listener, in series behind the peer's
+// own).
 func (p *Peer) Prefetch(ahead int) {
 	if ahead >= 2 {
 		prefetch.Bytes(unsafe.Pointer(p), peerHotBytes)
