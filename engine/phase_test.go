@@ -88,13 +88,8 @@ func TestPhaseSkipMovesItsRoomsOnly(t *testing.T) {
 // apart, and every room on its phase's clock.
 func TestRunTicksPhasesOnOffsetGrids(t *testing.T) {
 	const phases = 4
-	var mu sync.Mutex
-	slots := make([][]time.Time, phases)
-	e := New(Config{Workers: 2, Phases: phases, OnTick: func(tt TickTime) {
-		mu.Lock()
-		slots[tt.Phase] = append(slots[tt.Phase], tt.Slot)
-		mu.Unlock()
-	}})
+	log := newSlotLog(phases)
+	e := New(Config{Workers: 2, Phases: phases, OnTick: log.record})
 	defer e.Close()
 	var sent [phases]atomic.Int64
 	for i := range phases {
@@ -106,35 +101,13 @@ func TestRunTicksPhasesOnOffsetGrids(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- e.Run(ctx) }()
-	// Wait for a few ticks of every phase, however slow the machine.
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		mu.Lock()
-		enough := true
-		for _, s := range slots {
-			enough = enough && len(s) >= 3
-		}
-		mu.Unlock()
-		if enough {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the phases did not tick three times each in 30 s")
-		}
-	}
+	log.waitFor(t, 3, 0, 1, 2, 3) // a few ticks of every phase
 	cancel()
 	if err := <-done; err != context.Canceled {
 		t.Errorf("Run returned %v, want context.Canceled", err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	first := slots[0][0]
-	for ph, s := range slots {
-		for i, slot := range s {
-			off := slot.Sub(first) % TickInterval
-			if want := time.Duration(ph) * TickInterval / phases; off != want {
-				t.Errorf("phase %d's tick %d due %v into the 20 ms grid, want %v", ph, i, off, want)
-			}
-		}
+	for ph := range phases {
+		log.offsets(t, ph, phases)
 		if n := sent[ph].Load(); n == 0 {
 			t.Errorf("room %d (phase %d) never ticked", ph, ph)
 		}
@@ -202,13 +175,8 @@ func TestBeforeTickOneAtATimeAcrossPhases(t *testing.T) {
 // own grid.
 func TestIdlePhaseSleepsUntilARoomJoins(t *testing.T) {
 	const phases = 2
-	var mu sync.Mutex
-	slots := make([][]time.Time, phases)
-	e := New(Config{Workers: 1, Phases: phases, OnTick: func(tt TickTime) {
-		mu.Lock()
-		slots[tt.Phase] = append(slots[tt.Phase], tt.Slot)
-		mu.Unlock()
-	}})
+	log := newSlotLog(phases)
+	e := New(Config{Workers: 1, Phases: phases, OnTick: log.record})
 	defer e.Close()
 	if _, err := e.NewRoom("first", RoomConfig{NoDTX: true}); err != nil {
 		t.Fatal(err)
@@ -217,22 +185,9 @@ func TestIdlePhaseSleepsUntilARoomJoins(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- e.Run(ctx) }()
-	ticks := func(ph int) int {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(slots[ph])
-	}
-	waitFor := func(ph, n int) {
-		t.Helper()
-		for deadline := time.Now().Add(30 * time.Second); ticks(ph) < n; time.Sleep(5 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("phase %d ticked %d times in 30 s, want %d", ph, ticks(ph), n)
-			}
-		}
-	}
 	// Phase 0 ticks its room ten times; phase 1, with none, woke once (its
 	// first slot) and then slept through them, however slow the machine.
-	waitFor(0, 10)
+	log.waitFor(t, 10, 0)
 	idle := e.phases[1]
 	if n := idle.wakeUps.Load(); n > 1 {
 		t.Errorf("the idle phase woke %d times while phase 0 ticked 10 times, want at most 1", n)
@@ -245,20 +200,66 @@ func TestIdlePhaseSleepsUntilARoomJoins(t *testing.T) {
 	if r.ph != idle {
 		t.Fatalf("the second room went to phase %d, want 1", r.ph.index)
 	}
-	waitFor(1, 3)
+	log.waitFor(t, 3, 1)
 	cancel()
 	if err := <-done; err != context.Canceled {
 		t.Errorf("Run returned %v, want context.Canceled", err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	first := slots[0][0]
-	for i, slot := range slots[1] {
-		if off := slot.Sub(first) % TickInterval; off != TickInterval/phases {
-			t.Errorf("phase 1's tick %d after waking due %v into the 20 ms grid, want %v", i, off, TickInterval/phases)
-		}
-	}
+	log.offsets(t, 1, phases) // on its grid after waking
 	if ticks := r.Snapshot().Ticks; ticks < 3 {
 		t.Errorf("the room that woke phase 1 ticked %d times, want at least 3", ticks)
+	}
+}
+
+// slotLog records the slot of every phase tick Run makes (Config.OnTick).
+type slotLog struct {
+	mu    sync.Mutex
+	slots [][]time.Time
+}
+
+func newSlotLog(phases int) *slotLog { return &slotLog{slots: make([][]time.Time, phases)} }
+
+func (l *slotLog) record(tt TickTime) {
+	l.mu.Lock()
+	l.slots[tt.Phase] = append(l.slots[tt.Phase], tt.Slot)
+	l.mu.Unlock()
+}
+
+// count is how many ticks phase ph has made.
+func (l *slotLog) count(ph int) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.slots[ph])
+}
+
+// waitFor waits until each of phases has ticked n times, however slow the
+// machine, for up to 30 s.
+func (l *slotLog) waitFor(t *testing.T, n int, phases ...int) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		enough := true
+		for _, ph := range phases {
+			enough = enough && l.count(ph) >= n
+		}
+		if enough {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("phases %v did not tick %d times each in 30 s", phases, n)
+		}
+	}
+}
+
+// offsets checks that every tick of phase ph fell on its grid: ph times
+// TickInterval/phases after phase 0's first slot.
+func (l *slotLog) offsets(t *testing.T, ph, phases int) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	first := l.slots[0][0]
+	for i, slot := range l.slots[ph] {
+		if off, want := slot.Sub(first)%TickInterval, time.Duration(ph)*TickInterval/time.Duration(phases); off != want {
+			t.Errorf("phase %d's tick %d due %v into the 20 ms grid, want %v", ph, i, off, want)
+		}
 	}
 }
