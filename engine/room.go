@@ -61,17 +61,27 @@ type RoomConfig struct {
 	// lock released (joins, leaves and mutes never wait on the kernel),
 	// with part i of parts, the parts at once on the engine's idle workers
 	// (a large room's sends leave on every core), then AfterTick.
-	// rtpudp.Batch.SendPart is one. parts is 1 below SendSplit sinks.
+	// rtpudp.Batch.SendPart is one. parts is 1 unless the room has more
+	// than SendSplit sinks or its sends take one worker longer than
+	// SplitSendAfter.
 	Send func(part, parts int)
-	// SendSplit is how many sinks one part of Send takes: a room of more
-	// is split in parts (as many as it takes, at most one per worker);
-	// default 12,000, about 17 ms of sendmmsg on one core (1.45 µs a
-	// datagram on loopback). Parts on several cores cost more per packet
-	// than one (they contend for the socket: 15-20% more CPU per datagram
-	// at 10,000 listeners, docs/performance.md), and a tick waits for its
-	// slowest part, which a busy machine may leave unscheduled: a room
-	// splits only when one core could not keep up.
+	// SendSplit is how many sinks one part of Send takes at most: a room
+	// of more is split in parts (as many as it takes, at most one per
+	// worker); default 12,000, about 17 ms of sendmmsg on one core (1.45
+	// µs a datagram on loopback). Parts on several cores cost more per
+	// packet than one (they contend for the socket: 15-45% more CPU per
+	// datagram at 10,000 listeners, docs/performance.md), and a tick waits
+	// for its slowest part, which a busy machine may leave unscheduled: a
+	// room splits only when one core could not keep up.
 	SendSplit int
+	// SplitSendAfter splits a smaller room's Send too, when its sends,
+	// timed every tick and averaged over about a third of a second, would
+	// take one worker longer than this: on a slower or busier machine
+	// than SendSplit's figure, a large room's ticks would otherwise run
+	// late and skip. The parts join again when one part fewer would each
+	// take under 4/7 of it. Default DefaultSplitSendAfter (14 ms);
+	// negative: split by SendSplit alone.
+	SplitSendAfter time.Duration
 	// AfterTick, if set, runs at the end of each of the room's ticks on the
 	// goroutine that ticked it, after every sink call and Send, outside the
 	// room's lock: a transport that batches a tick's packets sends them
@@ -100,6 +110,9 @@ func (c RoomConfig) withDefaults() RoomConfig {
 	}
 	if c.SendSplit <= 0 {
 		c.SendSplit = 12000
+	}
+	if c.SplitSendAfter == 0 {
+		c.SplitSendAfter = DefaultSplitSendAfter
 	}
 	c.Mixer.TopN = c.TopN
 	c.Mixer.FrameSamples = codec.FrameSamples
@@ -131,6 +144,7 @@ type Room struct {
 	hangover  uint64           // PrivateHangover in ticks
 	handSeq   uint64           // raises so far: each raise takes the next number
 	sendParts sync.WaitGroup   // the Send parts on other workers
+	splitter  sendSplitter     // how many parts the next Send runs in
 
 	counters counters
 }

@@ -86,6 +86,38 @@ func TestSendSplitsLargeRooms(t *testing.T) {
 	}
 }
 
+// A room whose Send takes one worker longer than SplitSendAfter sends in
+// parts from the next tick, however few its sinks: the engine times its
+// sends.
+func TestSlowSendSplits(t *testing.T) {
+	var mu sync.Mutex
+	var parts []int
+	r := newTestRoom(t, engine.RoomConfig{SplitSendAfter: 5 * time.Millisecond, Send: func(part, n int) {
+		if part != 0 {
+			return
+		}
+		mu.Lock()
+		parts = append(parts, n)
+		mu.Unlock()
+		if n == 1 {
+			time.Sleep(10 * time.Millisecond) // twice SplitSendAfter, at least
+		}
+	}})
+	r.join("s", engine.Speaker, 440, 0.3)
+	if _, err := r.room.Join("l", engine.ParticipantConfig{Role: engine.Listener}); err != nil {
+		t.Fatal(err)
+	}
+	r.run(3)
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(parts) != "[1 2 2]" {
+		t.Fatalf("Send parts a tick %v, want [1 2 2]: one slow tick, then the test room's 2 workers", parts)
+	}
+	if n := r.room.Counters().SplitSends; n != 2 {
+		t.Fatalf("Counters.SplitSends %d, want 2", n)
+	}
+}
+
 func wait(t *testing.T, ch <-chan struct{}, what string) {
 	t.Helper()
 	select {

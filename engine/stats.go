@@ -74,6 +74,7 @@ type counters struct {
 	// Nanoseconds of the room's ticks: building (encodes apart), encoding,
 	// sending (Counters.BuildTime).
 	buildTime, encodeTime, sendTime atomic.Int64
+	splitSends                      atomic.Uint64 // ticks whose Send ran in parts
 }
 
 // init gives the histograms their buckets.
@@ -144,6 +145,12 @@ type Counters struct {
 	// engine sheds load), sending with the listeners and the kernel's cost
 	// per datagram.
 	BuildTime, EncodeTime, SendTime time.Duration
+	// SplitSends counts room ticks whose Send ran in parts on several
+	// workers: a room of more than RoomConfig.SendSplit sinks, or one
+	// whose sends would take one worker longer than SplitSendAfter. Parts
+	// cost more CPU a datagram than one worker (they contend for the
+	// socket), and keep a large room's ticks on time.
+	SplitSends uint64
 }
 
 // DroppedTotal sums the drops over every reason.
@@ -171,6 +178,7 @@ func (c *counters) snapshot() Counters {
 		BuildTime:  time.Duration(c.buildTime.Load()),
 		EncodeTime: time.Duration(c.encodeTime.Load()),
 		SendTime:   time.Duration(c.sendTime.Load()),
+		SplitSends: c.splitSends.Load(),
 	}
 	for i := range c.dropped {
 		s.Dropped[i] = c.dropped[i].Load()
@@ -218,6 +226,7 @@ func (s *Counters) add(o Counters) {
 	s.BuildTime += o.BuildTime
 	s.EncodeTime += o.EncodeTime
 	s.SendTime += o.SendTime
+	s.SplitSends += o.SplitSends
 }
 
 // addPlayed counts what a speaker's player played in a tick; a packet that

@@ -42,7 +42,12 @@ func (r *Room) runTick(due time.Time) (encodes time.Duration) {
 	r.mu.Unlock()
 	built := time.Now()
 	if r.cfg.Send != nil {
-		r.eng.split(r, min(r.eng.cfg.Workers, max(1, (sinks+r.cfg.SendSplit-1)/r.cfg.SendSplit)))
+		parts := r.splitter.next(sinks, (sinks+r.cfg.SendSplit-1)/r.cfg.SendSplit, r.eng.cfg.Workers, r.cfg.SplitSendAfter)
+		r.eng.split(r, parts)
+		r.splitter.observe(time.Since(built), parts, sinks)
+		if parts > 1 {
+			r.counters.splitSends.Add(1)
+		}
 	}
 	if r.cfg.AfterTick != nil {
 		r.cfg.AfterTick()

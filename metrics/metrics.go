@@ -183,7 +183,7 @@ type Collector struct {
 	retransmitted, nacksRefused                        *prometheus.Desc
 	joined, left                                       *prometheus.Desc
 	loss, rtt, reportJitter, bufferDelay               *prometheus.Desc
-	ticks, overruns, skipped, tickWork                 *prometheus.Desc
+	ticks, overruns, skipped, tickWork, splitSends     *prometheus.Desc
 	shedding, shedSpells, shedTicks                    *prometheus.Desc
 
 	// The handsup_room_* families, under Options.PerRoom.
@@ -262,6 +262,7 @@ func New(e *engine.Engine, opts Options) *Collector {
 	c.nacksRefused = c.desc("nacks_refused_total", "NACKed packets not sent again: too old for the history, the participant's round trip too long for the copy to arrive in time, or over its retransmission rate.")
 
 	c.tickWork = c.desc("tick_work_seconds_total", "Wall time of the rooms' ticks, summed, by part: build (under the room's lock: its wait for the lock, the decodes, the mix, every participant's packet queued), encode (the Opus encodes within the build) and send (the sends after it). rate() is the cores each part keeps busy: encode grows with the voices heard and falls while the engine sheds load, build with the participants, send with the listeners and the kernel's cost per datagram.", "part")
+	c.splitSends = c.desc("split_send_ticks_total", "Room ticks whose sends ran in parts on several workers: a room of more listeners than its SendSplit (12,000 by default), or one whose sends would take one worker longer than 70% of a tick, timed tick by tick. Parts keep a large room's ticks on time on a slow or busy machine, at 15-45% more CPU a datagram (they contend for the socket); a climb with no room that large means the server's sends run slow.")
 	c.ticks = c.desc("ticks_total", "Engine ticks run; rate() is 50 per second when the clock keeps up.")
 	c.overruns = c.desc("tick_overruns_total", "Ticks of a phase's rooms that started after their 20 ms slot (its previous tick ran long, or the process was descheduled) and ran at once to catch up. Audio stays on time while handsup_ticks_skipped_total holds still.")
 	c.skipped = c.desc("ticks_skipped_total", "Ticks skipped because a phase's clock fell too far behind (engine MaxCatchUp, 100 ms by default); each is 20 ms of audio lost in that phase's rooms. Non-zero means the server is overloaded.")
@@ -430,6 +431,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(ch, c.tickWork, st.BuildTime.Seconds(), "build")
 	counter(ch, c.tickWork, st.EncodeTime.Seconds(), "encode")
 	counter(ch, c.tickWork, st.SendTime.Seconds(), "send")
+	counter(ch, c.splitSends, float64(st.SplitSends))
 	counter(ch, c.overruns, float64(st.Overruns))
 	counter(ch, c.skipped, float64(st.Skipped))
 	shedding := 0.0

@@ -314,6 +314,7 @@ func TestScrape(t *testing.T) {
 	if st.BuildTime <= 0 || st.EncodeTime <= 0 {
 		t.Errorf("tick work: build %v, encode %v; want both above 0 after 40 ticks that encoded", st.BuildTime, st.EncodeTime)
 	}
+	s.expect("handsup_split_send_ticks_total", 0) // five members, 40 quick ticks
 	s.expect("handsup_tick_overruns_total", 0)
 	s.expect("handsup_ticks_skipped_total", 0)
 	s.expect("handsup_tick_duration_seconds", float64(w.observed))

@@ -82,6 +82,7 @@ type report struct {
 	// EncodeTime, SendTime, in ns) and their ticks summed over rooms.
 	BuildNS, EncodeNS, SendNS int64
 	RoomTicks                 uint64
+	SplitSends                uint64 // engine.Counters.SplitSends
 }
 
 // Joins is how the listeners' joins went.

@@ -286,8 +286,11 @@ type RunStats struct {
 	EncodePct          float64 `json:"encode_pct,omitempty"`
 	SendPct            float64 `json:"send_pct,omitempty"`
 	BuildNsPerListener float64 `json:"build_ns_per_listener,omitempty"`
-	Overruns           uint64  `json:"overruns"`
-	Skipped            uint64  `json:"skipped"`
+	// Handsup: room ticks whose sends ran in parts on several workers
+	// (engine.Counters.SplitSends).
+	SplitSends uint64 `json:"split_sends"`
+	Overruns   uint64 `json:"overruns"`
+	Skipped    uint64 `json:"skipped"`
 	// Handsup: ticks of a phase's rooms run while the engine shed load
 	// (engine.Config.Shed), and the times it started.
 	ShedTicks  uint64 `json:"shed_ticks"`

@@ -148,8 +148,8 @@ func progressLine(r RunStats) string {
 	line := fmt.Sprintf("%-12s N=%-6d repeat %d: CPU %.1f%% (%.2f µs/packet), %.2f pkt/listener/s, delivered %.3f%%, under 99.9%%: %.2f%% of listeners, ticks %d, overruns %d, skipped %d, decodes/encodes a tick %.2f/%.2f, client CPU %.1f%%, machine stalls %d (%.1f ms, longest %.1f)",
 		r.Kind, r.Listeners, r.Repeat+1, r.CPUPct, r.CPUusPerPkt, r.PerListenerPerS, r.DeliveredPct, r.Under999Pct, r.Ticks, r.Overruns, r.Skipped, r.DecodesPerTick, r.EncodesPerTick, r.ClientCPUPct, r.Stalls, r.StalledMs, r.StallMaxMs)
 	if r.Kind == KindHandsup {
-		line += fmt.Sprintf(", speakers' buffers: %d concealment events, target %.1f ms, delay %.1f ms, shedding load %d ticks (%d times), tick work in %% of a core: build %.1f (%.0f ns a listener), encode %.1f, send %.1f",
-			r.SpeakerConcealments, r.SpeakerTargetMs, r.SpeakerDelayMs, r.ShedTicks, r.ShedSpells, r.BuildPct, r.BuildNsPerListener, r.EncodePct, r.SendPct)
+		line += fmt.Sprintf(", speakers' buffers: %d concealment events, target %.1f ms, delay %.1f ms, shedding load %d ticks (%d times), tick work in %% of a core: build %.1f (%.0f ns a listener), encode %.1f, send %.1f (split in %d room ticks)",
+			r.SpeakerConcealments, r.SpeakerTargetMs, r.SpeakerDelayMs, r.ShedTicks, r.ShedSpells, r.BuildPct, r.BuildNsPerListener, r.EncodePct, r.SendPct, r.SplitSends)
 	}
 	return line
 }
@@ -409,6 +409,7 @@ func (b *bench) run(ctx context.Context, kind string, n, rep, datagram int, prof
 			r.BuildNsPerListener = float64(m1.BuildNS-m0.BuildNS) / float64(rt) / float64(n)
 		}
 		r.ShedTicks, r.ShedSpells = m1.ShedTicks-m0.ShedTicks, m1.ShedSpells-m0.ShedSpells
+		r.SplitSends = m1.SplitSends - m0.SplitSends
 		if played := m1.Emitted - m0.Emitted; played > 0 {
 			r.SpeakerTargetMs = 1000 * (m1.TargetS - m0.TargetS) / played
 			r.SpeakerDelayMs = 1000 * (m1.DelayS - m0.DelayS) / played

@@ -126,6 +126,7 @@ func (s *server) mark() report {
 		Sent: us.PacketsOut, SendErrors: us.SendErrors, Calls: us.SendSyscalls,
 		Bytes: st.BytesOut, Decodes: st.Decodes, Encodes: st.Encodes,
 		BuildNS: int64(st.BuildTime), EncodeNS: int64(st.EncodeTime), SendNS: int64(st.SendTime), RoomTicks: st.RoomTicks,
+		SplitSends: st.SplitSends,
 	}
 	r.SndBuf, r.RcvBuf = s.udp.SocketBuffers()
 	for _, room := range s.eng.Rooms() {

@@ -180,16 +180,16 @@ func printE2E(w io.Writer, r e2e.Result) {
 
 // printTickWork prints, per handsup run, where its rooms' ticks went.
 func printTickWork(w io.Writer, r e2e.Result) {
-	fmt.Fprintln(w, "\nwhere handsup's ticks went, per run: the wall time of its rooms' ticks in % of a core, building (under the room's lock: decodes, mix, every listener's packet queued; encodes apart), encoding and sending (engine.Counters.BuildTime, EncodeTime, SendTime), against its CPU; the build per listener and room tick")
+	fmt.Fprintln(w, "\nwhere handsup's ticks went, per run: the wall time of its rooms' ticks in % of a core, building (under the room's lock: decodes, mix, every listener's packet queued; encodes apart), encoding and sending (engine.Counters.BuildTime, EncodeTime, SendTime), against its CPU; the build per listener and room tick; the room ticks whose sends ran in parts on several workers (engine.Counters.SplitSends)")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "N\trepeat\tCPU %\tbuild %\tencode %\tsend %\tCPU − the three, %\tbuild ns a listener")
+	fmt.Fprintln(tw, "N\trepeat\tCPU %\tbuild %\tencode %\tsend %\tCPU − the three, %\tbuild ns a listener\tsplit sends")
 	for _, st := range r.Steps {
 		for _, run := range st.Runs {
 			if run.Kind != e2e.KindHandsup {
 				continue
 			}
-			fmt.Fprintf(tw, "%d\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f\n", run.Listeners, run.Repeat+1, run.CPUPct,
-				run.BuildPct, run.EncodePct, run.SendPct, run.CPUPct-run.BuildPct-run.EncodePct-run.SendPct, run.BuildNsPerListener)
+			fmt.Fprintf(tw, "%d\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f\t%d\n", run.Listeners, run.Repeat+1, run.CPUPct,
+				run.BuildPct, run.EncodePct, run.SendPct, run.CPUPct-run.BuildPct-run.EncodePct-run.SendPct, run.BuildNsPerListener, run.SplitSends)
 		}
 	}
 	tw.Flush()

@@ -62,10 +62,11 @@ func rows() []row {
 				targets: []target{{fmt.Sprintf("sum by (role) (handsup_participants{%s})", sel), "{{role}}"}}},
 			{title: "Tick duration p99", unit: "s", desc: "99th percentile of one engine tick (all rooms) over 5 min, per instance (recording rule). Past 20 ms the engine falls behind real time.",
 				targets: []target{{fmt.Sprintf("instance:handsup_tick_duration_seconds:p99_5m{%s}", sel), "{{instance}}"}}},
-			{title: "Tick overruns and skipped ticks", unit: "ops", desc: "Ticks started late (overruns: audio still on time) and ticks skipped (20 ms of audio lost in every room), per second.",
+			{title: "Tick overruns and skipped ticks", unit: "ops", desc: "Ticks started late (overruns: audio still on time) and ticks skipped (20 ms of audio lost in every room), per second; and room ticks whose sends ran split across workers (handsup_split_send_ticks_total: a room too large, or sends too slow, for one core to keep on time).",
 				targets: []target{
 					{rate("handsup_tick_overruns_total", "instance"), "overruns {{instance}}"},
 					{rate("handsup_ticks_skipped_total", "instance"), "skipped {{instance}}"},
+					{rate("handsup_split_send_ticks_total", "instance"), "split sends {{instance}}"},
 				}},
 			{title: "Load shedding", desc: "1 while the engine sheds load: its ticks ran near their 20 ms, and every room's encoders run at a lower complexity until they have run well within it for 2 s (handsup_load_shedding); and the times it started, per minute.",
 				targets: []target{
