@@ -5,7 +5,10 @@
 // spread over the 20 ms, and a clock without rooms sleeps until one joins.
 // Each room's counters split its tick time into building, encoding and
 // sending (Counters.BuildTime, EncodeTime, SendTime): which part grew when
-// ticks run long.
+// ticks run long. A room's sends run after its lock is released
+// (RoomConfig.Send), in parts on several workers when the room is very
+// large (SendSplit) or its sends, timed every tick, take one worker most
+// of a tick (SplitSendAfter; Counters.SplitSends).
 //
 // In each tick a room pops one frame from each speaker's jitter buffer,
 // decodes (or recovers, or conceals) it, mixes with the mixer package, and

@@ -74,13 +74,14 @@ type RoomConfig struct {
 	// for its slowest part, which a busy machine may leave unscheduled: a
 	// room splits only when one core could not keep up.
 	SendSplit int
-	// SplitSendAfter splits a smaller room's Send too, when its sends,
-	// timed every tick and averaged over about a third of a second, would
-	// take one worker longer than this: on a slower or busier machine
-	// than SendSplit's figure, a large room's ticks would otherwise run
-	// late and skip. The parts join again when one part fewer would each
-	// take under 4/7 of it. Default DefaultSplitSendAfter (14 ms);
-	// negative: split by SendSplit alone.
+	// SplitSendAfter splits a smaller room's Send too, when its sends in
+	// one part, timed every tick and averaged over about a third of a
+	// second, take longer than this: on a slower or busier machine than
+	// SendSplit's figure, a large room's ticks would otherwise run late
+	// and skip. A split room sends one tick in one part every 5 s and
+	// joins its parts again when that send took under 6/7 of this.
+	// Default DefaultSplitSendAfter (16 ms); negative: split by SendSplit
+	// alone.
 	SplitSendAfter time.Duration
 	// AfterTick, if set, runs at the end of each of the room's ticks on the
 	// goroutine that ticked it, after every sink call and Send, outside the

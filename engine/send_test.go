@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -86,13 +87,13 @@ func TestSendSplitsLargeRooms(t *testing.T) {
 	}
 }
 
-// A room whose Send takes one worker longer than SplitSendAfter sends in
-// parts from the next tick, however few its sinks: the engine times its
-// sends.
+// A room whose sends in one part take longer than SplitSendAfter sends
+// in parts once it has timed 16 of them, however few its sinks: the
+// engine times its sends.
 func TestSlowSendSplits(t *testing.T) {
 	var mu sync.Mutex
 	var parts []int
-	r := newTestRoom(t, engine.RoomConfig{SplitSendAfter: 5 * time.Millisecond, Send: func(part, n int) {
+	r := newTestRoom(t, engine.RoomConfig{SplitSendAfter: 2 * time.Millisecond, Send: func(part, n int) {
 		if part != 0 {
 			return
 		}
@@ -100,21 +101,22 @@ func TestSlowSendSplits(t *testing.T) {
 		parts = append(parts, n)
 		mu.Unlock()
 		if n == 1 {
-			time.Sleep(10 * time.Millisecond) // twice SplitSendAfter, at least
+			time.Sleep(4 * time.Millisecond) // twice SplitSendAfter, at least
 		}
 	}})
 	r.join("s", engine.Speaker, 440, 0.3)
 	if _, err := r.room.Join("l", engine.ParticipantConfig{Role: engine.Listener}); err != nil {
 		t.Fatal(err)
 	}
-	r.run(3)
+	r.run(20)
 	mu.Lock()
 	defer mu.Unlock()
-	if fmt.Sprint(parts) != "[1 2 2]" {
-		t.Fatalf("Send parts a tick %v, want [1 2 2]: one slow tick, then the test room's 2 workers", parts)
+	want := append(slices.Repeat([]int{1}, 16), 2, 2, 2, 2)
+	if !slices.Equal(parts, want) {
+		t.Fatalf("Send parts a tick %v, want %v: 16 slow ticks timed, then the test room's 2 workers", parts, want)
 	}
-	if n := r.room.Counters().SplitSends; n != 2 {
-		t.Fatalf("Counters.SplitSends %d, want 2", n)
+	if n := r.room.Counters().SplitSends; n != 4 {
+		t.Fatalf("Counters.SplitSends %d, want 4", n)
 	}
 }
 

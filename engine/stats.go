@@ -147,7 +147,7 @@ type Counters struct {
 	BuildTime, EncodeTime, SendTime time.Duration
 	// SplitSends counts room ticks whose Send ran in parts on several
 	// workers: a room of more than RoomConfig.SendSplit sinks, or one
-	// whose sends would take one worker longer than SplitSendAfter. Parts
+	// whose sends in one part take longer than SplitSendAfter. Parts
 	// cost more CPU a datagram than one worker (they contend for the
 	// socket), and keep a large room's ticks on time.
 	SplitSends uint64

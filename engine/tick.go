@@ -42,9 +42,9 @@ func (r *Room) runTick(due time.Time) (encodes time.Duration) {
 	r.mu.Unlock()
 	built := time.Now()
 	if r.cfg.Send != nil {
-		parts := r.splitter.next(sinks, (sinks+r.cfg.SendSplit-1)/r.cfg.SendSplit, r.eng.cfg.Workers, r.cfg.SplitSendAfter)
+		parts := r.splitter.next((sinks+r.cfg.SendSplit-1)/r.cfg.SendSplit, r.eng.cfg.Workers, r.cfg.SplitSendAfter)
 		r.eng.split(r, parts)
-		r.splitter.observe(time.Since(built), parts, sinks)
+		r.splitter.observe(time.Since(built), parts)
 		if parts > 1 {
 			r.counters.splitSends.Add(1)
 		}
