@@ -751,13 +751,10 @@ type Batch struct {
 	roundLeft int      // parts of the round not finished
 }
 
-// chunk is one sendmmsg's worth of packets and their headers, packed
-// one after the other (a listener's is 12 bytes: five to a cache line,
-// where a slot of maxHeader each took a line of its own to store into).
+// chunk is one sendmmsg's worth of packets and their headers.
 type chunk struct {
 	q       *mmsg.Queue
 	headers []byte
-	used    int // bytes of headers taken
 }
 
 var errHeaderTooLong = errors.New("rtpudp: RTP header longer than 64 bytes")
@@ -768,8 +765,8 @@ func (b *Batch) add(to *mmsg.Addr, header, payload []byte) error {
 	}
 	b.mu.Lock()
 	c := b.lastLocked()
-	h := c.headers[c.used : c.used+len(header) : c.used+len(header)]
-	c.used += len(header)
+	i := c.q.Len()
+	h := c.headers[i*maxHeader : i*maxHeader+len(header)]
 	copy(h, header)
 	c.q.Add(to, h, payload)
 	if len(b.fill) > maxChunks { // nobody flushes: send the oldest now
@@ -807,7 +804,6 @@ func (b *Batch) send(c *chunk) {
 		b.t.stats.sendErrors.Add(uint64(c.q.Len()))
 		c.q.Flush(nil) // fails at once on the closed socket: empties it
 	}
-	c.used = 0
 }
 
 func (b *Batch) recycle(cs ...*chunk) {

@@ -59,13 +59,14 @@ func (a *Addr) AddrPort() netip.AddrPort { return a.ap }
 // Queue is a batch of datagrams waiting for Flush. It is not safe for
 // concurrent use; the transports guard theirs.
 type Queue struct {
-	fd   int             // NewFDQueue's descriptor; -1 otherwise
-	raw  syscall.RawConn // NewQueue's
-	v6   bool            // the socket is AF_INET6
-	msgs []unix.Mmsghdr
-	iovs []unix.Iovec
-	per  int // buffers per message
-	n    int
+	fd    int             // NewFDQueue's descriptor; -1 otherwise
+	raw   syscall.RawConn // NewQueue's
+	v6    bool            // the socket is AF_INET6
+	msgs  []unix.Mmsghdr
+	iovs  []unix.Iovec
+	names []unix.RawSockaddrInet6 // one per message; an IPv4 one in its first bytes
+	per   int                     // buffers per message
+	n     int
 
 	// For raw.Write without a closure per call.
 	write          func(fd uintptr) bool
@@ -104,12 +105,14 @@ func NewFDQueue(fd, family, size, per int) *Queue {
 
 func newQueue(size, per int) *Queue {
 	q := &Queue{
-		fd:   -1,
-		msgs: make([]unix.Mmsghdr, size),
-		iovs: make([]unix.Iovec, size*per),
-		per:  per,
+		fd:    -1,
+		msgs:  make([]unix.Mmsghdr, size),
+		iovs:  make([]unix.Iovec, size*per),
+		names: make([]unix.RawSockaddrInet6, size),
+		per:   per,
 	}
 	for i := range q.msgs {
+		q.msgs[i].Hdr.Name = (*byte)(unsafe.Pointer(&q.names[i]))
 		q.msgs[i].Hdr.Iov = &q.iovs[i*per]
 	}
 	return q
@@ -123,11 +126,8 @@ func (q *Queue) Full() bool { return q.n == len(q.msgs) }
 
 // Add queues one datagram to to, made of bufs (at most the queue's per
 // buffers; the rest are ignored; empty ones are left out). The queue keeps
-// to and bufs until Flush: they must not change until then. The kernel
-// reads the sockaddr from to itself: copying it into the queue cost a
-// store to one more cache line a datagram, which a large room's tick
-// finds out of the caches. Add on a full queue does nothing and returns
-// false.
+// bufs until Flush: they must not change until then. Add on a full queue
+// does nothing and returns false.
 func (q *Queue) Add(to *Addr, bufs ...[]byte) bool {
 	if q.n == len(q.msgs) {
 		return false
@@ -135,10 +135,10 @@ func (q *Queue) Add(to *Addr, bufs ...[]byte) bool {
 	i := q.n
 	m := &q.msgs[i]
 	if q.v6 {
-		m.Hdr.Name = (*byte)(unsafe.Pointer(&to.v6))
+		q.names[i] = to.v6
 		m.Hdr.Namelen = unix.SizeofSockaddrInet6
 	} else {
-		m.Hdr.Name = (*byte)(unsafe.Pointer(&to.v4))
+		*(*unix.RawSockaddrInet4)(unsafe.Pointer(&q.names[i])) = to.v4
 		m.Hdr.Namelen = unix.SizeofSockaddrInet4
 	}
 	iov := q.iovs[i*q.per : i*q.per+q.per]
@@ -180,9 +180,6 @@ func (q *Queue) Flush(c Counters) {
 		c.Flushed(q.n-failed, syscalls, failed)
 	}
 	clear(q.iovs[:q.n*q.per])
-	for i := range q.n {
-		q.msgs[i].Hdr.Name = nil
-	}
 	q.n = 0
 }
 
