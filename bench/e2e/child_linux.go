@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"sync"
 	"time"
@@ -83,6 +84,7 @@ type report struct {
 	BuildNS, EncodeNS, SendNS int64
 	RoomTicks                 uint64
 	SplitSends                uint64 // engine.Counters.SplitSends
+	GCCycles                  uint64 // the Go runtime's garbage collections so far
 }
 
 // Joins is how the listeners' joins went.
@@ -163,7 +165,7 @@ func runChild(role string, in io.Reader, out io.Writer) int {
 			}
 		}
 		r := s.mark()
-		r.Event, r.CPU = "mark", processCPU()
+		r.Event, r.CPU, r.GCCycles = "mark", processCPU(), gcCycles()
 		_ = enc.Encode(r)
 	}
 	return 0
@@ -238,4 +240,14 @@ func (l *tickLog) fill(r *report) {
 	r.LateP99, r.LateMax = ms(l.late.quantile(0.99)), ms(l.late.max)
 	l.work.reset()
 	l.late.reset()
+}
+
+// gcCycles is how many garbage collections this process has run.
+func gcCycles() uint64 {
+	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
 }

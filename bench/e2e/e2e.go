@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -46,6 +47,14 @@ type Config struct {
 	ShedComplexity int
 	Receivers      int  // the client's receiving sockets (ports); default 4
 	NoFloor        bool // run handsup alone, without the floor
+	// Paired runs handsup and the floor at once in each repeat, in the
+	// same window, each to listeners of its own (the client's receivers
+	// twice over, on ports of their own), rather than one after the
+	// other: the ratio is then of two figures taken on the same machine
+	// at the same moment, and the drift of a shared machine's speed
+	// between runs leaves it. Each sender shares the machine with the
+	// other, so the CPU figures are not those of a sender alone.
+	Paired bool
 	// FloorReader adds a third sender each repeat: the floor with a
 	// goroutine parked reading its socket in Go's netpoller, as a
 	// server's receive loop is.
@@ -141,6 +150,9 @@ func (c Config) Validate() error {
 	if c.Phases < 0 || c.Phases > engine.MaxPhases {
 		return fmt.Errorf("phases %d: want 0 (the engine's default) to %d", c.Phases, engine.MaxPhases)
 	}
+	if c.Paired && (c.NoFloor || c.FloorReader) {
+		return errors.New("paired runs handsup beside the floor: not with no-floor or floor-reader")
+	}
 	if c.ShedComplexity < -1 || c.ShedComplexity > 10 {
 		return fmt.Errorf("shed complexity %d: want -1 (never shed), 0 (the engine's default) or 1 to 10", c.ShedComplexity)
 	}
@@ -166,7 +178,8 @@ type Result struct {
 	Talking    int     `json:"talking"`
 	Rooms      int     `json:"rooms"`
 	JoinRate   float64 `json:"join_rate,omitempty"`
-	ClientRcv  int     `json:"client_rcvbuf"` // what the kernel granted the receiving sockets
+	Paired     bool    `json:"paired,omitempty"` // handsup and the floor ran at once (Config.Paired)
+	ClientRcv  int     `json:"client_rcvbuf"`    // what the kernel granted the receiving sockets
 	Steps      []Step  `json:"steps"`
 	LargestN   int     `json:"largest_n"` // the largest N where handsup delivered ≥ 99.9% to ≥ 99% of listeners in every repeat; 0: none
 	Note       string  `json:"note"`
@@ -181,7 +194,7 @@ type Result struct {
 type Step struct {
 	Listeners int `json:"listeners"` // per room
 	// Ratio is handsup's CPU over the floor's, per repeat (each repeat's
-	// pair ran back to back).
+	// pair ran back to back, or at once with Config.Paired).
 	Ratio Spread `json:"cpu_ratio"`
 	// PacketRatio is handsup's CPU per datagram sent over the floor's, per
 	// repeat: the same where both sent every tick's packets, and fair
@@ -310,6 +323,9 @@ type RunStats struct {
 	Stalls     int     `json:"stalls"`
 	StalledMs  float64 `json:"stalled_ms"`
 	StallMaxMs float64 `json:"stall_max_ms"`
+
+	// The sender's garbage collections in the window.
+	GCCycles uint64 `json:"gc_cycles"`
 
 	SndBuf int    `json:"sndbuf"` // granted to the sender's socket
 	RcvBuf int    `json:"rcvbuf"`

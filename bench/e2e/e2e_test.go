@@ -91,3 +91,45 @@ func TestSmallRunAccounting(t *testing.T) {
 		t.Errorf("handsup's speakers: mean target %.1f ms, mean delay %.1f ms; want 20-400 ms and some", hs.SpeakerTargetMs, hs.SpeakerDelayMs)
 	}
 }
+
+// A paired run measures handsup and the floor in one window, each to its
+// own listeners: both deliver to all of them, the floor sends datagrams
+// of handsup's size, and the ratio is of that window's two figures.
+func TestPairedRunSharesTheWindow(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := e2e.Run(ctx, e2e.Config{Listeners: []int{50}, Repeats: 1, Duration: 2 * time.Second, WarmUp: 500 * time.Millisecond, Paired: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Paired || len(res.Steps) != 1 || len(res.Steps[0].Runs) != 2 {
+		t.Fatalf("want a paired result of one step of two runs, got paired %v, %+v", res.Paired, res.Steps)
+	}
+	h, f := res.Steps[0].Runs[0], res.Steps[0].Runs[1]
+	if h.Kind != e2e.KindHandsup || f.Kind != e2e.KindFloor {
+		t.Fatalf("runs %q and %q, want handsup then the floor", h.Kind, f.Kind)
+	}
+	for _, r := range []e2e.RunStats{h, f} {
+		t.Logf("%s: %+v", r.Kind, r)
+		if r.Silent != 0 || r.Received == 0 || r.Stray != 0 {
+			t.Errorf("%s: %d of 50 listeners heard nothing, %d received, %d stray", r.Kind, r.Silent, r.Received, r.Stray)
+		}
+		if r.CPUPct <= 0 {
+			t.Errorf("%s: CPU %g%%", r.Kind, r.CPUPct)
+		}
+	}
+	// The floor's listeners are its own: each side heard what its sender
+	// sent, no more (the speakers' streams are handsup's alone).
+	if h.Received > h.Sent || f.Received > f.Sent+10*50 {
+		t.Errorf("received %d of handsup's %d and %d of the floor's %d", h.Received, h.Sent, f.Received, f.Sent)
+	}
+	if h.WindowS != f.WindowS {
+		t.Errorf("windows of %g and %g s: want the one window", h.WindowS, f.WindowS)
+	}
+	if d := f.Datagram / h.Datagram; d < 0.9 || d > 1.1 {
+		t.Errorf("the floor sent %.1f-byte datagrams, handsup %.1f: want handsup's size", f.Datagram, h.Datagram)
+	}
+	if want := h.CPUPct / f.CPUPct; res.Steps[0].Ratio.Median != want {
+		t.Errorf("ratio %g, the window's CPU says %g", res.Steps[0].Ratio.Median, want)
+	}
+}

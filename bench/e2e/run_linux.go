@@ -32,7 +32,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		GoVersion: runtime.Version(), NumCPU: runtime.NumCPU(), Load: loadAverage(),
 		DurationS: cfg.Duration.Seconds(), Repeats: cfg.Repeats, Speakers: cfg.Speakers,
 		Talking: cfg.Talking, Rooms: cfg.Rooms,
-		JoinRate: cfg.JoinRate, ServerProc: cfg.ServerProcs, Phases: cfg.Phases, ShedComplexity: cfg.ShedComplexity,
+		JoinRate: cfg.JoinRate, Paired: cfg.Paired, ServerProc: cfg.ServerProcs, Phases: cfg.Phases, ShedComplexity: cfg.ShedComplexity,
 		Note: "senders and client share this machine; /proc/net/snmp counts every process's UDP",
 	}
 	rx, err := newReceivers(cfg.Receivers, slicesMax(cfg.Listeners)*cfg.Rooms)
@@ -41,6 +41,13 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	defer rx.close()
 	res.ClientRcv = rx.rcvbuf()
+	var rxPair *receivers
+	if cfg.Paired { // the floor's listeners, on ports of their own
+		if rxPair, err = newReceivers(cfg.Receivers, slicesMax(cfg.Listeners)*cfg.Rooms); err != nil {
+			return res, err
+		}
+		defer rxPair.close()
+	}
 	sp, err := newSpeakers(cfg.Rooms, cfg.Speakers, cfg.Talking)
 	if err != nil {
 		return res, err
@@ -48,7 +55,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	defer sp.close()
 	probe := startStallProbe()
 	defer probe.close()
-	b := &bench{cfg: cfg, rx: rx, sp: sp, probe: probe}
+	b := &bench{cfg: cfg, rx: rx, rxPair: rxPair, sp: sp, probe: probe}
 	for _, n := range cfg.Listeners {
 		st := Step{Listeners: n, Summary: map[string]Sum{}}
 		datagram := 0
@@ -56,6 +63,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		for rep := range cfg.Repeats {
 			kinds := []string{KindHandsup, KindFloor}
 			switch {
+			case cfg.Paired:
+				kinds = nil // both at once: runPaired
 			case cfg.NoFloor:
 				kinds = kinds[:1]
 			case rep%2 == 1:
@@ -66,30 +75,46 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			}
 			cpu, perPkt := map[string]float64{}, map[string]float64{}
 			var h RunStats // handsup's
-			for _, kind := range kinds {
-				if kind != KindHandsup && datagram == 0 {
-					datagram = 100 // no handsup run yet: about a 32 kb/s Opus packet and its header
-				}
-				profile := ""
-				if kind == KindHandsup && rep == 0 && cfg.Profile != "" {
-					profile = cfg.Profile
-					if len(cfg.Listeners) > 1 {
-						profile = fmt.Sprintf("%s.%d", cfg.Profile, n)
-					}
-				}
-				r, err := b.run(ctx, kind, n, rep, datagram, profile)
-				if err != nil {
-					return res, fmt.Errorf("%s, %d listeners, repeat %d: %w", kind, n, rep+1, err)
-				}
-				if kind == KindHandsup {
+			record := func(r RunStats) {
+				if r.Kind == KindHandsup {
 					h = r
 					if r.Sent > 0 {
 						datagram = int(math.Round(r.Datagram))
 					}
 				}
-				cpu[kind], perPkt[kind] = r.CPUPct, r.CPUusPerPkt
+				cpu[r.Kind], perPkt[r.Kind] = r.CPUPct, r.CPUusPerPkt
 				st.Runs = append(st.Runs, r)
 				cfg.Progress(progressLine(r))
+			}
+			profile := ""
+			if rep == 0 && cfg.Profile != "" {
+				profile = cfg.Profile
+				if len(cfg.Listeners) > 1 {
+					profile = fmt.Sprintf("%s.%d", cfg.Profile, n)
+				}
+			}
+			if cfg.Paired {
+				runs, err := b.runPaired(ctx, n, rep, datagram, profile)
+				if err != nil {
+					return res, fmt.Errorf("handsup and floor at once, %d listeners, repeat %d: %w", n, rep+1, err)
+				}
+				for _, r := range runs {
+					record(r)
+				}
+			}
+			for _, kind := range kinds {
+				if kind != KindHandsup && datagram == 0 {
+					datagram = 100 // no handsup run yet: about a 32 kb/s Opus packet and its header
+				}
+				p := ""
+				if kind == KindHandsup {
+					p = profile
+				}
+				r, err := b.run(ctx, kind, n, rep, datagram, p)
+				if err != nil {
+					return res, fmt.Errorf("%s, %d listeners, repeat %d: %w", kind, n, rep+1, err)
+				}
+				record(r)
 			}
 			if f := cpu[KindFloor]; f > 0 {
 				ratios = append(ratios, cpu[KindHandsup]/f)
@@ -145,8 +170,8 @@ func allPass(runs []RunStats, kind string) bool {
 }
 
 func progressLine(r RunStats) string {
-	line := fmt.Sprintf("%-12s N=%-6d repeat %d: CPU %.1f%% (%.2f µs/packet), %.2f pkt/listener/s, delivered %.3f%%, under 99.9%%: %.2f%% of listeners, ticks %d, overruns %d, skipped %d, decodes/encodes a tick %.2f/%.2f, client CPU %.1f%%, machine stalls %d (%.1f ms, longest %.1f)",
-		r.Kind, r.Listeners, r.Repeat+1, r.CPUPct, r.CPUusPerPkt, r.PerListenerPerS, r.DeliveredPct, r.Under999Pct, r.Ticks, r.Overruns, r.Skipped, r.DecodesPerTick, r.EncodesPerTick, r.ClientCPUPct, r.Stalls, r.StalledMs, r.StallMaxMs)
+	line := fmt.Sprintf("%-12s N=%-6d repeat %d: CPU %.1f%% (%.2f µs/packet), %.2f pkt/listener/s, delivered %.3f%%, under 99.9%%: %.2f%% of listeners, ticks %d (longest %.1f ms, latest %.1f ms), overruns %d, skipped %d, decodes/encodes a tick %.2f/%.2f, client CPU %.1f%%, machine stalls %d (%.1f ms, longest %.1f), GC cycles %d",
+		r.Kind, r.Listeners, r.Repeat+1, r.CPUPct, r.CPUusPerPkt, r.PerListenerPerS, r.DeliveredPct, r.Under999Pct, r.Ticks, r.TickMax, r.LateMax, r.Overruns, r.Skipped, r.DecodesPerTick, r.EncodesPerTick, r.ClientCPUPct, r.Stalls, r.StalledMs, r.StallMaxMs, r.GCCycles)
 	if r.Kind == KindHandsup {
 		line += fmt.Sprintf(", speakers' buffers: %d concealment events, target %.1f ms, delay %.1f ms, shedding load %d ticks (%d times), tick work in %% of a core: build %.1f (%.0f ns a listener), encode %.1f, send %.1f (split in %d room ticks)",
 			r.SpeakerConcealments, r.SpeakerTargetMs, r.SpeakerDelayMs, r.ShedTicks, r.ShedSpells, r.BuildPct, r.BuildNsPerListener, r.EncodePct, r.SendPct, r.SplitSends)
@@ -190,10 +215,11 @@ func summarize(runs []RunStats, kind string) (Sum, bool) {
 
 // bench is a Run's client side.
 type bench struct {
-	cfg   Config
-	rx    *receivers
-	sp    *speakers
-	probe *stallProbe
+	cfg    Config
+	rx     *receivers // the listeners'
+	rxPair *receivers // the floor's listeners' in a paired run (Config.Paired)
+	sp     *speakers
+	probe  *stallProbe
 }
 
 // child is a running sender process.
@@ -318,10 +344,80 @@ func (b *bench) codecCost(ctx context.Context) (dec, enc float64, err error) {
 	return r.DecodeUS, r.EncodeUS, err
 }
 
-// run measures one sender with n listeners.
+// run measures one sender with n listeners, alone.
 func (b *bench) run(ctx context.Context, kind string, n, rep, datagram int, profile string) (RunStats, error) {
+	l, err := b.launch(ctx, kind, n, rep, datagram, profile, b.rx)
+	if err != nil {
+		return RunStats{}, err
+	}
+	defer b.stopSender(l)
+	if err := sleep(ctx, b.cfg.WarmUp); err != nil {
+		return RunStats{}, err
+	}
+	rs, err := b.measure(ctx, l)
+	if err != nil {
+		return RunStats{}, err
+	}
+	return rs[0], nil
+}
+
+// runPaired measures handsup and the floor with n listeners each, at
+// once (Config.Paired). Handsup starts first; the floor sends datagrams
+// of handsup's mean size, from an earlier repeat or, in the first, as
+// the client counts them for a second once handsup has warmed up.
+func (b *bench) runPaired(ctx context.Context, n, rep, datagram int, profile string) ([]RunStats, error) {
+	h, err := b.launch(ctx, KindHandsup, n, rep, 0, profile, b.rx)
+	if err != nil {
+		return nil, err
+	}
+	defer b.stopSender(h)
+	if err := sleep(ctx, b.cfg.WarmUp); err != nil {
+		return nil, err
+	}
+	if datagram == 0 {
+		b.rx.start()
+		if err := sleep(ctx, time.Second); err != nil {
+			return nil, err
+		}
+		w := b.rx.end(n * b.cfg.Rooms)
+		datagram = 100 // as Run's first floor: about a 32 kb/s Opus packet and its header
+		if received := countReceived(w.perListener); received > 0 && w.bytes > 0 {
+			datagram = int(math.Round(float64(w.bytes) / float64(received)))
+		}
+	}
+	f, err := b.launch(ctx, KindFloor, n, rep, datagram, "", b.rxPair)
+	if err != nil {
+		return nil, err
+	}
+	defer b.stopSender(f)
+	if err := sleep(ctx, b.cfg.WarmUp); err != nil {
+		return nil, err
+	}
+	return b.measure(ctx, h, f)
+}
+
+func countReceived(ls []listenerState) uint64 {
+	var n uint64
+	for _, l := range ls {
+		n += uint64(l.count)
+	}
+	return n
+}
+
+// launched is a sender started, its listeners joined.
+type launched struct {
+	kind   string
+	n, rep int
+	c      *child
+	rx     *receivers // its listeners'
+	joined report
+}
+
+// launch starts a sender with n listeners (per room) on rx's ports and
+// waits until they have joined.
+func (b *bench) launch(ctx context.Context, kind string, n, rep, datagram int, profile string, rx *receivers) (*launched, error) {
 	all := n * b.cfg.Rooms
-	cc := childConfig{Listeners: n, Rooms: b.cfg.Rooms, Ports: b.rx.ports, Procs: b.cfg.ServerProcs, Datagram: datagram}
+	cc := childConfig{Listeners: n, Rooms: b.cfg.Rooms, Ports: rx.ports, Procs: b.cfg.ServerProcs, Datagram: datagram}
 	switch kind {
 	case KindHandsup:
 		cc.Role, cc.Speakers, cc.Workers, cc.JoinRate, cc.Profile = roleServer, b.sp.addrs(), b.cfg.Workers, b.cfg.JoinRate, profile
@@ -333,18 +429,19 @@ func (b *bench) run(ctx context.Context, kind string, n, rep, datagram int, prof
 	}
 	c, err := b.start(cc)
 	if err != nil {
-		return RunStats{}, err
+		return nil, err
 	}
-	defer c.stop()
-	defer b.sp.sendTo(netip.AddrPort{})
+	l := &launched{kind: kind, n: n, rep: rep, c: c, rx: rx}
 	ready, err := c.await(ctx, "ready", time.Minute)
 	if err != nil {
-		return RunStats{}, err
+		b.stopSender(l)
+		return nil, err
 	}
 	if ready.RTP != "" {
 		a, err := netip.ParseAddrPort(ready.RTP)
 		if err != nil {
-			return RunStats{}, err
+			b.stopSender(l)
+			return nil, err
 		}
 		b.sp.sendTo(a)
 	}
@@ -352,59 +449,95 @@ func (b *bench) run(ctx context.Context, kind string, n, rep, datagram int, prof
 	if b.cfg.JoinRate > 0 {
 		joinTimeout += time.Duration(float64(all) / b.cfg.JoinRate * float64(time.Second))
 	}
-	joined, err := c.await(ctx, "joined", joinTimeout)
-	if err != nil {
-		return RunStats{}, err
+	if l.joined, err = c.await(ctx, "joined", joinTimeout); err != nil {
+		b.stopSender(l)
+		return nil, err
 	}
-	if err := sleep(ctx, b.cfg.WarmUp); err != nil {
-		return RunStats{}, err
-	}
+	return l, nil
+}
 
-	u0 := readUDPCounters()
-	t0 := time.Now()
-	m0, err := c.mark(ctx)
-	if err != nil {
-		return RunStats{}, err
+// stopSender ends l's child; the speakers stop sending to a server.
+func (b *bench) stopSender(l *launched) {
+	if l.kind == KindHandsup {
+		b.sp.sendTo(netip.AddrPort{})
 	}
-	b.rx.start()
+	l.c.stop()
+}
+
+// measure counts one window of the senders, all at once.
+func (b *bench) measure(ctx context.Context, ls ...*launched) ([]RunStats, error) {
+	m0, t0 := make([]report, len(ls)), make([]time.Time, len(ls))
+	u0 := readUDPCounters()
+	for i, l := range ls {
+		t0[i] = time.Now()
+		var err error
+		if m0[i], err = l.c.mark(ctx); err != nil {
+			return nil, err
+		}
+	}
+	for _, l := range ls {
+		l.rx.start()
+	}
 	w0, c0 := time.Now(), processCPU()
 	if err := sleep(ctx, b.cfg.Duration); err != nil {
-		return RunStats{}, err
+		return nil, err
 	}
-	w := b.rx.end(all)
+	ws := make([]window, len(ls))
+	for i, l := range ls {
+		ws[i] = l.rx.end(l.n * b.cfg.Rooms)
+	}
 	w1, c1 := time.Now(), processCPU()
-	t1 := time.Now()
-	m1, err := c.mark(ctx)
-	if err != nil {
-		return RunStats{}, err
+	m1, t1 := make([]report, len(ls)), make([]time.Time, len(ls))
+	for i, l := range ls {
+		t1[i] = time.Now()
+		var err error
+		if m1[i], err = l.c.mark(ctx); err != nil {
+			return nil, err
+		}
 	}
 	u := readUDPCounters().since(u0)
 	stalls, stalled, longest := b.probe.between(w0, w1)
+	out := make([]RunStats, len(ls))
+	for i, l := range ls {
+		r := b.stats(l, m0[i], m1[i], t1[i].Sub(t0[i]), ws[i], u)
+		r.WindowS = w1.Sub(w0).Seconds()
+		r.ClientCPUPct = 100 * float64(c1-c0) / float64(w1.Sub(w0))
+		r.Stalls, r.StalledMs, r.StallMaxMs = stalls, ms(stalled), ms(longest)
+		r.account(ws[i].perListener, r.Skipped, b.cfg.Duration)
+		if ws[i].bytes > 0 && r.Received > 0 && r.Datagram == 0 {
+			r.Datagram = float64(ws[i].bytes) / float64(r.Received)
+		}
+		out[i] = r
+	}
+	return out, nil
+}
 
+// stats is what l's marks m0 and m1, taken span apart, and its listeners'
+// window w say; u is the machine's UDP counters over the window.
+func (b *bench) stats(l *launched, m0, m1 report, span time.Duration, w window, u udpCounters) RunStats {
+	kind, n := l.kind, l.n
 	r := RunStats{
-		Kind: kind, Listeners: n, Rooms: b.cfg.Rooms, Repeat: rep, WindowS: w1.Sub(w0).Seconds(),
-		CPUPct:       100 * float64(m1.CPU-m0.CPU) / float64(t1.Sub(t0)),
-		ClientCPUPct: 100 * float64(c1-c0) / float64(w1.Sub(w0)),
-		Sent:         m1.Sent - m0.Sent, RTCP: w.rtcp, Stray: w.stray,
+		Kind: kind, Listeners: n, Rooms: b.cfg.Rooms, Repeat: l.rep,
+		CPUPct: 100 * float64(m1.CPU-m0.CPU) / float64(span),
+		Sent:   m1.Sent - m0.Sent, RTCP: w.rtcp, Stray: w.stray,
 		InterArrivalP99: ms(w.interArrival.quantile(0.99)), InterArrivalMax: ms(w.interArrival.max),
 		TickP99: m1.TickP99, TickMax: m1.TickMax, LateP99: m1.LateP99, LateMax: m1.LateMax,
 		Ticks: m1.Ticks - m0.Ticks, Overruns: m1.Overruns - m0.Overruns, Skipped: m1.Skipped - m0.Skipped,
 		SendErrors: m1.SendErrors - m0.SendErrors, SendCalls: m1.Calls - m0.Calls,
 		RxqOverflow: w.overflow, RcvbufErrors: u.RcvbufErrors, SndbufErrors: u.SndbufErrors, InErrors: u.InErrors,
-		SndBuf: m1.SndBuf, RcvBuf: m1.RcvBuf, Joins: joined.Joins,
-		Stalls: stalls, StalledMs: ms(stalled), StallMaxMs: ms(longest),
+		SndBuf: m1.SndBuf, RcvBuf: m1.RcvBuf,
+		GCCycles: m1.GCCycles - m0.GCCycles,
 	}
-	if kind != KindHandsup {
-		r.Joins = nil
+	if kind == KindHandsup {
+		r.Joins = l.joined.Joins
 	}
 	if kind == KindHandsup && r.Ticks > 0 {
 		r.DecodesPerTick = float64(m1.Decodes-m0.Decodes) / float64(r.Ticks)
 		r.EncodesPerTick = float64(m1.Encodes-m0.Encodes) / float64(r.Ticks)
 		r.SpeakerConcealments = m1.Concealments - m0.Concealments
-		window := float64(t1.Sub(t0))
-		r.BuildPct = 100 * float64(m1.BuildNS-m0.BuildNS) / window
-		r.EncodePct = 100 * float64(m1.EncodeNS-m0.EncodeNS) / window
-		r.SendPct = 100 * float64(m1.SendNS-m0.SendNS) / window
+		r.BuildPct = 100 * float64(m1.BuildNS-m0.BuildNS) / float64(span)
+		r.EncodePct = 100 * float64(m1.EncodeNS-m0.EncodeNS) / float64(span)
+		r.SendPct = 100 * float64(m1.SendNS-m0.SendNS) / float64(span)
 		if rt := m1.RoomTicks - m0.RoomTicks; rt > 0 && n > 0 {
 			r.BuildNsPerListener = float64(m1.BuildNS-m0.BuildNS) / float64(rt) / float64(n)
 		}
@@ -419,11 +552,7 @@ func (b *bench) run(ctx context.Context, kind string, n, rep, datagram int, prof
 		r.Datagram = float64(m1.Bytes-m0.Bytes) / float64(r.Sent)
 		r.CPUusPerPkt = float64((m1.CPU - m0.CPU).Microseconds()) / float64(r.Sent)
 	}
-	r.account(w.perListener, r.Skipped, b.cfg.Duration)
-	if w.bytes > 0 && r.Received > 0 && r.Datagram == 0 {
-		r.Datagram = float64(w.bytes) / float64(r.Received)
-	}
-	return r, nil
+	return r
 }
 
 // account counts delivery per listener: what it received against what it

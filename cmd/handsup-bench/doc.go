@@ -62,7 +62,7 @@
 //	handsup-bench -e2e [-listeners 800 | -sweep 800,1600,3200,6400,10000]
 //	              [-rooms 1] [-speakers 3] [-active 3] [-repeats 3]
 //	              [-duration 10s] [-warmup 2s] [-join-rate 0] [-send-split 0] [-phases 0]
-//	              [-no-floor] [-floor-reader] [-floor-fragmentable]
+//	              [-no-floor | -paired] [-floor-reader] [-floor-fragmentable]
 //	              [-cpuprofile file] [-json]
 //
 // -e2e runs the server (engine, session layer, session/rtpudp) in a
@@ -79,6 +79,14 @@
 // overruns and skipped ticks, the client's own CPU, then where packets
 // were lost, run by run. Here -cpuprofile profiles the server's measured
 // window (the first repeat of each step).
+//
+// -paired runs the server and the floor at once in each repeat, in one
+// window, each to listeners of its own on ports of their own: on a
+// shared machine whose speed drifts from one run to the next, the ratio
+// of two figures taken in the same window is far steadier than that of
+// two runs back to back, though each sender then shares the machine with
+// the other. Each line also gives the window's longest tick, its latest
+// start and the sender's garbage collections.
 //
 // -cpuprofile profiles the whole process, pre-encoding and the codec floor
 // included: focus on the engine (go tool pprof -focus 'engine\.') to see

@@ -26,6 +26,7 @@ type e2eFlags struct {
 	floorReader       bool
 	floorFragmentable bool
 	noFloor           bool
+	paired            bool
 	sendSplit         int
 	phases            int
 	shed              int
@@ -47,6 +48,8 @@ func addE2EFlags(fs *flag.FlagSet) *e2eFlags {
 	fs.IntVar(&f.sendSplit, "send-split", 0, "with -e2e: the server room's engine.RoomConfig.SendSplit (listeners per send worker; 0: the engine's default)")
 	fs.IntVar(&f.receivers, "receivers", 4, "with -e2e: the client's receiving sockets, each on a port of its own for a share of the listeners")
 	fs.BoolVar(&f.noFloor, "no-floor", false, "with -e2e: run handsup alone")
+	fs.BoolVar(&f.paired, "paired", false, "with -e2e: run handsup and the floor at once in each repeat, each to listeners of its own, "+
+		"so that the ratio is of one window on the same machine (not of one sender alone: each shares the machine with the other)")
 	fs.BoolVar(&f.floorFragmentable, "floor-fragmentable", false, "with -e2e: run the floor on a socket without the don't-fragment bit "+
 		"(the issue's first floor; the kernel then draws an IP identifier per datagram, which the server's socket does not)")
 	fs.BoolVar(&f.floorReader, "floor-reader", false, "with -e2e: also run the floor with a goroutine parked reading its socket, as a server's receive loop is")
@@ -59,7 +62,7 @@ func runE2E(f *e2eFlags, set map[string]bool, rooms int, listeners string, speak
 	profile string, asJSON bool, stdout, stderr io.Writer) int {
 	cfg := e2e.Config{
 		Repeats: f.repeats, Duration: duration, WarmUp: f.warmUp, JoinRate: f.joinRate,
-		FloorReader: f.floorReader, FloorFragmentable: f.floorFragmentable, NoFloor: f.noFloor, Profile: profile, SendSplit: f.sendSplit, Phases: f.phases, ShedComplexity: f.shed, Receivers: f.receivers,
+		FloorReader: f.floorReader, FloorFragmentable: f.floorFragmentable, NoFloor: f.noFloor, Paired: f.paired, Profile: profile, SendSplit: f.sendSplit, Phases: f.phases, ShedComplexity: f.shed, Receivers: f.receivers,
 		Progress: func(line string) { fmt.Fprintln(stderr, line) },
 	}
 	if set["speakers"] {
@@ -123,6 +126,9 @@ func printE2E(w io.Writer, r e2e.Result) {
 	}
 	fmt.Fprintf(w, "%s, %d CPUs, server GOMAXPROCS %d, phases %d, %s, load average %s (after: %s); client sockets' rcvbuf %d\n",
 		r.GoVersion, r.NumCPU, r.ServerProc, r.Phases, shed, r.Load, r.LoadAfter, r.ClientRcv)
+	if r.Paired {
+		fmt.Fprintf(w, "paired: in each repeat handsup and the floor ran at once, in the same window, each to listeners of its own; the client CPU is for both\n")
+	}
 	fmt.Fprintf(w, "medians of the repeats [least–greatest]; CPU in %% of one core; %s\n\n", r.Note)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "N\tsender\tCPU %\tratio\tµs/packet\tratio/packet\tcodec floor %\tratio to codec floor + floor\tpkt/listener/s\tdelivered %\t<98% / <99.9% of listeners\tinter-arrival p99 ms\ttick p99 / late p99 ms\toverruns / skipped\tshed ticks\tclient CPU %")
