@@ -53,7 +53,12 @@ type Config struct {
 	// other: the ratio is then of two figures taken on the same machine
 	// at the same moment, and the drift of a shared machine's speed
 	// between runs leaves it. Each sender shares the machine with the
-	// other, so the CPU figures are not those of a sender alone.
+	// other, so the CPU figures are not those of a sender alone, and
+	// the floor, the leaner, loses more to the sharing: at 3,200
+	// listeners here paired ratios ran about 0.1 below back-to-back ones
+	// (docs/performance.md). They are for comparing server builds; past
+	// about 6,400 listeners the two and the client need more than two
+	// cores.
 	Paired bool
 	// FloorReader adds a third sender each repeat: the floor with a
 	// goroutine parked reading its socket in Go's netpoller, as a

@@ -83,10 +83,11 @@
 // -paired runs the server and the floor at once in each repeat, in one
 // window, each to listeners of its own on ports of their own: on a
 // shared machine whose speed drifts from one run to the next, the ratio
-// of two figures taken in the same window is far steadier than that of
-// two runs back to back, though each sender then shares the machine with
-// the other. Each line also gives the window's longest tick, its latest
-// start and the sender's garbage collections.
+// of two figures taken in the same window is steadier than that of two
+// runs back to back, though each sender then shares the machine with the
+// other, which costs the lean floor more (the paired ratio runs lower):
+// use it to compare server builds. Each line also gives the window's
+// longest tick, its latest start and the sender's garbage collections.
 //
 // -cpuprofile profiles the whole process, pre-encoding and the codec floor
 // included: focus on the engine (go tool pprof -focus 'engine\.') to see

@@ -49,7 +49,7 @@ func addE2EFlags(fs *flag.FlagSet) *e2eFlags {
 	fs.IntVar(&f.receivers, "receivers", 4, "with -e2e: the client's receiving sockets, each on a port of its own for a share of the listeners")
 	fs.BoolVar(&f.noFloor, "no-floor", false, "with -e2e: run handsup alone")
 	fs.BoolVar(&f.paired, "paired", false, "with -e2e: run handsup and the floor at once in each repeat, each to listeners of its own, "+
-		"so that the ratio is of one window on the same machine (not of one sender alone: each shares the machine with the other)")
+		"so that the ratio is of one window on the same machine, for comparing server builds (not of one sender alone: each shares the machine with the other, which costs the lean floor more)")
 	fs.BoolVar(&f.floorFragmentable, "floor-fragmentable", false, "with -e2e: run the floor on a socket without the don't-fragment bit "+
 		"(the issue's first floor; the kernel then draws an IP identifier per datagram, which the server's socket does not)")
 	fs.BoolVar(&f.floorReader, "floor-reader", false, "with -e2e: also run the floor with a goroutine parked reading its socket, as a server's receive loop is")
